@@ -1,0 +1,66 @@
+/*
+ * iocatcher client C API (protocol v2). Same signatures as the original iocatcher client.
+ *
+ * Error convention: every call that can fail returns a negative errno-style value
+ * (-EINVAL, -ECONNRESET, -EBUSY, -ETIMEDOUT, ...). ioc_client_init returns NULL on failure
+ * and never exits the process. All calls are thread-safe: concurrent callers use separate
+ * connections to the server (up to IOC_CLIENT_MAX_CONNECTIONS at once).
+ */
+#ifndef IOCATCHER_CLIENT_H
+#define IOCATCHER_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IOC_CLIENT_MAX_CONNECTIONS 8
+
+typedef struct ioc_client_t ioc_client_t;
+
+/* Connect to the server listening on ip:port (libfabric port; the TCP side channel is port+1).
+ * port may be NULL for the default "8556". Returns NULL on failure (errno is set). */
+ioc_client_t * ioc_client_init(const char * ip, const char * port);
+/* Close every connection and free the client. NULL is accepted. */
+void ioc_client_fini(ioc_client_t * client);
+
+/* Read/write size bytes at offset of object (high, low). No alignment is needed.
+ * Return the number of bytes transferred, or a negative errno-style value. */
+ssize_t ioc_client_obj_read(ioc_client_t * client, int64_t high, int64_t low, void * buffer, size_t size, size_t offset);
+ssize_t ioc_client_obj_write(ioc_client_t * client, int64_t high, int64_t low, const void * buffer, size_t size, size_t offset);
+
+/* Write back the dirty cached segments overlapping [offset, offset+size) to the backing store;
+ * size 0 means the whole object. 0 or a negative errno-style value. */
+int ioc_client_obj_flush(ioc_client_t * client, int64_t high, int64_t low, uint64_t offset, uint64_t size);
+/* Create the object in the backing store. 0 or a negative errno-style value. */
+int ioc_client_obj_create(ioc_client_t * client, int64_t high, int64_t low);
+/* Copy-on-write copy of an object (size 0: whole object) or of the range [offset, offset+size).
+ * Fails with -ENOENT when the source is unknown, -EEXIST when dest exists and !allow_exist. */
+int ioc_client_obj_cow(ioc_client_t * client, int64_t orig_high, int64_t orig_low, int64_t dest_high, int64_t dest_low, bool allow_exist, size_t offset, size_t size);
+
+/* Register a mapping range. Returns an id >= 1, or a negative value (-EBUSY on conflict:
+ * an overlap where either registration is a write one). */
+int32_t ioc_client_obj_range_register(ioc_client_t * client, int64_t high, int64_t low, size_t offset, size_t size, bool write);
+/* Unregister; every argument must match the registration exactly. 0 or negative (-ENOENT). */
+int ioc_client_obj_range_unregister(ioc_client_t * client, int32_t id, int64_t high, int64_t low, size_t offset, size_t size, bool write);
+
+/* Name of the libfabric provider in use, e.g. "tcp;ofi_rxm". Owned by the client. */
+const char * ioc_client_provider_name(ioc_client_t * client);
+/* true (default): block in the completion queue; false: busy-poll it (lower latency, one core). */
+void ioc_client_set_passive_wait(ioc_client_t * client, bool value);
+
+/* Extensions (not in the original API). */
+/* Round trip of a PING carrying eager_size inline bytes; 0 or negative. */
+int ioc_client_ping(ioc_client_t * client, size_t eager_size);
+/* Per-call timeout in milliseconds (default 30000; 0 = wait forever). */
+void ioc_client_set_timeout(ioc_client_t * client, unsigned int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IOCATCHER_CLIENT_H */

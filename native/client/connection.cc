@@ -1,0 +1,291 @@
+#include "client/connection.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <deque>
+
+namespace ioc {
+namespace client {
+
+using namespace proto;
+using Clock = std::chrono::steady_clock;
+
+static std::atomic<uint64_t> g_nextKey{1};
+static constexpr unsigned CONNECT_TIMEOUT_MS = 10000;
+
+
+Connection::Connection(const ConnectOptions &opts) : opts_(opts) {
+  connectTcp();
+  try {
+    fabric::Options fo;
+    fo.provider = opts.provider;
+    fo.node = opts.ip;
+    fo.service = opts.port;
+    transport_.reset(new fabric::Transport(fo, 64));
+    providerName_ = transport_->info.providerName();
+    server_ = transport_->av.insert(transport_->info->dest_addr);
+    size_t total = (RECV_SLOTS + 1) * MSG_BUFFER_SIZE;
+    buffers_.reset(new char[total]);
+    if (transport_->needsLocalMr()) {
+      buffersMr_ = fabric::MemoryRegion(transport_->domain, transport_->info, buffers_.get(), total,
+                                        FI_SEND | FI_RECV, g_nextKey++);
+      desc_ = buffersMr_.desc();
+    }
+    for (size_t i = 0; i < RECV_SLOTS; i++) {
+      recv_[i].buf = buffers_.get() + i * MSG_BUFFER_SIZE;
+      repost(recv_[i].buf);
+    }
+    send_.buf = buffers_.get() + RECV_SLOTS * MSG_BUFFER_SIZE;
+  } catch (const fabric::FabricError &e) {
+    if (tcpFd_ >= 0) close(tcpFd_);
+    throw ConnectError(ENETUNREACH, e.what());
+  }
+  // Introduce our fabric address; the server answers with our client id.
+  std::vector<char> name = transport_->ep.name();
+  FirstClientMessage first;
+  first.addrLen = std::max(name.size(), FirstClientMessage::ORIGINAL_ADDR_SIZE);
+  if (name.size() > CLIENT_ADDR_MAX) throw ConnectError(EINVAL, "fabric address too long");
+  memcpy(first.addr, name.data(), name.size());
+  unsigned saved = opts_.timeoutMs;
+  if (opts_.timeoutMs == 0 || opts_.timeoutMs > CONNECT_TIMEOUT_MS) opts_.timeoutMs = CONNECT_TIMEOUT_MS;
+  int ret = call(
+      CONNECT_INIT, [&](Writer &w) { first.encode(w); }, ASSIGN_ID,
+      [&](uint64_t, Reader &r) {
+        FirstHandshake fh;
+        if (!decodePayload(r, fh)) return -EPROTO;
+        if (fh.protocolVersion != PROTOCOL_VERSION) return -EPROTONOSUPPORT;
+        lfClientId_ = fh.assignLfClientId;
+        return 0;
+      });
+  opts_.timeoutMs = saved;
+  if (ret < 0) {
+    if (tcpFd_ >= 0) close(tcpFd_);
+    throw ConnectError(-ret, std::string("connection handshake failed: ") + strerror(-ret));
+  }
+}
+
+Connection::~Connection() {
+  transport_.reset();
+  if (tcpFd_ >= 0) close(tcpFd_);
+}
+
+static int waitFd(int fd, short events, unsigned timeoutMs) {
+  pollfd p{fd, events, 0};
+  int n;
+  do n = poll(&p, 1, (int)timeoutMs);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+  return n == 0 ? -ETIMEDOUT : 0;
+}
+
+void Connection::connectTcp() {
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  std::string tcpPort = std::to_string(atoi(opts_.port.c_str()) + 1);
+  int gai = getaddrinfo(opts_.ip.c_str(), tcpPort.c_str(), &hints, &res);
+  if (gai != 0) throw ConnectError(EINVAL, std::string("cannot resolve ") + opts_.ip + ": " + gai_strerror(gai));
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int ret = connect(fd, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  int err = 0;
+  if (ret != 0 && errno == EINPROGRESS) {
+    ret = waitFd(fd, POLLOUT, CONNECT_TIMEOUT_MS);
+    socklen_t len = sizeof err;
+    if (ret == 0) getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    else err = -ret;
+  } else if (ret != 0) {
+    err = errno;
+  }
+  if (err) {
+    close(fd);
+    throw ConnectError(err, "cannot connect to " + opts_.ip + ":" + tcpPort + ": " + strerror(err));
+  }
+  char buf[TcpHandshake::WIRE_SIZE];
+  size_t got = 0;
+  while (got < sizeof buf) {
+    if (waitFd(fd, POLLIN, CONNECT_TIMEOUT_MS) < 0) break;
+    ssize_t n = recv(fd, buf + got, sizeof buf - got, 0);
+    if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) break;
+    if (n > 0) got += n;
+  }
+  Reader r(buf, got);
+  if (got != sizeof buf || !tcp_.decode(r)) {
+    close(fd);
+    throw ConnectError(EPROTO, "no valid greeting on the TCP side channel of " + opts_.ip + ":" + tcpPort);
+  }
+  if (tcp_.version != PROTOCOL_VERSION) {
+    close(fd);
+    throw ConnectError(EPROTONOSUPPORT, "server speaks protocol " + std::to_string(tcp_.version));
+  }
+  if (tcp_.keepConnection) {
+    tcpFd_ = fd;
+  } else {
+    close(fd);
+  }
+}
+
+bool Connection::serverGone() {
+  if (tcpFd_ < 0) return false;
+  pollfd p{tcpFd_, POLLIN | POLLRDHUP, 0};
+  if (poll(&p, 1, 0) <= 0) return false;
+  char c;
+  ssize_t n = recv(tcpFd_, &c, 1, MSG_DONTWAIT | MSG_PEEK);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+}
+
+void Connection::repost(char *buf) {
+  Slot *slot = nullptr;
+  for (auto &s : recv_)
+    if (s.buf == buf) slot = &s;
+  for (;;) {
+    ssize_t ret = transport_->ep.postRecv(buf, MSG_BUFFER_SIZE, desc_, slot);
+    if (ret == 0) return;
+    if (ret != -FI_EAGAIN) {
+      broken_ = true;
+      lastError_ = std::string("fi_recv: ") + fi_strerror((int)-ret);
+      return;
+    }
+    fabric::Completion c[8];
+    size_t n = transport_->cq.poll(c, 8);
+    for (size_t i = 0; i < n; i++) pending_.push_back(c[i]);
+  }
+}
+
+int Connection::postSend(size_t len) {
+  for (;;) {
+    ssize_t ret = transport_->ep.send(send_.buf, len, desc_, server_, &send_);
+    if (ret == 0) {
+      sendBusy_ = true;
+      return 0;
+    }
+    if (ret != -FI_EAGAIN) {
+      lastError_ = std::string("fi_send: ") + fi_strerror((int)-ret);
+      return -ECONNRESET;
+    }
+    fabric::Completion c[8];
+    size_t n = transport_->cq.poll(c, 8);
+    for (size_t i = 0; i < n; i++) pending_.push_back(c[i]);
+  }
+}
+
+int Connection::waitMessage(Clock::time_point deadline, char *&msg, size_t &len, bool &isSend) {
+  auto lastCheck = Clock::now();
+  for (;;) {
+    while (!pending_.empty()) {
+      fabric::Completion c = pending_.front();
+      pending_.pop_front();
+      if (c.context == &send_) {
+        sendBusy_ = false;
+        if (c.error) {
+          lastError_ = std::string("send failed: ") + fi_strerror(-c.error);
+          return -ECONNRESET;
+        }
+        isSend = true;
+        return 0;
+      }
+      Slot *slot = static_cast<Slot *>(c.context);
+      if (!slot) continue;
+      if (c.error) {
+        repost(slot->buf);
+        continue;
+      }
+      isSend = false;
+      msg = slot->buf;
+      len = c.len;
+      return 0;
+    }
+    fabric::Completion c[8];
+    size_t n = opts_.passiveWait ? transport_->cq.wait(c, 8, 50) : transport_->cq.poll(c, 8);
+    for (size_t i = 0; i < n; i++) pending_.push_back(c[i]);
+    if (n) continue;
+    auto now = Clock::now();
+    if (opts_.timeoutMs && now >= deadline) {
+      lastError_ = "timed out waiting for the server";
+      return -ETIMEDOUT;
+    }
+    if (opts_.passiveWait || now - lastCheck > std::chrono::milliseconds(20)) {
+      lastCheck = now;
+      if (serverGone()) {
+        lastError_ = "the server closed the connection";
+        return -ECONNRESET;
+      }
+    }
+  }
+}
+
+int Connection::call(uint64_t msgType, const std::function<void(Writer &)> &encodePayload, uint64_t replyType,
+                     const ReplyHandler &onReply) {
+  if (broken_) return -ECONNRESET;
+  Writer w(send_.buf, MSG_BUFFER_SIZE);
+  Header h;
+  h.msgType = msgType;
+  h.lfClientId = lfClientId_;
+  h.tcpClientId = tcp_.clientId;
+  h.tcpClientKey = tcp_.clientKey;
+  h.encode(w);
+  encodePayload(w);
+  if (!w.ok()) return -EMSGSIZE;
+  int ret = postSend(w.size());
+  if (ret < 0) {
+    broken_ = true;
+    return ret;
+  }
+  auto deadline = Clock::now() + std::chrono::milliseconds(opts_.timeoutMs);
+  bool replied = false;
+  int status = 0;
+  while (!replied || sendBusy_) {
+    char *msg = nullptr;
+    size_t len = 0;
+    bool isSend = false;
+    ret = waitMessage(deadline, msg, len, isSend);
+    if (ret < 0) {
+      broken_ = true;  // a late reply would confuse the next call: this connection is done
+      return ret;
+    }
+    if (isSend) continue;
+    Reader r(msg, len);
+    Header rh;
+    if (!rh.decode(r)) {
+      repost(msg);
+      continue;
+    }
+    if (rh.msgType == FATAL_ERROR) {
+      ErrorMessage em;
+      lastError_ = decodePayload(r, em) ? "server: " + em.message : "server sent FATAL_ERROR";
+      repost(msg);
+      broken_ = true;
+      return -ECONNRESET;
+    }
+    if (rh.msgType == BAD_AUTH) {
+      status = -EACCES;
+      replied = true;
+    } else if (rh.msgType == replyType && !replied) {
+      status = onReply(rh.msgType, r);
+      replied = true;
+    }
+    repost(msg);  // stray messages (none expected) are dropped
+  }
+  return status;
+}
+
+fabric::MemoryRegion Connection::registerBuffer(void *buf, size_t len, Iov &iov) {
+  fabric::MemoryRegion mr(transport_->domain, transport_->info, buf, len,
+                          FI_REMOTE_READ | FI_REMOTE_WRITE | FI_READ | FI_WRITE, g_nextKey++);
+  iov.addr = mr.remoteAddr();
+  iov.key = mr.key();
+  return mr;
+}
+
+}  // namespace client
+}  // namespace ioc

@@ -1,0 +1,85 @@
+// One client connection to the server: a TCP side channel (id/key, liveness) plus a libfabric
+// endpoint, and the request/response exchange over them. Not thread-safe: the client library
+// hands each calling thread its own Connection.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "fabric/fabric.h"
+#include "fabric/protocol.h"
+
+namespace ioc {
+namespace client {
+
+struct ConnectOptions {
+  std::string ip;
+  std::string port = "8556";
+  std::string provider;         // empty: FI_PROVIDER or tcp;ofi_rxm
+  unsigned timeoutMs = 30000;   // per call; 0 = forever
+  bool passiveWait = true;
+};
+
+class Connection {
+ public:
+  // Throws ConnectError on failure.
+  explicit Connection(const ConnectOptions &opts);
+  ~Connection();
+
+  // Send one request and wait for its reply; onReply decodes the reply payload.
+  // Returns the reply status (>= 0 as the server gave it) or a negative errno.
+  using ReplyHandler = std::function<int(uint64_t msgType, proto::Reader &payload)>;
+  int call(uint64_t msgType, const std::function<void(proto::Writer &)> &encodePayload, uint64_t replyType,
+           const ReplyHandler &onReply);
+
+  // Register a user buffer for server-driven RMA; fills iov. The returned region must outlive the call.
+  fabric::MemoryRegion registerBuffer(void *buf, size_t len, proto::Iov &iov);
+
+  bool broken() const { return broken_; }
+  const std::string &providerName() const { return providerName_; }
+  void setPassiveWait(bool v) { opts_.passiveWait = v; }
+  void setTimeout(unsigned ms) { opts_.timeoutMs = ms; }
+  const std::string &lastError() const { return lastError_; }
+
+ private:
+  void connectTcp();
+  int postSend(size_t len);
+  // Wait for the next message (or a send completion); negative errno on timeout/death.
+  int waitMessage(std::chrono::steady_clock::time_point deadline, char *&msg, size_t &len, bool &isSend);
+  bool serverGone();
+  void repost(char *buf);
+
+  ConnectOptions opts_;
+  int tcpFd_ = -1;
+  proto::TcpHandshake tcp_;
+  std::unique_ptr<fabric::Transport> transport_;
+  fi_addr_t server_ = FI_ADDR_UNSPEC;
+  uint64_t lfClientId_ = 0;
+  std::string providerName_;
+  std::unique_ptr<char[]> buffers_;  // RECV_SLOTS receive buffers + one send buffer
+  fabric::MemoryRegion buffersMr_;
+  void *desc_ = nullptr;
+  struct Slot {
+    fi_context2 ctx;
+    char *buf;
+  };
+  static constexpr size_t RECV_SLOTS = 4;
+  Slot recv_[RECV_SLOTS];
+  Slot send_;
+  std::deque<fabric::Completion> pending_;  // read while waiting for something else
+  bool sendBusy_ = false;
+  bool broken_ = false;
+  std::string lastError_;
+};
+
+struct ConnectError : std::runtime_error {
+  ConnectError(int err, const std::string &what) : std::runtime_error(what), errnum(err) {}
+  int errnum;  // positive errno
+};
+
+}  // namespace client
+}  // namespace ioc

@@ -1,0 +1,214 @@
+#include "fabric/protocol.h"
+
+namespace ioc {
+namespace proto {
+
+const char *msgTypeName(uint64_t type) {
+  switch (type) {
+    case CONNECT_INIT: return "CONNECT_INIT";
+    case ASSIGN_ID: return "ASSIGN_ID";
+    case BAD_AUTH: return "BAD_AUTH";
+    case FATAL_ERROR: return "FATAL_ERROR";
+    case PING: return "PING";
+    case PONG: return "PONG";
+    case OBJ_READ: return "OBJ_READ";
+    case OBJ_WRITE: return "OBJ_WRITE";
+    case READ_WRITE_ACK: return "READ_WRITE_ACK";
+    case FLUSH: return "FLUSH";
+    case FLUSH_ACK: return "FLUSH_ACK";
+    case CREATE: return "CREATE";
+    case CREATE_ACK: return "CREATE_ACK";
+    case RANGE_REGISTER: return "RANGE_REGISTER";
+    case RANGE_REGISTER_ACK: return "RANGE_REGISTER_ACK";
+    case RANGE_UNREGISTER: return "RANGE_UNREGISTER";
+    case RANGE_UNREGISTER_ACK: return "RANGE_UNREGISTER_ACK";
+    case COW: return "COW";
+    case COW_ACK: return "COW_ACK";
+    default: return "UNKNOWN";
+  }
+}
+
+void Writer::putBytes(const void *p, size_t n) {
+  if (!ok_ || n > cap_ - pos_) {
+    ok_ = false;
+    return;
+  }
+  if (n) std::memcpy(buf_ + pos_, p, n);
+  pos_ += n;
+}
+
+void Writer::putString(const std::string &s) {
+  uint64_t len = s.size() + 1;
+  put(len);
+  putBytes(s.c_str(), len);
+}
+
+bool Reader::getBytes(void *p, size_t n) {
+  const char *src;
+  if (!view(src, n)) return false;
+  if (n) std::memcpy(p, src, n);
+  return true;
+}
+
+bool Reader::view(const char *&p, size_t n) {
+  if (!ok_ || n > len_ - pos_) {
+    ok_ = false;
+    return false;
+  }
+  p = buf_ + pos_;
+  pos_ += n;
+  return true;
+}
+
+bool Reader::getBool(bool &v) {
+  uint8_t b;
+  if (!get(b)) return false;
+  if (b > 1) return ok_ = false;  // only 0 and 1 are valid booleans on the wire
+  v = b == 1;
+  return true;
+}
+
+bool Reader::getString(std::string &s, size_t maxLen) {
+  uint64_t len;
+  const char *p;
+  if (!get(len)) return false;
+  if (len == 0 || len > maxLen + 1) return ok_ = false;
+  if (!view(p, len)) return false;
+  if (p[len - 1] != '\0') return ok_ = false;
+  s.assign(p, len - 1);
+  return true;
+}
+
+void Header::encode(Writer &w) const {
+  w.put(msgType);
+  w.put(lfClientId);
+  w.put(tcpClientId);
+  w.put(tcpClientKey);
+}
+bool Header::decode(Reader &r) {
+  return r.get(msgType) && r.get(lfClientId) && r.get(tcpClientId) && r.get(tcpClientKey);
+}
+
+void ObjectId::encode(Writer &w) const {
+  w.put(low);
+  w.put(high);
+}
+bool ObjectId::decode(Reader &r) { return r.get(low) && r.get(high); }
+
+void Iov::encode(Writer &w) const {
+  w.put(addr);
+  w.put(key);
+}
+bool Iov::decode(Reader &r) { return r.get(addr) && r.get(key); }
+
+void ReadWrite::encode(Writer &w) const {
+  objectId.encode(w);
+  iov.encode(w);
+  w.put(offset);
+  w.put(size);
+  w.putBool(msgHasData);
+  if (msgHasData) w.putBytes(data, size);
+}
+bool ReadWrite::decode(Reader &r) {
+  if (!(objectId.decode(r) && iov.decode(r) && r.get(offset) && r.get(size) && r.getBool(msgHasData)))
+    return false;
+  data = nullptr;
+  if (msgHasData) return size <= EAGER_MAX && r.view(data, size);
+  return true;
+}
+
+void Flush::encode(Writer &w) const {
+  objectId.encode(w);
+  w.put(offset);
+  w.put(size);
+}
+bool Flush::decode(Reader &r) { return objectId.decode(r) && r.get(offset) && r.get(size); }
+
+void Create::encode(Writer &w) const { objectId.encode(w); }
+bool Create::decode(Reader &r) { return objectId.decode(r); }
+
+void RegisterRange::encode(Writer &w) const {
+  objectId.encode(w);
+  w.put(offset);
+  w.put(size);
+  w.putBool(write);
+}
+bool RegisterRange::decode(Reader &r) {
+  return objectId.decode(r) && r.get(offset) && r.get(size) && r.getBool(write);
+}
+
+void UnregisterRange::encode(Writer &w) const {
+  objectId.encode(w);
+  w.put(offset);
+  w.put(size);
+  w.put(id);
+  w.putBool(write);
+}
+bool UnregisterRange::decode(Reader &r) {
+  return objectId.decode(r) && r.get(offset) && r.get(size) && r.get(id) && r.getBool(write);
+}
+
+void Cow::encode(Writer &w) const {
+  src.encode(w);
+  dst.encode(w);
+  w.putBool(allowExist);
+  w.put(rangeOffset);
+  w.put(rangeSize);
+}
+bool Cow::decode(Reader &r) {
+  return src.decode(r) && dst.decode(r) && r.getBool(allowExist) && r.get(rangeOffset) && r.get(rangeSize);
+}
+
+void Response::encode(Writer &w) const {
+  w.put(msgDataSize);
+  w.put(status);
+  w.putBool(msgHasData);
+  if (msgHasData) w.putBytes(data, msgDataSize);
+}
+bool Response::decode(Reader &r) {
+  if (!(r.get(msgDataSize) && r.get(status) && r.getBool(msgHasData))) return false;
+  data = nullptr;
+  if (msgHasData) return msgDataSize <= EAGER_MAX && r.view(data, msgDataSize);
+  return true;
+}
+
+void FirstHandshake::encode(Writer &w) const {
+  w.put(protocolVersion);
+  w.put(assignLfClientId);
+}
+bool FirstHandshake::decode(Reader &r) { return r.get(protocolVersion) && r.get(assignLfClientId); }
+
+void FirstClientMessage::encode(Writer &w) const { w.putBytes(addr, addrLen); }
+bool FirstClientMessage::decode(Reader &r) {
+  size_t n = r.remaining();
+  if (n == 0 || n > CLIENT_ADDR_MAX) return false;
+  addrLen = n;
+  return r.getBytes(addr, n);
+}
+
+void ErrorMessage::encode(Writer &w) const { w.putString(message); }
+bool ErrorMessage::decode(Reader &r) { return r.getString(message); }
+
+void Ping::encode(Writer &w) const {
+  w.put(rdmaSize);
+  w.put(eagerSize);
+  iov.encode(w);
+  w.putBytes(data, eagerSize);
+}
+bool Ping::decode(Reader &r) {
+  if (!(r.get(rdmaSize) && r.get(eagerSize) && iov.decode(r))) return false;
+  return eagerSize <= EAGER_MAX && r.view(data, eagerSize);
+}
+
+void TcpHandshake::encode(Writer &w) const {
+  w.put(version);
+  w.put(clientId);
+  w.put(clientKey);
+  w.putBool(keepConnection);
+}
+bool TcpHandshake::decode(Reader &r) {
+  return r.get(version) && r.get(clientId) && r.get(clientKey) && r.getBool(keepConnection);
+}
+
+}  // namespace proto
+}  // namespace ioc

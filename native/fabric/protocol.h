@@ -1,0 +1,234 @@
+// iocatcher wire protocol v2: message numbers, payload layouts and the one codec for them.
+//
+// Encoding (compatible with the original iocatcher): native endian, fields packed one after the
+// other with no padding, bool = 1 byte, string = uint64 length (with NUL) + bytes, data blobs
+// inline. Every message starts with the 32-byte Header. Decoding is bounds-checked: a truncated
+// message, trailing bytes, or a field larger than its limit make decode() return false.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace ioc {
+namespace proto {
+
+constexpr int32_t PROTOCOL_VERSION = 2;
+constexpr uint16_t DEFAULT_PORT = 8556;          // libfabric port; TCP side channel is port+1
+constexpr size_t EAGER_MAX = 32 * 1024;           // data of at most this travels inline
+constexpr size_t MSG_BUFFER_SIZE = EAGER_MAX + 4096;  // largest message on the wire
+constexpr size_t CLIENT_ADDR_MAX = 256;           // original sends 32; longer names (shm) allowed
+constexpr size_t STRING_MAX = 4096;
+
+enum MsgType : uint64_t {
+  CONNECT_INIT = 0,
+  ASSIGN_ID = 1,
+  BAD_AUTH = 2,
+  FATAL_ERROR = 3,
+  PING = 10,
+  PONG = 11,
+  OBJ_READ = 100,
+  OBJ_WRITE = 101,
+  READ_WRITE_ACK = 102,
+  FLUSH = 103,
+  FLUSH_ACK = 104,
+  CREATE = 105,
+  CREATE_ACK = 106,
+  RANGE_REGISTER = 107,
+  RANGE_REGISTER_ACK = 108,
+  RANGE_UNREGISTER = 109,
+  RANGE_UNREGISTER_ACK = 110,
+  COW = 111,
+  COW_ACK = 112,
+};
+
+const char *msgTypeName(uint64_t type);
+
+// Append-only writer into a caller's buffer; ok() is false once anything did not fit.
+class Writer {
+ public:
+  Writer(void *buf, size_t cap) : buf_(static_cast<char *>(buf)), cap_(cap) {}
+  template <class T> void put(const T &v) { putBytes(&v, sizeof(T)); }
+  void putBool(bool v) { uint8_t b = v ? 1 : 0; putBytes(&b, 1); }
+  void putBytes(const void *p, size_t n);
+  void putString(const std::string &s);
+  size_t size() const { return pos_; }
+  bool ok() const { return ok_; }
+
+ private:
+  char *buf_;
+  size_t cap_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+// Bounds-checked reader; every get returns false (and latches failure) past the end.
+class Reader {
+ public:
+  Reader(const void *buf, size_t len) : buf_(static_cast<const char *>(buf)), len_(len) {}
+  template <class T> bool get(T &v) { return getBytes(&v, sizeof(T)); }
+  bool getBool(bool &v);
+  bool getBytes(void *p, size_t n);
+  // Points into the buffer instead of copying (for inline data).
+  bool view(const char *&p, size_t n);
+  bool getString(std::string &s, size_t maxLen = STRING_MAX);
+  size_t remaining() const { return ok_ ? len_ - pos_ : 0; }
+  // True when everything was read and nothing is left over.
+  bool done() const { return ok_ && pos_ == len_; }
+  bool ok() const { return ok_; }
+
+ private:
+  const char *buf_;
+  size_t len_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+struct Header {
+  uint64_t msgType = 0;
+  uint64_t lfClientId = 0;
+  uint64_t tcpClientId = 0;
+  uint64_t tcpClientKey = 0;
+  static constexpr size_t WIRE_SIZE = 32;
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+struct ObjectId {
+  int64_t low = 0;
+  int64_t high = 0;
+  bool operator==(const ObjectId &o) const { return low == o.low && high == o.high; }
+  bool operator<(const ObjectId &o) const { return high != o.high ? high < o.high : low < o.low; }
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+struct Iov {
+  uint64_t addr = 0;
+  uint64_t key = 0;
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+struct ReadWrite {
+  ObjectId objectId;
+  Iov iov;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  bool msgHasData = false;
+  const char *data = nullptr;  // size bytes inline when msgHasData (view into the message)
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+struct Flush {
+  ObjectId objectId;
+  uint64_t offset = 0;
+  uint64_t size = 0;  // 0 = whole object
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+struct Create {
+  ObjectId objectId;
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+struct RegisterRange {
+  ObjectId objectId;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  bool write = false;
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+struct UnregisterRange {
+  ObjectId objectId;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  int32_t id = 0;
+  bool write = false;
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+struct Cow {
+  ObjectId src;
+  ObjectId dst;
+  bool allowExist = false;
+  uint64_t rangeOffset = 0;
+  uint64_t rangeSize = 0;  // 0 = whole object
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+struct Response {
+  uint64_t msgDataSize = 0;
+  int32_t status = 0;
+  bool msgHasData = false;
+  const char *data = nullptr;  // msgDataSize bytes inline when msgHasData
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+struct FirstHandshake {
+  int32_t protocolVersion = PROTOCOL_VERSION;
+  uint64_t assignLfClientId = 0;
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+struct FirstClientMessage {
+  static constexpr size_t ORIGINAL_ADDR_SIZE = 32;
+  char addr[CLIENT_ADDR_MAX] = {0};
+  size_t addrLen = ORIGINAL_ADDR_SIZE;  // on the wire: the rest of the message
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+struct ErrorMessage {
+  std::string message;
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+struct Ping {
+  uint64_t rdmaSize = 0;
+  uint64_t eagerSize = 0;
+  Iov iov;
+  const char *data = nullptr;  // eagerSize bytes inline
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+// TCP side channel greeting, written by the server on accept.
+struct TcpHandshake {
+  int16_t version = PROTOCOL_VERSION;
+  uint64_t clientId = 0;
+  uint64_t clientKey = 0;
+  bool keepConnection = true;
+  static constexpr size_t WIRE_SIZE = 2 + 8 + 8 + 1;
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+// Encode header + payload into buf; returns the size, or 0 when it does not fit.
+template <class Payload>
+size_t encodeMessage(void *buf, size_t cap, const Header &h, const Payload &p) {
+  Writer w(buf, cap);
+  h.encode(w);
+  p.encode(w);
+  return w.ok() ? w.size() : 0;
+}
+
+// Decode a payload that must fill the rest of the reader exactly.
+template <class Payload>
+bool decodePayload(Reader &r, Payload &p) {
+  return p.decode(r) && r.done();
+}
+
+}  // namespace proto
+}  // namespace ioc

@@ -1,0 +1,114 @@
+// The server's libfabric side: receives protocol messages on one RDM endpoint, serves them from
+// the segment cache (eager data inline up to 32 KiB, server-driven RMA above) and replies.
+// One thread runs everything here; other threads only call wake() and clientGone().
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "fabric/fabric.h"
+#include "fabric/protocol.h"
+#include "server/options.h"
+#include "server/range_registry.h"
+#include "server/segment_cache.h"
+#include "server/tcp_channel.h"
+
+namespace ioc {
+namespace server {
+
+class FabricServer {
+ public:
+  FabricServer(const ServerOptions &opts, fabric::Transport &transport, SegmentCache &cache,
+               RangeRegistry &ranges, TcpChannel &tcp);
+  ~FabricServer();
+  // Serve until stop becomes true (then tell the clients, and return).
+  void run(const std::atomic<bool> &stop);
+  void wake() { transport_.cq.signal(); }
+  // From the TCP thread: a client's side channel closed.
+  void clientGone(uint64_t tcpClientId);
+
+ private:
+  enum class OpKind { Recv, Send, Rma };
+  // Every libfabric operation's context; fi_context2 first so the op pointer is the context.
+  struct Op {
+    fi_context2 ctx;
+    OpKind kind;
+  };
+  struct RecvOp : Op {
+    char *buf;
+  };
+  struct SendOp : Op {
+    char *buf;
+  };
+  struct Request;
+  struct RmaOp : Op {
+    Request *req;
+  };
+  // A read/write/ping waiting for its RMA operations before the reply goes out.
+  struct Request {
+    uint64_t ackType;
+    uint64_t lfClientId;
+    fi_addr_t peer;
+    uint64_t size;
+    size_t pending = 0;
+    int error = 0;
+    proto::Ping ping;  // for PING: echoed back
+    std::vector<RmaOp> ops;
+    std::unique_ptr<char[]> scratch;
+    fabric::MemoryRegion scratchMr;
+  };
+  struct LfClient {
+    fi_addr_t addr;
+    uint64_t tcpClientId;
+  };
+
+  void postRecv(RecvOp *op);
+  void progress();  // reads completions, queues the work they make
+  void onCompletion(const fabric::Completion &c);
+  void drainWork();
+  SendOp *acquireSend();
+  void postSend(SendOp *op, size_t len, fi_addr_t peer);
+  void sendResponse(uint64_t msgType, uint64_t lfClientId, fi_addr_t peer, int32_t status, uint64_t dataSize = 0,
+                    const std::vector<Piece> *data = nullptr);
+  void handleMessage(const char *buf, size_t len);
+  void handleConnect(const proto::Header &h, proto::Reader &r);
+  void handleReadWrite(const proto::Header &h, const LfClient &c, proto::Reader &r, bool write);
+  void handlePing(const proto::Header &h, const LfClient &c, proto::Reader &r);
+  void startRma(std::unique_ptr<Request> req, const std::vector<Piece> &pieces, const proto::Iov &iov, bool write);
+  void finishRequest(Request *req);
+  void broadcastFatal(const std::string &message);
+  void drainClientGone();
+  void printStats();
+
+  const ServerOptions &opts_;
+  fabric::Transport &transport_;
+  SegmentCache &cache_;
+  RangeRegistry &ranges_;
+  TcpChannel &tcp_;
+
+  std::vector<RecvOp> recvOps_;
+  std::vector<SendOp> sendOps_;
+  std::vector<SendOp *> freeSends_;
+  std::unique_ptr<char[]> recvBuf_, sendBuf_;
+  fabric::MemoryRegion recvMr_, sendMr_;
+  void *recvDesc_ = nullptr, *sendDesc_ = nullptr;
+
+  std::deque<std::pair<RecvOp *, size_t>> readyRecvs_;
+  std::deque<Request *> doneRequests_;
+  std::map<Request *, std::unique_ptr<Request>> inflight_;
+  std::map<uint64_t, LfClient> clients_;
+  uint64_t nextLfClientId_ = 1;
+  uint64_t nextMrKey_ = 1u << 20;
+
+  std::mutex goneMu_;
+  std::vector<uint64_t> gone_;
+
+  uint64_t bytesRead_ = 0, bytesWritten_ = 0, lastRead_ = 0, lastWritten_ = 0;
+};
+
+}  // namespace server
+}  // namespace ioc

@@ -1,0 +1,31 @@
+import { constants } from 'os';
+
+/** Every error thrown by iocatcher carries a string `code` ('EINVAL', 'EBUSY', ...). */
+export class IocError extends Error {
+  readonly code: string;
+  /** Negative errno-style value when the error came from native code or the server. */
+  readonly errno?: number;
+
+  constructor(code: string, message: string, errno?: number) {
+    super(message);
+    this.name = 'IocError';
+    this.code = code;
+    if (errno !== undefined) this.errno = errno;
+  }
+}
+
+const errnoNames = new Map<number, string>();
+for (const [name, value] of Object.entries(constants.errno)) {
+  if (!errnoNames.has(value)) errnoNames.set(value, name);
+}
+
+/** Name of an errno value, positive or negative: 16 or -16 -> 'EBUSY'. */
+export function errnoName(errno: number): string {
+  return errnoNames.get(Math.abs(errno)) ?? 'EIO';
+}
+
+/** Build an IocError from a negative errno-style return value. */
+export function errorFromErrno(ret: number, what: string): IocError {
+  const code = errnoName(ret);
+  return new IocError(code, `${what}: ${code} (${ret})`, ret > 0 ? -ret : ret);
+}
