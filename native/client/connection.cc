@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstring>
 #include <deque>
+#include <thread>
 
 namespace ioc {
 namespace client {
@@ -148,10 +149,10 @@ void Connection::repost(char *buf) {
   Slot *slot = nullptr;
   for (auto &s : recv_)
     if (s.buf == buf) slot = &s;
-  for (;;) {
+  for (int attempt = 0;; attempt++) {
     ssize_t ret = transport_->ep.postRecv(buf, MSG_BUFFER_SIZE, desc_, slot);
     if (ret == 0) return;
-    if (ret != -FI_EAGAIN) {
+    if (ret != -FI_EAGAIN || attempt > 100000) {
       broken_ = true;
       lastError_ = std::string("fi_recv: ") + fi_strerror((int)-ret);
       return;
@@ -162,7 +163,8 @@ void Connection::repost(char *buf) {
   }
 }
 
-int Connection::postSend(size_t len) {
+int Connection::postSend(size_t len, Clock::time_point deadline) {
+  auto lastCheck = Clock::now();
   for (;;) {
     ssize_t ret = transport_->ep.send(send_.buf, len, desc_, server_, &send_);
     if (ret == 0) {
@@ -173,9 +175,23 @@ int Connection::postSend(size_t len) {
       lastError_ = std::string("fi_send: ") + fi_strerror((int)-ret);
       return -ECONNRESET;
     }
+    // EAGAIN: the provider needs progress (e.g. while it connects); never spin forever.
     fabric::Completion c[8];
     size_t n = transport_->cq.poll(c, 8);
     for (size_t i = 0; i < n; i++) pending_.push_back(c[i]);
+    auto now = Clock::now();
+    if (opts_.timeoutMs && now >= deadline) {
+      lastError_ = "timed out sending to the server";
+      return -ETIMEDOUT;
+    }
+    if (now - lastCheck > std::chrono::milliseconds(10)) {
+      lastCheck = now;
+      if (serverGone()) {
+        lastError_ = "the server closed the connection";
+        return -ECONNRESET;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
   }
 }
 
@@ -236,12 +252,12 @@ int Connection::call(uint64_t msgType, const std::function<void(Writer &)> &enco
   h.encode(w);
   encodePayload(w);
   if (!w.ok()) return -EMSGSIZE;
-  int ret = postSend(w.size());
+  auto deadline = Clock::now() + std::chrono::milliseconds(opts_.timeoutMs);
+  int ret = postSend(w.size(), deadline);
   if (ret < 0) {
     broken_ = true;
     return ret;
   }
-  auto deadline = Clock::now() + std::chrono::milliseconds(opts_.timeoutMs);
   bool replied = false;
   int status = 0;
   while (!replied || sendBusy_) {

@@ -44,10 +44,17 @@ class Connection {
   void setPassiveWait(bool v) { opts_.passiveWait = v; }
   void setTimeout(unsigned ms) { opts_.timeoutMs = ms; }
   const std::string &lastError() const { return lastError_; }
+  // Test hook (tools/proto_probe): send these TCP credentials instead of the ones we were given.
+  void overrideCredentials(uint64_t tcpClientId, uint64_t tcpClientKey) {
+    tcp_.clientId = tcpClientId;
+    tcp_.clientKey = tcpClientKey;
+  }
+  uint64_t tcpClientId() const { return tcp_.clientId; }
+  uint64_t tcpClientKey() const { return tcp_.clientKey; }
 
  private:
   void connectTcp();
-  int postSend(size_t len);
+  int postSend(size_t len, std::chrono::steady_clock::time_point deadline);
   // Wait for the next message (or a send completion); negative errno on timeout/death.
   int waitMessage(std::chrono::steady_clock::time_point deadline, char *&msg, size_t &len, bool &isSend);
   bool serverGone();

@@ -1,6 +1,7 @@
 // iocatcher-serverd: the native daemon behind the `iocatcher-server` CLI (bin/iocatcher-server).
 #include <getopt.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -112,6 +113,8 @@ int main(int argc, char **argv) {
   if (!parseOptions(argc, argv, opts)) return 2;
   if (opts.verbose) setLogLevel(getenv("IOC_DEBUG") ? LOG_DEBUG : LOG_INFO);
   if (getenv("IOC_DEBUG")) setLogLevel(LOG_DEBUG);
+  // Started by the CLI wrapper: never outlive it (a killed wrapper must not leak a daemon).
+  if (getenv("IOC_EXIT_WITH_PARENT")) prctl(PR_SET_PDEATHSIG, SIGTERM);
 
   // Signals go to one waiting thread; every other thread blocks them.
   sigset_t sigs;
@@ -149,9 +152,9 @@ int main(int argc, char **argv) {
       server.wake();
     });
 
-    printf("iocatcher-server ready on %s:%u (tcp side channel %u) provider=%s store=%s auth=%s\n",
+    printf("iocatcher-server ready on %s:%u (tcp side channel %u) provider=%s store=%s auth=%s pid=%d\n",
            opts.listenIp.c_str(), opts.port, opts.port + 1, transport.info.providerName().c_str(),
-           store->describe().c_str(), opts.auth ? "on" : "off");
+           store->describe().c_str(), opts.auth ? "on" : "off", (int)getpid());
     fflush(stdout);
 
     server.run(stop);

@@ -1,0 +1,222 @@
+// TypeScript client half of the addon: each call runs the C client API on a libuv worker thread
+// (Napi::AsyncWorker), so the event loop never blocks. Results are raw errno-style numbers; the
+// TypeScript layer (src/client) turns negative ones into IocError with a code.
+#include <errno.h>
+#include <napi.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "iocatcher-client.h"
+
+namespace {
+
+// Owns the ioc_client_t; freed when the JS handle is closed and no call is in flight.
+struct ClientState {
+  ioc_client_t *client = nullptr;
+  std::atomic<int> inflight{0};
+  std::atomic<bool> closed{false};
+  void maybeFree() {
+    if (closed && inflight == 0 && client) {
+      ioc_client_fini(client);
+      client = nullptr;
+    }
+  }
+};
+
+// Runs fn on a worker thread; resolves its promise with fn's int64 result.
+class CallWorker : public Napi::AsyncWorker {
+ public:
+  CallWorker(Napi::Env env, std::shared_ptr<ClientState> state, std::function<int64_t(ioc_client_t *)> fn)
+      : Napi::AsyncWorker(env), state_(std::move(state)), fn_(std::move(fn)), deferred_(Napi::Promise::Deferred::New(env)) {
+    state_->inflight++;
+  }
+  void keepAlive(Napi::Value v) { ref_ = Napi::Persistent(v.As<Napi::Object>()); }
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override { result_ = state_->client ? fn_(state_->client) : -EBADF; }
+  void OnOK() override {
+    state_->inflight--;
+    state_->maybeFree();
+    deferred_.Resolve(Napi::Number::New(Env(), (double)result_));
+  }
+
+ private:
+  std::shared_ptr<ClientState> state_;
+  std::function<int64_t(ioc_client_t *)> fn_;
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference ref_;
+  int64_t result_ = 0;
+};
+
+int64_t toI64(const Napi::Value &v) {
+  if (v.IsBigInt()) {
+    bool lossless;
+    return v.As<Napi::BigInt>().Int64Value(&lossless);
+  }
+  return (int64_t)v.As<Napi::Number>().Int64Value();
+}
+
+uint64_t toU64(const Napi::Value &v) {
+  if (v.IsBigInt()) {
+    bool lossless;
+    return v.As<Napi::BigInt>().Uint64Value(&lossless);
+  }
+  return (uint64_t)v.As<Napi::Number>().Int64Value();
+}
+
+class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeClientHandle",
+                       {
+                           InstanceMethod("read", &ClientHandle::Read),
+                           InstanceMethod("write", &ClientHandle::Write),
+                           InstanceMethod("flush", &ClientHandle::Flush),
+                           InstanceMethod("create", &ClientHandle::Create),
+                           InstanceMethod("cow", &ClientHandle::Cow),
+                           InstanceMethod("registerRange", &ClientHandle::RegisterRange),
+                           InstanceMethod("unregisterRange", &ClientHandle::UnregisterRange),
+                           InstanceMethod("ping", &ClientHandle::Ping),
+                           InstanceMethod("providerName", &ClientHandle::ProviderName),
+                           InstanceMethod("setPassiveWait", &ClientHandle::SetPassiveWait),
+                           InstanceMethod("setTimeout", &ClientHandle::SetTimeout),
+                           InstanceMethod("close", &ClientHandle::Close),
+                       });
+  }
+
+  ClientHandle(const Napi::CallbackInfo &info) : Napi::ObjectWrap<ClientHandle>(info) {
+    state_ = std::make_shared<ClientState>();
+    state_->client = static_cast<ioc_client_t *>(info[0].As<Napi::External<ioc_client_t>>().Data());
+  }
+  ~ClientHandle() override {
+    state_->closed = true;
+    state_->maybeFree();
+  }
+
+ private:
+  Napi::Value run(const Napi::CallbackInfo &info, std::function<int64_t(ioc_client_t *)> fn,
+                  Napi::Value keep = Napi::Value()) {
+    auto *w = new CallWorker(info.Env(), state_, std::move(fn));
+    if (!keep.IsEmpty()) w->keepAlive(keep);
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
+  }
+
+  // read(high, low, offset, target: Uint8Array)
+  Napi::Value Read(const Napi::CallbackInfo &info) {
+    int64_t high = toI64(info[0]), low = toI64(info[1]);
+    uint64_t offset = toU64(info[2]);
+    auto arr = info[3].As<Napi::Uint8Array>();
+    uint8_t *data = arr.Data();
+    size_t len = arr.ByteLength();
+    return run(info, [=](ioc_client_t *c) { return (int64_t)ioc_client_obj_read(c, high, low, data, len, offset); }, arr);
+  }
+  Napi::Value Write(const Napi::CallbackInfo &info) {
+    int64_t high = toI64(info[0]), low = toI64(info[1]);
+    uint64_t offset = toU64(info[2]);
+    auto arr = info[3].As<Napi::Uint8Array>();
+    const uint8_t *data = arr.Data();
+    size_t len = arr.ByteLength();
+    return run(info, [=](ioc_client_t *c) { return (int64_t)ioc_client_obj_write(c, high, low, data, len, offset); }, arr);
+  }
+  Napi::Value Flush(const Napi::CallbackInfo &info) {
+    int64_t high = toI64(info[0]), low = toI64(info[1]);
+    uint64_t offset = toU64(info[2]), size = toU64(info[3]);
+    return run(info, [=](ioc_client_t *c) { return (int64_t)ioc_client_obj_flush(c, high, low, offset, size); });
+  }
+  Napi::Value Create(const Napi::CallbackInfo &info) {
+    int64_t high = toI64(info[0]), low = toI64(info[1]);
+    return run(info, [=](ioc_client_t *c) { return (int64_t)ioc_client_obj_create(c, high, low); });
+  }
+  Napi::Value Cow(const Napi::CallbackInfo &info) {
+    int64_t sh = toI64(info[0]), sl = toI64(info[1]), dh = toI64(info[2]), dl = toI64(info[3]);
+    bool allow = info[4].ToBoolean();
+    uint64_t offset = toU64(info[5]), size = toU64(info[6]);
+    return run(info, [=](ioc_client_t *c) { return (int64_t)ioc_client_obj_cow(c, sh, sl, dh, dl, allow, offset, size); });
+  }
+  Napi::Value RegisterRange(const Napi::CallbackInfo &info) {
+    int64_t high = toI64(info[0]), low = toI64(info[1]);
+    uint64_t offset = toU64(info[2]), size = toU64(info[3]);
+    bool write = info[4].ToBoolean();
+    return run(info, [=](ioc_client_t *c) {
+      return (int64_t)ioc_client_obj_range_register(c, high, low, offset, size, write);
+    });
+  }
+  Napi::Value UnregisterRange(const Napi::CallbackInfo &info) {
+    int32_t id = info[0].As<Napi::Number>().Int32Value();
+    int64_t high = toI64(info[1]), low = toI64(info[2]);
+    uint64_t offset = toU64(info[3]), size = toU64(info[4]);
+    bool write = info[5].ToBoolean();
+    return run(info, [=](ioc_client_t *c) {
+      return (int64_t)ioc_client_obj_range_unregister(c, id, high, low, offset, size, write);
+    });
+  }
+  Napi::Value Ping(const Napi::CallbackInfo &info) {
+    size_t eager = (size_t)toU64(info[0]);
+    return run(info, [=](ioc_client_t *c) { return (int64_t)ioc_client_ping(c, eager); });
+  }
+  Napi::Value ProviderName(const Napi::CallbackInfo &info) {
+    const char *name = state_->client ? ioc_client_provider_name(state_->client) : "";
+    return Napi::String::New(info.Env(), name ? name : "");
+  }
+  Napi::Value SetPassiveWait(const Napi::CallbackInfo &info) {
+    if (state_->client) ioc_client_set_passive_wait(state_->client, info[0].ToBoolean());
+    return info.Env().Undefined();
+  }
+  Napi::Value SetTimeout(const Napi::CallbackInfo &info) {
+    if (state_->client) ioc_client_set_timeout(state_->client, (unsigned)toU64(info[0]));
+    return info.Env().Undefined();
+  }
+  Napi::Value Close(const Napi::CallbackInfo &info) {
+    state_->closed = true;
+    state_->maybeFree();
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<ClientState> state_;
+};
+
+// connect(host, port) -> Promise<handle | negative errno>, the connection made off-thread.
+class ConnectWorker : public Napi::AsyncWorker {
+ public:
+  ConnectWorker(Napi::Env env, std::string host, std::string port, Napi::FunctionReference *ctor)
+      : Napi::AsyncWorker(env), host_(std::move(host)), port_(std::move(port)), ctor_(ctor),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    client_ = ioc_client_init(host_.c_str(), port_.c_str());
+    err_ = client_ ? 0 : (errno ? errno : ECONNREFUSED);
+  }
+  void OnOK() override {
+    if (!client_) {
+      deferred_.Resolve(Napi::Number::New(Env(), -err_));
+      return;
+    }
+    deferred_.Resolve(ctor_->New({Napi::External<ioc_client_t>::New(Env(), client_)}));
+  }
+
+ private:
+  std::string host_, port_;
+  Napi::FunctionReference *ctor_;
+  Napi::Promise::Deferred deferred_;
+  ioc_client_t *client_ = nullptr;
+  int err_ = 0;
+};
+
+}  // namespace
+
+Napi::Object InitClientBinding(Napi::Env env, Napi::Object exports) {
+  // Per-environment constructor (worker threads each get their own).
+  auto *ctor = new Napi::FunctionReference(Napi::Persistent(ClientHandle::Define(env)));
+  env.AddCleanupHook([ctor] { delete ctor; });
+  exports.Set("clientConnect", Napi::Function::New(env, [ctor](const Napi::CallbackInfo &info) -> Napi::Value {
+                auto *w = new ConnectWorker(info.Env(), info[0].As<Napi::String>(), info[1].As<Napi::String>(), ctor);
+                Napi::Promise p = w->promise();
+                w->Queue();
+                return p;
+              }));
+  return exports;
+}

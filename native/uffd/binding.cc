@@ -1,0 +1,296 @@
+// ummap half of the addon: JavaScript surface of the userfaultfd runtime (typed in
+// src/ummap/native-types.ts). Holds no per-isolate state, so every worker thread can load it;
+// the userfaultfd contexts and the handler thread are process-wide.
+#include <fcntl.h>
+#include <napi.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <stdexcept>
+#include <system_error>
+
+#include "eviction_policy.h"
+#include "mapping.h"
+#include "uffd_abi.h"
+
+using namespace ummap;
+
+namespace {
+
+// Keeps a mapping alive while JavaScript holds its handle or its ArrayBuffer; when both are
+// collected without unmap(), dirty data is still written back.
+struct JsLease {
+  explicit JsLease(std::shared_ptr<Mapping> m) : mapping(std::move(m)) {}
+  JsLease(const JsLease&) = delete;
+  std::shared_ptr<Mapping> mapping;
+  ~JsLease() {
+    try {
+      mapping->unmap(true);
+    } catch (...) {
+    }
+  }
+};
+using LeaseRef = std::shared_ptr<JsLease>;
+using PolicyRef = std::shared_ptr<EvictionPolicy>;
+
+Napi::Error errnoError(Napi::Env env, int err, const std::string& message) {
+  Napi::Error e = Napi::Error::New(env, message);
+  const char* name = strerrorname_np(err);
+  e.Set("code", Napi::String::New(env, name ? name : "EIO"));
+  e.Set("errno", Napi::Number::New(env, -err));
+  return e;
+}
+
+// Run body, turning C++ exceptions into JS errors carrying an errno-style code.
+template <typename F>
+Napi::Value guarded(Napi::Env env, F&& body) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::system_error& e) {
+    throw errnoError(env, e.code().value(), e.what());
+  } catch (const std::invalid_argument& e) {
+    throw errnoError(env, EINVAL, e.what());
+  } catch (const std::out_of_range& e) {
+    throw errnoError(env, EINVAL, e.what());
+  } catch (const std::bad_alloc&) {
+    throw errnoError(env, ENOMEM, "out of memory");
+  }
+}
+
+std::shared_ptr<Mapping> mappingOf(const Napi::Value& v) {
+  if (!v.IsExternal()) throw std::invalid_argument("not a mapping handle");
+  return v.As<Napi::External<LeaseRef>>().Data()->get()->mapping;
+}
+
+double num(const Napi::Object& o, const char* key, double fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;
+}
+
+bool flag(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return v.IsBoolean() && v.As<Napi::Boolean>().Value();
+}
+
+DriverParams paramsOf(const Napi::Value& v) {
+  DriverParams params;
+  if (!v.IsObject()) return params;
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Array keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); i++) {
+    std::string key = keys.Get(i).ToString();
+    params[key] = o.Get(key).ToString();
+  }
+  return params;
+}
+
+Napi::Value Support(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  UffdSupport s = uffdSupport();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("available", s.available);
+  o.Set("wpAsync", s.wpAsync);
+  o.Set("kernelFaults", s.kernelFaults);
+  o.Set("openedWith", s.openedWith);
+  o.Set("error", s.error);
+  o.Set("defaultTracking", s.available && defaultTracking() == DirtyTracking::WpAsync ? "wp-async" : "wp-fault");
+  return o;
+}
+
+// create({scheme, params, size, segmentSize, storageOffset, readOnly, noFirstRead, tracking,
+//         readAheadMax, policy}) -> {handle, buffer, tracking}
+Napi::Value Create(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    Napi::Object spec = info[0].As<Napi::Object>();
+    MappingOptions o;
+    o.size = static_cast<size_t>(num(spec, "size", 0));
+    o.segmentSize = static_cast<size_t>(num(spec, "segmentSize", 1 << 20));
+    o.storageOffset = static_cast<uint64_t>(num(spec, "storageOffset", 0));
+    o.readOnly = flag(spec, "readOnly");
+    o.noFirstRead = flag(spec, "noFirstRead");
+    o.readAheadMax = static_cast<size_t>(num(spec, "readAheadMax", 16 << 20));
+    Napi::Value tracking = spec.Get("tracking");
+    if (tracking.IsString()) {
+      std::string t = tracking.As<Napi::String>();
+      o.tracking = t == "wp-fault" ? DirtyTracking::WpFault : DirtyTracking::WpAsync;
+    } else {
+      o.tracking = defaultTracking();
+    }
+    Napi::Value policy = spec.Get("policy");
+    if (policy.IsExternal()) o.policy = *policy.As<Napi::External<PolicyRef>>().Data();
+    DriverParams params = paramsOf(spec.Get("params"));
+    if (o.readOnly) params["readOnly"] = "1";
+    auto driver = createDriver(spec.Get("scheme").ToString(), params);
+    auto mapping = Mapping::create(std::move(driver), o);
+
+    auto lease = std::make_shared<JsLease>(mapping);
+    auto handle = Napi::External<LeaseRef>::New(env, new LeaseRef(lease), [](Napi::Env, LeaseRef* l) { delete l; });
+    // External memory: the ArrayBuffer can be detached by unmap() before the munmap.
+    auto buffer = Napi::ArrayBuffer::New(env, mapping->base(), mapping->size(), [](Napi::Env, void*, LeaseRef* l) { delete l; },
+                                         new LeaseRef(lease));
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("handle", handle);
+    out.Set("buffer", buffer);
+    out.Set("tracking", mapping->wpAsync() ? "wp-async" : "wp-fault");
+    return out;
+  });
+}
+
+// flush(handle, offset, length, syncDriver, evict)
+Napi::Value Flush(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    auto m = mappingOf(info[0]);
+    m->flush(static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue()), static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue()),
+             info[3].ToBoolean(), info[4].ToBoolean());
+    return info.Env().Undefined();
+  });
+}
+
+// unmap(handle, buffer, sync): write back first (the buffer stays usable if that fails), then
+// detach the ArrayBuffer, then munmap: JavaScript never sees a dangling pointer.
+Napi::Value Unmap(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    auto m = mappingOf(info[0]);
+    if (m->closed()) return info.Env().Undefined();
+    bool sync = info[2].ToBoolean();
+    if (sync) m->flush(0, m->size(), true, false);
+    if (info[1].IsArrayBuffer()) {
+      Napi::ArrayBuffer buffer = info[1].As<Napi::ArrayBuffer>();
+      if (buffer.Data() == m->base()) buffer.Detach();
+    }
+    m->unmap(false);
+    return info.Env().Undefined();
+  });
+}
+
+// switchTo(handle, scheme, params, copyFirst, allowExist)
+Napi::Value SwitchTo(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    auto m = mappingOf(info[0]);
+    DriverParams params = paramsOf(info[2]);
+    auto driver = createDriver(info[1].ToString(), params);
+    m->switchDriver(std::move(driver), info[3].ToBoolean(), info[4].ToBoolean());
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    MappingStats s = mappingOf(info[0])->stats();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("faults", double(s.faults));
+    o.Set("writeFaults", double(s.writeFaults));
+    o.Set("segmentsLoaded", double(s.segmentsLoaded));
+    o.Set("readAheadSegments", double(s.readAheadSegments));
+    o.Set("bytesRead", double(s.bytesRead));
+    o.Set("bytesWritten", double(s.bytesWritten));
+    o.Set("writeBacks", double(s.writeBacks));
+    o.Set("evictions", double(s.evictions));
+    o.Set("driverSyncs", double(s.driverSyncs));
+    o.Set("ioErrors", double(s.ioErrors));
+    o.Set("residentBytes", double(s.residentBytes));
+    return o;
+  });
+}
+
+// policyCreate(order 'fifo'|'lifo', limitBytes, windowBytes) -> handle shared by mappings
+Napi::Value PolicyCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    std::string order = info[0].ToString();
+    if (order != "fifo" && order != "lifo") throw std::invalid_argument("unknown policy order " + order);
+    size_t limit = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
+    size_t window = static_cast<size_t>(info[2].ToNumber().DoubleValue());
+    auto policy = std::make_shared<EvictionPolicy>(order == "fifo" ? EvictionPolicy::Order::Fifo : EvictionPolicy::Order::Lifo, limit, window);
+    return Napi::External<PolicyRef>::New(env, new PolicyRef(policy), [](Napi::Env, PolicyRef* p) { delete p; });
+  });
+}
+
+Napi::Value PolicyStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  PolicyRef& p = *info[0].As<Napi::External<PolicyRef>>().Data();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("used", double(p->used()));
+  o.Set("limit", double(p->limit()));
+  return o;
+}
+
+Napi::Value DropMemStore(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), dropMemStore(info[0].ToString()));
+}
+
+double now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// Bench baseline: seconds to install totalBytes with UFFDIO_COPY in chunkBytes pieces, no
+// faults involved (the best a fault handler could do).
+Napi::Value BenchBulkCopy(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    size_t total = static_cast<size_t>(info[0].As<Napi::Number>().DoubleValue());
+    size_t chunk = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
+    UffdContext& ctx = uffdContext(DirtyTracking::WpFault);
+    void* dst = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (dst == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap");
+    madvise(dst, total, MADV_NOHUGEPAGE);
+    std::vector<uint8_t> src(chunk, 1);
+    int ret = ctx.registerRange(dst, total, false);
+    double t0 = now();
+    for (size_t off = 0; ret == 0 && off < total; off += chunk) ret = ctx.copy(static_cast<uint8_t*>(dst) + off, src.data(), std::min(chunk, total - off), false);
+    double t1 = now();
+    ctx.unregisterRange(dst, total);
+    munmap(dst, total);
+    if (ret < 0) throw std::system_error(-ret, std::generic_category(), "UFFDIO_COPY");
+    return Napi::Number::New(info.Env(), t1 - t0);
+  });
+}
+
+// Bench baseline: the kernel's own shared mapping of a file (e.g. on /dev/shm), as an ArrayBuffer.
+Napi::Value BenchMapFile(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    std::string path = info[0].ToString();
+    size_t size = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + path);
+    void* p = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    int err = errno;
+    close(fd);
+    if (p == MAP_FAILED) throw std::system_error(err, std::generic_category(), "mmap " + path);
+    return Napi::ArrayBuffer::New(info.Env(), p, size, [](Napi::Env, void*) {});
+  });
+}
+
+Napi::Value BenchUnmapFile(const Napi::CallbackInfo& info) {
+  Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
+  void* p = buffer.Data();
+  size_t size = buffer.ByteLength();
+  buffer.Detach();
+  if (p) munmap(p, size);
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+Napi::Object InitUmapBinding(Napi::Env env, Napi::Object exports) {
+  exports.Set("umapSupport", Napi::Function::New(env, Support, "umapSupport"));
+  exports.Set("umapCreate", Napi::Function::New(env, Create, "umapCreate"));
+  exports.Set("umapFlush", Napi::Function::New(env, Flush, "umapFlush"));
+  exports.Set("umapUnmap", Napi::Function::New(env, Unmap, "umapUnmap"));
+  exports.Set("umapSwitch", Napi::Function::New(env, SwitchTo, "umapSwitch"));
+  exports.Set("umapStats", Napi::Function::New(env, Stats, "umapStats"));
+  exports.Set("umapPolicyCreate", Napi::Function::New(env, PolicyCreate, "umapPolicyCreate"));
+  exports.Set("umapPolicyStats", Napi::Function::New(env, PolicyStats, "umapPolicyStats"));
+  exports.Set("umapDropMemStore", Napi::Function::New(env, DropMemStore, "umapDropMemStore"));
+  exports.Set("umapBenchBulkCopy", Napi::Function::New(env, BenchBulkCopy, "umapBenchBulkCopy"));
+  exports.Set("umapBenchMapFile", Napi::Function::New(env, BenchMapFile, "umapBenchMapFile"));
+  exports.Set("umapBenchUnmapFile", Napi::Function::New(env, BenchUnmapFile, "umapBenchUnmapFile"));
+  return exports;
+}

@@ -1,0 +1,310 @@
+#include "mapping.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <system_error>
+
+#include "fault_reader.h"
+#include "segment_filler.h"
+#include "uffd_abi.h"
+
+namespace ummap {
+namespace {
+
+std::atomic<uint64_t> loadCounter{0};  // generations: unique per load, never 0
+
+constexpr size_t kFillChunk = 2 << 20;  // read-ahead installs in ~2 MiB steps to wake waiters early
+
+void throwErrno(int negErrno, const std::string& what) {
+  throw std::system_error(-negErrno, std::generic_category(), what);
+}
+
+size_t roundUp(size_t v, size_t to) { return (v + to - 1) / to * to; }
+
+}  // namespace
+
+std::shared_ptr<Mapping> Mapping::create(std::shared_ptr<StorageDriver> driver, const MappingOptions& o) {
+  if (o.size == 0) throw std::invalid_argument("size must be > 0");
+  if (o.segmentSize == 0 || o.segmentSize % kPageSize) throw std::invalid_argument("segmentSize must be a multiple of 4096");
+  UffdContext& ctx = uffdContext(o.tracking);
+  std::shared_ptr<Mapping> m(new Mapping(std::move(driver), o, ctx));
+  registerMapping(m, reinterpret_cast<uintptr_t>(m->base_), m->mappedLength_);
+  return m;
+}
+
+Mapping::Mapping(std::shared_ptr<StorageDriver> driver, const MappingOptions& o, UffdContext& ctx)
+    : driver_(std::move(driver)), options_(o), ctx_(ctx), generation_(roundUp(o.size, o.segmentSize) / o.segmentSize),
+      everLoaded_(generation_.size(), 0) {
+  options_.tracking = ctx.tracking();
+  mappedLength_ = generation_.size() * o.segmentSize;
+  void* p = mmap(nullptr, mappedLength_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap");
+  base_ = static_cast<uint8_t*>(p);
+  // Huge pages would defeat per-page dirty tracking and segment-sized drops.
+  madvise(base_, mappedLength_, MADV_NOHUGEPAGE);
+  bool wp = !o.readOnly;
+  int ret = ctx_.registerRange(base_, mappedLength_, wp);
+  // Untouched pages of a WP_ASYNC range report as written until protected once.
+  if (ret == 0 && wp && wpAsync()) ret = ctx_.writeProtect(base_, mappedLength_, true);
+  if (ret == 0) ret = driver_->attach(o.storageOffset, o.size, !o.readOnly);
+  if (ret < 0) {
+    munmap(base_, mappedLength_);
+    base_ = nullptr;
+    closed_ = true;
+    throwErrno(ret, "cannot map " + driver_->describe());
+  }
+  dirty_ = makeDirtyTracker(ctx_, base_, mappedLength_);
+}
+
+Mapping::~Mapping() {
+  if (base_ && !closed_) munmap(base_, mappedLength_);
+}
+
+size_t Mapping::segmentBytes(size_t seg) const {
+  size_t start = seg * options_.segmentSize;
+  return std::min(options_.segmentSize, roundUp(options_.size, kPageSize) - start);
+}
+
+size_t Mapping::storageBytes(size_t seg) const {
+  size_t start = seg * options_.segmentSize;
+  return std::min(options_.segmentSize, options_.size - start);
+}
+
+bool Mapping::isResident(size_t segment, uint64_t generation) const {
+  return segment < generation_.size() && generation_[segment].load(std::memory_order_acquire) == generation;
+}
+
+void Mapping::handleFault(uintptr_t address, uint64_t flags) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t offset = address - reinterpret_cast<uintptr_t>(base_);
+  size_t pageOffset = offset & ~(kPageSize - 1);
+  if (closed_ || offset >= mappedLength_) return;
+  size_t seg = offset / options_.segmentSize;
+  if (flags & UFFD_PAGEFAULT_FLAG_WP) {
+    // A write to a protected page (FaultWpTracker). If the segment was dropped meanwhile, the
+    // writer retries and takes a missing fault instead.
+    if (loaded(seg)) {
+      stats_.writeFaults++;
+      dirty_->onWriteFault(pageOffset);
+    } else {
+      ctx_.wake(base_ + pageOffset, kPageSize);
+    }
+    return;
+  }
+  if (loaded(seg)) {  // another thread's fault on the same segment was served first
+    ctx_.wake(base_ + seg * options_.segmentSize, segmentBytes(seg));
+    return;
+  }
+  stats_.faults++;
+  size_t count = planLoad(seg);
+  size_t bytes = 0;
+  for (size_t i = seg; i < seg + count; i++) bytes += segmentBytes(i);
+  makeRoom(bytes);
+  loadSegments(seg, count, flags, pageOffset);
+}
+
+// Sequential faults grow a read-ahead window (doubling up to readAheadMax): fewer faults and
+// wake-ups, which cost far more than the bytes. Random faults load one segment.
+size_t Mapping::planLoad(size_t seg) {
+  const size_t S = options_.segmentSize;
+  if (seg == nextSequential_ && options_.readAheadMax > 0)
+    readAhead_ = std::min(options_.readAheadMax, readAhead_ ? readAhead_ * 2 : std::max<size_t>(S, 1 << 20));
+  else
+    readAhead_ = 0;
+  size_t extra = (readAhead_ + S - 1) / S;
+  // Under a memory limit, read-ahead must not evict what is being used.
+  if (options_.policy) extra = std::min(extra, options_.policy->limit() / 4 / S);
+  size_t count = 1;
+  while (count <= extra && seg + count < segmentCount() && !loaded(seg + count)) count++;
+  return count;
+}
+
+void Mapping::makeRoom(size_t bytes) {
+  if (!options_.policy) return;
+  std::vector<Victim> victims;
+  options_.policy->chooseVictims(bytes, victims);
+  for (auto& v : victims) {
+    if (v.mapping.get() == this) {
+      if (isResident(v.segment, v.generation)) evictLocked(v.segment);
+    } else {
+      // Only this (handler) thread ever holds two mapping locks: no lock-order cycle.
+      v.mapping->evictForPolicy(v.segment, v.generation);
+    }
+  }
+}
+
+void Mapping::evictForPolicy(size_t segment, uint64_t generation) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!closed_ && isResident(segment, generation)) evictLocked(segment);
+}
+
+void Mapping::loadSegments(size_t first, size_t count, uint64_t faultFlags, size_t faultPage) {
+  const size_t S = options_.segmentSize;
+  const bool wp = !options_.readOnly;
+  size_t i = first;
+  while (i < first + count) {
+    // The faulting segment goes alone so its thread resumes at once; read-ahead follows in
+    // batches of whole segments (one driver read + one UFFDIO_COPY each).
+    bool zeros = options_.noFirstRead && !everLoaded_[i];
+    size_t j = i + 1, mapped = segmentBytes(i), stored = storageBytes(i);
+    if (i != first) {
+      while (j < first + count && (options_.noFirstRead && !everLoaded_[j]) == zeros && mapped + segmentBytes(j) <= std::max(kFillChunk, S)) {
+        mapped += segmentBytes(j);
+        stored += storageBytes(j);
+        j++;
+      }
+    }
+    FillRequest req{base_ + i * S, mapped, options_.storageOffset + i * S, stored, zeros, wp};
+    FillResult res = fillRange(*driver_, ctx_, req);
+    stats_.bytesRead += res.bytesRead;
+    if (res.error) stats_.ioErrors++;
+    for (size_t k = i; k < j; k++) {
+      uint64_t gen = ++loadCounter;
+      generation_[k].store(gen, std::memory_order_release);
+      everLoaded_[k] = 1;
+      stats_.segmentsLoaded++;
+      stats_.residentBytes += segmentBytes(k);
+      if (k != first) stats_.readAheadSegments++;
+      if (options_.policy) options_.policy->onLoaded(shared_from_this(), k, gen, segmentBytes(k));
+    }
+    // A write fault on a missing page would fault again on the fresh protection: record the
+    // write now (FaultWpTracker; WP_ASYNC resolves it in the kernel anyway).
+    if (i == first && wp && (faultFlags & UFFD_PAGEFAULT_FLAG_WRITE) && !wpAsync()) dirty_->onWriteFault(faultPage);
+    i = j;
+  }
+  nextSequential_ = first + count;
+}
+
+int Mapping::writeBackLocked(size_t offset, size_t length) {
+  if (options_.readOnly || length == 0) return 0;
+  std::vector<PageRun> runs;
+  int ret = dirty_->collect(offset, length, runs);
+  if (ret < 0) return ret;
+  for (size_t r = 0; r < runs.size(); r++) {
+    const PageRun& run = runs[r];
+    if (run.offset >= options_.size) continue;
+    size_t n = std::min(run.length, options_.size - run.offset);
+    ssize_t w = driver_->write(base_ + run.offset, n, options_.storageOffset + run.offset);
+    if (w != static_cast<ssize_t>(n)) {
+      // Keep this run and the following ones dirty so that a later sync retries them.
+      for (size_t k = r; k < runs.size(); k++) dirty_->markDirty(runs[k].offset, runs[k].length);
+      stats_.ioErrors++;
+      return w < 0 ? static_cast<int>(w) : -EIO;
+    }
+    stats_.bytesWritten += n;
+    stats_.writeBacks++;
+    unsyncedWrites_ = true;
+  }
+  return 0;
+}
+
+// Write back, then drop the pages so that the next touch faults and reloads the segment.
+int Mapping::evictLocked(size_t seg) {
+  size_t offset = seg * options_.segmentSize, length = segmentBytes(seg);
+  int ret = writeBackLocked(offset, length);
+  if (ret < 0) return ret;  // keep the data resident rather than lose it
+  madvise(base_ + offset, length, MADV_DONTNEED);
+  if (!options_.readOnly) dirty_->forget(offset, length);
+  generation_[seg].store(0, std::memory_order_release);
+  stats_.evictions++;
+  stats_.residentBytes -= length;
+  if (options_.policy) options_.policy->onDropped(length);
+  return 0;
+}
+
+void Mapping::flush(size_t offset, size_t length, bool syncDriver, bool evict) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (closed_) throw std::system_error(EBADF, std::generic_category(), "mapping is unmapped");
+  if (offset >= options_.size) return;
+  length = std::min(length, options_.size - offset);
+  size_t start = offset & ~(kPageSize - 1);
+  size_t end = std::min(roundUp(offset + length, kPageSize), mappedLength_);
+  int ret = writeBackLocked(start, end - start);
+  if (ret < 0) throwErrno(ret, "write back to " + driver_->describe());
+  if (evict) {
+    for (size_t seg = start / options_.segmentSize; seg * options_.segmentSize < end; seg++) {
+      if (!loaded(seg)) continue;
+      ret = evictLocked(seg);
+      if (ret < 0) throwErrno(ret, "evict to " + driver_->describe());
+    }
+  }
+  if (syncDriver && unsyncedWrites_) {
+    ret = driver_->sync(options_.storageOffset + offset, length);
+    stats_.driverSyncs++;
+    if (ret < 0) throwErrno(ret, "sync " + driver_->describe());
+    if (offset == 0 && length == options_.size) unsyncedWrites_ = false;
+  }
+}
+
+void Mapping::unmap(bool sync) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (closed_) return;
+  if (sync) {
+    int ret = writeBackLocked(0, mappedLength_);
+    if (ret < 0) throwErrno(ret, "write back to " + driver_->describe());
+    if (unsyncedWrites_) {
+      ret = driver_->sync(options_.storageOffset, options_.size);
+      stats_.driverSyncs++;
+      if (ret < 0) throwErrno(ret, "sync " + driver_->describe());
+      unsyncedWrites_ = false;
+    }
+  }
+  closed_ = true;
+  unregisterMapping(reinterpret_cast<uintptr_t>(base_));
+  ctx_.unregisterRange(base_, mappedLength_);  // wakes any thread still waiting on a fault
+  munmap(base_, mappedLength_);
+  uint64_t resident = stats_.residentBytes.exchange(0);
+  if (options_.policy) options_.policy->onDropped(resident);
+  for (auto& g : generation_) g.store(0, std::memory_order_release);
+  driver_->detach();
+}
+
+void Mapping::switchDriver(std::shared_ptr<StorageDriver> next, bool copyFirst, bool allowExist) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (closed_) throw std::system_error(EBADF, std::generic_category(), "mapping is unmapped");
+  if (copyFirst) {
+    if (!allowExist && next->exists()) throw std::system_error(EEXIST, std::generic_category(), next->describe() + " exists");
+    int ret = driver_->copyRangeTo(*next, options_.storageOffset, options_.size, allowExist);
+    if (ret < 0) throwErrno(ret, "cow " + driver_->describe() + " -> " + next->describe());
+    if (ret == 0) {
+      // Generic copy of the stored content; dirty pages follow at the next write-back.
+      std::vector<uint8_t> buf(std::min<size_t>(options_.size, 4 << 20));
+      for (size_t done = 0; done < options_.size;) {
+        size_t n = std::min(buf.size(), options_.size - done);
+        ssize_t got = driver_->read(buf.data(), n, options_.storageOffset + done);
+        if (got < 0) throwErrno(static_cast<int>(got), "cow read " + driver_->describe());
+        memset(buf.data() + got, 0, n - got);
+        ssize_t put = next->write(buf.data(), n, options_.storageOffset + done);
+        if (put != static_cast<ssize_t>(n)) throwErrno(put < 0 ? static_cast<int>(put) : -EIO, "cow write " + next->describe());
+        done += n;
+      }
+    }
+  }
+  int ret = next->attach(options_.storageOffset, options_.size, !options_.readOnly);
+  if (ret < 0) throwErrno(ret, "cannot map " + next->describe());
+  driver_->detach();
+  driver_ = std::move(next);
+  unsyncedWrites_ = true;
+}
+
+MappingStats Mapping::stats() const {
+  MappingStats s;
+  s.faults = stats_.faults;
+  s.writeFaults = stats_.writeFaults;
+  s.segmentsLoaded = stats_.segmentsLoaded;
+  s.readAheadSegments = stats_.readAheadSegments;
+  s.bytesRead = stats_.bytesRead;
+  s.bytesWritten = stats_.bytesWritten;
+  s.writeBacks = stats_.writeBacks;
+  s.evictions = stats_.evictions;
+  s.driverSyncs = stats_.driverSyncs;
+  s.ioErrors = stats_.ioErrors;
+  s.residentBytes = stats_.residentBytes;
+  return s;
+}
+
+}  // namespace ummap

@@ -1,0 +1,107 @@
+// One ummap mapping: an anonymous memory range registered with userfaultfd whose segments are
+// loaded from a storage driver on first touch and written back (dirty pages only) on sync,
+// eviction and unmap. Every state change happens under mutex_: the fault handler thread (load,
+// eviction for a policy) and the JS thread (sync, evict, unmap, switch) never race.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "dirty_tracker.h"
+#include "eviction_policy.h"
+#include "storage_driver.h"
+#include "uffd_context.h"
+
+namespace ummap {
+
+struct MappingOptions {
+  size_t size = 0;
+  size_t segmentSize = 1 << 20;
+  uint64_t storageOffset = 0;
+  bool readOnly = false;     // never write back (local writes are allowed, then dropped)
+  bool noFirstRead = false;  // first load of each segment gives zeros without reading
+  DirtyTracking tracking = DirtyTracking::WpAsync;
+  size_t readAheadMax = 16 << 20;  // bytes loaded ahead on sequential faults (0: off)
+  std::shared_ptr<EvictionPolicy> policy;  // null: no limit
+};
+
+struct MappingStats {
+  uint64_t faults = 0;          // missing faults served
+  uint64_t writeFaults = 0;     // write-protect faults (FaultWpTracker)
+  uint64_t segmentsLoaded = 0;  // including read-ahead
+  uint64_t readAheadSegments = 0;
+  uint64_t bytesRead = 0;       // from the driver
+  uint64_t bytesWritten = 0;    // to the driver
+  uint64_t writeBacks = 0;      // driver write calls
+  uint64_t evictions = 0;       // segments dropped (policy or sync/flush with evict)
+  uint64_t driverSyncs = 0;
+  uint64_t ioErrors = 0;
+  uint64_t residentBytes = 0;
+};
+
+class Mapping : public std::enable_shared_from_this<Mapping> {
+ public:
+  // mmap + userfaultfd registration. Throws std::system_error / std::invalid_argument.
+  static std::shared_ptr<Mapping> create(std::shared_ptr<StorageDriver> driver, const MappingOptions& options);
+  ~Mapping();
+
+  uint8_t* base() const { return base_; }
+  size_t size() const { return options_.size; }
+  bool closed() const { return closed_.load(); }
+  bool wpAsync() const { return ctx_.tracking() == DirtyTracking::WpAsync; }
+
+  // Fault handler thread: a fault at address (UFFD_PAGEFAULT_FLAG_* in flags).
+  void handleFault(uintptr_t address, uint64_t flags);
+
+  // Write back dirty pages of [offset, offset+length); then the driver's sync when syncDriver;
+  // then drop the segments when evict. Throws std::system_error on I/O errors.
+  void flush(size_t offset, size_t length, bool syncDriver, bool evict);
+  // Write back (when sync) and release everything. Idempotent.
+  void unmap(bool sync);
+  // Re-point to another store. copyFirst (cow) copies the current stored content to it first;
+  // dirty pages then go to the new store.
+  void switchDriver(std::shared_ptr<StorageDriver> driver, bool copyFirst, bool allowExist);
+  MappingStats stats() const;
+
+  // Eviction policy support. isResident is lock-free (called under the policy lock).
+  bool isResident(size_t segment, uint64_t generation) const;
+  void evictForPolicy(size_t segment, uint64_t generation);
+
+ private:
+  Mapping(std::shared_ptr<StorageDriver> driver, const MappingOptions& options, UffdContext& ctx);
+
+  size_t segmentCount() const { return generation_.size(); }
+  size_t segmentBytes(size_t seg) const;  // mapped bytes of a segment (last one page-trimmed)
+  size_t storageBytes(size_t seg) const;  // bytes of a segment inside the mapping size
+  bool loaded(size_t seg) const { return generation_[seg].load(std::memory_order_relaxed) != 0; }
+
+  size_t planLoad(size_t seg);  // how many segments to load for a fault at seg (read-ahead)
+  void makeRoom(size_t bytes);  // evict for the policy before a load
+  void loadSegments(size_t first, size_t count, uint64_t faultFlags, uintptr_t faultAddress);
+  int writeBackLocked(size_t offset, size_t length);
+  int evictLocked(size_t seg);
+
+  std::shared_ptr<StorageDriver> driver_;
+  MappingOptions options_;
+  UffdContext& ctx_;
+  uint8_t* base_ = nullptr;
+  size_t mappedLength_ = 0;  // size rounded up to whole segments
+  std::unique_ptr<DirtyTracker> dirty_;
+  std::vector<std::atomic<uint64_t>> generation_;  // per segment: 0 = not resident
+  std::vector<uint8_t> everLoaded_;                // noFirstRead applies to the first load only
+  size_t nextSequential_ = SIZE_MAX;               // segment after the last load
+  size_t readAhead_ = 0;                           // current read-ahead window, bytes
+  bool unsyncedWrites_ = false;                    // written since the last driver sync
+  std::atomic<bool> closed_{false};
+  mutable std::mutex mutex_;
+
+  struct AtomicStats {
+    std::atomic<uint64_t> faults{0}, writeFaults{0}, segmentsLoaded{0}, readAheadSegments{0}, bytesRead{0},
+        bytesWritten{0}, writeBacks{0}, evictions{0}, driverSyncs{0}, ioErrors{0}, residentBytes{0};
+  } stats_;
+};
+
+}  // namespace ummap

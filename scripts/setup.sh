@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what iocatcher needs, when missing: Debian packages, npm dependencies, the native
+# build (cmake-js) and the TypeScript build. Safe to run again: each step is skipped or incremental.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+pkgs=(libfabric-dev libfabric-bin libpmem-dev cmake pkg-config g++ make)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v node >/dev/null; then
+  echo "setup: Node.js (>= 20) is required" >&2
+  exit 1
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+echo "setup: building native code (cmake-js) and TypeScript"
+npx --no-install cmake-js compile --log-level error >/tmp/iocatcher-native-build.log 2>&1 || {
+  cat /tmp/iocatcher-native-build.log >&2
+  echo "setup: native build failed" >&2
+  exit 1
+}
+npx --no-install tsc -p tsconfig.json

@@ -1,0 +1,24 @@
+// Typed surface of the client half of the native addon (native/addon/client_binding.cc).
+// Every call resolves with a raw errno-style number: >= 0 success, < 0 a negative errno.
+
+export type I64 = bigint | number;
+
+export interface NativeClientHandle {
+  read(high: I64, low: I64, offset: I64, target: Uint8Array): Promise<number>;
+  write(high: I64, low: I64, offset: I64, data: Uint8Array): Promise<number>;
+  flush(high: I64, low: I64, offset: I64, size: I64): Promise<number>;
+  create(high: I64, low: I64): Promise<number>;
+  cow(srcHigh: I64, srcLow: I64, dstHigh: I64, dstLow: I64, allowExist: boolean, offset: I64, size: I64): Promise<number>;
+  registerRange(high: I64, low: I64, offset: I64, size: I64, write: boolean): Promise<number>;
+  unregisterRange(id: number, high: I64, low: I64, offset: I64, size: I64, write: boolean): Promise<number>;
+  ping(eagerSize: number): Promise<number>;
+  providerName(): string;
+  setPassiveWait(value: boolean): void;
+  setTimeout(ms: number): void;
+  close(): void;
+}
+
+export interface NativeClientBinding {
+  /** Resolves with a handle, or with a negative errno when the connection failed. */
+  clientConnect(host: string, port: string): Promise<NativeClientHandle | number>;
+}

@@ -1,0 +1,98 @@
+// ummap: userfaultfd memory mappings of iocatcher objects, files, memory and dummy stores.
+import { IocError } from '../errors';
+import { addon } from '../native';
+import { callNative, Mapping, ObjectIdInput } from './mapping';
+import type { DirtyTrackingMode, NativeUmapSupport } from './native-types';
+import { resolvePolicy, UmapPolicy } from './policy';
+import { parseSize } from './size';
+import { parseUri, UriVars } from './uri';
+
+export { Mapping } from './mapping';
+export type { MappingTarget, ObjectIdInput, RangeOptions, UmapStats } from './mapping';
+export { createPolicy, UmapPolicy } from './policy';
+export type { PolicyStats } from './policy';
+export { parseSize } from './size';
+export { defaultServer, parseUri } from './uri';
+export type { DriverSpec, UriVars } from './uri';
+export type { DirtyTrackingMode } from './native-types';
+
+export interface UmapOptions {
+  /** Bytes loaded per fault; a multiple of 4096 (default 1 MiB). Accepts '64KB'-style strings. */
+  segmentSize?: number | string;
+  /** Where the mapping starts in the object. */
+  storageOffset?: number;
+  /** Never write back (local writes are allowed, then dropped). */
+  readOnly?: boolean;
+  /** The first touch of a segment gives zeros instead of reading it. */
+  noFirstRead?: boolean;
+  /** 'none' (default), 'fifo://SIZE', 'lifo://SIZE', 'fifo-window://SIZE?window=SIZE', or a
+   *  UmapPolicy from createPolicy() shared with other mappings (one quota for all). */
+  policy?: string | UmapPolicy;
+  /** iocatcher server "host:port" for ioc:// (default 127.0.0.1:8556). */
+  server?: string;
+  /** Values for {name} variables in URIs. */
+  vars?: UriVars;
+  /** Dirty page tracking; default 'wp-async' where the kernel has it (IOC_UFFD_NO_WP_ASYNC=1
+   *  forces 'wp-fault'). */
+  dirtyTracking?: DirtyTrackingMode;
+  /** Largest sequential read-ahead in bytes (default 16 MiB, 0 disables). */
+  readAhead?: number | string;
+}
+
+/** Map `size` bytes of object (high, low) of the server in opts.server. */
+export function ummap(high: ObjectIdInput, low: ObjectIdInput, size: number, opts?: UmapOptions): Mapping;
+/** Map `size` bytes of ioc://HIGH:LOW, file://PATH, mem://SIZE or dummy://VALUE. */
+export function ummap(uri: string, size: number, opts?: UmapOptions): Mapping;
+export function ummap(a: ObjectIdInput, b: ObjectIdInput | number, c?: number | UmapOptions, d?: UmapOptions): Mapping {
+  let uri: string;
+  let size: unknown;
+  let opts: UmapOptions;
+  if (typeof a === 'string' && a.includes('://')) {
+    uri = a;
+    size = b;
+    opts = (c as UmapOptions | undefined) ?? {};
+  } else {
+    try {
+      uri = `ioc://${BigInt(a)}:${BigInt(b)}`;
+    } catch {
+      throw new IocError('EINVAL', `bad object id (${String(a)}, ${String(b)})`);
+    }
+    size = c;
+    opts = d ?? {};
+  }
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0) throw new IocError('EINVAL', `size must be a positive integer (got ${String(size)})`);
+  const segmentSize = parseSize(opts.segmentSize ?? 1 << 20, 'segmentSize');
+  if (segmentSize <= 0 || segmentSize % 4096 !== 0) throw new IocError('EINVAL', `segmentSize must be a positive multiple of 4096 (got ${segmentSize})`);
+  const storageOffset = opts.storageOffset ?? 0;
+  if (!Number.isSafeInteger(storageOffset) || storageOffset < 0) throw new IocError('EINVAL', `bad storageOffset ${storageOffset}`);
+  if (opts.dirtyTracking !== undefined && opts.dirtyTracking !== 'wp-async' && opts.dirtyTracking !== 'wp-fault') {
+    throw new IocError('EINVAL', `bad dirtyTracking '${String(opts.dirtyTracking)}'`);
+  }
+  const spec = parseUri(uri, { vars: opts.vars, server: opts.server });
+  const policy = resolvePolicy(opts.policy);
+  const created = callNative(() =>
+    addon().umapCreate({
+      scheme: spec.scheme,
+      params: spec.params,
+      size,
+      segmentSize,
+      storageOffset,
+      readOnly: opts.readOnly ?? false,
+      noFirstRead: opts.noFirstRead ?? false,
+      tracking: opts.dirtyTracking,
+      readAheadMax: opts.readAhead === undefined ? undefined : parseSize(opts.readAhead, 'readAhead'),
+      policy: policy?.handle,
+    }),
+  );
+  return new Mapping({ ...created, uri, size, segmentSize, server: opts.server, vars: opts.vars, policy });
+}
+
+/** What the kernel offers here (userfaultfd, WP_ASYNC, kernel-side faults). */
+export function ummapSupport(): NativeUmapSupport {
+  return callNative(() => addon().umapSupport());
+}
+
+/** Free a named process-wide memory store (mem://SIZE?name=N). */
+export function dropMemStore(name: string): boolean {
+  return addon().umapDropMemStore(name);
+}

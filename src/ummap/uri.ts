@@ -1,0 +1,81 @@
+// ummap URIs -> native driver scheme + parameters.
+//   ioc://HIGH:LOW     object of the server in opts.server ("host:port", default 127.0.0.1:8556)
+//   file://PATH        a file (file:///abs/path or file://relative/path)
+//   mem://SIZE         process memory; mem://SIZE?name=N is shared by every mapping of the process
+//   dummy://VALUE      reads fill with the byte VALUE (number, or one character), writes dropped
+// {name} anywhere in the URI is replaced by vars[name].
+import { IocError } from '../errors';
+import { parseSize } from './size';
+
+export const defaultServer = '127.0.0.1:8556';
+
+export interface DriverSpec {
+  scheme: string;
+  params: Record<string, string>;
+}
+
+export type UriVars = Record<string, string | number | bigint>;
+
+export function substituteVars(uri: string, vars: UriVars = {}): string {
+  return uri.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+    if (!(name in vars)) throw new IocError('EINVAL', `unknown variable {${name}} in '${uri}'`);
+    return String(vars[name]);
+  });
+}
+
+export function parseServer(server: string): { host: string; port: string } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(server);
+  if (!m || !m[1]) throw new IocError('EINVAL', `bad server address '${server}' (expected host:port)`);
+  return { host: m[1], port: m[2] };
+}
+
+function objectIdPart(text: string, uri: string): string {
+  if (!/^-?(0x[0-9a-f]+|\d+)$/i.test(text)) throw new IocError('EINVAL', `bad object id '${text}' in '${uri}'`);
+  const value = text.startsWith('-') ? -BigInt(text.slice(1)) : BigInt(text);
+  return BigInt.asIntN(64, value).toString();
+}
+
+function splitQuery(rest: string): [string, URLSearchParams] {
+  const q = rest.indexOf('?');
+  return q < 0 ? [rest, new URLSearchParams()] : [rest.slice(0, q), new URLSearchParams(rest.slice(q + 1))];
+}
+
+export function parseUri(rawUri: string, opts: { vars?: UriVars; server?: string } = {}): DriverSpec {
+  if (typeof rawUri !== 'string') throw new IocError('EINVAL', 'uri must be a string');
+  const uri = substituteVars(rawUri, opts.vars);
+  const m = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(uri);
+  if (!m) throw new IocError('EINVAL', `bad uri '${uri}' (expected scheme://...)`);
+  const scheme = m[1].toLowerCase();
+  const rest = m[2];
+  switch (scheme) {
+    case 'ioc': {
+      const [id, query] = splitQuery(rest);
+      const at = id.indexOf('@');
+      const ids = at < 0 ? id : id.slice(0, at);
+      const server = parseServer(at < 0 ? query.get('server') ?? opts.server ?? defaultServer : id.slice(at + 1));
+      const parts = ids.split(':');
+      if (parts.length !== 2) throw new IocError('EINVAL', `bad uri '${uri}' (expected ioc://HIGH:LOW)`);
+      return { scheme, params: { ...server, high: objectIdPart(parts[0], uri), low: objectIdPart(parts[1], uri) } };
+    }
+    case 'file':
+      if (!rest) throw new IocError('EINVAL', `bad uri '${uri}' (expected file://PATH)`);
+      return { scheme, params: { path: rest } };
+    case 'mem': {
+      const [size, query] = splitQuery(rest);
+      const params: Record<string, string> = { size: String(parseSize(size, 'mem:// size')) };
+      const name = query.get('name');
+      if (name) params.name = name;
+      return { scheme, params };
+    }
+    case 'dummy': {
+      let value: number;
+      if (/^(0x[0-9a-f]+|\d+)$/i.test(rest)) value = Number(rest);
+      else if (rest.length === 1) value = rest.charCodeAt(0);
+      else throw new IocError('EINVAL', `bad uri '${uri}' (expected dummy://BYTE)`);
+      if (value > 255) throw new IocError('EINVAL', `bad uri '${uri}': value must be a byte`);
+      return { scheme, params: { value: String(value) } };
+    }
+    default:
+      throw new IocError('EINVAL', `unknown uri scheme '${scheme}' in '${uri}' (known: ioc, file, mem, dummy)`);
+  }
+}

@@ -1,0 +1,121 @@
+// Starts real iocatcher-server processes (through the CLI in bin/) on 127.0.0.1 for tests,
+// and makes sure every process started is stopped.
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+export const repoRoot = path.resolve(__dirname, '..', '..', '..');
+export const buildDir = path.join(process.env.IOC_BUILD_DIR ?? path.join(repoRoot, 'build'), 'Release');
+
+export interface ServerHandle {
+  host: string;
+  port: number;
+  /** "127.0.0.1:PORT" */
+  address: string;
+  store: string;
+  /** pid of the native daemon (the process that serves data) */
+  pid: number;
+  /** Output so far (stdout + stderr). */
+  logs(): string;
+  /** SIGTERM, wait for exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL the daemon (no clean shutdown) and wait for the wrapper to end. */
+  kill(): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+export interface StartOptions {
+  store?: string;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  port?: number;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
+export function tmpDir(prefix = 'ioc-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+let portCounter = 20000 + ((process.pid * 7) % 20000);
+function nextPort(): number {
+  portCounter += 2 + Math.floor(Math.random() * 50) * 2;
+  if (portCounter > 60000) portCounter = 20000 + (portCounter % 1000);
+  return portCounter;
+}
+
+async function startOnce(port: number, opts: StartOptions): Promise<ServerHandle | 'retry'> {
+  const store = opts.store ?? tmpDir('ioc-store-');
+  const args = [path.join(repoRoot, 'bin', 'iocatcher-server.js'), '--port', String(port), '--store', store,
+    ...(opts.args ?? []), '127.0.0.1'];
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let out = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {
+    running.delete(child);
+    resolve(code);
+  }));
+  const ready = await new Promise<number | 'exit' | 'timeout'>((resolve) => {
+    const timer = setTimeout(() => resolve('timeout'), 20000);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = /ready on .* pid=(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    exited.then(() => { clearTimeout(timer); resolve('exit'); });
+  });
+  if (ready === 'exit' || ready === 'timeout') {
+    child.kill('SIGKILL');
+    await exited;
+    if (/in use|cannot listen|fi_getinfo|fi_endpoint|fi_enable/i.test(out)) return 'retry';
+    throw new Error(`server did not start (${ready}):\n${out}`);
+  }
+  const pid = ready;
+  return {
+    host: '127.0.0.1', port, address: `127.0.0.1:${port}`, store, pid, exited,
+    logs: () => out,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+    kill: async () => {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+      await exited;
+    },
+  };
+}
+
+/** Start a server on a free port of 127.0.0.1. */
+export async function startServer(opts: StartOptions = {}): Promise<ServerHandle> {
+  for (let attempt = 0; attempt < 6; attempt++) {
+    const r = await startOnce(opts.port ?? nextPort(), opts);
+    if (r !== 'retry') return r;
+    if (opts.port) break;
+  }
+  throw new Error('could not start a server: no free port');
+}
+
+/** Deterministic pseudo-random bytes for a seed. */
+export function pattern(size: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    b[i] = x & 0xff;
+  }
+  return b;
+}

@@ -1,0 +1,21 @@
+// Body of a worker thread for ummap-workers.test.ts: maps its own store, writes, syncs,
+// unmaps, maps again and checks, then reports to the parent.
+import { parentPort, workerData } from 'worker_threads';
+import { ummap } from '../src/ummap';
+import { firstDifference, randomWrites } from './ummap-util';
+
+const { uri, size, seed, policy } = workerData as { uri: string; size: number; seed: number; policy?: string };
+try {
+  const reference = new Uint8Array(size);
+  let m = ummap(uri, size, { segmentSize: 256 * 1024, policy });
+  randomWrites(new Uint8Array(m.buffer), reference, 20000, seed);
+  const evictions = m.stats().evictions;
+  m.sync();
+  m.unmap();
+  m = ummap(uri, size);
+  const diff = firstDifference(new Uint8Array(m.buffer), reference);
+  m.unmap({ sync: false });
+  parentPort!.postMessage({ ok: diff === -1, diff, evictions, threadFaults: true });
+} catch (e) {
+  parentPort!.postMessage({ ok: false, error: String((e as Error).stack ?? e) });
+}
