@@ -56,6 +56,25 @@ describe('native tools', function () {
     });
   });
 
+  for (const provider of ['shm', 'net']) {
+    it(`works over the ${provider} provider (eager and RMA sizes)`, async function () {
+      const env = { FI_PROVIDER: provider };
+      const server = await startServer({ env });
+      try {
+        assert.match(server.logs(), new RegExp(`provider=${provider}`));
+        const exe = path.join(tmpDir('ioc-c-'), 'roundtrip');
+        const cc = spawnSync('cc', ['-std=c99', '-o', exe, path.join(repoRoot, 'test', 'c', 'roundtrip.c'),
+          '-I', path.join(repoRoot, 'include'), '-L', buildDir, '-liocatcher-client', `-Wl,-rpath,${buildDir}`], { encoding: 'utf8' });
+        assert.equal(cc.status, 0, cc.stderr);
+        const { stdout } = await run(exe, ['127.0.0.1', String(server.port)], { env: { ...process.env, ...env } });
+        assert.match(stdout, new RegExp(`provider: ${provider}`));
+        assert.match(stdout, /c roundtrip ok/);
+      } finally {
+        await server.stop();
+      }
+    });
+  }
+
   describe('iocatcher-server CLI', () => {
     const cli = path.join(repoRoot, 'bin', 'iocatcher-server.js');
     it('--help documents every option', () => {

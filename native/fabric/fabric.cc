@@ -36,7 +36,7 @@ Info::Info(const Options &opts) {
       shmName = "iocatcher-" + opts.service;
       node = shmName.c_str();
     } else {
-      shmName = "iocatcher-" + opts.service;
+      shmName = "fi_shm://iocatcher-" + opts.service + ":0:0";  // what the server's fi_getname reports
       node = nullptr;
       hints->dest_addr = strdup(shmName.c_str());
       hints->dest_addrlen = shmName.size() + 1;
