@@ -1,6 +1,8 @@
 // Round trips through every local driver, in both dirty tracking modes, on real userfaultfd.
 import { strict as assert } from 'assert';
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
+import * as path from 'path';
 import { dropMemStore, Mapping, ummap, ummapSupport } from '../src/ummap';
 import type { DirtyTrackingMode } from '../src/ummap';
 import { firstDifference, MiB, randomWrites, tmpFile } from './ummap-util';
@@ -15,6 +17,21 @@ describe('ummap drivers', function () {
     const s = ummapSupport();
     assert.equal(s.available, true, s.error);
     assert.equal(s.kernelFaults, true);
+  });
+
+  it('IOC_UFFD_NO_WP_ASYNC=1 forces write-protect faults', () => {
+    const script = `
+      const { ummap, ummapSupport } = require(${JSON.stringify(path.join(__dirname, '..', 'src', 'ummap'))});
+      const m = ummap('mem://1MB', 1 << 20);
+      const v = new Uint8Array(m.buffer);
+      if (v[5] !== 0) throw new Error("not zero");  // load first: the write below is a WP fault
+      v[5] = 1;
+      m.sync();
+      const s = m.stats();
+      console.log(JSON.stringify({ def: ummapSupport().defaultTracking, mode: m.dirtyTracking, wf: s.writeFaults, w: s.bytesWritten }));
+      m.unmap();`;
+    const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, IOC_UFFD_NO_WP_ASYNC: '1' } }).toString();
+    assert.deepEqual(JSON.parse(out), { def: 'wp-fault', mode: 'wp-fault', wf: 1, w: 4096 });
   });
 
   for (const mode of modes) {

@@ -8,7 +8,7 @@ const { uri, size, seed, policy } = workerData as { uri: string; size: number; s
 try {
   const reference = new Uint8Array(size);
   let m = ummap(uri, size, { segmentSize: 256 * 1024, policy });
-  randomWrites(new Uint8Array(m.buffer), reference, 20000, seed);
+  randomWrites(new Uint8Array(m.buffer), reference, 3000, seed);
   const evictions = m.stats().evictions;
   m.sync();
   m.unmap();

@@ -24,7 +24,8 @@ static void usage(FILE *out) {
           "\n"
           "Options:\n"
           "  --port PORT        server libfabric port (default 8556)\n"
-          "  --mode MODE        ping, read, write or all (default all)\n"
+          "  --mode MODE        ping, read, write, all, or checkpoint (default all)\n"
+          "  --total SIZE       checkpoint mode: bytes written at increasing offsets, then flushed (default 1G)\n"
           "  --size SIZE        transfer size for read/write, e.g. 4096, 1M, 8M (default 8M)\n"
           "  --count N          operations per measurement (default: sized to ~1 s)\n"
           "  --eager SIZE       inline bytes carried by each ping (default 0)\n"
@@ -69,10 +70,10 @@ int main(int argc, char **argv) {
   static option longOpts[] = {{"port", required_argument, nullptr, 'P'},  {"mode", required_argument, nullptr, 'm'},
                               {"size", required_argument, nullptr, 's'},  {"count", required_argument, nullptr, 'n'},
                               {"eager", required_argument, nullptr, 'e'}, {"active", no_argument, nullptr, 'a'},
-                              {"json", no_argument, nullptr, 'j'},        {"help", no_argument, nullptr, 'h'},
+                              {"json", no_argument, nullptr, 'j'}, {"total", required_argument, nullptr, 't'},        {"help", no_argument, nullptr, 'h'},
                               {nullptr, 0, nullptr, 0}};
   std::string port = "8556", mode = "all";
-  size_t size = 8 << 20, count = 0, eager = 0;
+  size_t size = 8 << 20, count = 0, eager = 0, total = 1ull << 30;
   bool active = false, json = false;
   int c;
   while ((c = getopt_long(argc, argv, "h", longOpts, nullptr)) != -1) {
@@ -92,13 +93,19 @@ int main(int argc, char **argv) {
           return 2;
         }
         break;
+      case 't':
+        if (!parseSize(optarg, total) || total == 0) {
+          fprintf(stderr, "iocatcher-client: invalid --total '%s'\n", optarg);
+          return 2;
+        }
+        break;
       case 'a': active = true; break;
       case 'j': json = true; break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
     }
   }
-  if (optind != argc - 1 || (mode != "ping" && mode != "read" && mode != "write" && mode != "all")) {
+  if (optind != argc - 1 || (mode != "ping" && mode != "read" && mode != "write" && mode != "all" && mode != "checkpoint")) {
     usage(stderr);
     return 2;
   }
@@ -138,6 +145,29 @@ int main(int argc, char **argv) {
     ok &= measure("write", size, [&] { return (long)ioc_client_obj_write(client, 0x10c, 1, buf.data(), size, 0); });
   if (ok && (mode == "read" || mode == "all"))
     ok &= measure("read", size, [&] { return (long)ioc_client_obj_read(client, 0x10c, 1, buf.data(), size, 0); });
+  if (mode == "checkpoint") {
+    // What a checkpoint costs through the C API: total bytes in size-sized writes, then a flush.
+    for (size_t i = 0; i < size; i += 8) memcpy(&buf[i], &i, std::min<size_t>(8, size - i));
+    auto t0 = Clock::now();
+    for (size_t off = 0; off < total && ok; off += size) {
+      size_t n = std::min(size, total - off);
+      long ret = ioc_client_obj_write(client, 0x10c, 2, buf.data(), n, off);
+      if (ret < 0) {
+        fprintf(stderr, "iocatcher-client: checkpoint write failed: %s\n", strerror((int)-ret));
+        ok = false;
+      }
+    }
+    int fr = ok ? ioc_client_obj_flush(client, 0x10c, 2, 0, 0) : 0;
+    if (fr < 0) {
+      fprintf(stderr, "iocatcher-client: flush failed: %s\n", strerror(-fr));
+      ok = false;
+    }
+    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (ok) {
+      printf("checkpoint total=%zu size=%zu %.3f s %.3f GB/s\n", total, size, secs, total / secs / 1e9);
+      if (json) printf("{\"mode\":\"checkpoint\",\"total\":%zu,\"size\":%zu,\"seconds\":%.4f,\"GBps\":%.4f}\n", total, size, secs, total / secs / 1e9);
+    }
+  }
   ioc_client_fini(client);
   return ok ? 0 : 1;
 }

@@ -58,6 +58,7 @@ class FaultWpTracker : public DirtyTracker {
   int collect(size_t offset, size_t length, std::vector<PageRun>& out) override {
     size_t first = offset / kPageSize, last = (offset + length) / kPageSize;
     size_t page = first;
+    size_t firstRun = out.size();
     while (page < last) {
       // Skip clean words quickly: a 1 GiB mapping is 4096 words.
       if ((page & 63) == 0 && page + 64 <= last && bits_[page / 64] == 0) {
@@ -70,12 +71,14 @@ class FaultWpTracker : public DirtyTracker {
       }
       size_t runStart = page;
       while (page < last && test(page)) clear(page++);
-      size_t off = runStart * kPageSize, len = (page - runStart) * kPageSize;
-      // Protect before the caller writes the run back: a write racing with the write-back
-      // then faults again and is recorded, never lost.
-      int ret = ctx_.writeProtect(base_ + off, len, true);
+      out.push_back({runStart * kPageSize, (page - runStart) * kPageSize});
+    }
+    // Protect before the caller writes the runs back: a write racing with the write-back then
+    // faults again and is recorded, never lost. One ioctl per run: protecting a whole span at
+    // once rewrites every present entry in it, far dearer when dirty pages are sparse.
+    for (size_t r = firstRun; r < out.size(); r++) {
+      int ret = ctx_.writeProtect(base_ + out[r].offset, out[r].length, true);
       if (ret < 0) return ret;
-      out.push_back({off, len});
     }
     return 0;
   }

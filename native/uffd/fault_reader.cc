@@ -106,4 +106,11 @@ std::shared_ptr<Mapping> findMapping(uintptr_t address) {
   return it->second.mapping;
 }
 
+std::vector<std::shared_ptr<Mapping>> allMappings() {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  std::vector<std::shared_ptr<Mapping>> all;
+  for (auto& entry : registry) all.push_back(entry.second.mapping);
+  return all;
+}
+
 }  // namespace ummap

@@ -19,5 +19,6 @@ void startFaultReader(std::vector<UffdContext*> contexts);
 void registerMapping(const std::shared_ptr<Mapping>& mapping, uintptr_t start, size_t length);
 void unregisterMapping(uintptr_t start);
 std::shared_ptr<Mapping> findMapping(uintptr_t address);
+std::vector<std::shared_ptr<Mapping>> allMappings();
 
 }  // namespace ummap

@@ -292,6 +292,9 @@ void Mapping::switchDriver(std::shared_ptr<StorageDriver> next, bool copyFirst, 
 }
 
 MappingStats Mapping::stats() const {
+  // The handler wakes the faulting thread at UFFDIO_COPY and updates the counters just after:
+  // take the lock for a snapshot that includes the fault the caller just took.
+  std::lock_guard<std::mutex> lock(mutex_);
   MappingStats s;
   s.faults = stats_.faults;
   s.writeFaults = stats_.writeFaults;

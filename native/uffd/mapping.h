@@ -2,6 +2,12 @@
 // loaded from a storage driver on first touch and written back (dirty pages only) on sync,
 // eviction and unmap. Every state change happens under mutex_: the fault handler thread (load,
 // eviction for a policy) and the JS thread (sync, evict, unmap, switch) never race.
+//
+// Known limit: with WP_ASYNC, a write by another thread to a segment that a shared-quota
+// eviction (triggered by a fault of another mapping) is dropping, between the dirty scan and
+// MADV_DONTNEED (microseconds), is not seen. A mapping's own faults and its own thread's calls
+// cannot race this way (the writer is the thread that is blocked or busy in the call); the
+// synchronous write-protect mode (wp-fault) has no such window.
 #pragma once
 
 #include <atomic>

@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "fault_reader.h"
+#include "mapping.h"
 #include "uffd_abi.h"
 
 namespace ummap {
@@ -63,6 +64,15 @@ struct Contexts {
   std::unique_ptr<UffdContext> async, fault;
 };
 
+void writeBackAtExit() {
+  for (auto& m : allMappings()) {
+    try {
+      if (!m->closed()) m->flush(0, m->size(), true, false);
+    } catch (...) {
+    }
+  }
+}
+
 std::once_flag initOnce;
 Contexts* contexts = nullptr;
 
@@ -104,6 +114,9 @@ void initContexts() {
     return;
   }
   startFaultReader({c->fault.get(), c->async.get()});
+  // process.exit() skips environment teardown: write back what is still mapped, so dirty data
+  // is not lost. Registered after the reader starts, so it runs before the reader stops.
+  std::atexit(writeBackAtExit);
 }
 
 Contexts& ensure() {

@@ -1,0 +1,159 @@
+// ummap benchmark: first-touch sequential read of a 1 GiB mem mapping at several segment sizes
+// beside the kernel's own mmap of a tmpfs file and bulk UFFDIO_COPY, then the cost of sync()
+// on 1 GiB with 1% of the pages dirty beside all clean.
+import * as fs from 'fs';
+import * as path from 'path';
+import { addon } from '../src/native';
+import { dropMemStore, Mapping, ummap, ummapSupport } from '../src/ummap';
+import type { DirtyTrackingMode } from '../src/ummap';
+
+export interface BenchResult {
+  name: string;
+  value: number;
+  unit: string;
+  baseline?: number;
+  ratio?: number;
+}
+
+const GiB = 1 << 30;
+const MiB = 1 << 20;
+const STORE = 'ummap-bench';
+
+/** Read one 32-bit word per 64-byte cache line, front to back. Returns seconds. */
+function scan(buffer: ArrayBuffer): number {
+  const words = new Int32Array(buffer);
+  const t0 = process.hrtime.bigint();
+  let sum = 0;
+  for (let i = 0; i < words.length; i += 16) sum = (sum + words[i]) | 0;
+  const t1 = process.hrtime.bigint();
+  if (sum === 0x7fffffff) console.log('');  // keep the loop observable
+  return Number(t1 - t0) / 1e9;
+}
+
+const gbps = (bytes: number, seconds: number) => bytes / seconds / 1e9;
+
+/** This 2-vCPU VM is noisy: report the best of a few runs of each measurement. */
+const RUNS = 3;
+function best(run: () => number): number {
+  let top = 0;
+  for (let i = 0; i < RUNS; i++) top = Math.max(top, run());
+  return top;
+}
+
+/** Fill the named mem store with non-zero data once (zero pages would flatter the copies). */
+function fillStore(): void {
+  const m = ummap(`mem://1GB?name=${STORE}`, GiB, { noFirstRead: true, segmentSize: 16 * MiB });
+  const words = new Uint32Array(m.buffer);
+  for (let off = 0; off < words.length; off += 4 * MiB) words.subarray(off, off + 4 * MiB).fill(0x01020304 + off);
+  m.unmap({ sync: true });
+}
+
+function tmpfsBaseline(log: (s: string) => void): number {
+  const file = path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : '/tmp', `ummap-bench-${process.pid}`);
+  const chunk = Buffer.alloc(64 * MiB, 7);
+  const fd = fs.openSync(file, 'w');
+  for (let off = 0; off < GiB; off += chunk.length) fs.writeSync(fd, chunk);
+  fs.closeSync(fd);
+  try {
+    const rate = best(() => {
+      const buffer = addon().umapBenchMapFile(file, GiB);
+      const seconds = scan(buffer);
+      addon().umapBenchUnmapFile(buffer);
+      return gbps(GiB, seconds);
+    });
+    log(`  kernel mmap of ${file}: ${rate.toFixed(2)} GB/s`);
+    return rate;
+  } finally {
+    fs.unlinkSync(file);
+  }
+}
+
+function firstTouch(segmentSize: number): { gbps: number; faults: number } {
+  let faults = 0;
+  const rate = best(() => {
+    const m = ummap(`mem://1GB?name=${STORE}`, GiB, { segmentSize });
+    const seconds = scan(m.buffer);
+    faults = m.stats().faults;
+    m.unmap({ sync: false });
+    return gbps(GiB, seconds);
+  });
+  return { gbps: rate, faults };
+}
+
+function timeMs(f: () => void): number {
+  const t0 = process.hrtime.bigint();
+  f();
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+/** sync() time on a resident 1 GiB mapping: all clean, then with 1% and 10% of pages dirty. */
+function syncCost(mode: DirtyTrackingMode): { clean: number; dirty: Array<{ percent: number; ms: number; written: number }> } {
+  const m: Mapping = ummap(`mem://1GB?name=${STORE}`, GiB, { dirtyTracking: mode });
+  scan(m.buffer);  // everything resident
+  m.sync();
+  const clean = Math.min(timeMs(() => m.sync()), timeMs(() => m.sync()), timeMs(() => m.sync()));
+  const pages = GiB / 4096;
+  const view = new Uint8Array(m.buffer);
+  const dirty = [];
+  for (const percent of [1, 10]) {
+    const stride = 100 / percent;  // evenly spread pages: no two dirty runs merge
+    for (let p = 0; p < pages; p += stride) view[p * 4096 + 8] ^= 0xff;
+    const before = m.stats().bytesWritten;
+    const ms = timeMs(() => m.sync());
+    dirty.push({ percent, ms, written: m.stats().bytesWritten - before });
+  }
+  m.unmap({ sync: false });
+  return { clean, dirty };
+}
+
+export async function runUmapBench(log: (s: string) => void): Promise<BenchResult[]> {
+  const support = ummapSupport();
+  if (!support.available) throw new Error(`userfaultfd unavailable: ${support.error}`);
+  const results: BenchResult[] = [];
+  try {
+    log('ummap: filling a 1 GiB mem store...');
+    fillStore();
+    const bulk = best(() => gbps(GiB, addon().umapBenchBulkCopy(GiB, 2 * MiB)));
+    log(`  bulk UFFDIO_COPY: ${bulk.toFixed(2)} GB/s`);
+    results.push({ name: 'bulk UFFDIO_COPY, 2 MiB chunks (1 GiB)', value: bulk, unit: 'GB/s' });
+    const kernel = tmpfsBaseline(log);
+    results.push({ name: 'first touch, kernel mmap of a tmpfs file (1 GiB)', value: kernel, unit: 'GB/s' });
+    for (const [label, seg] of [['4 KiB', 4096], ['64 KiB', 64 * 1024], ['1 MiB', MiB]] as const) {
+      const r = firstTouch(seg);
+      log(`  ${label} segments: ${r.gbps.toFixed(2)} GB/s, ${r.faults} faults`);
+      results.push({ name: `first touch, ummap mem 1 GiB, ${label} segments (vs tmpfs mmap)`, value: r.gbps, unit: 'GB/s', baseline: kernel, ratio: r.gbps / kernel });
+      if (seg === MiB) {
+        results.push({ name: 'first touch, 1 MiB segments vs bulk UFFDIO_COPY (goal >= 0.75)', value: r.gbps, unit: 'GB/s', baseline: bulk, ratio: r.gbps / bulk });
+      }
+    }
+    const modes: DirtyTrackingMode[] = support.wpAsync ? ['wp-async', 'wp-fault'] : ['wp-fault'];
+    for (const mode of modes) {
+      const s = syncCost(mode);
+      results.push({ name: `sync() 1 GiB, all clean (${mode})`, value: s.clean, unit: 'ms' });
+      for (const d of s.dirty) {
+        log(`  sync ${mode}: ${d.percent}% dirty ${d.ms.toFixed(2)} ms (${(d.written / MiB).toFixed(1)} MiB written), clean ${s.clean.toFixed(2)} ms`);
+        results.push({ name: `sync() 1 GiB, ${d.percent}% pages dirty (${mode}) vs clean`, value: d.ms, unit: 'ms', baseline: s.clean, ratio: d.ms / s.clean });
+      }
+    }
+  } finally {
+    dropMemStore(STORE);
+  }
+  return results;
+}
+
+function printTable(results: BenchResult[]): void {
+  const rows = results.map((r) => [r.name, `${r.value.toFixed(2)} ${r.unit}`, r.baseline === undefined ? '' : `${r.baseline.toFixed(2)} ${r.unit}`, r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`]);
+  const head = ['benchmark', 'value', 'baseline', 'ratio'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  console.log(line(head));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) console.log(line(r));
+}
+
+if (require.main === module) {
+  runUmapBench((s) => console.log(s)).then(printTable, (e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
