@@ -23,7 +23,12 @@ extern "C" {
 typedef struct ioc_client_t ioc_client_t;
 
 /* Connect to the server listening on ip:port (libfabric port; the TCP side channel is port+1).
- * port may be NULL for the default "8556". Returns NULL on failure (errno is set). */
+ * port may be NULL for the default "8556". Returns NULL on failure (errno is set).
+ * Several servers: ip is a list "host:port,host:port" (entries without ":port" take port). Each
+ * object then lives on one of them, chosen by rendezvous hashing of its id (see the README), so
+ * that every client agrees. Reads (and read range registrations) of an object whose server cannot
+ * be reached go to the next server in rendezvous order; other calls fail with -ECONNREFUSED or
+ * -ECONNRESET. init succeeds when at least one server is reachable. */
 ioc_client_t * ioc_client_init(const char * ip, const char * port);
 /* Close every connection and free the client. NULL is accepted. */
 void ioc_client_fini(ioc_client_t * client);
@@ -58,6 +63,11 @@ void ioc_client_set_passive_wait(ioc_client_t * client, bool value);
 int ioc_client_ping(ioc_client_t * client, size_t eager_size);
 /* Per-call timeout in milliseconds (default 30000; 0 = wait forever). */
 void ioc_client_set_timeout(ioc_client_t * client, unsigned int timeout_ms);
+/* The servers of the client, in the order given, as "host:port"; count, name (owned by the
+ * client, NULL when index is out of range), and the index of the server that owns an object. */
+int ioc_client_server_count(ioc_client_t * client);
+const char * ioc_client_server_name(ioc_client_t * client, int index);
+int ioc_client_server_of(ioc_client_t * client, int64_t high, int64_t low);
 
 #ifdef __cplusplus
 }

@@ -5,3 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npx --no-install mocha "$@"
+# The API reference must build without warnings (typedoc.json: treatWarningsAsErrors).
+npx --no-install typedoc --logLevel Warn

@@ -7,6 +7,7 @@ import * as path from 'path';
 import { promisify } from 'util';
 import { IocClient, IocError } from '../src';
 import { buildDir, pattern, repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
+import { backingStoreSuite } from './helpers/store-suite';
 
 const run = promisify(execFile);
 const MiB = 1 << 20;
@@ -308,3 +309,13 @@ describe('server persistence and failures', function () {
     }
   });
 });
+
+// The same backing-store suite as test/rados.test.ts runs against RADOS.
+const hex16 = (v: number) => BigInt.asUintN(64, BigInt(v)).toString(16).padStart(16, '0');
+backingStoreSuite('directory store', () => ({
+  newStore: () => ({ store: tmpDir('ioc-suite-') }),
+  stored: async (store, high, low) => {
+    const file = path.join(store, `${hex16(high)}-${hex16(low)}`);
+    return fs.existsSync(file) ? fs.readFileSync(file) : undefined;
+  },
+}), 1000);

@@ -41,6 +41,12 @@ class CallWorker : public Napi::AsyncWorker {
     state_->maybeFree();
     deferred_.Resolve(Napi::Number::New(Env(), (double)result_));
   }
+  // Execute() threw (it should not): still settle the promise, as an I/O error.
+  void OnError(const Napi::Error &) override {
+    state_->inflight--;
+    state_->maybeFree();
+    deferred_.Resolve(Napi::Number::New(Env(), (double)-EIO));
+  }
 
  private:
   std::shared_ptr<ClientState> state_;
@@ -82,6 +88,8 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
                            InstanceMethod("providerName", &ClientHandle::ProviderName),
                            InstanceMethod("setPassiveWait", &ClientHandle::SetPassiveWait),
                            InstanceMethod("setTimeout", &ClientHandle::SetTimeout),
+                           InstanceMethod("servers", &ClientHandle::Servers),
+                           InstanceMethod("serverOf", &ClientHandle::ServerOf),
                            InstanceMethod("close", &ClientHandle::Close),
                        });
   }
@@ -169,6 +177,18 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
   Napi::Value SetTimeout(const Napi::CallbackInfo &info) {
     if (state_->client) ioc_client_set_timeout(state_->client, (unsigned)toU64(info[0]));
     return info.Env().Undefined();
+  }
+  // servers(): the "host:port" list; serverOf(high, low): index of the object's server.
+  Napi::Value Servers(const Napi::CallbackInfo &info) {
+    Napi::Array out = Napi::Array::New(info.Env());
+    if (!state_->client) return out;
+    int n = ioc_client_server_count(state_->client);
+    for (int i = 0; i < n; i++) out.Set((uint32_t)i, Napi::String::New(info.Env(), ioc_client_server_name(state_->client, i)));
+    return out;
+  }
+  Napi::Value ServerOf(const Napi::CallbackInfo &info) {
+    if (!state_->client) return Napi::Number::New(info.Env(), -EBADF);
+    return Napi::Number::New(info.Env(), ioc_client_server_of(state_->client, toI64(info[0]), toI64(info[1])));
   }
   Napi::Value Close(const Napi::CallbackInfo &info) {
     state_->closed = true;

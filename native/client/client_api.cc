@@ -1,7 +1,9 @@
 // The C API of include/iocatcher-client.h over a pool of Connections (one per concurrent caller).
 #include <errno.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "client/connection.h"
+#include "client/router.h"
 #include "iocatcher-client.h"
 
 using namespace ioc;
@@ -19,39 +22,62 @@ using namespace ioc::proto;
 
 #define IOC_API extern "C" __attribute__((visibility("default")))
 
-struct ioc_client_t {
+// One server's connection pool (one connection per concurrent caller).
+struct ServerPool {
   ConnectOptions opts;
-  std::string providerName;
+  ServerAddress addr;
   std::mutex mu;
   std::condition_variable cv;
   std::vector<std::unique_ptr<Connection>> idle;
   int total = 0;
+  std::atomic<int64_t> downUntilMs{0};  // unreachable lately: tried last until then
+};
+
+struct ioc_client_t {
+  std::vector<ServerAddress> addrs;                // as parsed, in list order
+  std::vector<std::unique_ptr<ServerPool>> pools;  // same order
+  std::string providerName;
   std::atomic<bool> passiveWait{true};
   std::atomic<unsigned> timeoutMs{30000};
 };
 
 namespace {
 
-// Borrow a connection for one call; a broken one is dropped on return (the next call reconnects).
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Errors meaning "this server cannot be reached" (as opposed to an answer from it).
+bool unreachable(int64_t err) {
+  return err == -ECONNREFUSED || err == -ECONNRESET || err == -EPIPE || err == -ENOTCONN || err == -EHOSTUNREACH ||
+         err == -ENETUNREACH;
+}
+
+constexpr int64_t DOWN_BACKOFF_MS = 2000;
+
+// Borrow a connection of one server for one call; a broken one is dropped on return (the next
+// call reconnects).
 class Lease {
  public:
-  explicit Lease(ioc_client_t *c) : client_(c) {
-    std::unique_lock<std::mutex> lock(c->mu);
-    c->cv.wait(lock, [&] { return !c->idle.empty() || c->total < IOC_CLIENT_MAX_CONNECTIONS; });
-    if (!c->idle.empty()) {
-      conn_ = std::move(c->idle.back());
-      c->idle.pop_back();
+  Lease(ioc_client_t *c, ServerPool *pool) : client_(c), pool_(pool) {
+    std::unique_lock<std::mutex> lock(pool->mu);
+    pool->cv.wait(lock, [&] { return !pool->idle.empty() || pool->total < IOC_CLIENT_MAX_CONNECTIONS; });
+    if (!pool->idle.empty()) {
+      conn_ = std::move(pool->idle.back());
+      pool->idle.pop_back();
     } else {
-      c->total++;
+      pool->total++;
       lock.unlock();
       try {
-        ConnectOptions o = c->opts;
+        ConnectOptions o = pool->opts;
+        o.timeoutMs = c->timeoutMs;
         conn_.reset(new Connection(o));
       } catch (const ConnectError &e) {
+        if (getenv("IOC_DEBUG")) fprintf(stderr, "iocatcher-client: %s: %s\n", pool->addr.key.c_str(), e.what());
         error_ = -e.errnum;
         lock.lock();
-        c->total--;
-        c->cv.notify_one();
+        pool->total--;
+        pool->cv.notify_one();
         return;
       }
     }
@@ -60,24 +86,58 @@ class Lease {
   }
   ~Lease() {
     if (!conn_) return;
-    std::lock_guard<std::mutex> lock(client_->mu);
+    std::lock_guard<std::mutex> lock(pool_->mu);
     if (conn_->broken()) {
       if (getenv("IOC_DEBUG")) fprintf(stderr, "iocatcher-client: dropping connection: %s\n", conn_->lastError().c_str());
       conn_.reset();
-      client_->total--;
+      pool_->total--;
     } else {
-      client_->idle.push_back(std::move(conn_));
+      pool_->idle.push_back(std::move(conn_));
     }
-    client_->cv.notify_one();
+    pool_->cv.notify_one();
   }
   Connection *operator->() { return conn_.get(); }
   int error() const { return conn_ ? 0 : (error_ ? error_ : -ECONNREFUSED); }
 
  private:
   ioc_client_t *client_;
+  ServerPool *pool_;
   std::unique_ptr<Connection> conn_;
   int error_ = 0;
 };
+
+// Run fn on a connection to the server of object (high, low). With failover, a server that
+// cannot be reached is skipped for the next one in rendezvous order (servers that were
+// unreachable lately are tried last); without, the call goes to the owner only.
+template <class F>
+int64_t routed(ioc_client_t *c, int64_t high, int64_t low, bool failover, F &&fn) {
+  if (c->pools.size() == 1) {  // single server: the plain path
+    Lease conn(c, c->pools[0].get());
+    if (conn.error()) return conn.error();
+    return fn(conn);
+  }
+  std::vector<size_t> order;
+  rendezvousOrder(high, low, c->addrs, order);
+  if (!failover) order.resize(1);
+  int64_t now = nowMs();
+  std::stable_partition(order.begin(), order.end(), [&](size_t i) { return c->pools[i]->downUntilMs.load() <= now; });
+  int64_t last = -ECONNREFUSED;
+  for (size_t i : order) {
+    ServerPool *pool = c->pools[i].get();
+    int64_t ret;
+    {
+      Lease conn(c, pool);
+      ret = conn.error() ? conn.error() : fn(conn);
+    }
+    if (!unreachable(ret)) {
+      if (ret >= 0) pool->downUntilMs = 0;
+      return ret;
+    }
+    pool->downUntilMs = nowMs() + DOWN_BACKOFF_MS;
+    last = ret;
+  }
+  return last;
+}
 
 ObjectId oid(int64_t high, int64_t low) {
   ObjectId id;
@@ -100,18 +160,37 @@ IOC_API ioc_client_t *ioc_client_init(const char *ip, const char *port) {
     return nullptr;
   }
   std::unique_ptr<ioc_client_t> c(new ioc_client_t);
-  c->opts.ip = ip;
-  c->opts.port = port && *port ? port : "8556";
+  std::string defaultPort = port && *port ? port : "8556";
+  std::string error;
+  if (!parseServerList(ip, defaultPort, c->addrs, &error)) {
+    if (getenv("IOC_DEBUG")) fprintf(stderr, "iocatcher-client: %s\n", error.c_str());
+    errno = EINVAL;
+    return nullptr;
+  }
   if (const char *t = getenv("IOC_CLIENT_TIMEOUT_MS")) c->timeoutMs = (unsigned)atoi(t);
-  c->opts.timeoutMs = c->timeoutMs;
-  try {
-    std::unique_ptr<Connection> first(new Connection(c->opts));
-    c->providerName = first->providerName();
-    c->idle.push_back(std::move(first));
-    c->total = 1;
-  } catch (const ConnectError &e) {
-    if (getenv("IOC_DEBUG")) fprintf(stderr, "iocatcher-client: %s\n", e.what());
-    errno = e.errnum;
+  // Connect to every server now; with several, those that cannot be reached are tried again by
+  // later calls, and init fails only when none can be reached.
+  int firstError = 0;
+  for (const ServerAddress &a : c->addrs) {
+    std::unique_ptr<ServerPool> pool(new ServerPool);
+    pool->addr = a;
+    pool->opts.ip = a.host;
+    pool->opts.port = a.port;
+    pool->opts.timeoutMs = c->timeoutMs;
+    try {
+      std::unique_ptr<Connection> first(new Connection(pool->opts));
+      if (c->providerName.empty()) c->providerName = first->providerName();
+      pool->idle.push_back(std::move(first));
+      pool->total = 1;
+    } catch (const ConnectError &e) {
+      if (getenv("IOC_DEBUG")) fprintf(stderr, "iocatcher-client: %s: %s\n", a.key.c_str(), e.what());
+      if (!firstError) firstError = e.errnum;
+      pool->downUntilMs = nowMs() + DOWN_BACKOFF_MS;
+    }
+    c->pools.push_back(std::move(pool));
+  }
+  if (c->providerName.empty()) {
+    errno = firstError ? firstError : ECONNREFUSED;
     return nullptr;
   }
   return c.release();
@@ -131,44 +210,57 @@ IOC_API void ioc_client_set_timeout(ioc_client_t *client, unsigned int timeout_m
   if (client) client->timeoutMs = timeout_ms;
 }
 
+IOC_API int ioc_client_server_count(ioc_client_t *client) { return client ? (int)client->addrs.size() : -EINVAL; }
+
+IOC_API const char *ioc_client_server_name(ioc_client_t *client, int index) {
+  if (!client || index < 0 || (size_t)index >= client->addrs.size()) return nullptr;
+  return client->addrs[index].key.c_str();
+}
+
+IOC_API int ioc_client_server_of(ioc_client_t *client, int64_t high, int64_t low) {
+  if (!client) return -EINVAL;
+  return (int)rendezvousOwner(high, low, client->addrs);
+}
+
 static ssize_t readWrite(ioc_client_t *client, int64_t high, int64_t low, void *buffer, size_t size, size_t offset,
                          bool write) {
   if (!client || (!buffer && size)) return -EINVAL;
   if (offset + size < offset) return -EINVAL;
   if (size == 0) return 0;
-  Lease conn(client);
-  if (conn.error()) return conn.error();
-  ReadWrite m;
-  m.objectId = oid(high, low);
-  m.offset = offset;
-  m.size = size;
-  bool eager = size <= EAGER_MAX;
-  fabric::MemoryRegion mr;
-  if (eager) {
-    m.msgHasData = write;
-    m.data = static_cast<const char *>(buffer);
-  } else {
-    try {
-      mr = conn->registerBuffer(buffer, size, m.iov);
-    } catch (const fabric::FabricError &e) {
-      return e.code() < 0 ? e.code() : -EIO;
+  // Reads fail over to the next server (a shared store serves the flushed data); writes do not.
+  return (ssize_t)routed(client, high, low, !write, [&](Lease &conn) -> int64_t {
+    ReadWrite m;
+    m.objectId = oid(high, low);
+    m.offset = offset;
+    m.size = size;
+    bool eager = size <= EAGER_MAX;
+    fabric::MemoryRegion mr;
+    if (eager) {
+      m.msgHasData = write;
+      m.data = static_cast<const char *>(buffer);
+    } else {
+      try {
+        mr = conn->registerBuffer(buffer, size, m.iov);
+      } catch (const fabric::FabricError &e) {
+        return e.code() < 0 ? e.code() : -EIO;
+      }
     }
-  }
-  int64_t transferred = 0;
-  int ret = conn->call(
-      write ? OBJ_WRITE : OBJ_READ, [&](Writer &w) { m.encode(w); }, READ_WRITE_ACK,
-      [&](uint64_t, Reader &r) {
-        Response resp;
-        if (!decodePayload(r, resp)) return -EPROTO;
-        if (resp.status < 0) return resp.status;
-        if (!write && eager) {
-          if (!resp.msgHasData || resp.msgDataSize != size) return -EPROTO;
-          memcpy(buffer, resp.data, size);
-        }
-        transferred = resp.msgDataSize ? (int64_t)resp.msgDataSize : (int64_t)size;
-        return 0;
-      });
-  return ret < 0 ? ret : (ssize_t)transferred;
+    int64_t transferred = 0;
+    int ret = conn->call(
+        write ? OBJ_WRITE : OBJ_READ, [&](Writer &w) { m.encode(w); }, READ_WRITE_ACK,
+        [&](uint64_t, Reader &r) {
+          Response resp;
+          if (!decodePayload(r, resp)) return -EPROTO;
+          if (resp.status < 0) return resp.status;
+          if (!write && eager) {
+            if (!resp.msgHasData || resp.msgDataSize != size) return -EPROTO;
+            memcpy(buffer, resp.data, size);
+          }
+          transferred = resp.msgDataSize ? (int64_t)resp.msgDataSize : (int64_t)size;
+          return 0;
+        });
+    return ret < 0 ? (int64_t)ret : transferred;
+  });
 }
 
 IOC_API ssize_t ioc_client_obj_read(ioc_client_t *client, int64_t high, int64_t low, void *buffer, size_t size,
@@ -181,12 +273,14 @@ IOC_API ssize_t ioc_client_obj_write(ioc_client_t *client, int64_t high, int64_t
   return readWrite(client, high, low, const_cast<void *>(buffer), size, offset, true);
 }
 
+// A request about object (high, low) answered by a status only.
 template <class Payload>
-static int simpleCall(ioc_client_t *client, uint64_t type, uint64_t ack, const Payload &p) {
+static int simpleCall(ioc_client_t *client, int64_t high, int64_t low, bool failover, uint64_t type, uint64_t ack,
+                      const Payload &p) {
   if (!client) return -EINVAL;
-  Lease conn(client);
-  if (conn.error()) return conn.error();
-  return conn->call(type, [&](Writer &w) { p.encode(w); }, ack, statusOnly);
+  return (int)routed(client, high, low, failover, [&](Lease &conn) -> int64_t {
+    return conn->call(type, [&](Writer &w) { p.encode(w); }, ack, statusOnly);
+  });
 }
 
 IOC_API int ioc_client_obj_flush(ioc_client_t *client, int64_t high, int64_t low, uint64_t offset, uint64_t size) {
@@ -194,24 +288,32 @@ IOC_API int ioc_client_obj_flush(ioc_client_t *client, int64_t high, int64_t low
   m.objectId = oid(high, low);
   m.offset = offset;
   m.size = size;
-  return simpleCall(client, FLUSH, FLUSH_ACK, m);
+  return simpleCall(client, high, low, false, FLUSH, FLUSH_ACK, m);
 }
 
 IOC_API int ioc_client_obj_create(ioc_client_t *client, int64_t high, int64_t low) {
   Create m;
   m.objectId = oid(high, low);
-  return simpleCall(client, CREATE, CREATE_ACK, m);
+  return simpleCall(client, high, low, false, CREATE, CREATE_ACK, m);
 }
 
 IOC_API int ioc_client_obj_cow(ioc_client_t *client, int64_t orig_high, int64_t orig_low, int64_t dest_high,
                                int64_t dest_low, bool allow_exist, size_t offset, size_t size) {
+  if (!client) return -EINVAL;
+  // The destination's server does the copy. When the source lives on another server, that server
+  // first writes the source's dirty data back to the (shared) store, where the copy reads it.
+  if (client->pools.size() > 1 &&
+      rendezvousOwner(orig_high, orig_low, client->addrs) != rendezvousOwner(dest_high, dest_low, client->addrs)) {
+    int ret = ioc_client_obj_flush(client, orig_high, orig_low, 0, 0);
+    if (ret < 0) return ret;
+  }
   Cow m;
   m.src = oid(orig_high, orig_low);
   m.dst = oid(dest_high, dest_low);
   m.allowExist = allow_exist;
   m.rangeOffset = offset;
   m.rangeSize = size;
-  return simpleCall(client, COW, COW_ACK, m);
+  return simpleCall(client, dest_high, dest_low, false, COW, COW_ACK, m);
 }
 
 IOC_API int32_t ioc_client_obj_range_register(ioc_client_t *client, int64_t high, int64_t low, size_t offset,
@@ -221,7 +323,8 @@ IOC_API int32_t ioc_client_obj_range_register(ioc_client_t *client, int64_t high
   m.offset = offset;
   m.size = size;
   m.write = write;
-  return simpleCall(client, RANGE_REGISTER, RANGE_REGISTER_ACK, m);
+  // Read registrations follow reads to the next server when the owner is unreachable.
+  return simpleCall(client, high, low, !write, RANGE_REGISTER, RANGE_REGISTER_ACK, m);
 }
 
 IOC_API int ioc_client_obj_range_unregister(ioc_client_t *client, int32_t id, int64_t high, int64_t low,
@@ -232,22 +335,30 @@ IOC_API int ioc_client_obj_range_unregister(ioc_client_t *client, int32_t id, in
   m.size = size;
   m.id = id;
   m.write = write;
-  return simpleCall(client, RANGE_UNREGISTER, RANGE_UNREGISTER_ACK, m);
+  return simpleCall(client, high, low, !write, RANGE_UNREGISTER, RANGE_UNREGISTER_ACK, m);
 }
 
 IOC_API int ioc_client_ping(ioc_client_t *client, size_t eager_size) {
   if (!client || eager_size > EAGER_MAX) return -EINVAL;
-  Lease conn(client);
-  if (conn.error()) return conn.error();
   std::vector<char> data(eager_size, 'p');
   Ping p;
   p.eagerSize = eager_size;
   p.data = data.data();
-  return conn->call(
-      PING, [&](Writer &w) { p.encode(w); }, PONG,
-      [&](uint64_t, Reader &r) {
-        Ping back;
-        if (!decodePayload(r, back)) return -EPROTO;
-        return back.eagerSize == eager_size ? 0 : -EPROTO;
-      });
+  // Every server answers (the first error is returned).
+  int first = 0;
+  for (auto &pool : client->pools) {
+    Lease conn(client, pool.get());
+    int ret = conn.error();
+    if (ret == 0) {
+      ret = conn->call(
+          PING, [&](Writer &w) { p.encode(w); }, PONG,
+          [&](uint64_t, Reader &r) {
+            Ping back;
+            if (!decodePayload(r, back)) return -EPROTO;
+            return back.eagerSize == eager_size ? 0 : -EPROTO;
+          });
+    }
+    if (ret < 0 && first == 0) first = ret;
+  }
+  return first;
 }

@@ -52,7 +52,13 @@ Connection::Connection(const ConnectOptions &opts) : opts_(opts) {
     throw ConnectError(ENETUNREACH, e.what());
   }
   // Introduce our fabric address; the server answers with our client id.
-  std::vector<char> name = transport_->ep.name();
+  std::vector<char> name;
+  try {
+    name = transport_->ep.name();
+  } catch (const fabric::FabricError &e) {
+    if (tcpFd_ >= 0) close(tcpFd_);
+    throw ConnectError(EIO, e.what());
+  }
   FirstClientMessage first;
   first.addrLen = std::max(name.size(), FirstClientMessage::ORIGINAL_ADDR_SIZE);
   if (name.size() > CLIENT_ADDR_MAX) throw ConnectError(EINVAL, "fabric address too long");
@@ -120,8 +126,12 @@ void Connection::connectTcp() {
     if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) break;
     if (n > 0) got += n;
   }
+  if (got != sizeof buf) {
+    close(fd);
+    throw ConnectError(ECONNRESET, "the server closed the TCP side channel of " + opts_.ip + ":" + tcpPort + " before its greeting");
+  }
   Reader r(buf, got);
-  if (got != sizeof buf || !tcp_.decode(r)) {
+  if (!tcp_.decode(r)) {
     close(fd);
     throw ConnectError(EPROTO, "no valid greeting on the TCP side channel of " + opts_.ip + ":" + tcpPort);
   }
@@ -242,6 +252,21 @@ int Connection::waitMessage(Clock::time_point deadline, char *&msg, size_t &len,
 
 int Connection::call(uint64_t msgType, const std::function<void(Writer &)> &encodePayload, uint64_t replyType,
                      const ReplyHandler &onReply) {
+  // Nothing may escape into the C API (or a Node worker): a failing provider call breaks this
+  // connection, and the caller gets an errno-style error.
+  try {
+    return callUnchecked(msgType, encodePayload, replyType, onReply);
+  } catch (const fabric::FabricError &e) {
+    lastError_ = e.what();
+  } catch (const std::exception &e) {
+    lastError_ = e.what();
+  }
+  broken_ = true;
+  return -EIO;
+}
+
+int Connection::callUnchecked(uint64_t msgType, const std::function<void(Writer &)> &encodePayload, uint64_t replyType,
+                              const ReplyHandler &onReply) {
   if (broken_) return -ECONNRESET;
   Writer w(send_.buf, MSG_BUFFER_SIZE);
   Header h;
@@ -285,6 +310,10 @@ int Connection::call(uint64_t msgType, const std::function<void(Writer &)> &enco
     }
     if (rh.msgType == BAD_AUTH) {
       status = -EACCES;
+      replied = true;
+    } else if (rh.msgType == ERROR_ACK && !replied) {  // the server could not serve the request at all
+      Response resp;
+      status = decodePayload(r, resp) && resp.status < 0 ? resp.status : -EPROTO;
       replied = true;
     } else if (rh.msgType == replyType && !replied) {
       status = onReply(rh.msgType, r);

@@ -36,6 +36,12 @@ class Connection {
   int call(uint64_t msgType, const std::function<void(proto::Writer &)> &encodePayload, uint64_t replyType,
            const ReplyHandler &onReply);
 
+ private:
+  int callUnchecked(uint64_t msgType, const std::function<void(proto::Writer &)> &encodePayload, uint64_t replyType,
+                    const ReplyHandler &onReply);
+
+ public:
+
   // Register a user buffer for server-driven RMA; fills iov. The returned region must outlive the call.
   fabric::MemoryRegion registerBuffer(void *buf, size_t len, proto::Iov &iov);
 

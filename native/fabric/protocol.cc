@@ -9,6 +9,7 @@ const char *msgTypeName(uint64_t type) {
     case ASSIGN_ID: return "ASSIGN_ID";
     case BAD_AUTH: return "BAD_AUTH";
     case FATAL_ERROR: return "FATAL_ERROR";
+    case ERROR_ACK: return "ERROR_ACK";
     case PING: return "PING";
     case PONG: return "PONG";
     case OBJ_READ: return "OBJ_READ";

@@ -26,6 +26,9 @@ enum MsgType : uint64_t {
   ASSIGN_ID = 1,
   BAD_AUTH = 2,
   FATAL_ERROR = 3,
+  // Extension (not in the original): the server's reply to a request it cannot serve at all (a
+  // message type it does not know); payload Response with a negative status (-ENOSYS).
+  ERROR_ACK = 4,
   PING = 10,
   PONG = 11,
   OBJ_READ = 100,

@@ -2,8 +2,10 @@
 // default is DirectoryStore (one sparse file per object); other stores implement the same calls.
 #pragma once
 
+#include <errno.h>
 #include <sys/types.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -30,11 +32,28 @@ class BackingStore {
   virtual ssize_t write(const ObjectId &id, uint64_t offset, const void *buf, size_t len) = 0;
   // Replace dst with a copy of src (whole object).
   virtual int copy(const ObjectId &src, const ObjectId &dst) = 0;
+  // Copy [offset, offset+size) of src over the same range of dst (bytes past src's end copy as
+  // zeros). The default goes through read/write in chunks; stores may do better.
+  virtual int copyRange(const ObjectId &src, const ObjectId &dst, uint64_t offset, uint64_t size);
   // Make written data durable.
   virtual int sync(const ObjectId &id) = 0;
   virtual int remove(const ObjectId &id) = 0;
   virtual std::string describe() const = 0;
 };
+
+inline int BackingStore::copyRange(const ObjectId &src, const ObjectId &dst, uint64_t offset, uint64_t size) {
+  if (offset + size < offset) return -EINVAL;
+  std::unique_ptr<char[]> buf(new char[1 << 20]);
+  for (uint64_t pos = offset; pos < offset + size;) {
+    size_t chunk = (size_t)std::min<uint64_t>(1 << 20, offset + size - pos);
+    ssize_t r = read(src, pos, buf.get(), chunk);
+    if (r < 0) return (int)r;
+    ssize_t w = write(dst, pos, buf.get(), chunk);
+    if (w < 0) return (int)w;
+    pos += chunk;
+  }
+  return 0;
+}
 
 // One sparse file per object under a directory, named HIGH-LOW in 16-digit hex
 // (the two int64 halves as unsigned), e.g. 000000000000000a-0000000000000014.
@@ -48,6 +67,7 @@ class DirectoryStore : public BackingStore {
   ssize_t read(const ObjectId &id, uint64_t offset, void *buf, size_t len) override;
   ssize_t write(const ObjectId &id, uint64_t offset, const void *buf, size_t len) override;
   int copy(const ObjectId &src, const ObjectId &dst) override;
+  int copyRange(const ObjectId &src, const ObjectId &dst, uint64_t offset, uint64_t size) override;
   int sync(const ObjectId &id) override;
   int remove(const ObjectId &id) override;
   std::string describe() const override { return "dir://" + dir_; }

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <stdexcept>
 #include <vector>
 
@@ -124,6 +125,25 @@ int DirectoryStore::copy(const ObjectId &src, const ObjectId &dst) {
     }
   }
   return ftruncate(out, total) == 0 ? 0 : -errno;
+}
+
+int DirectoryStore::copyRange(const ObjectId &src, const ObjectId &dst, uint64_t offset, uint64_t len) {
+  if (offset + len < offset) return -EINVAL;
+  int in = fdOf(src, false);
+  if (in < 0 && in != -ENOENT) return in;
+  int out = fdOf(dst, true);
+  if (out < 0) return out;
+  // In-kernel copy for the part src holds; the rest (past its end) goes the generic way, as zeros.
+  int64_t srcSize = in < 0 ? 0 : size(src);
+  uint64_t end = offset + len;
+  loff_t inOff = offset, outOff = offset;
+  while (in >= 0 && (uint64_t)inOff < std::min<uint64_t>(end, srcSize)) {
+    ssize_t n = copy_file_range(in, &inOff, out, &outOff, std::min<uint64_t>(end, srcSize) - inOff, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // unsupported here (or src shrank): finish generically
+  }
+  if ((uint64_t)inOff >= end) return 0;
+  return BackingStore::copyRange(src, dst, inOff, end - inOff);
 }
 
 int DirectoryStore::sync(const ObjectId &id) {

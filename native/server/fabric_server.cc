@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "server/log.h"
 
@@ -15,6 +16,7 @@ using namespace proto;
 static constexpr size_t RECV_SLOTS = 64;
 static constexpr size_t SEND_SLOTS = 64;
 static constexpr uint64_t PING_RMA_MAX = 64u << 20;
+static constexpr int RMA_RETRY_MS = 5000;
 
 FabricServer::FabricServer(const ServerOptions &opts, fabric::Transport &transport, SegmentCache &cache,
                            RangeRegistry &ranges, TcpChannel &tcp)
@@ -96,16 +98,26 @@ FabricServer::SendOp *FabricServer::acquireSend() {
   return op;
 }
 
+// After -FI_EAGAIN: drive progress and say whether to try again. A peer that went away can
+// make the provider answer EAGAIN forever (it keeps reconnecting): give up after limitMs.
+bool FabricServer::retryAfterEagain(std::chrono::steady_clock::time_point start, int limitMs) {
+  progress();
+  auto waited = std::chrono::steady_clock::now() - start;
+  if (waited > std::chrono::milliseconds(limitMs)) return false;
+  if (waited > std::chrono::milliseconds(1)) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  return true;
+}
+
 void FabricServer::postSend(SendOp *op, size_t len, fi_addr_t peer) {
+  auto start = std::chrono::steady_clock::now();
   for (;;) {
     ssize_t ret = transport_.ep.send(op->buf, len, sendDesc_, peer, op);
     if (ret == 0) return;
-    if (ret != -FI_EAGAIN) {
-      log(LOG_WARN, "fabric", "fi_send: %s", fi_strerror((int)-ret));
+    if (ret != -FI_EAGAIN || !retryAfterEagain(start, sendRetryMs_)) {
+      log(LOG_WARN, "fabric", "fi_send: %s", ret == -FI_EAGAIN ? "peer unreachable, message dropped" : fi_strerror((int)-ret));
       freeSends_.push_back(op);
       return;
     }
-    progress();
   }
 }
 
@@ -131,19 +143,24 @@ void FabricServer::sendResponse(uint64_t msgType, uint64_t lfClientId, fi_addr_t
 }
 
 void FabricServer::run(const std::atomic<bool> &stop) {
-  auto lastStats = std::chrono::steady_clock::now();
+  auto lastStats = std::chrono::steady_clock::now(), lastCacheStats = lastStats;
   while (!stop.load()) {
     drainClientGone();
     fabric::Completion c[16];
     size_t n = opts_.activePolling ? transport_.cq.poll(c, 16) : transport_.cq.wait(c, 16, 200);
     for (size_t i = 0; i < n; i++) onCompletion(c[i]);
     drainWork();
-    if (opts_.verbose) {
-      auto now = std::chrono::steady_clock::now();
-      if (now - lastStats >= std::chrono::seconds(1)) {
-        lastStats = now;
-        printStats();
-      }
+    auto now = std::chrono::steady_clock::now();
+    if (!inflight_.empty()) expireRequests();
+    if (opts_.verbose && now - lastStats >= std::chrono::seconds(1)) {
+      lastStats = now;
+      printStats();
+    }
+    if (statsRequested_.exchange(false)) {
+      logCacheStats(false);
+    } else if (opts_.statsInterval > 0 && now - lastCacheStats >= std::chrono::seconds(opts_.statsInterval)) {
+      lastCacheStats = now;
+      logCacheStats(true);  // periodic, but an idle server does not repeat itself
     }
   }
   broadcastFatal("server shutting down");
@@ -177,18 +194,50 @@ void FabricServer::handleMessage(const char *buf, size_t len) {
   }
   if (h.msgType == CONNECT_INIT) return handleConnect(h, r);
   auto it = clients_.find(h.lfClientId);
-  if (it == clients_.end()) {
-    log(LOG_WARN, "protocol", "dropped %s from unknown client id %llu", msgTypeName(h.msgType),
-        (unsigned long long)h.lfClientId);
+  if (it == clients_.end() || !tcp_.authorized(h.tcpClientId, h.tcpClientKey) ||
+      (opts_.auth && h.tcpClientId != it->second.tcpClientId)) {
+    // BAD_AUTH goes to the sender, never to the client whose id was used: the client that owns
+    // the lf id when only the key is wrong (as in the original), else the owner of the (valid)
+    // TCP credentials; with neither, the sender cannot be known and the message is dropped.
+    const std::pair<const uint64_t, LfClient> *to = nullptr;
+    if (it != clients_.end() && h.tcpClientId == it->second.tcpClientId) to = &*it;
+    else to = senderOf(h.tcpClientId, h.tcpClientKey);
+    log(LOG_WARN, "auth", "%s %s from lf client id %llu (tcp client %llu)%s",
+        it == clients_.end() ? "unknown client id in" : "bad credentials in", msgTypeName(h.msgType),
+        (unsigned long long)h.lfClientId, (unsigned long long)h.tcpClientId, to ? ": BAD_AUTH" : ": dropped");
+    if (to) sendResponse(BAD_AUTH, to->first, to->second.addr, -1);
     return;
   }
   const LfClient &client = it->second;
-  if (!tcp_.authorized(h.tcpClientId, h.tcpClientKey) || (opts_.auth && h.tcpClientId != client.tcpClientId)) {
-    log(LOG_WARN, "auth", "bad credentials from client %llu for %s", (unsigned long long)h.lfClientId,
-        msgTypeName(h.msgType));
-    return sendResponse(BAD_AUTH, h.lfClientId, client.addr, -1);
-  }
   auto reply = [&](uint64_t type, int32_t status) { sendResponse(type, h.lfClientId, client.addr, status); };
+  auto ackOf = [](uint64_t type) -> uint64_t {
+    switch (type) {
+      case PING: return PONG;
+      case OBJ_READ: case OBJ_WRITE: return READ_WRITE_ACK;
+      case FLUSH: return FLUSH_ACK;
+      case CREATE: return CREATE_ACK;
+      case RANGE_REGISTER: return RANGE_REGISTER_ACK;
+      case RANGE_UNREGISTER: return RANGE_UNREGISTER_ACK;
+      case COW: return COW_ACK;
+      default: return ERROR_ACK;
+    }
+  };
+  if (len > opts_.maxMessage) {
+    log(LOG_WARN, "protocol", "refused a %zu-byte %s from client %llu (--max-message %llu)", len,
+        msgTypeName(h.msgType), (unsigned long long)h.lfClientId, (unsigned long long)opts_.maxMessage);
+    return reply(ackOf(h.msgType), -EMSGSIZE);
+  }
+  // A range [offset, offset+size) must not overflow nor reach past --max-object-size.
+  auto badRange = [&](uint64_t offset, uint64_t size, const char *what) -> int {
+    int err = 0;
+    if (offset + size < offset) err = -EINVAL;
+    else if (offset + size > opts_.maxObjectSize) err = -EFBIG;
+    if (err)
+      log(LOG_WARN, "protocol", "refused %s from client %llu: range %llu+%llu %s", what, (unsigned long long)h.lfClientId,
+          (unsigned long long)offset, (unsigned long long)size,
+          err == -EINVAL ? "overflows" : "ends past --max-object-size");
+    return err;
+  };
   switch (h.msgType) {
     case PING:
       return handlePing(h, client, r);
@@ -199,6 +248,7 @@ void FabricServer::handleMessage(const char *buf, size_t len) {
     case FLUSH: {
       Flush m;
       if (!decodePayload(r, m)) return reply(FLUSH_ACK, -EINVAL);
+      if (int err = badRange(m.offset, m.size, "FLUSH")) return reply(FLUSH_ACK, err);
       return reply(FLUSH_ACK, cache_.flush(m.objectId, m.offset, m.size));
     }
     case CREATE: {
@@ -209,6 +259,7 @@ void FabricServer::handleMessage(const char *buf, size_t len) {
     case RANGE_REGISTER: {
       RegisterRange m;
       if (!decodePayload(r, m)) return reply(RANGE_REGISTER_ACK, -EINVAL);
+      if (int err = badRange(m.offset, m.size, "RANGE_REGISTER")) return reply(RANGE_REGISTER_ACK, err);
       return reply(RANGE_REGISTER_ACK, ranges_.add(m.objectId, m.offset, m.size, m.write, client.tcpClientId));
     }
     case RANGE_UNREGISTER: {
@@ -220,11 +271,13 @@ void FabricServer::handleMessage(const char *buf, size_t len) {
     case COW: {
       Cow m;
       if (!decodePayload(r, m)) return reply(COW_ACK, -EINVAL);
+      if (int err = badRange(m.rangeOffset, m.rangeSize, "COW")) return reply(COW_ACK, err);
       return reply(COW_ACK, cache_.cow(m.src, m.dst, m.allowExist, m.rangeOffset, m.rangeSize));
     }
     default:
-      log(LOG_WARN, "protocol", "dropped message of unknown type %llu from client %llu",
-          (unsigned long long)h.msgType, (unsigned long long)h.lfClientId);
+      log(LOG_WARN, "protocol", "refused message of unknown type %llu (%s) from client %llu",
+          (unsigned long long)h.msgType, msgTypeName(h.msgType), (unsigned long long)h.lfClientId);
+      return reply(ERROR_ACK, -ENOSYS);
   }
 }
 
@@ -261,11 +314,19 @@ void FabricServer::handleConnect(const Header &h, Reader &r) {
 void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r, bool write) {
   ReadWrite m;
   if (!decodePayload(r, m)) return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, -EINVAL);
-  if (m.offset + m.size < m.offset || m.size > opts_.maxTransfer)
-    return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, -EINVAL);
+  int err = m.offset + m.size < m.offset ? -EINVAL
+            : m.size > opts_.maxTransfer ? -EMSGSIZE
+            : m.offset + m.size > opts_.maxObjectSize ? -EFBIG : 0;
+  if (err) {
+    log(LOG_WARN, "protocol", "refused %s of %llu bytes at %llu from client %llu: %s", write ? "OBJ_WRITE" : "OBJ_READ",
+        (unsigned long long)m.size, (unsigned long long)m.offset, (unsigned long long)h.lfClientId,
+        err == -EINVAL ? "the range overflows" : err == -EMSGSIZE ? "larger than --max-transfer"
+                                                : "ends past --max-object-size");
+    return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, err);
+  }
   bool eager = m.size <= EAGER_MAX;
   if (write && eager && !m.msgHasData) return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, -EINVAL);
-  std::vector<Piece> pieces;
+  std::vector<Piece> pieces;  // pinned in the cache until released
   int ret = cache_.access(m.objectId, m.offset, m.size, write, pieces);
   if (ret < 0) return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, ret);
   if (write && m.msgHasData) {
@@ -274,11 +335,18 @@ void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r
       memcpy(p.ptr, src, p.len);
       src += p.len;
     }
-    bytesWritten_ += m.size;
-    return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, 0, m.size);
+    ret = cache_.commit(pieces);  // durable (with --nvdimm) before the ack
+    cache_.release(pieces, ret < 0);
+    if (ret == 0) bytesWritten_ += m.size;
+    return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, ret, ret < 0 ? 0 : m.size);
   }
   if (!write && eager) {
     bytesRead_ += m.size;
+    struct Unpin {
+      SegmentCache &cache;
+      std::vector<Piece> &pieces;
+      ~Unpin() { cache.release(pieces); }
+    } unpin{cache_, pieces};  // the response copies the data out, then the pieces are unpinned
     return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, 0, m.size, &pieces);
   }
   std::unique_ptr<Request> req(new Request);
@@ -286,11 +354,34 @@ void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r
   req->lfClientId = h.lfClientId;
   req->peer = c.addr;
   req->size = m.size;
+  req->write = write;
+  req->cached = pieces;  // released by finishRequest, whatever happens to the RMA
   if (write)
     bytesWritten_ += m.size;
   else
     bytesRead_ += m.size;
-  startRma(std::move(req), pieces, m.iov, write);
+  if (!write) return startRma(std::move(req), pieces, m.iov, write);
+  // Stage the client's bytes (same piece boundaries); finishRequest copies them into the cache
+  // only when every RMA succeeded.
+  std::unique_ptr<char[]> staging(new (std::nothrow) char[m.size]);
+  if (!staging) {
+    cache_.release(req->cached, true);
+    return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, -ENOMEM);
+  }
+  req->scratch = std::move(staging);
+  void *desc = nullptr;
+  if (transport_.needsLocalMr()) {
+    req->scratchMr = fabric::MemoryRegion(transport_.domain, transport_.info, req->scratch.get(), m.size,
+                                          FI_READ | FI_WRITE, nextMrKey_++);
+    desc = req->scratchMr.desc();
+  }
+  std::vector<Piece> staged;
+  char *at = req->scratch.get();
+  for (const Piece &p : pieces) {
+    staged.push_back({at, p.len, desc});
+    at += p.len;
+  }
+  startRma(std::move(req), staged, m.iov, write);
 }
 
 void FabricServer::handlePing(const Header &h, const LfClient &c, Reader &r) {
@@ -324,6 +415,7 @@ void FabricServer::handlePing(const Header &h, const LfClient &c, Reader &r) {
 void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piece> &pieces, const Iov &iov,
                             bool write) {
   Request *raw = req.get();
+  raw->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opts_.rmaTimeoutSec);
   inflight_[raw] = std::move(req);
   raw->ops.resize(pieces.size());
   raw->pending = pieces.size() + 1;  // +1 until every op is posted
@@ -333,18 +425,20 @@ void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piec
     op->kind = OpKind::Rma;
     op->req = raw;
     const Piece &p = pieces[i];
+    auto start = std::chrono::steady_clock::now();
     for (;;) {
       // Server-driven RMA: a client write is our fi_read from its buffer, a read our fi_write.
       ssize_t ret = write ? transport_.ep.rmaRead(p.ptr, p.len, p.desc, raw->peer, remote, iov.key, op)
                           : transport_.ep.rmaWrite(p.ptr, p.len, p.desc, raw->peer, remote, iov.key, op);
       if (ret == 0) break;
-      if (ret != -FI_EAGAIN) {
-        log(LOG_WARN, "fabric", "%s: %s", write ? "fi_read" : "fi_write", fi_strerror((int)-ret));
+      if (ret != -FI_EAGAIN || !retryAfterEagain(start, RMA_RETRY_MS)) {
+        log(LOG_WARN, "fabric", "%s: %s", write ? "fi_read" : "fi_write",
+            ret == -FI_EAGAIN ? "peer unreachable" : fi_strerror((int)-ret));
         raw->error = -EIO;
         raw->pending--;
         break;
       }
-      progress();  // the first RMA to a new peer may need the connection set up
+      // EAGAIN: the first RMA to a new peer may need the connection set up: retry.
     }
     if (raw->error) {
       // Do not post more: account for the ops never posted.
@@ -361,6 +455,19 @@ void FabricServer::finishRequest(Request *raw) {
   if (it == inflight_.end()) return;
   std::unique_ptr<Request> req = std::move(it->second);
   inflight_.erase(it);
+  if (!req->cached.empty()) {
+    if (req->write && req->error == 0 && !req->replied) {
+      const char *src = req->scratch.get();  // every RMA succeeded: the staged bytes go in now
+      for (const Piece &p : req->cached) {
+        memcpy(p.ptr, src, p.len);
+        src += p.len;
+      }
+    }
+    // A client write is acknowledged only once the data is committed (durable with --nvdimm).
+    if (req->write && req->error == 0 && !req->replied) req->error = cache_.commit(req->cached);
+    cache_.release(req->cached, req->write && (req->error != 0 || req->replied));
+  }
+  if (req->replied) return;  // timed out earlier: the client has its answer
   if (req->ackType == PONG && req->error == 0) {
     SendOp *op = acquireSend();
     Header h;
@@ -372,7 +479,35 @@ void FabricServer::finishRequest(Request *raw) {
   sendResponse(req->ackType, req->lfClientId, req->peer, req->error, req->error ? 0 : req->size);
 }
 
+void FabricServer::expireRequests() {
+  auto now = std::chrono::steady_clock::now();
+  for (auto &kv : inflight_) {
+    Request *req = kv.first;
+    if (req->replied || req->pending == 0 || now < req->deadline) continue;
+    // The RMA ops stay posted (libfabric cannot take them back): the request lingers until they
+    // complete or fail (at the latest when the client disconnects). A write's segments are
+    // released now (its bytes are only in staging); a read keeps its pieces pinned until then.
+    req->replied = true;
+    log(LOG_WARN, "fabric", "RMA %s client %llu did not complete within %d s: request failed (ETIMEDOUT)",
+        req->write ? "from" : "to", (unsigned long long)req->lfClientId, opts_.rmaTimeoutSec);
+    if (req->write && !req->cached.empty()) {
+      cache_.release(req->cached, true);
+      req->cached.clear();
+    }
+    sendResponse(req->ackType, req->lfClientId, req->peer, -ETIMEDOUT);
+  }
+}
+
+const std::pair<const uint64_t, FabricServer::LfClient> *FabricServer::senderOf(uint64_t tcpClientId,
+                                                                                   uint64_t tcpClientKey) {
+  if (!tcp_.authorized(tcpClientId, tcpClientKey)) return nullptr;
+  for (auto &kv : clients_)
+    if (kv.second.tcpClientId == tcpClientId) return &kv;
+  return nullptr;
+}
+
 void FabricServer::broadcastFatal(const std::string &message) {
+  sendRetryMs_ = 200;  // shutting down: do not wait long for clients that are gone
   for (auto &kv : clients_) {
     SendOp *op = acquireSend();
     Header h;
@@ -407,6 +542,13 @@ void FabricServer::drainClientGone() {
       it = it->second.tcpClientId == id ? clients_.erase(it) : std::next(it);
     log(LOG_DEBUG, "server", "tcp client %llu gone, released %zu ranges", (unsigned long long)id, n);
   }
+}
+
+void FabricServer::logCacheStats(bool onlyIfChanged) {
+  std::string line = cache_.describeStats();
+  if (onlyIfChanged && line == lastCacheStats_) return;
+  lastCacheStats_ = line;
+  log(LOG_INFO, "stats", "%s", line.c_str());
 }
 
 void FabricServer::printStats() {

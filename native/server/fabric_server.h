@@ -4,10 +4,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "fabric/fabric.h"
@@ -30,6 +32,11 @@ class FabricServer {
   void wake() { transport_.cq.signal(); }
   // From the TCP thread: a client's side channel closed.
   void clientGone(uint64_t tcpClientId);
+  // From any thread (e.g. on SIGUSR1): log the cache figures now.
+  void requestStats() {
+    statsRequested_ = true;
+    wake();
+  }
 
  private:
   enum class OpKind { Recv, Send, Rma };
@@ -60,6 +67,12 @@ class FabricServer {
     std::vector<RmaOp> ops;
     std::unique_ptr<char[]> scratch;
     fabric::MemoryRegion scratchMr;
+    bool write = false;
+    std::vector<Piece> cached;  // pinned cache pieces, released when the request finishes
+    // A client write is fi_read into scratch (staging) and copied into `cached` only once every
+    // RMA succeeded: a failed or abandoned transfer never leaves part-written segments.
+    std::chrono::steady_clock::time_point deadline;  // --rma-timeout
+    bool replied = false;  // timed out: answered already, dropped once its RMA ops complete
   };
   struct LfClient {
     fi_addr_t addr;
@@ -72,6 +85,7 @@ class FabricServer {
   void drainWork();
   SendOp *acquireSend();
   void postSend(SendOp *op, size_t len, fi_addr_t peer);
+  bool retryAfterEagain(std::chrono::steady_clock::time_point start, int limitMs);
   void sendResponse(uint64_t msgType, uint64_t lfClientId, fi_addr_t peer, int32_t status, uint64_t dataSize = 0,
                     const std::vector<Piece> *data = nullptr);
   void handleMessage(const char *buf, size_t len);
@@ -80,9 +94,13 @@ class FabricServer {
   void handlePing(const proto::Header &h, const LfClient &c, proto::Reader &r);
   void startRma(std::unique_ptr<Request> req, const std::vector<Piece> &pieces, const proto::Iov &iov, bool write);
   void finishRequest(Request *req);
+  void expireRequests();  // answer requests whose RMA outlived --rma-timeout
+  // The connected client that owns these TCP credentials (nullptr when they are not valid).
+  const std::pair<const uint64_t, LfClient> *senderOf(uint64_t tcpClientId, uint64_t tcpClientKey);
   void broadcastFatal(const std::string &message);
   void drainClientGone();
   void printStats();
+  void logCacheStats(bool onlyIfChanged);
 
   const ServerOptions &opts_;
   fabric::Transport &transport_;
@@ -103,11 +121,14 @@ class FabricServer {
   std::map<uint64_t, LfClient> clients_;
   uint64_t nextLfClientId_ = 1;
   uint64_t nextMrKey_ = 1u << 20;
+  int sendRetryMs_ = 2000;
 
   std::mutex goneMu_;
   std::vector<uint64_t> gone_;
 
   uint64_t bytesRead_ = 0, bytesWritten_ = 0, lastRead_ = 0, lastWritten_ = 0;
+  std::atomic<bool> statsRequested_{false};
+  std::string lastCacheStats_;
 };
 
 }  // namespace server

@@ -4,6 +4,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,10 @@
 #include "server/fabric_server.h"
 #include "server/log.h"
 #include "server/options.h"
+#include "server/pmem_pool.h"
+#ifdef IOC_HAVE_RADOS
+#include "server/rados_store.h"
+#endif
 #include "server/segment_memory.h"
 
 using namespace ioc;
@@ -38,6 +43,21 @@ static uint64_t parseSize(const char *s, bool &ok) {
   return v * mult;
 }
 
+static const char USAGE[] =
+    "usage: iocatcher-serverd [options] LISTEN_IP   (normally started by iocatcher-server)\n"
+    "  --port PORT  --store DIR|rados://POOL  --ceph-conf FILE  --ceph-client NAME  --provider NAME\n"
+    "  -n/--nvdimm DIR[,DIR...]\n"
+    "  -c/--no-consistency-check  -a/--no-auth  -p/--active-polling  -v/--verbose\n"
+    "  --segment-size SIZE  --max-transfer SIZE  --cache-size SIZE (default: RAM/4, at most 64GB)\n"
+    "  --max-message SIZE (36KB)  --max-object-size SIZE (1TB)  --rma-timeout SECONDS (30)\n"
+    "  --high-water PCT (90)  --low-water PCT (70)  --stats-interval SECONDS (60; 0: off)\n"
+    "SIGUSR1 logs the cache figures.\n";
+
+uint64_t ioc::server::defaultCacheSize() {
+  uint64_t ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+  return std::min<uint64_t>(ram / 4, 64ull << 30);
+}
+
 bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
   static option longOpts[] = {
       {"nvdimm", required_argument, nullptr, 'n'},
@@ -50,11 +70,21 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
       {"provider", required_argument, nullptr, 'f'},
       {"segment-size", required_argument, nullptr, 'S'},
       {"max-transfer", required_argument, nullptr, 'T'},
+      {"max-message", required_argument, nullptr, 'M'},
+      {"max-object-size", required_argument, nullptr, 'O'},
+      {"rma-timeout", required_argument, nullptr, 'R'},
+      {"cache-size", required_argument, nullptr, 'C'},
+      {"high-water", required_argument, nullptr, 'H'},
+      {"low-water", required_argument, nullptr, 'L'},
+      {"stats-interval", required_argument, nullptr, 'I'},
+      {"ceph-conf", required_argument, nullptr, 'K'},
+      {"ceph-client", required_argument, nullptr, 'U'},
+      {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
   };
   int c;
   bool ok;
-  while ((c = getopt_long(argc, argv, "n:capv::", longOpts, nullptr)) != -1) {
+  while ((c = getopt_long(argc, argv, "n:capv::h", longOpts, nullptr)) != -1) {
     switch (c) {
       case 'n': {
         std::string list(optarg);
@@ -81,11 +111,13 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
         break;
       }
       case 's': o.storeDir = optarg; break;
+      case 'K': o.cephConf = optarg; break;
+      case 'U': o.cephClient = optarg; break;
       case 'f': o.provider = optarg; break;
       case 'S':
         o.segmentSize = parseSize(optarg, ok);
-        if (!ok || o.segmentSize == 0 || o.segmentSize % 4096) {
-          fprintf(stderr, "iocatcher-serverd: --segment-size must be a positive multiple of 4096\n");
+        if (!ok || o.segmentSize == 0 || o.segmentSize % 4096 || o.segmentSize > (1u << 30)) {
+          fprintf(stderr, "iocatcher-serverd: --segment-size must be a multiple of 4096, at most 1GB\n");
           return false;
         }
         break;
@@ -96,8 +128,83 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
           return false;
         }
         break;
+      case 'M':
+        o.maxMessage = parseSize(optarg, ok);
+        if (!ok || o.maxMessage < 64 || o.maxMessage > 36864) {
+          fprintf(stderr, "iocatcher-serverd: --max-message must be between 64B and 36KB\n");
+          return false;
+        }
+        break;
+      case 'O':
+        o.maxObjectSize = parseSize(optarg, ok);
+        if (!ok || o.maxObjectSize == 0) {
+          fprintf(stderr, "iocatcher-serverd: invalid --max-object-size '%s'\n", optarg);
+          return false;
+        }
+        break;
+      case 'R': {
+        char *end;
+        long v = strtol(optarg, &end, 10);
+        if (*end || v < 1 || v > 86400) {
+          fprintf(stderr, "iocatcher-serverd: --rma-timeout takes seconds (1-86400)\n");
+          return false;
+        }
+        o.rmaTimeoutSec = (int)v;
+        break;
+      }
+      case 'C':
+        o.cacheSize = parseSize(optarg, ok);
+        if (!ok || o.cacheSize == 0) {
+          fprintf(stderr, "iocatcher-serverd: invalid --cache-size '%s'\n", optarg);
+          return false;
+        }
+        break;
+      case 'H':
+      case 'L': {
+        char *end;
+        long v = strtol(optarg, &end, 10);
+        if (*end || v < 1 || v > 100) {
+          fprintf(stderr, "iocatcher-serverd: --%s takes a percentage (1-100)\n", c == 'H' ? "high-water" : "low-water");
+          return false;
+        }
+        (c == 'H' ? o.highWater : o.lowWater) = (int)v;
+        break;
+      }
+      case 'I': {
+        char *end;
+        long v = strtol(optarg, &end, 10);
+        if (*end || v < 0) {
+          fprintf(stderr, "iocatcher-serverd: invalid --stats-interval '%s'\n", optarg);
+          return false;
+        }
+        o.statsInterval = (int)v;
+        break;
+      }
+      case 'h':
+        fputs(USAGE, stdout);
+        exit(0);
       default:
         return false;
+    }
+  }
+  if (o.lowWater >= o.highWater) {
+    fprintf(stderr, "iocatcher-serverd: --low-water must be below --high-water\n");
+    return false;
+  }
+  if (o.cacheSize == 0) o.cacheSize = defaultCacheSize();
+  if (o.cacheSize < 2 * o.segmentSize) {
+    fprintf(stderr, "iocatcher-serverd: --cache-size must hold at least two segments (%zu bytes)\n", 2 * o.segmentSize);
+    return false;
+  }
+  if (o.storeDir.compare(0, 8, "rados://") == 0) {
+#ifndef IOC_HAVE_RADOS
+    fprintf(stderr, "iocatcher-serverd: --store %s: this build has no RADOS support (librados was not found "
+            "when it was built: install librados-dev, e.g. bash scripts/setup.sh, and rebuild)\n", o.storeDir.c_str());
+    return false;
+#endif
+    if (o.storeDir.size() == 8 || o.storeDir.find('/', 8) != std::string::npos) {
+      fprintf(stderr, "iocatcher-serverd: --store rados://POOL needs a pool name, got '%s'\n", o.storeDir.c_str());
+      return false;
     }
   }
   if (optind != argc - 1) {
@@ -106,6 +213,21 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
   }
   o.listenIp = argv[optind];
   return true;
+}
+
+// --store DIR (or dir://DIR): DirectoryStore; --store rados://POOL: RadosStore.
+static std::unique_ptr<BackingStore> openStore(const ServerOptions &o) {
+#ifdef IOC_HAVE_RADOS
+  if (o.storeDir.compare(0, 8, "rados://") == 0) {
+    RadosConfig rc;
+    rc.pool = o.storeDir.substr(8);
+    rc.confFile = o.cephConf;
+    rc.clientName = o.cephClient;
+    return std::unique_ptr<BackingStore>(new RadosStore(rc));
+  }
+#endif
+  if (o.storeDir.compare(0, 6, "dir://") == 0) return std::unique_ptr<BackingStore>(new DirectoryStore(o.storeDir.substr(6)));
+  return std::unique_ptr<BackingStore>(new DirectoryStore(o.storeDir));
 }
 
 int main(int argc, char **argv) {
@@ -121,8 +243,14 @@ int main(int argc, char **argv) {
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGUSR1);  // log the cache figures
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  // ofi_rxm's default shared receive queue posts 4096 bounce buffers of 16 KiB: 64 MiB resident
+  // before any data, more than the rest of the server. 512 is ample for our 64 receive slots and
+  // keeps resident memory close to --cache-size (the environment still wins).
+  setenv("FI_OFI_RXM_MSG_RX_SIZE", "512", 0);
 
   std::atomic<bool> stop{false};
   try {
@@ -132,9 +260,20 @@ int main(int argc, char **argv) {
     fo.service = std::to_string(opts.port);
     fo.listen = true;
     fabric::Transport transport(fo);
-    std::unique_ptr<BackingStore> store(new DirectoryStore(opts.storeDir));
-    AnonymousSegmentMemory memory(transport);
-    SegmentCache cache(*store, memory, opts.segmentSize);
+    std::unique_ptr<BackingStore> store = openStore(opts);
+    // Slots beyond the cache size (address space, or sparse pool files) leave room for
+    // segments pinned by requests in flight; eviction keeps the rest within the cache size.
+    size_t slots = (2 * opts.cacheSize + opts.maxTransfer + opts.segmentSize - 1) / opts.segmentSize + 2;
+    std::unique_ptr<SegmentMemory> memory;
+    if (opts.nvdimm.empty())
+      memory.reset(new AnonymousSegmentMemory(transport, opts.segmentSize, slots));
+    else
+      memory.reset(new PmemSegmentMemory(transport, opts.nvdimm, opts.segmentSize, slots));
+    CacheLimits limits{opts.cacheSize, opts.highWater / 100.0, opts.lowWater / 100.0};
+    SegmentCache cache(*store, *memory, limits);
+    log(LOG_INFO, "cache", "%llu MiB (spill above %d%%, down to %d%%), %zu KiB segments, in %s",
+        (unsigned long long)(opts.cacheSize >> 20), opts.highWater, opts.lowWater, opts.segmentSize >> 10,
+        memory->describe().c_str());
     RangeRegistry ranges(opts.consistencyCheck);
     FabricServer *serverPtr = nullptr;
     TcpChannel tcp(opts.listenIp, opts.port + 1, opts.auth, [&](uint64_t id) {
@@ -146,7 +285,7 @@ int main(int argc, char **argv) {
 
     std::thread signals([&] {
       int sig = 0;
-      sigwait(&sigs, &sig);
+      while (sigwait(&sigs, &sig) == 0 && sig == SIGUSR1) server.requestStats();
       if (sig) log(LOG_INFO, "server", "received %s, shutting down", strsignal(sig));
       stop = true;
       server.wake();

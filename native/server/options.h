@@ -14,6 +14,8 @@ struct ServerOptions {
   uint16_t port = 8556;                  // libfabric port; TCP side channel on port+1
   std::string provider;                  // empty: FI_PROVIDER or tcp;ofi_rxm
   std::string storeDir = "./iocatcher-store";
+  std::string cephConf;                  // --ceph-conf (empty: $CEPH_CONF or Ceph's default search)
+  std::string cephClient = "client.admin";  // --ceph-client: Ceph entity of the rados:// store
   std::vector<std::string> nvdimm;       // pool directories (persistent memory)
   bool auth = true;
   bool consistencyCheck = true;
@@ -21,7 +23,16 @@ struct ServerOptions {
   int verbose = 0;
   size_t segmentSize = 8u << 20;
   uint64_t maxTransfer = 1ull << 32;     // largest single read/write
+  uint64_t maxMessage = 36864;           // largest request message (eager data + header; at most 36 KiB)
+  uint64_t maxObjectSize = 1ull << 40;   // no byte at or beyond this offset (1 TiB)
+  int rmaTimeoutSec = 30;                // an RMA not completed by then fails the request (-ETIMEDOUT)
+  uint64_t cacheSize = 0;                // bytes of cached segments; 0: defaultCacheSize()
+  int highWater = 90, lowWater = 70;     // % of cacheSize: spill/drop above high until low
+  int statsInterval = 60;                // seconds between cache figure lines (0: never)
 };
+
+// A quarter of the RAM, at most 64 GiB.
+uint64_t defaultCacheSize();
 
 // Parses argv; on error prints to stderr and returns false.
 bool parseOptions(int argc, char **argv, ServerOptions &out);

@@ -2,30 +2,53 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <stdexcept>
+
 namespace ioc {
 namespace server {
 
-char *AnonymousSegmentMemory::allocate(size_t size, void **desc) {
-  void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return nullptr;
-  char *ptr = static_cast<char *>(p);
-  *desc = nullptr;
-  if (transport_.needsLocalMr()) {
-    try {
-      fabric::MemoryRegion mr(transport_.domain, transport_.info, ptr, size, FI_READ | FI_WRITE, nextKey_++);
-      *desc = mr.desc();
-      regions_.emplace(ptr, std::move(mr));
-    } catch (const fabric::FabricError &) {
-      munmap(ptr, size);
-      return nullptr;
-    }
-  }
-  return ptr;
+void *ChunkRegistrar::desc(char *base, size_t totalBytes, size_t offset) {
+  if (!transport_.needsLocalMr()) return nullptr;
+  char *start = base + offset - offset % chunkBytes_;
+  for (auto &r : regions_)
+    if (r.first == start) return r.second.desc();
+  size_t len = std::min(chunkBytes_, totalBytes - (size_t)(start - base));
+  fabric::MemoryRegion mr(transport_.domain, transport_.info, start, len, FI_READ | FI_WRITE | FI_REMOTE_READ | FI_REMOTE_WRITE, nextKey_++);
+  void *d = mr.desc();
+  regions_.emplace_back(start, std::move(mr));
+  return d;
 }
 
-void AnonymousSegmentMemory::release(char *ptr, size_t size) {
-  regions_.erase(ptr);
-  munmap(ptr, size);
+// Chunks of about 256 MiB, whole slots each, so that no slot straddles two registrations.
+static size_t chunkBytesFor(size_t segmentSize) { return segmentSize * std::max<size_t>(1, (256u << 20) / segmentSize); }
+
+AnonymousSegmentMemory::AnonymousSegmentMemory(fabric::Transport &transport, size_t segmentSize, size_t slots)
+    : segmentSize_(segmentSize), slots_(slots), mr_(transport, chunkBytesFor(segmentSize), 1) {
+  void *p = mmap(nullptr, segmentSize * slots, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw std::runtime_error("cannot reserve memory for the segment cache");
+  base_ = static_cast<char *>(p);
+  for (size_t i = slots; i-- > 0;) free_.push_back((uint32_t)i);
+}
+
+AnonymousSegmentMemory::~AnonymousSegmentMemory() { munmap(base_, segmentSize_ * slots_); }
+
+bool AnonymousSegmentMemory::allocate(SegmentSlot &out) {
+  if (free_.empty()) return false;
+  uint32_t i = free_.back();
+  void *desc = mr_.desc(base_, segmentSize_ * slots_, (size_t)i * segmentSize_);  // may throw: slot stays free
+  free_.pop_back();
+  out.data = base_ + (size_t)i * segmentSize_;
+  out.desc = desc;
+  out.pool = 0;
+  out.index = i;
+  return true;
+}
+
+void AnonymousSegmentMemory::release(const SegmentSlot &slot) {
+  // Private anonymous pages: DONTNEED frees them and the slot reads as zeros again.
+  madvise(slot.data, segmentSize_, MADV_DONTNEED);
+  free_.push_back(slot.index);
 }
 
 }  // namespace server

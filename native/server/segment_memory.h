@@ -1,26 +1,101 @@
-// Segment memory from anonymous mappings (pages are only committed when touched), registered
-// with libfabric once per allocation when the provider asks for FI_MR_LOCAL.
+// Where cached segments live: fixed-size slots carved out of a few large mappings (pools), so
+// that libfabric registration happens once per pool chunk, and a dropped segment gives its pages
+// back. Plain memory (AnonymousSegmentMemory) or persistent memory (PmemSegmentMemory, in
+// pmem_pool.h), which also keeps a checksummed record per dirty slot for crash recovery.
 #pragma once
 
-#include <map>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "fabric/fabric.h"
-#include "server/segment_cache.h"
+#include "fabric/protocol.h"
 
 namespace ioc {
 namespace server {
 
-class AnonymousSegmentMemory : public SegmentMemory {
+using proto::ObjectId;
+
+struct SegmentSlot {
+  char *data = nullptr;
+  void *desc = nullptr;  // libfabric descriptor of the slot's chunk (nullptr when none is needed)
+  uint32_t pool = 0, index = 0;
+};
+
+// What a persistent slot holds: the dirty part of one segment of one object.
+struct SegmentRecord {
+  ObjectId id;
+  uint64_t offset = 0;  // segment offset in the object
+  uint32_t dirtyBegin = 0, dirtyEnd = 0;
+};
+
+struct RecoveredSegment {
+  SegmentSlot slot;
+  SegmentRecord record;
+  uint64_t seq = 0;  // newer records have larger numbers
+};
+
+class SegmentMemory {
  public:
-  explicit AnonymousSegmentMemory(fabric::Transport &transport) : transport_(transport) {}
-  char *allocate(size_t size, void **desc) override;
-  void release(char *ptr, size_t size) override;
+  virtual ~SegmentMemory() = default;
+  // A free, zero-filled slot of segmentSize() bytes; false when every slot is in use.
+  virtual bool allocate(SegmentSlot &out) = 0;
+  // Forget the slot's record and give its pages back; the slot becomes free.
+  virtual void release(const SegmentSlot &slot) = 0;
+  virtual size_t segmentSize() const = 0;
+  virtual size_t capacity() const = 0;  // slots in all pools
+  // Slots in use, per pool (for the stats line).
+  virtual std::vector<size_t> usedPerPool() const = 0;
+  virtual std::string describe() const = 0;
+
+  // Crash-consistency hooks; plain memory keeps nothing across a restart.
+  virtual bool durable() const { return false; }
+  // Make [offset, offset+len) of the slot's data durable.
+  virtual void persistData(const SegmentSlot &, size_t offset, size_t len) {}
+  // Durably record that the slot holds rec's dirty bytes (after persistData of those bytes).
+  virtual void writeRecord(const SegmentSlot &, const SegmentRecord &) {}
+  // Durably forget the slot's record (its data is in the store, or obsolete).
+  virtual void clearRecord(const SegmentSlot &) {}
+  // Valid records found at start (corrupt ones are reported and their slots freed).
+  virtual std::vector<RecoveredSegment> recover() { return {}; }
+};
+
+// Registers a mapping with libfabric lazily, one chunk of slots at a time, when the provider
+// asks for FI_MR_LOCAL (none of tcp;ofi_rxm, shm, net does: then it does nothing).
+class ChunkRegistrar {
+ public:
+  ChunkRegistrar(fabric::Transport &transport, size_t chunkBytes, uint64_t firstKey)
+      : transport_(transport), chunkBytes_(chunkBytes), nextKey_(firstKey) {}
+  // Descriptor for slot memory at base+offset (base: start of a mapping of totalBytes).
+  void *desc(char *base, size_t totalBytes, size_t offset);
 
  private:
   fabric::Transport &transport_;
-  std::map<char *, fabric::MemoryRegion> regions_;
-  uint64_t nextKey_ = 1;
+  size_t chunkBytes_;
+  uint64_t nextKey_;
+  std::vector<std::pair<char *, fabric::MemoryRegion>> regions_;  // by chunk start
+};
+
+// Slots in one anonymous mapping reserved up front (MAP_NORESERVE: pages are committed when
+// touched and returned with MADV_DONTNEED when a segment is dropped).
+class AnonymousSegmentMemory : public SegmentMemory {
+ public:
+  AnonymousSegmentMemory(fabric::Transport &transport, size_t segmentSize, size_t slots);
+  ~AnonymousSegmentMemory() override;
+  bool allocate(SegmentSlot &out) override;
+  void release(const SegmentSlot &slot) override;
+  size_t segmentSize() const override { return segmentSize_; }
+  size_t capacity() const override { return slots_; }
+  std::vector<size_t> usedPerPool() const override { return {slots_ - free_.size()}; }
+  std::string describe() const override { return "memory"; }
+
+ private:
+  size_t segmentSize_, slots_;
+  char *base_ = nullptr;
+  std::vector<uint32_t> free_;  // a stack: low indexes first
+  ChunkRegistrar mr_;
 };
 
 }  // namespace server

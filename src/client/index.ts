@@ -34,9 +34,34 @@ function check(ret: number, what: string): number {
   return ret;
 }
 
-/** A connection to an iocatcher server. Safe to use concurrently: calls run on worker threads. */
+/**
+ * Server list accepted by IocClient.connect: "host", "host:port", a comma-separated list of them
+ * ("127.0.0.1:9000,127.0.0.1:9002"), or an array of such entries.
+ */
+export type ServerList = string | string[];
+
+function serverListString(host: ServerList): string {
+  const list = Array.isArray(host) ? host.join(',') : host;
+  if (typeof list !== 'string' || list.trim().length === 0) throw new IocError('EINVAL', 'host must be a non-empty string or array of strings');
+  for (const entry of list.split(',')) {
+    const e = entry.trim();
+    if (!e) throw new IocError('EINVAL', `empty entry in server list '${list}'`);
+    const m = /^(?:\[[^\]]+\]|[^:\[\]]+)(?::(\d+))?$/.exec(e);
+    if (!m && !/^[0-9a-fA-F:]+$/.test(e)) throw new IocError('EINVAL', `bad server address '${e}' (expected host or host:port)`);
+    if (m && m[1] !== undefined && (Number(m[1]) < 1 || Number(m[1]) > 65534)) throw new IocError('EINVAL', `invalid port in '${e}'`);
+  }
+  return list;
+}
+
+/**
+ * A connection to one iocatcher server, or to several: each object then lives on one server
+ * chosen by rendezvous hashing of its id (every client agrees), and reads of an object whose
+ * server is unreachable go to the next server in rendezvous order. Safe to use concurrently:
+ * calls run on worker threads.
+ */
 export class IocClient {
   private handle: NativeClientHandle | undefined;
+  /** The host, or the server list as given to connect(). */
   readonly host: string;
   readonly port: number;
 
@@ -46,15 +71,30 @@ export class IocClient {
     this.port = port;
   }
 
-  /** Connect to the server at host:port (libfabric port; the TCP side channel is port+1). */
-  static async connect(host: string, port = 8556): Promise<IocClient> {
-    if (typeof host !== 'string' || host.length === 0) throw new IocError('EINVAL', 'host must be a non-empty string');
+  /**
+   * Connect to the server at host:port (libfabric port; the TCP side channel is port+1), or to
+   * several servers: `connect('127.0.0.1:9000,127.0.0.1:9002')` or `connect(['h1:9000', 'h2'])`
+   * (entries without a port take `port`). Resolves once at least one server answered.
+   */
+  static async connect(host: ServerList, port = 8556): Promise<IocClient> {
     if (!Number.isInteger(port) || port <= 0 || port > 65534) throw new IocError('EINVAL', `invalid port ${port}`);
-    const h = await addon().clientConnect(host, String(port));
+    const list = serverListString(host);
+    const h = await addon().clientConnect(list, String(port));
     if (typeof h === 'number') {
-      throw errorFromErrno(h, `cannot connect to iocatcher server ${host}:${port}`);
+      throw errorFromErrno(h, `cannot connect to iocatcher server ${list.includes(',') || list.includes(':') ? list : `${list}:${port}`}`);
     }
-    return new IocClient(h, host, port);
+    return new IocClient(h, list, port);
+  }
+
+  /** The servers of this client, "host:port", in the order given. */
+  servers(): string[] {
+    return this.native.servers();
+  }
+
+  /** The server ("host:port") that owns object (high, low): the first in rendezvous order. */
+  serverOf(high: ObjectIdPart, low: ObjectIdPart): string {
+    const n = this.native;
+    return n.servers()[n.serverOf(idPart(high, 'high'), idPart(low, 'low'))];
   }
 
   private get native(): NativeClientHandle {

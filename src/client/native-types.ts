@@ -15,6 +15,10 @@ export interface NativeClientHandle {
   providerName(): string;
   setPassiveWait(value: boolean): void;
   setTimeout(ms: number): void;
+  /** The servers, "host:port", in the order given. */
+  servers(): string[];
+  /** Index (in servers()) of the server that owns object (high, low) by rendezvous hashing. */
+  serverOf(high: I64, low: I64): number;
   close(): void;
 }
 

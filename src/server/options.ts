@@ -7,6 +7,10 @@ export interface ServerOptions {
   listenIp: string;
   port: number;
   store: string;
+  /** Ceph configuration file of a rados:// store (default: $CEPH_CONF or Ceph's search path). */
+  cephConf?: string;
+  /** Ceph client (entity) name of a rados:// store (default client.admin). */
+  cephClient?: string;
   nvdimm: string[];
   noConsistencyCheck: boolean;
   noAuth: boolean;
@@ -15,6 +19,16 @@ export interface ServerOptions {
   provider?: string;
   segmentSize?: string;
   maxTransfer?: string;
+  /** Largest request message accepted (at most 36KB, the default). */
+  maxMessage?: string;
+  /** No object byte at or beyond this offset (default 1TB). */
+  maxObjectSize?: string;
+  /** Seconds before an RMA transfer that has not completed fails its request (default 30). */
+  rmaTimeout?: number;
+  cacheSize?: string;
+  highWater?: number;
+  lowWater?: number;
+  statsInterval?: number;
   help: boolean;
 }
 
@@ -27,7 +41,15 @@ Options:
   --port PORT                 libfabric port (default 8556; the TCP side channel uses PORT+1)
   --store DIR                 backing store: one sparse file per object under DIR
                               (default ./iocatcher-store)
-  -n, --nvdimm DIR[,DIR...]   persistent-memory pool directories for the segment cache
+  --store rados://POOL        backing store: one RADOS object per object in the Ceph pool POOL
+                              (named ioc.<HIGH>.<LOW>, 16 hex digits each)
+  --ceph-conf FILE            Ceph configuration of a rados:// store (default: $CEPH_CONF, then
+                              /etc/ceph/ceph.conf)
+  --ceph-client NAME          Ceph client name of a rados:// store (default client.admin)
+  -n, --nvdimm DIR[,DIR...]   keep the segment cache in persistent memory: one pool file
+                              (DIR/iocatcher-pool, mapped with libpmem) per directory, segments
+                              spread across them; acknowledged writes survive a crash and are
+                              recovered at the next start on the same directories and --store
   -c, --no-consistency-check  accept overlapping write range registrations
   -a, --no-auth               do not keep the TCP side channel nor check client keys
   -p, --active-polling        busy-poll the completion queue (lower latency, uses a core)
@@ -35,10 +57,23 @@ Options:
   --provider NAME             libfabric provider (default: $FI_PROVIDER or tcp;ofi_rxm; also shm, net)
   --segment-size SIZE         cache segment size, multiple of 4096 (default 8MB)
   --max-transfer SIZE         largest single read or write accepted (default 4GB)
+  --max-message SIZE          largest request message accepted, at most and by default 36KB
+                              (larger ones are refused with EMSGSIZE)
+  --max-object-size SIZE      no object byte at or beyond this offset (default 1TB; EFBIG)
+  --rma-timeout SECONDS       an RMA transfer with a client that has not completed by then
+                              fails its request with ETIMEDOUT (default 30)
+  --cache-size SIZE           bound of the segment cache (default: a quarter of the RAM, at
+                              most 64GB); beyond it, dirty segments spill to the store and the
+                              least recently used are dropped
+  --high-water PCT            start spilling/dropping above PCT% of --cache-size (default 90)
+  --low-water PCT             ... until the cache is down to PCT% (default 70)
+  --stats-interval SECONDS    log the cache figures (hits, misses, spilled and dirty bytes)
+                              this often when they change (default 60; 0: never)
   -h, --help                  show this help
 
 SIZE takes a B, KB, MB, GB or TB suffix (powers of 1024).
-Signals: SIGINT/SIGTERM flush dirty data to the store and stop cleanly.
+Signals: SIGINT/SIGTERM flush dirty data to the store and stop cleanly; SIGUSR1 (to the
+daemon, iocatcher-serverd) logs the cache figures now.
 `;
 
 const SIZE_RE = /^\d+\s*(B|K|KB|KIB|M|MB|MIB|G|GB|GIB|T|TB|TIB)?$/i;
@@ -73,17 +108,53 @@ export function parseServerArgs(args: string[]): ServerOptions {
         o.port = p;
         break;
       }
-      case '--store': o.store = value(a); break;
+      case '--store': {
+        const v = value(a);
+        if (v.startsWith('rados://') && !/^rados:\/\/[^/\s]+$/.test(v)) {
+          throw new IocError('EINVAL', `invalid --store '${v}' (expected rados://POOL)`);
+        }
+        o.store = v;
+        break;
+      }
+      case '--ceph-conf': o.cephConf = value(a); break;
+      case '--ceph-client': o.cephClient = value(a); break;
       case '-n': case '--nvdimm': o.nvdimm.push(...value(a).split(',').filter((s) => s)); break;
       case '-c': case '--no-consistency-check': o.noConsistencyCheck = true; break;
       case '-a': case '--no-auth': o.noAuth = true; break;
       case '-p': case '--active-polling': o.activePolling = true; break;
       case '-v': case '--verbose': o.verbose = inline ?? true; break;
       case '--provider': o.provider = value(a); break;
-      case '--segment-size': case '--max-transfer': {
+      case '--max-message': case '--max-object-size': {
         const v = value(a);
-        if (!SIZE_RE.test(v)) throw new IocError('EINVAL', `invalid size for ${a}: '${v}'`);
-        if (a === '--segment-size') o.segmentSize = v; else o.maxTransfer = v;
+        if (!SIZE_RE.test(v) || /^0+\s*[a-z]*$/i.test(v)) throw new IocError('EINVAL', `invalid size for ${a}: '${v}'`);
+        if (a === '--max-message') o.maxMessage = v; else o.maxObjectSize = v;
+        break;
+      }
+      case '--rma-timeout': {
+        const v = value(a);
+        if (!/^\d+$/.test(v) || Number(v) < 1) throw new IocError('EINVAL', `invalid --rma-timeout '${v}' (seconds)`);
+        o.rmaTimeout = Number(v);
+        break;
+      }
+      case '--segment-size': case '--max-transfer': case '--cache-size': {
+        const v = value(a);
+        if (!SIZE_RE.test(v) || /^0+\s*[a-z]*$/i.test(v)) throw new IocError('EINVAL', `invalid size for ${a}: '${v}'`);
+        if (a === '--segment-size') o.segmentSize = v;
+        else if (a === '--max-transfer') o.maxTransfer = v;
+        else o.cacheSize = v;
+        break;
+      }
+      case '--high-water': case '--low-water': {
+        const v = value(a);
+        const n = Number(v);
+        if (!/^\d+$/.test(v) || n < 1 || n > 100) throw new IocError('EINVAL', `${a} takes a percentage (1-100), got '${v}'`);
+        if (a === '--high-water') o.highWater = n; else o.lowWater = n;
+        break;
+      }
+      case '--stats-interval': {
+        const v = value(a);
+        if (!/^\d+$/.test(v)) throw new IocError('EINVAL', `invalid --stats-interval '${v}' (seconds)`);
+        o.statsInterval = Number(v);
         break;
       }
       default:
@@ -92,6 +163,7 @@ export function parseServerArgs(args: string[]): ServerOptions {
     }
   }
   if (o.help) return o;
+  if ((o.lowWater ?? 70) >= (o.highWater ?? 90)) throw new IocError('EINVAL', '--low-water must be below --high-water');
   if (positional.length !== 1) throw new IocError('EINVAL', 'expected exactly one LISTEN_IP (see --help)');
   if (!isIPv4(positional[0])) throw new IocError('EINVAL', `LISTEN_IP must be an IPv4 address, got '${positional[0]}'`);
   o.listenIp = positional[0];
@@ -107,8 +179,17 @@ export function daemonArgs(o: ServerOptions): string[] {
   if (o.activePolling) a.push('--active-polling');
   if (o.verbose) a.push('--verbose');
   if (o.provider) a.push('--provider', o.provider);
+  if (o.cephConf) a.push('--ceph-conf', o.cephConf);
+  if (o.cephClient) a.push('--ceph-client', o.cephClient);
   if (o.segmentSize) a.push('--segment-size', o.segmentSize.replace(/\s+/g, ''));
   if (o.maxTransfer) a.push('--max-transfer', o.maxTransfer.replace(/\s+/g, ''));
+  if (o.maxMessage) a.push('--max-message', o.maxMessage.replace(/\s+/g, ''));
+  if (o.maxObjectSize) a.push('--max-object-size', o.maxObjectSize.replace(/\s+/g, ''));
+  if (o.rmaTimeout !== undefined) a.push('--rma-timeout', String(o.rmaTimeout));
+  if (o.cacheSize) a.push('--cache-size', o.cacheSize.replace(/\s+/g, ''));
+  if (o.highWater !== undefined) a.push('--high-water', String(o.highWater));
+  if (o.lowWater !== undefined) a.push('--low-water', String(o.lowWater));
+  if (o.statsInterval !== undefined) a.push('--stats-interval', String(o.statsInterval));
   a.push(o.listenIp);
   return a;
 }

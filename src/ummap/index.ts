@@ -14,7 +14,7 @@ export type { PolicyStats } from './policy';
 export { parseSize } from './size';
 export { defaultServer, parseUri } from './uri';
 export type { DriverSpec, UriVars } from './uri';
-export type { DirtyTrackingMode } from './native-types';
+export type { DirtyTrackingMode, NativeMappingStats, NativeUmapSupport } from './native-types';
 
 export interface UmapOptions {
   /** Bytes loaded per fault; a multiple of 4096 (default 1 MiB). Accepts '64KB'-style strings. */

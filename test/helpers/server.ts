@@ -85,7 +85,11 @@ async function startOnce(port: number, opts: StartOptions): Promise<ServerHandle
     logs: () => out,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
+      const timer = setTimeout(() => {
+        // A daemon stuck in its shutdown must not outlive the test (nor keep mocha's pipes open).
+        try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+        child.kill('SIGKILL');
+      }, 15000);
       const code = await exited;
       clearTimeout(timer);
       return code;

@@ -1,0 +1,287 @@
+#include "server/pmem_pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libpmem.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "server/log.h"
+
+namespace ioc {
+namespace server {
+
+static constexpr char POOL_MAGIC[8] = {'I', 'O', 'C', 'P', 'O', 'O', 'L', '1'};
+static constexpr uint32_t POOL_VERSION = 1;
+static constexpr uint32_t RECORD_MAGIC = 0x52434f49;  // "IOCR"
+static constexpr uint32_t RECORD_DIRTY = 1;
+static constexpr uint64_t RECORDS_OFFSET = 4096;
+static constexpr uint64_t DATA_ALIGN = 2u << 20;
+
+// FNV-1a 64: a torn or flipped record fails it with overwhelming probability.
+static uint64_t fnv1a(const void *data, size_t len, uint64_t seed) {
+  uint64_t h = 14695981039346656037ull ^ seed;
+  const unsigned char *p = static_cast<const unsigned char *>(data);
+  for (size_t i = 0; i < len; i++) {
+    h ^= p[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+static uint64_t headerChecksum(const PoolHeader &h) { return fnv1a(&h, offsetof(PoolHeader, checksum), 0); }
+static uint64_t recordChecksum(const PoolRecord &r, uint32_t slot) {
+  return fnv1a(&r, offsetof(PoolRecord, checksum), slot);  // the slot index too: a record moved elsewhere fails
+}
+
+static bool allZero(const void *p, size_t len) {
+  const unsigned char *c = static_cast<const unsigned char *>(p);
+  for (size_t i = 0; i < len; i++)
+    if (c[i]) return false;
+  return true;
+}
+
+static void mkdirs(const std::string &dir) {
+  std::string cur;
+  for (size_t i = 0; i <= dir.size(); i++) {
+    if ((i == dir.size() || dir[i] == '/') && !cur.empty() && mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
+      throw std::runtime_error("cannot create pool directory " + cur + ": " + strerror(errno));
+    if (i < dir.size()) cur += dir[i];
+  }
+}
+
+static uint64_t dataOffsetFor(size_t slots) {
+  uint64_t end = RECORDS_OFFSET + slots * sizeof(PoolRecord);
+  return (end + DATA_ALIGN - 1) / DATA_ALIGN * DATA_ALIGN;
+}
+
+PmemPool::PmemPool(const std::string &dir, uint32_t index, size_t segmentSize, size_t slots,
+                   fabric::Transport &transport)
+    : path_(dir + "/iocatcher-pool"),
+      index_(index),
+      segmentSize_(segmentSize),
+      mr_(transport, segmentSize * std::max<size_t>(1, (256u << 20) / segmentSize), (uint64_t)(index + 1) << 32) {
+  mkdirs(dir);
+  fd_ = open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd_ < 0) throw std::runtime_error("cannot open pool " + path_ + ": " + strerror(errno));
+  if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    close(fd_);
+    throw std::runtime_error("pool " + path_ + " is in use by another server");
+  }
+  PoolHeader h{};
+  struct stat st;
+  bool fresh = fstat(fd_, &st) != 0 || st.st_size < (off_t)sizeof h || pread(fd_, &h, sizeof h, 0) != sizeof h ||
+               allZero(&h, sizeof h);  // never initialised (or killed while creating it)
+  if (fresh) {
+    slots_ = slots;
+    dataOffset_ = dataOffsetFor(slots);
+    // Sparse: only the slots in use take space.
+    if (ftruncate(fd_, 0) != 0 || ftruncate(fd_, dataOffset_ + slots * segmentSize) != 0)
+      throw std::runtime_error("cannot size pool " + path_ + ": " + strerror(errno));
+  } else {
+    if (memcmp(h.magic, POOL_MAGIC, 8) != 0 || h.version != POOL_VERSION || h.checksum != headerChecksum(h))
+      throw std::runtime_error("pool " + path_ + " has a corrupt or foreign header; move it away to start empty");
+    if (h.segmentSize != segmentSize)
+      throw std::runtime_error("pool " + path_ + " was made with --segment-size " + std::to_string(h.segmentSize) +
+                               "; use that size (or move the pool away)");
+    slots_ = h.slots;
+    dataOffset_ = h.dataOffset;
+    if (dataOffset_ != dataOffsetFor(slots_) || (uint64_t)st.st_size != dataOffset_ + slots_ * segmentSize)
+      throw std::runtime_error("pool " + path_ + " has an unexpected size; move it away to start empty");
+  }
+  base_ = static_cast<char *>(pmem_map_file(path_.c_str(), 0, 0, 0, &mappedLen_, &isPmem_));
+  if (!base_) throw std::runtime_error("pmem_map_file " + path_ + ": " + pmem_errormsg());
+  if (fresh) {
+    PoolHeader nh{};
+    memcpy(nh.magic, POOL_MAGIC, 8);
+    nh.version = POOL_VERSION;
+    nh.segmentSize = segmentSize;
+    nh.slots = slots_;
+    nh.recordsOffset = RECORDS_OFFSET;
+    nh.dataOffset = dataOffset_;
+    nh.checksum = headerChecksum(nh);
+    memcpy(base_, &nh, sizeof nh);
+    persist(base_, sizeof nh);
+  }
+  // Slots are free until recover() says otherwise; a fresh pool has no records.
+  for (size_t i = slots_; i-- > 0;) free_.push_back((uint32_t)i);
+}
+
+PmemPool::~PmemPool() {
+  if (base_) pmem_unmap(base_, mappedLen_);
+  if (fd_ >= 0) close(fd_);
+}
+
+PoolRecord *PmemPool::record(uint32_t slot) const {
+  return reinterpret_cast<PoolRecord *>(base_ + RECORDS_OFFSET + (size_t)slot * sizeof(PoolRecord));
+}
+
+void PmemPool::persist(const void *addr, size_t len) {
+  // On real persistent memory a cache flush is enough; on a file mapping only msync is durable.
+  if (isPmem_)
+    pmem_persist(addr, len);
+  else if (pmem_msync(addr, len) != 0)
+    log(LOG_ERROR, "cache", "msync of pool %s failed: %s", path_.c_str(), strerror(errno));
+}
+
+bool PmemPool::allocate(SegmentSlot &out) {
+  if (free_.empty()) return false;
+  uint32_t i = free_.back();
+  void *desc = mr_.desc(base_ + dataOffset_, slots_ * segmentSize_, (size_t)i * segmentSize_);
+  free_.pop_back();
+  out.data = slotData(i);
+  out.desc = desc;
+  out.pool = index_;
+  out.index = i;
+  return true;
+}
+
+void PmemPool::release(uint32_t slot) {
+  clearRecord(slot);
+  punch(slot, 1);
+  free_.push_back(slot);
+}
+
+void PmemPool::punch(uint32_t first, uint32_t count) {
+  size_t len = (size_t)count * segmentSize_;
+  // Freeing the blocks also unmaps the pages: resident memory and pool space both shrink.
+  if (fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, dataOffset_ + (uint64_t)first * segmentSize_, len) == 0)
+    return;
+  memset(slotData(first), 0, len);  // no hole punching here (e.g. a DAX device): zero, then drop the pages
+  persist(slotData(first), len);
+  madvise(slotData(first), len, MADV_DONTNEED);
+}
+
+void PmemPool::writeRecord(uint32_t slot, const SegmentRecord &rec, uint64_t seq) {
+  PoolRecord r{};
+  r.magic = RECORD_MAGIC;
+  r.flags = RECORD_DIRTY;
+  r.high = rec.id.high;
+  r.low = rec.id.low;
+  r.offset = rec.offset;
+  r.size = segmentSize_;
+  r.dirtyBegin = rec.dirtyBegin;
+  r.dirtyEnd = rec.dirtyEnd;
+  r.seq = seq;
+  r.checksum = recordChecksum(r, slot);
+  PoolRecord *dst = record(slot);
+  *dst = r;
+  persist(dst, sizeof r);
+}
+
+void PmemPool::clearRecord(uint32_t slot) {
+  PoolRecord *r = record(slot);
+  if (allZero(r, sizeof *r)) return;
+  memset(r, 0, sizeof *r);
+  persist(r, sizeof *r);
+}
+
+void PmemPool::recover(std::vector<RecoveredSegment> &out) {
+  free_.clear();
+  size_t corrupt = 0, found = 0;
+  for (uint32_t i = 0; i < slots_; i++) {
+    PoolRecord r = *record(i);
+    if (allZero(&r, sizeof r)) {
+      free_.push_back(i);
+      continue;
+    }
+    bool valid = r.magic == RECORD_MAGIC && r.checksum == recordChecksum(r, i) && r.size == segmentSize_ &&
+                 r.dirtyBegin < r.dirtyEnd && r.dirtyEnd <= segmentSize_ && r.offset % segmentSize_ == 0;
+    if (!valid) {
+      corrupt++;
+      log(LOG_ERROR, "cache",
+          "corrupt cache record in pool %s slot %u (checksum or fields do not match): its segment is not served, "
+          "the object falls back to the store", path_.c_str(), i);
+    } else if (r.flags & RECORD_DIRTY) {
+      RecoveredSegment s;
+      s.slot.data = slotData(i);
+      s.slot.desc = mr_.desc(base_ + dataOffset_, slots_ * segmentSize_, (size_t)i * segmentSize_);
+      s.slot.pool = index_;
+      s.slot.index = i;
+      s.record.id = ObjectId{r.low, r.high};
+      s.record.offset = r.offset;
+      s.record.dirtyBegin = r.dirtyBegin;
+      s.record.dirtyEnd = r.dirtyEnd;
+      s.seq = r.seq;
+      out.push_back(s);
+      found++;
+      continue;
+    }
+    clearRecord(i);
+    free_.push_back(i);
+  }
+  // Free slots may still hold data a crash left behind: empty them, a run at a time.
+  for (size_t a = 0; a < free_.size();) {
+    size_t b = a + 1;
+    while (b < free_.size() && free_[b] == free_[b - 1] + 1) b++;
+    punch(free_[a], (uint32_t)(b - a));
+    a = b;
+  }
+  std::reverse(free_.begin(), free_.end());  // low indexes first
+  if (found || corrupt)
+    log(LOG_INFO, "cache", "pool %s: recovered %zu dirty segments, %zu corrupt records", path_.c_str(), found, corrupt);
+}
+
+PmemSegmentMemory::PmemSegmentMemory(fabric::Transport &transport, const std::vector<std::string> &dirs,
+                                     size_t segmentSize, size_t slots)
+    : segmentSize_(segmentSize) {
+  size_t per = (slots + dirs.size() - 1) / dirs.size();
+  for (size_t i = 0; i < dirs.size(); i++)
+    pools_.emplace_back(new PmemPool(dirs[i], (uint32_t)i, segmentSize, per, transport));
+}
+
+bool PmemSegmentMemory::allocate(SegmentSlot &out) {
+  // Round-robin over the directories, so that segments (and bandwidth) spread across them.
+  for (size_t n = 0; n < pools_.size(); n++) {
+    PmemPool &p = *pools_[next_];
+    next_ = (next_ + 1) % pools_.size();
+    if (p.allocate(out)) return true;
+  }
+  return false;
+}
+
+void PmemSegmentMemory::release(const SegmentSlot &slot) { pools_[slot.pool]->release(slot.index); }
+
+size_t PmemSegmentMemory::capacity() const {
+  size_t n = 0;
+  for (auto &p : pools_) n += p->slots();
+  return n;
+}
+
+std::vector<size_t> PmemSegmentMemory::usedPerPool() const {
+  std::vector<size_t> v;
+  for (auto &p : pools_) v.push_back(p->used());
+  return v;
+}
+
+std::string PmemSegmentMemory::describe() const {
+  std::string s;
+  for (auto &p : pools_) s += (s.empty() ? "" : ",") + p->path() + (p->isPmem() ? "(pmem)" : "(msync)");
+  return s;
+}
+
+void PmemSegmentMemory::persistData(const SegmentSlot &slot, size_t offset, size_t len) {
+  if (len) pools_[slot.pool]->persist(slot.data + offset, len);
+}
+
+void PmemSegmentMemory::writeRecord(const SegmentSlot &slot, const SegmentRecord &rec) {
+  pools_[slot.pool]->writeRecord(slot.index, rec, seq_++);
+}
+
+void PmemSegmentMemory::clearRecord(const SegmentSlot &slot) { pools_[slot.pool]->clearRecord(slot.index); }
+
+std::vector<RecoveredSegment> PmemSegmentMemory::recover() {
+  std::vector<RecoveredSegment> out;
+  for (auto &p : pools_) p->recover(out);
+  for (auto &s : out) seq_ = std::max(seq_, s.seq + 1);
+  return out;
+}
+
+}  // namespace server
+}  // namespace ioc
