@@ -9,6 +9,7 @@
 // grid*grid float64 (the stencil reads one and writes the other, alternating each step).
 import { createHash } from 'crypto';
 import { ummap } from '../src';
+import { ArgReader } from './args';
 
 const MAGIC = 0x48454154; // "HEAT"
 const HEADER = 4096;
@@ -41,34 +42,19 @@ function parseArgs(argv: string[]): Args {
     server: process.env.IOC_SERVER ?? '127.0.0.1:8556', high: 0x4ea7n, low: 1n, grid: 1024, steps: 400, every: 50,
     restart: false, quiet: false, segmentSize: '1MB',
   };
-  for (let i = 0; i < argv.length; i++) {
-    const v = () => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${argv[i - 1]} needs a value`);
-      return x;
-    };
-    const int = (s: string, min: number) => {
-      const n = Number(s);
-      if (!Number.isInteger(n) || n < min) throw new Error(`invalid number '${s}'`);
-      return n;
-    };
-    switch (argv[i]) {
-      case '--server': a.server = v(); break;
-      case '--object': {
-        const [h, l] = v().split(':');
-        if (l === undefined) throw new Error('--object takes HIGH:LOW');
-        a.high = BigInt(h);
-        a.low = BigInt(l);
-        break;
-      }
-      case '--grid': a.grid = int(v(), 3); break;
-      case '--steps': a.steps = int(v(), 1); break;
-      case '--checkpoint-every': a.every = int(v(), 1); break;
-      case '--segment-size': a.segmentSize = v(); break;
+  const r = new ArgReader(argv);
+  for (let opt = r.next(); opt !== undefined; opt = r.next()) {
+    switch (opt) {
+      case '--server': a.server = r.value(); break;
+      case '--object': ({ high: a.high, low: a.low } = r.objectId()); break;
+      case '--grid': a.grid = r.int(3); break;
+      case '--steps': a.steps = r.int(1); break;
+      case '--checkpoint-every': a.every = r.int(1); break;
+      case '--segment-size': a.segmentSize = r.value(); break;
       case '--restart': a.restart = true; break;
       case '--quiet': a.quiet = true; break;
       case '-h': case '--help': process.stdout.write(USAGE); process.exit(0);
-      default: throw new Error(`unknown option ${argv[i]}`);
+      default: throw new Error(`unknown option ${opt}`);
     }
   }
   return a;

@@ -8,6 +8,7 @@
 import { createHash } from 'crypto';
 import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
 import { IocClient, IocError, ummap } from '../src';
+import { ArgReader } from './args';
 
 interface Job {
   server: string;
@@ -45,19 +46,19 @@ function workerMain(job: Job): void {
 
 async function main(argv: string[]): Promise<void> {
   const o = { server: process.env.IOC_SERVER ?? '127.0.0.1:8556', object: '0x3017:1', workers: 4, sliceBytes: 4 << 20, steps: 60, every: 20 };
-  for (let i = 0; i < argv.length; i++) {
-    const v = () => argv[++i] ?? '';
-    switch (argv[i]) {
-      case '--server': o.server = v(); break;
-      case '--object': o.object = v(); break;
-      case '--workers': o.workers = Number(v()); break;
-      case '--slice-bytes': o.sliceBytes = Number(v()); break;
-      case '--steps': o.steps = Number(v()); break;
-      case '--every': o.every = Number(v()); break;
+  const r = new ArgReader(argv);
+  for (let opt = r.next(); opt !== undefined; opt = r.next()) {
+    switch (opt) {
+      case '--server': o.server = r.value(); break;
+      case '--object': o.object = r.value(); break;
+      case '--workers': o.workers = r.int(1, 64); break;
+      case '--slice-bytes': o.sliceBytes = r.int(4096); break;
+      case '--steps': o.steps = r.int(1); break;
+      case '--every': o.every = r.int(1); break;
       case '-h': case '--help':
         console.log('Usage: multi-worker [--server H:P] [--object HIGH:LOW] [--workers N] [--slice-bytes B] [--steps S] [--every K]');
         return;
-      default: throw new IocError('EINVAL', `unknown option ${argv[i]}`);
+      default: throw new IocError('EINVAL', `unknown option ${opt}`);
     }
   }
   if (!Number.isInteger(o.workers) || o.workers < 1 || o.workers > 64) throw new IocError('EINVAL', '--workers must be 1..64');

@@ -11,6 +11,7 @@
 // version sits in which slot, at which step, with which checksum) = (HIGH, LOW+K+1).
 import { createHash } from 'crypto';
 import { IocClient, ummap } from '../src';
+import { ArgReader } from './args';
 
 interface Args {
   cmd: 'run' | 'list' | 'restore';
@@ -44,32 +45,17 @@ function parse(argv: string[]): Args {
   const cmd = argv[0];
   if (cmd !== 'run' && cmd !== 'list' && cmd !== 'restore') throw new Error('expected a command: run, list or restore');
   const a: Args = { cmd, server: process.env.IOC_SERVER ?? '127.0.0.1:8556', high: 0x7e75n, low: 100n, keep: 3, every: 20, steps: 100, cells: 262144, version: -1 };
-  for (let i = 1; i < argv.length; i++) {
-    const v = () => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${argv[i - 1]} needs a value`);
-      return x;
-    };
-    const int = (s: string, min: number, max = Number.MAX_SAFE_INTEGER) => {
-      const n = Number(s);
-      if (!Number.isInteger(n) || n < min || n > max) throw new Error(`invalid number '${s}'`);
-      return n;
-    };
-    switch (argv[i]) {
-      case '--server': a.server = v(); break;
-      case '--object': {
-        const [h, l] = v().split(':');
-        if (l === undefined) throw new Error('--object takes HIGH:LOW');
-        a.high = BigInt(h);
-        a.low = BigInt(l);
-        break;
-      }
-      case '--keep': a.keep = int(v(), 1, 64); break;
-      case '--every': a.every = int(v(), 1); break;
-      case '--steps': a.steps = int(v(), 1); break;
-      case '--cells': a.cells = int(v(), 1); break;
-      case '--version': a.version = int(v(), 1); break;
-      default: throw new Error(`unknown option ${argv[i]}`);
+  const r = new ArgReader(argv.slice(1));
+  for (let opt = r.next(); opt !== undefined; opt = r.next()) {
+    switch (opt) {
+      case '--server': a.server = r.value(); break;
+      case '--object': ({ high: a.high, low: a.low } = r.objectId()); break;
+      case '--keep': a.keep = r.int(1, 64); break;
+      case '--every': a.every = r.int(1); break;
+      case '--steps': a.steps = r.int(1); break;
+      case '--cells': a.cells = r.int(1); break;
+      case '--version': a.version = r.int(1); break;
+      default: throw new Error(`unknown option ${opt}`);
     }
   }
   if (a.cmd === 'restore' && a.version < 1) throw new Error('restore needs --version V');

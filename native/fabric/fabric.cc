@@ -1,5 +1,6 @@
 #include "fabric/fabric.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -82,13 +83,12 @@ size_t CompletionQueue::readError(Completion *out) {
   return 1;
 }
 
-size_t CompletionQueue::poll(Completion *out, size_t max) {
-  fi_cq_msg_entry entries[16];
-  if (max > 16) max = 16;
-  ssize_t ret = fi_cq_read(fid_, entries, max);
+// Turns the result of fi_cq_read/fi_cq_sread into Completions (an error entry is one
+// completion carrying its error).
+size_t CompletionQueue::collect(ssize_t ret, const fi_cq_msg_entry *entries, Completion *out, const char *call) {
   if (ret == -FI_EAVAIL) return readError(out);
-  if (ret == -FI_EAGAIN) return 0;
-  check((int)ret, "fi_cq_read");
+  if (ret == -FI_EAGAIN || ret == -FI_ETIMEDOUT || ret == -FI_EINTR) return 0;
+  check((int)ret, call);
   for (ssize_t i = 0; i < ret; i++) {
     out[i].context = entries[i].op_context;
     out[i].flags = entries[i].flags;
@@ -98,6 +98,11 @@ size_t CompletionQueue::poll(Completion *out, size_t max) {
   return (size_t)ret;
 }
 
+size_t CompletionQueue::poll(Completion *out, size_t max) {
+  fi_cq_msg_entry entries[16];
+  return collect(fi_cq_read(fid_, entries, std::min<size_t>(max, 16)), entries, out, "fi_cq_read");
+}
+
 size_t CompletionQueue::wait(Completion *out, size_t max, int timeoutMs) {
   if (!waitable_) {
     size_t n = poll(out, max);
@@ -105,18 +110,7 @@ size_t CompletionQueue::wait(Completion *out, size_t max, int timeoutMs) {
     return n;
   }
   fi_cq_msg_entry entries[16];
-  if (max > 16) max = 16;
-  ssize_t ret = fi_cq_sread(fid_, entries, max, nullptr, timeoutMs);
-  if (ret == -FI_EAVAIL) return readError(out);
-  if (ret == -FI_EAGAIN || ret == -FI_ETIMEDOUT || ret == -FI_EINTR) return 0;
-  check((int)ret, "fi_cq_sread");
-  for (ssize_t i = 0; i < ret; i++) {
-    out[i].context = entries[i].op_context;
-    out[i].flags = entries[i].flags;
-    out[i].len = entries[i].len;
-    out[i].error = 0;
-  }
-  return (size_t)ret;
+  return collect(fi_cq_sread(fid_, entries, std::min<size_t>(max, 16), nullptr, timeoutMs), entries, out, "fi_cq_sread");
 }
 
 AddressVector::AddressVector(Domain &domain) {

@@ -112,6 +112,7 @@ class CompletionQueue : public FidHolder<fid_cq> {
 
  private:
   size_t readError(Completion *out);
+  size_t collect(ssize_t ret, const fi_cq_msg_entry *entries, Completion *out, const char *call);
   bool waitable_ = true;
 };
 

@@ -1,6 +1,8 @@
 #include "server/fabric_server.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <cstring>
@@ -286,6 +288,21 @@ void FabricServer::handleConnect(const Header &h, Reader &r) {
   if (!decodePayload(r, m)) {
     log(LOG_WARN, "protocol", "dropped a malformed CONNECT_INIT");
     return;
+  }
+  // An address of another format than ours must never reach fi_av_insert: with libfabric 1.17
+  // (tcp;ofi_rxm) one failed insert leaves the address vector refusing every later client
+  // (found by the live fuzzer, test/fuzz.test.ts).
+  uint32_t format = transport_.info->addr_format;
+  if (format == FI_SOCKADDR_IN || format == FI_SOCKADDR_IN6 || format == FI_SOCKADDR) {
+    sa_family_t family;
+    memcpy(&family, m.addr, sizeof family);
+    bool ok = (family == AF_INET && format != FI_SOCKADDR_IN6 && m.addrLen >= sizeof(sockaddr_in)) ||
+              (family == AF_INET6 && format != FI_SOCKADDR_IN && m.addrLen >= sizeof(sockaddr_in6));
+    if (!ok) {
+      log(LOG_WARN, "protocol", "refused a CONNECT_INIT with an invalid address (family %u, %zu bytes)",
+          (unsigned)family, m.addrLen);
+      return;
+    }
   }
   fi_addr_t addr;
   try {
