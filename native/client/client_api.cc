@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "client/connection.h"
+#include "client/requests.h"
 #include "client/router.h"
 #include "iocatcher-client.h"
 
@@ -31,6 +32,10 @@ struct ServerPool {
   std::vector<std::unique_ptr<Connection>> idle;
   int total = 0;
   std::atomic<int64_t> downUntilMs{0};  // unreachable lately: tried last until then
+  // Reconnect back-off: after a failed connect, calls fail at once with the same error until
+  // retryAtMs; the wait doubles per failure (100 ms .. 5 s) and resets on success.
+  std::atomic<int64_t> retryAtMs{0}, backoffMs{0};
+  std::atomic<int> lastConnectError{0};
 };
 
 struct ioc_client_t {
@@ -69,12 +74,20 @@ class Lease {
       pool->total++;
       lock.unlock();
       try {
+        if (nowMs() < pool->retryAtMs.load()) throw ConnectError(pool->lastConnectError.load(), "backing off");
         ConnectOptions o = pool->opts;
         o.timeoutMs = c->timeoutMs;
         conn_.reset(new Connection(o));
+        pool->backoffMs = 0;
       } catch (const ConnectError &e) {
         if (getenv("IOC_DEBUG")) fprintf(stderr, "iocatcher-client: %s: %s\n", pool->addr.key.c_str(), e.what());
-        error_ = -e.errnum;
+        if (std::string(e.what()) != "backing off") {
+          int64_t b = std::min<int64_t>(std::max<int64_t>(100, pool->backoffMs.load() * 2), 5000);
+          pool->backoffMs = b;
+          pool->lastConnectError = e.errnum ? e.errnum : ECONNREFUSED;
+          pool->retryAtMs = nowMs() + b;
+        }
+        error_ = -(e.errnum ? e.errnum : ECONNREFUSED);
         lock.lock();
         pool->total--;
         pool->cv.notify_one();
@@ -229,37 +242,19 @@ static ssize_t readWrite(ioc_client_t *client, int64_t high, int64_t low, void *
   if (size == 0) return 0;
   // Reads fail over to the next server (a shared store serves the flushed data); writes do not.
   return (ssize_t)routed(client, high, low, !write, [&](Lease &conn) -> int64_t {
-    ReadWrite m;
-    m.objectId = oid(high, low);
-    m.offset = offset;
-    m.size = size;
-    bool eager = size <= EAGER_MAX;
+    ReadWriteCall rw(high, low, buffer, size, offset, write);
     fabric::MemoryRegion mr;
-    if (eager) {
-      m.msgHasData = write;
-      m.data = static_cast<const char *>(buffer);
-    } else {
+    if (!rw.eager()) {
       try {
-        mr = conn->registerBuffer(buffer, size, m.iov);
+        mr = conn->registerBuffer(buffer, size, rw.msg.iov);
       } catch (const fabric::FabricError &e) {
         return e.code() < 0 ? e.code() : -EIO;
       }
     }
-    int64_t transferred = 0;
     int ret = conn->call(
-        write ? OBJ_WRITE : OBJ_READ, [&](Writer &w) { m.encode(w); }, READ_WRITE_ACK,
-        [&](uint64_t, Reader &r) {
-          Response resp;
-          if (!decodePayload(r, resp)) return -EPROTO;
-          if (resp.status < 0) return resp.status;
-          if (!write && eager) {
-            if (!resp.msgHasData || resp.msgDataSize != size) return -EPROTO;
-            memcpy(buffer, resp.data, size);
-          }
-          transferred = resp.msgDataSize ? (int64_t)resp.msgDataSize : (int64_t)size;
-          return 0;
-        });
-    return ret < 0 ? (int64_t)ret : transferred;
+        write ? OBJ_WRITE : OBJ_READ, [&](Writer &w) { rw.encode(w); }, READ_WRITE_ACK,
+        [&](uint64_t, Reader &r) { return rw.onReply(r); });
+    return ret < 0 ? (int64_t)ret : rw.transferred;
   });
 }
 
@@ -362,3 +357,42 @@ IOC_API int ioc_client_ping(ioc_client_t *client, size_t eager_size) {
   }
   return first;
 }
+
+// --- non-blocking borrowing, for the Node addon's event-loop path (client/requests.h) ---
+namespace ioc {
+namespace client {
+
+Borrowed tryBorrowIdle(ioc_client_t *client, int64_t high, int64_t low) {
+  Borrowed b;
+  if (!client) return b;
+  ServerPool *pool = client->pools[0].get();
+  if (client->pools.size() > 1) {
+    std::vector<size_t> order;
+    rendezvousOrder(high, low, client->addrs, order);
+    pool = client->pools[order[0]].get();
+  }
+  std::lock_guard<std::mutex> lock(pool->mu);
+  if (pool->idle.empty()) return b;
+  b.conn = pool->idle.back().release();
+  pool->idle.pop_back();
+  b.conn->setPassiveWait(client->passiveWait);
+  b.conn->setTimeout(client->timeoutMs);
+  b.pool = pool;
+  return b;
+}
+
+void giveBack(const Borrowed &b) {
+  if (!b.conn) return;
+  ServerPool *pool = static_cast<ServerPool *>(b.pool);
+  std::lock_guard<std::mutex> lock(pool->mu);
+  if (b.conn->broken()) {
+    delete b.conn;
+    pool->total--;
+  } else {
+    pool->idle.emplace_back(b.conn);
+  }
+  pool->cv.notify_one();
+}
+
+}  // namespace client
+}  // namespace ioc

@@ -86,7 +86,7 @@ Connection::~Connection() {
   if (tcpFd_ >= 0) close(tcpFd_);
 }
 
-static int waitFd(int fd, short events, unsigned timeoutMs) {
+static int pollFd(int fd, short events, unsigned timeoutMs) {
   pollfd p{fd, events, 0};
   int n;
   do n = poll(&p, 1, (int)timeoutMs);
@@ -96,6 +96,8 @@ static int waitFd(int fd, short events, unsigned timeoutMs) {
 }
 
 void Connection::connectTcp() {
+  // Connecting is bounded by the call timeout too: a server that hangs must not hold a call longer.
+  unsigned connectMs = opts_.timeoutMs && opts_.timeoutMs < CONNECT_TIMEOUT_MS ? opts_.timeoutMs : CONNECT_TIMEOUT_MS;
   addrinfo hints{}, *res = nullptr;
   hints.ai_family = AF_INET;
   hints.ai_socktype = SOCK_STREAM;
@@ -107,7 +109,7 @@ void Connection::connectTcp() {
   freeaddrinfo(res);
   int err = 0;
   if (ret != 0 && errno == EINPROGRESS) {
-    ret = waitFd(fd, POLLOUT, CONNECT_TIMEOUT_MS);
+    ret = pollFd(fd, POLLOUT, connectMs);
     socklen_t len = sizeof err;
     if (ret == 0) getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
     else err = -ret;
@@ -121,7 +123,7 @@ void Connection::connectTcp() {
   char buf[TcpHandshake::WIRE_SIZE];
   size_t got = 0;
   while (got < sizeof buf) {
-    if (waitFd(fd, POLLIN, CONNECT_TIMEOUT_MS) < 0) break;
+    if (pollFd(fd, POLLIN, connectMs) < 0) break;
     ssize_t n = recv(fd, buf + got, sizeof buf - got, 0);
     if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) break;
     if (n > 0) got += n;
@@ -205,49 +207,85 @@ int Connection::postSend(size_t len, Clock::time_point deadline) {
   }
 }
 
-int Connection::waitMessage(Clock::time_point deadline, char *&msg, size_t &len, bool &isSend) {
-  auto lastCheck = Clock::now();
-  for (;;) {
-    while (!pending_.empty()) {
-      fabric::Completion c = pending_.front();
-      pending_.pop_front();
-      if (c.context == &send_) {
-        sendBusy_ = false;
-        if (c.error) {
-          lastError_ = std::string("send failed: ") + fi_strerror(-c.error);
-          return -ECONNRESET;
-        }
-        isSend = true;
-        return 0;
-      }
-      Slot *slot = static_cast<Slot *>(c.context);
-      if (!slot) continue;
-      if (c.error) {
-        repost(slot->buf);
-        continue;
-      }
-      isSend = false;
-      msg = slot->buf;
-      len = c.len;
-      return 0;
+// One completion of the call in flight: our send, or a message from the server. Returns < 0
+// when the connection cannot go on.
+int Connection::onCompletion(const fabric::Completion &c) {
+  if (c.context == &send_) {
+    sendBusy_ = false;
+    if (c.error) {
+      lastError_ = std::string("send failed: ") + fi_strerror(-c.error);
+      return -ECONNRESET;
     }
-    fabric::Completion c[8];
-    size_t n = opts_.passiveWait ? transport_->cq.wait(c, 8, 50) : transport_->cq.poll(c, 8);
-    for (size_t i = 0; i < n; i++) pending_.push_back(c[i]);
-    if (n) continue;
-    auto now = Clock::now();
-    if (opts_.timeoutMs && now >= deadline) {
-      lastError_ = "timed out waiting for the server";
-      return -ETIMEDOUT;
-    }
-    if (opts_.passiveWait || now - lastCheck > std::chrono::milliseconds(20)) {
-      lastCheck = now;
-      if (serverGone()) {
-        lastError_ = "the server closed the connection";
-        return -ECONNRESET;
-      }
-    }
+    return 0;
   }
+  Slot *slot = static_cast<Slot *>(c.context);
+  if (!slot) return 0;
+  if (c.error) {
+    repost(slot->buf);
+    return 0;
+  }
+  Reader r(slot->buf, c.len);
+  Header rh;
+  if (!rh.decode(r)) {
+    repost(slot->buf);
+    return 0;
+  }
+  if (rh.msgType == FATAL_ERROR) {
+    ErrorMessage em;
+    lastError_ = decodePayload(r, em) ? "server: " + em.message : "server sent FATAL_ERROR";
+    repost(slot->buf);
+    return -ECONNRESET;
+  }
+  if (rh.msgType == BAD_AUTH) {
+    call_.status = -EACCES;
+    call_.replied = true;
+  } else if (rh.msgType == ERROR_ACK && !call_.replied) {  // the server could not serve the request at all
+    Response resp;
+    call_.status = decodePayload(r, resp) && resp.status < 0 ? resp.status : -EPROTO;
+    call_.replied = true;
+  } else if (rh.msgType == call_.replyType && !call_.replied) {
+    call_.status = call_.onReply(rh.msgType, r);
+    call_.replied = true;
+  }
+  repost(slot->buf);  // stray messages (none expected) are dropped
+  return 0;
+}
+
+int Connection::advance() {
+  try {
+    fabric::Completion c[8];
+    size_t n = transport_->cq.poll(c, 8);
+    for (size_t i = 0; i < n; i++) pending_.push_back(c[i]);
+    while (!pending_.empty()) {
+      fabric::Completion one = pending_.front();
+      pending_.pop_front();
+      int ret = onCompletion(one);
+      if (ret < 0) {
+        broken_ = true;
+        return ret;
+      }
+    }
+  } catch (const std::exception &e) {
+    lastError_ = e.what();
+    broken_ = true;
+    return -EIO;
+  }
+  return call_.replied && !sendBusy_ ? 1 : 0;
+}
+
+int Connection::checkAlive() {
+  if (broken_) return -ECONNRESET;
+  if (opts_.timeoutMs && Clock::now() >= call_.deadline) {
+    lastError_ = "timed out waiting for the server";
+    broken_ = true;  // a late reply would confuse the next call: this connection is done
+    return -ETIMEDOUT;
+  }
+  if (serverGone()) {
+    lastError_ = "the server closed the connection";
+    broken_ = true;
+    return -ECONNRESET;
+  }
+  return 0;
 }
 
 int Connection::call(uint64_t msgType, const std::function<void(Writer &)> &encodePayload, uint64_t replyType,
@@ -265,8 +303,8 @@ int Connection::call(uint64_t msgType, const std::function<void(Writer &)> &enco
   return -EIO;
 }
 
-int Connection::callUnchecked(uint64_t msgType, const std::function<void(Writer &)> &encodePayload, uint64_t replyType,
-                              const ReplyHandler &onReply) {
+int Connection::begin(uint64_t msgType, const std::function<void(Writer &)> &encodePayload, uint64_t replyType,
+                      const ReplyHandler &onReply) {
   if (broken_) return -ECONNRESET;
   Writer w(send_.buf, MSG_BUFFER_SIZE);
   Header h;
@@ -277,51 +315,37 @@ int Connection::callUnchecked(uint64_t msgType, const std::function<void(Writer 
   h.encode(w);
   encodePayload(w);
   if (!w.ok()) return -EMSGSIZE;
-  auto deadline = Clock::now() + std::chrono::milliseconds(opts_.timeoutMs);
-  int ret = postSend(w.size(), deadline);
-  if (ret < 0) {
-    broken_ = true;
-    return ret;
+  call_ = PendingCall();
+  call_.replyType = replyType;
+  call_.onReply = onReply;
+  call_.deadline = Clock::now() + std::chrono::milliseconds(opts_.timeoutMs);
+  int ret = postSend(w.size(), call_.deadline);
+  if (ret < 0) broken_ = true;
+  return ret;
+}
+
+int Connection::callUnchecked(uint64_t msgType, const std::function<void(Writer &)> &encodePayload, uint64_t replyType,
+                              const ReplyHandler &onReply) {
+  int ret = begin(msgType, encodePayload, replyType, onReply);
+  if (ret < 0) return ret;
+  auto lastCheck = Clock::now();
+  for (;;) {
+    ret = advance();
+    if (ret < 0) return ret;
+    if (ret == 1) return call_.status;
+    // Nothing yet: block in the CQ (passive) or spin on it (active), checking the deadline
+    // and the side channel now and then.
+    fabric::Completion c[8];
+    size_t n = opts_.passiveWait ? transport_->cq.wait(c, 8, 50) : transport_->cq.poll(c, 8);
+    for (size_t i = 0; i < n; i++) pending_.push_back(c[i]);
+    if (n) continue;
+    auto now = Clock::now();
+    if (opts_.passiveWait || now - lastCheck > std::chrono::milliseconds(20) || now >= call_.deadline) {
+      lastCheck = now;
+      ret = checkAlive();
+      if (ret < 0) return ret;
+    }
   }
-  bool replied = false;
-  int status = 0;
-  while (!replied || sendBusy_) {
-    char *msg = nullptr;
-    size_t len = 0;
-    bool isSend = false;
-    ret = waitMessage(deadline, msg, len, isSend);
-    if (ret < 0) {
-      broken_ = true;  // a late reply would confuse the next call: this connection is done
-      return ret;
-    }
-    if (isSend) continue;
-    Reader r(msg, len);
-    Header rh;
-    if (!rh.decode(r)) {
-      repost(msg);
-      continue;
-    }
-    if (rh.msgType == FATAL_ERROR) {
-      ErrorMessage em;
-      lastError_ = decodePayload(r, em) ? "server: " + em.message : "server sent FATAL_ERROR";
-      repost(msg);
-      broken_ = true;
-      return -ECONNRESET;
-    }
-    if (rh.msgType == BAD_AUTH) {
-      status = -EACCES;
-      replied = true;
-    } else if (rh.msgType == ERROR_ACK && !replied) {  // the server could not serve the request at all
-      Response resp;
-      status = decodePayload(r, resp) && resp.status < 0 ? resp.status : -EPROTO;
-      replied = true;
-    } else if (rh.msgType == replyType && !replied) {
-      status = onReply(rh.msgType, r);
-      replied = true;
-    }
-    repost(msg);  // stray messages (none expected) are dropped
-  }
-  return status;
 }
 
 fabric::MemoryRegion Connection::registerBuffer(void *buf, size_t len, Iov &iov) {

@@ -42,6 +42,20 @@ class Connection {
 
  public:
 
+  // The same exchange in steps, for callers with their own event loop (the Node addon):
+  // begin() sends the request; advance() handles what completed without blocking and returns
+  // 1 once the reply is in (status()), 0 while waiting, < 0 on failure; between calls, wait
+  // until waitFd() is readable (after transport().cq.tryWait() said it may sleep) or the
+  // deadline, and call checkAlive() now and then. Errors leave the connection broken().
+  int begin(uint64_t msgType, const std::function<void(proto::Writer &)> &encodePayload, uint64_t replyType,
+            const ReplyHandler &onReply);
+  int advance();
+  int checkAlive();
+  int status() const { return call_.status; }
+  int waitFd() const { return transport_->cq.waitFd(); }
+  bool tryWait() { return transport_->cq.tryWait(transport_->fabric); }
+  std::chrono::steady_clock::time_point deadline() const { return call_.deadline; }
+
   // Register a user buffer for server-driven RMA; fills iov. The returned region must outlive the call.
   fabric::MemoryRegion registerBuffer(void *buf, size_t len, proto::Iov &iov);
 
@@ -62,7 +76,7 @@ class Connection {
   void connectTcp();
   int postSend(size_t len, std::chrono::steady_clock::time_point deadline);
   // Wait for the next message (or a send completion); negative errno on timeout/death.
-  int waitMessage(std::chrono::steady_clock::time_point deadline, char *&msg, size_t &len, bool &isSend);
+  int onCompletion(const fabric::Completion &c);
   bool serverGone();
   void repost(char *buf);
 
@@ -83,6 +97,14 @@ class Connection {
   static constexpr size_t RECV_SLOTS = 4;
   Slot recv_[RECV_SLOTS];
   Slot send_;
+  struct PendingCall {
+    uint64_t replyType = 0;
+    ReplyHandler onReply;
+    std::chrono::steady_clock::time_point deadline;
+    bool replied = false;
+    int status = 0;
+  };
+  PendingCall call_;
   std::deque<fabric::Completion> pending_;  // read while waiting for something else
   bool sendBusy_ = false;
   bool broken_ = false;

@@ -64,12 +64,23 @@ CompletionQueue::CompletionQueue(Domain &domain, size_t size) {
   fi_cq_attr attr{};
   attr.size = size;
   attr.format = FI_CQ_FORMAT_MSG;
-  attr.wait_obj = FI_WAIT_UNSPEC;
-  if (fi_cq_open(domain.get(), &attr, &fid_, nullptr) != 0) {
-    attr.wait_obj = FI_WAIT_NONE;  // provider without wait objects: poll with short sleeps
-    waitable_ = false;
-    check(fi_cq_open(domain.get(), &attr, &fid_, nullptr), "fi_cq_open");
+  // A file descriptor first (it lets an event loop wait on the CQ), then whatever the provider
+  // has, then none (poll with short sleeps).
+  attr.wait_obj = FI_WAIT_FD;
+  if (fi_cq_open(domain.get(), &attr, &fid_, nullptr) == 0) {
+    if (fi_control(&fid_->fid, FI_GETWAIT, &waitFd_) != 0) waitFd_ = -1;
+    return;
   }
+  attr.wait_obj = FI_WAIT_UNSPEC;
+  if (fi_cq_open(domain.get(), &attr, &fid_, nullptr) == 0) return;
+  attr.wait_obj = FI_WAIT_NONE;
+  waitable_ = false;
+  check(fi_cq_open(domain.get(), &attr, &fid_, nullptr), "fi_cq_open");
+}
+
+bool CompletionQueue::tryWait(Fabric &fabric) {
+  fid *fids[1] = {&fid_->fid};
+  return fi_trywait(fabric.get(), fids, 1) == FI_SUCCESS;
 }
 
 size_t CompletionQueue::readError(Completion *out) {

@@ -107,6 +107,10 @@ class CompletionQueue : public FidHolder<fid_cq> {
   // when the provider has no wait object).
   size_t wait(Completion *out, size_t max, int timeoutMs);
   bool hasWaitObject() const { return waitable_; }
+  // A descriptor that becomes readable when completions may be ready (-1: none). Before
+  // sleeping on it, tryWait() must return true; otherwise poll() first.
+  int waitFd() const { return waitFd_; }
+  bool tryWait(Fabric &fabric);
   // Wake a thread blocked in wait() (from any thread).
   void signal() { if (waitable_) fi_cq_signal(fid_); }
 
@@ -114,6 +118,7 @@ class CompletionQueue : public FidHolder<fid_cq> {
   size_t readError(Completion *out);
   size_t collect(ssize_t ret, const fi_cq_msg_entry *entries, Completion *out, const char *call);
   bool waitable_ = true;
+  int waitFd_ = -1;
 };
 
 class AddressVector : public FidHolder<fid_av> {

@@ -1,0 +1,37 @@
+#include "client/requests.h"
+
+#include <errno.h>
+
+#include <cstring>
+
+namespace ioc {
+namespace client {
+
+using namespace proto;
+
+ReadWriteCall::ReadWriteCall(int64_t high, int64_t low, void *buf, size_t size, uint64_t offset, bool isWrite)
+    : write(isWrite), buffer(buf) {
+  msg.objectId.high = high;
+  msg.objectId.low = low;
+  msg.offset = offset;
+  msg.size = size;
+  if (eager()) {
+    msg.msgHasData = write;
+    msg.data = static_cast<const char *>(buf);
+  }
+}
+
+int ReadWriteCall::onReply(Reader &r) {
+  Response resp;
+  if (!decodePayload(r, resp)) return -EPROTO;
+  if (resp.status < 0) return resp.status;
+  if (!write && eager()) {
+    if (!resp.msgHasData || resp.msgDataSize != msg.size) return -EPROTO;
+    memcpy(buffer, resp.data, msg.size);
+  }
+  transferred = resp.msgDataSize ? (int64_t)resp.msgDataSize : (int64_t)msg.size;
+  return 0;
+}
+
+}  // namespace client
+}  // namespace ioc

@@ -1,0 +1,40 @@
+// Pieces of the client shared by the C API (blocking calls on any thread) and the Node addon
+// (non-blocking calls driven by the event loop): the read/write request, and borrowing an idle
+// pooled connection without blocking.
+#pragma once
+
+#include <cstdint>
+
+#include "client/connection.h"
+#include "fabric/protocol.h"
+#include "iocatcher-client.h"
+
+namespace ioc {
+namespace client {
+
+// One read or write: its request, and what its READ_WRITE_ACK means.
+struct ReadWriteCall {
+  ReadWriteCall(int64_t high, int64_t low, void *buffer, size_t size, uint64_t offset, bool write);
+  bool eager() const { return msg.size <= proto::EAGER_MAX; }
+  void encode(proto::Writer &w) const { msg.encode(w); }
+  // 0 or a negative errno; copies inline read data into the buffer.
+  int onReply(proto::Reader &r);
+
+  proto::ReadWrite msg;
+  bool write;
+  void *buffer;
+  int64_t transferred = 0;
+};
+
+// An idle connection to the server owning (high, low), or conn == nullptr when none is idle
+// right now (the caller then takes the blocking path, which may open one).
+struct Borrowed {
+  Connection *conn = nullptr;
+  void *pool = nullptr;
+};
+Borrowed tryBorrowIdle(ioc_client_t *client, int64_t high, int64_t low);
+// Back to its pool; a broken connection is dropped (the next call reconnects).
+void giveBack(const Borrowed &b);
+
+}  // namespace client
+}  // namespace ioc
