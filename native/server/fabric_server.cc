@@ -125,6 +125,7 @@ void FabricServer::postSend(SendOp *op, size_t len, fi_addr_t peer) {
 
 void FabricServer::sendResponse(uint64_t msgType, uint64_t lfClientId, fi_addr_t peer, int32_t status,
                                 uint64_t dataSize, const std::vector<Piece> *data) {
+  if (status < 0) metrics_.errorReply(msgType, status);
   SendOp *op = acquireSend();
   Writer w(op->buf, MSG_BUFFER_SIZE);
   Header h;
@@ -152,6 +153,7 @@ void FabricServer::run(const std::atomic<bool> &stop) {
     size_t n = opts_.activePolling ? transport_.cq.poll(c, 16) : transport_.cq.wait(c, 16, 200);
     for (size_t i = 0; i < n; i++) onCompletion(c[i]);
     drainWork();
+    serveControl();
     auto now = std::chrono::steady_clock::now();
     if (!inflight_.empty()) expireRequests();
     if (opts_.verbose && now - lastStats >= std::chrono::seconds(1)) {
@@ -166,6 +168,11 @@ void FabricServer::run(const std::atomic<bool> &stop) {
     }
   }
   broadcastFatal("server shutting down");
+  std::lock_guard<std::mutex> lock(ctlMu_);
+  ctlStopped_ = true;
+  ctlPending_ = false;
+  ctlAnswer_ = "{\"error\":\"server shutting down\"}";
+  ctlCv_.notify_all();
 }
 
 void FabricServer::drainWork() {
@@ -178,11 +185,14 @@ void FabricServer::drainWork() {
     }
     auto [op, len] = readyRecvs_.front();
     readyRecvs_.pop_front();
+    curTimed_ = curAsync_ = false;
+    curStart_ = std::chrono::steady_clock::now();
     try {
       handleMessage(op->buf, len);
     } catch (const std::exception &e) {
       log(LOG_ERROR, "server", "request failed: %s", e.what());
     }
+    if (curTimed_ && !curAsync_) metrics_.latency(curType_, std::chrono::steady_clock::now() - curStart_);
     postRecv(op);
   }
 }
@@ -192,8 +202,12 @@ void FabricServer::handleMessage(const char *buf, size_t len) {
   Header h;
   if (!h.decode(r)) {
     log(LOG_WARN, "protocol", "dropped a truncated message (%zu bytes)", len);
+    metrics_.dropped();
     return;
   }
+  metrics_.request(h.msgType);
+  curType_ = h.msgType;
+  curTimed_ = true;
   if (h.msgType == CONNECT_INIT) return handleConnect(h, r);
   auto it = clients_.find(h.lfClientId);
   if (it == clients_.end() || !tcp_.authorized(h.tcpClientId, h.tcpClientKey) ||
@@ -208,6 +222,7 @@ void FabricServer::handleMessage(const char *buf, size_t len) {
         it == clients_.end() ? "unknown client id in" : "bad credentials in", msgTypeName(h.msgType),
         (unsigned long long)h.lfClientId, (unsigned long long)h.tcpClientId, to ? ": BAD_AUTH" : ": dropped");
     if (to) sendResponse(BAD_AUTH, to->first, to->second.addr, -1);
+    else metrics_.dropped();
     return;
   }
   const LfClient &client = it->second;
@@ -287,6 +302,7 @@ void FabricServer::handleConnect(const Header &h, Reader &r) {
   FirstClientMessage m;
   if (!decodePayload(r, m)) {
     log(LOG_WARN, "protocol", "dropped a malformed CONNECT_INIT");
+    metrics_.dropped();
     return;
   }
   // An address of another format than ours must never reach fi_av_insert: with libfabric 1.17
@@ -309,6 +325,7 @@ void FabricServer::handleConnect(const Header &h, Reader &r) {
     addr = transport_.av.insert(m.addr);
   } catch (const fabric::FabricError &e) {
     log(LOG_WARN, "fabric", "cannot add a client address: %s", e.what());
+    metrics_.dropped();
     return;
   }
   uint64_t id = nextLfClientId_++;
@@ -354,11 +371,15 @@ void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r
     }
     ret = cache_.commit(pieces);  // durable (with --nvdimm) before the ack
     cache_.release(pieces, ret < 0);
-    if (ret == 0) bytesWritten_ += m.size;
+    if (ret == 0) {
+      bytesWritten_ += m.size;
+      metrics_.transfer(true, false, m.size);
+    }
     return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, ret, ret < 0 ? 0 : m.size);
   }
   if (!write && eager) {
     bytesRead_ += m.size;
+    metrics_.transfer(false, false, m.size);
     struct Unpin {
       SegmentCache &cache;
       std::vector<Piece> &pieces;
@@ -433,6 +454,9 @@ void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piec
                             bool write) {
   Request *raw = req.get();
   raw->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opts_.rmaTimeoutSec);
+  raw->msgType = curType_;  // metrics: the reply is timed when the RMA completes
+  raw->started = curStart_;
+  curAsync_ = true;
   inflight_[raw] = std::move(req);
   raw->ops.resize(pieces.size());
   raw->pending = pieces.size() + 1;  // +1 until every op is posted
@@ -485,6 +509,10 @@ void FabricServer::finishRequest(Request *raw) {
     cache_.release(req->cached, req->write && (req->error != 0 || req->replied));
   }
   if (req->replied) return;  // timed out earlier: the client has its answer
+  if (req->started != std::chrono::steady_clock::time_point{}) {
+    if (req->error == 0 && req->ackType == READ_WRITE_ACK) metrics_.transfer(req->write, true, req->size);
+    metrics_.latency(req->msgType, std::chrono::steady_clock::now() - req->started);
+  }
   if (req->ackType == PONG && req->error == 0) {
     SendOp *op = acquireSend();
     Header h;
@@ -512,6 +540,7 @@ void FabricServer::expireRequests() {
       req->cached.clear();
     }
     sendResponse(req->ackType, req->lfClientId, req->peer, -ETIMEDOUT);
+    metrics_.latency(req->msgType, now - req->started);
   }
 }
 
@@ -576,6 +605,59 @@ void FabricServer::printStats() {
   log(LOG_INFO, "stats", "read %.3f GB/s, write %.3f GB/s, cache %llu MiB (%llu MiB dirty), hits %llu, misses %llu", r, w,
       (unsigned long long)(s.bytes >> 20), (unsigned long long)(s.dirtyBytes >> 20), (unsigned long long)s.hits,
       (unsigned long long)s.misses);
+}
+
+}  // namespace server
+}  // namespace ioc
+
+namespace ioc {
+namespace server {
+
+// --- control channel (metrics endpoint, iocatcher admin command) ---
+
+std::string FabricServer::control(const std::string &command) {
+  std::unique_lock<std::mutex> lock(ctlMu_);
+  if (ctlStopped_) return "{\"error\":\"server shutting down\"}";
+  ctlCommand_ = command;
+  ctlPending_ = true;
+  wake();
+  if (!ctlCv_.wait_for(lock, std::chrono::seconds(10), [&] { return !ctlPending_; })) {
+    ctlPending_ = false;
+    return "{\"error\":\"the server loop did not answer in time\"}";
+  }
+  return ctlAnswer_;
+}
+
+void FabricServer::serveControl() {
+  std::lock_guard<std::mutex> lock(ctlMu_);
+  if (!ctlPending_) return;
+  ctlAnswer_ = controlAnswer(ctlCommand_);
+  ctlPending_ = false;
+  ctlCv_.notify_all();
+}
+
+std::string FabricServer::controlAnswer(const std::string &command) {
+  if (command == "stats") {
+    ServerMetrics::Extra x;
+    x.cache = cache_.stats();
+    x.tcpClients = tcp_.connectedClients();
+    x.fabricClients = clients_.size();
+    x.inflight = inflight_.size();
+    return metrics_.json(x);
+  }
+  if (command == "ls") {
+    std::string o = "{\"segmentSize\":" + std::to_string(cache_.segmentSize()) + ",\"objects\":[";
+    bool first = true;
+    for (const auto &obj : cache_.listObjects()) {
+      o += std::string(first ? "" : ",") + "{\"high\":\"" + std::to_string(obj.id.high) + "\",\"low\":\"" +
+           std::to_string(obj.id.low) + "\",\"size\":" + std::to_string(obj.size) +
+           ",\"segments\":" + std::to_string(obj.segments) + ",\"cachedBytes\":" + std::to_string(obj.cachedBytes) +
+           ",\"dirtyBytes\":" + std::to_string(obj.dirtyBytes) + "}";
+      first = false;
+    }
+    return o + "]}";
+  }
+  return "{\"error\":" + jsonString("unknown command '" + command + "' (known: stats, ls)") + "}";
 }
 
 }  // namespace server

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
@@ -14,6 +15,7 @@
 
 #include "fabric/fabric.h"
 #include "fabric/protocol.h"
+#include "server/metrics.h"
 #include "server/options.h"
 #include "server/range_registry.h"
 #include "server/segment_cache.h"
@@ -37,6 +39,9 @@ class FabricServer {
     statsRequested_ = true;
     wake();
   }
+  // From the control thread (IOC_CONTROL_FD): answer "stats" or "ls" with one JSON line, built
+  // on the fabric thread (which owns the cache and the counters).
+  std::string control(const std::string &command);
 
  private:
   enum class OpKind { Recv, Send, Rma };
@@ -73,6 +78,8 @@ class FabricServer {
     // RMA succeeded: a failed or abandoned transfer never leaves part-written segments.
     std::chrono::steady_clock::time_point deadline;  // --rma-timeout
     bool replied = false;  // timed out: answered already, dropped once its RMA ops complete
+    uint64_t msgType = 0;  // metrics: the request's type and when its handling started
+    std::chrono::steady_clock::time_point started;
   };
   struct LfClient {
     fi_addr_t addr;
@@ -101,6 +108,8 @@ class FabricServer {
   void drainClientGone();
   void printStats();
   void logCacheStats(bool onlyIfChanged);
+  void serveControl();
+  std::string controlAnswer(const std::string &command);
 
   const ServerOptions &opts_;
   fabric::Transport &transport_;
@@ -129,6 +138,18 @@ class FabricServer {
   uint64_t bytesRead_ = 0, bytesWritten_ = 0, lastRead_ = 0, lastWritten_ = 0;
   std::atomic<bool> statsRequested_{false};
   std::string lastCacheStats_;
+
+  // Metrics (fabric thread only). cur*: the request being handled by handleMessage.
+  ServerMetrics metrics_;
+  uint64_t curType_ = 0;
+  std::chrono::steady_clock::time_point curStart_;
+  bool curAsync_ = false;  // its reply waits for RMA completions
+  bool curTimed_ = false;  // a request header was decoded
+  // Control requests: one at a time, from the control thread.
+  std::mutex ctlMu_;
+  std::condition_variable ctlCv_;
+  std::string ctlCommand_, ctlAnswer_;
+  bool ctlPending_ = false, ctlStopped_ = false;
 };
 
 }  // namespace server

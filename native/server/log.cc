@@ -2,7 +2,9 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <string>
 
 namespace ioc {
 namespace server {
@@ -11,8 +13,16 @@ static int g_level = LOG_INFO;
 void setLogLevel(int level) { g_level = level; }
 int logLevel() { return g_level; }
 
+static std::string g_debugCategories;  // ",cat1,cat2,"; set once at start
+void setDebugCategories(const char *list) { g_debugCategories = std::string(",") + (list ? list : "") + ","; }
+bool debugCategory(const char *category) {
+  if (g_debugCategories.empty()) return false;
+  return g_debugCategories.find(",all,") != std::string::npos ||
+         g_debugCategories.find("," + std::string(category) + ",") != std::string::npos;
+}
+
 void log(LogLevel level, const char *category, const char *fmt, ...) {
-  if (level > g_level) return;
+  if (level > g_level && !(level == LOG_DEBUG && debugCategory(category))) return;
   static const char *names[] = {"error", "warn", "info", "debug"};
   char msg[1024];
   va_list ap;

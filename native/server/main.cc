@@ -1,5 +1,6 @@
 // iocatcher-serverd: the native daemon behind the `iocatcher-server` CLI (bin/iocatcher-server).
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -100,7 +101,16 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
       case 'c': o.consistencyCheck = false; break;
       case 'a': o.auth = false; break;
       case 'p': o.activePolling = true; break;
-      case 'v': o.verbose = 1; break;
+      case 'v':
+        // -v: throughput every second. -v=CATS / --verbose=CATS: debug messages of the
+        // comma-separated categories CATS, and the throughput line only if CATS has stats or all.
+        if (optarg && *optarg) {
+          setDebugCategories(optarg[0] == '=' ? optarg + 1 : optarg);
+          o.verbose = debugCategory("stats") ? 1 : 0;
+        } else {
+          o.verbose = 1;
+        }
+        break;
       case 'P': {
         long p = strtol(optarg, nullptr, 10);
         if (p <= 0 || p > 65534) {
@@ -230,6 +240,51 @@ static std::unique_ptr<BackingStore> openStore(const ServerOptions &o) {
   return std::unique_ptr<BackingStore>(new DirectoryStore(o.storeDir));
 }
 
+// IOC_CONTROL_FD (set by the iocatcher-server CLI): one command per line ("stats", "ls"), one
+// JSON line answered per command, until the other end closes or the server stops.
+static void serveControlFd(int fd, FabricServer &server, const std::atomic<bool> &stop) {
+  std::string buf;
+  char chunk[4096];
+  auto writeAll = [&](const std::string &s) {
+    size_t done = 0;
+    while (done < s.size()) {
+      ssize_t w = write(fd, s.data() + done, s.size() - done);
+      if (w > 0) {
+        done += (size_t)w;
+      } else if (w < 0 && (errno == EINTR || errno == EAGAIN)) {
+        pollfd p{fd, POLLOUT, 0};
+        poll(&p, 1, 200);
+        if (stop.load()) return false;
+      } else {
+        return false;
+      }
+    }
+    return true;
+  };
+  while (!stop.load()) {
+    pollfd p{fd, POLLIN, 0};
+    int n = poll(&p, 1, 200);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n < 0) return;
+      continue;
+    }
+    ssize_t r = read(fd, chunk, sizeof chunk);
+    if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (r <= 0) return;
+    buf.append(chunk, (size_t)r);
+    size_t nl;
+    while ((nl = buf.find('\n')) != std::string::npos) {
+      std::string cmd = buf.substr(0, nl);
+      buf.erase(0, nl + 1);
+      while (!cmd.empty() && (cmd.back() == '\r' || cmd.back() == ' ')) cmd.pop_back();
+      if (cmd.empty()) continue;
+      if (!writeAll(server.control(cmd) + "\n")) return;
+    }
+    if (buf.size() > 4096) return;  // not a command
+  }
+}
+
 int main(int argc, char **argv) {
   ServerOptions opts;
   if (!parseOptions(argc, argv, opts)) return 2;
@@ -290,6 +345,11 @@ int main(int argc, char **argv) {
       stop = true;
       server.wake();
     });
+    std::thread control;
+    if (const char *fdText = getenv("IOC_CONTROL_FD")) {
+      int fd = atoi(fdText);
+      if (fd > 2) control = std::thread([&, fd] { serveControlFd(fd, server, stop); });
+    }
 
     printf("iocatcher-server ready on %s:%u (tcp side channel %u) provider=%s store=%s auth=%s pid=%d\n",
            opts.listenIp.c_str(), opts.port, opts.port + 1, transport.info.providerName().c_str(),
@@ -301,6 +361,7 @@ int main(int argc, char **argv) {
     if (ret < 0) log(LOG_ERROR, "server", "flush at shutdown failed: %s", strerror(-ret));
     tcp.stop();
     signals.join();  // run() only returns once the signal thread has set stop
+    if (control.joinable()) control.join();
     log(LOG_INFO, "server", "stopped");
     return ret < 0 ? 1 : 0;
   } catch (const std::exception &e) {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -93,6 +94,10 @@ RadosStore::RadosStore(const RadosConfig &cfg) : cfg_(cfg) {
   char val[64] = "";
   if (rados_conf_get(cluster, "client_mount_timeout", val, sizeof val) == 0 && atof(val) == 300.0) {
     rados_conf_set(cluster, "client_mount_timeout", "30");
+  }
+  // Nor should an operation wait forever for a cluster that went away (0: Ceph's "no timeout").
+  if (rados_conf_get(cluster, "rados_osd_op_timeout", val, sizeof val) == 0 && atof(val) == 0.0) {
+    rados_conf_set(cluster, "rados_osd_op_timeout", "120");
   }
   r = rados_connect(cluster);
   if (r < 0) {
@@ -215,12 +220,14 @@ ssize_t RadosStore::read(const ObjectId &id, uint64_t offset, void *buf, size_t 
   std::string name = objectName(id);
   char *p = static_cast<char *>(buf);
   int first = 0;
+  // Cut into up to MAX_WAVE parallel operations (at least 1 MiB each, at most cfg_.chunk).
+  size_t piece = std::min(cfg_.chunk, std::max<size_t>(1u << 20, (len + MAX_WAVE - 1) / MAX_WAVE));
   for (size_t wave = 0; wave < len && first == 0;) {
     Wave w;
     std::vector<std::pair<size_t, size_t>> parts;  // (position in buf, length)
     size_t pos = wave;
     for (size_t i = 0; i < MAX_WAVE && pos < len; i++) {
-      size_t n = std::min(cfg_.chunk, len - pos);
+      size_t n = std::min(piece, len - pos);
       rados_completion_t c;
       int r = w.add(&c);
       if (r < 0) {

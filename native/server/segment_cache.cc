@@ -400,6 +400,23 @@ CacheStats SegmentCache::stats() const {
   return s;
 }
 
+std::vector<SegmentCache::ObjectInfo> SegmentCache::listObjects() const {
+  std::vector<ObjectInfo> out;
+  for (const auto &kv : objects_) {
+    if (kv.second.segments.empty()) continue;
+    ObjectInfo info;
+    info.id = kv.first;
+    info.size = kv.second.size;
+    for (const auto &seg : kv.second.segments) {
+      info.segments++;
+      info.cachedBytes += segmentSize_;
+      info.dirtyBytes += seg.second->dirtyEnd - seg.second->dirtyBegin;
+    }
+    out.push_back(info);
+  }
+  return out;
+}
+
 std::string SegmentCache::describeStats() const {
   CacheStats s = stats();
   char buf[512];

@@ -66,6 +66,12 @@ class SegmentCache {
   int cow(const ObjectId &src, const ObjectId &dst, bool allowExist, uint64_t offset, uint64_t size);
   CacheStats stats() const;
   std::string describeStats() const;
+  // Objects holding cached segments (for `iocatcher ls`).
+  struct ObjectInfo {
+    ObjectId id;
+    uint64_t size = 0, segments = 0, cachedBytes = 0, dirtyBytes = 0;
+  };
+  std::vector<ObjectInfo> listObjects() const;
   size_t segmentSize() const { return segmentSize_; }
 
  private:

@@ -286,7 +286,7 @@ struct Fuzzer {
     }
   }
   uint64_t size() {
-    switch (rng() % 8) {
+    switch (rng() % 32) {
       case 0: return 0;
       case 1: return EAGER_MAX + 1 + rng() % (2 << 20);  // RMA with a key we never registered
       case 2: return pick({EAGER_MAX, EAGER_MAX + 1, ~0ull, 1ull << 63, 1ull << 33});
@@ -357,7 +357,7 @@ struct Fuzzer {
       case PING: {
         Ping m;
         m.eagerSize = rng() % 4 ? rng() % 256 : rng() % (EAGER_MAX + 1);
-        m.rdmaSize = rng() % 8 ? 0 : rng() % (1 << 20);  // RMA with a key we never registered
+        m.rdmaSize = rng() % 32 ? 0 : rng() % (1 << 20);  // RMA with a key we never registered
         m.iov.addr = rng();
         m.iov.key = rng();
         m.data = data.data();
@@ -571,7 +571,7 @@ int runFuzz(const std::string &ip, const std::string &port, uint64_t count, uint
           p.data = tag;
           if (!c.send(build(c.header(PING), p))) continue;
           Message pong;
-          got = c.waitFor(PONG, 5000, pong, [&](const Message &mm) {
+          got = c.waitFor(PONG, 2000, pong, [&](const Message &mm) {
             return mm.bytes.size() >= sizeof tag &&
                    memcmp(mm.bytes.data() + mm.bytes.size() - sizeof tag, tag, sizeof tag) == 0;
           });

@@ -69,7 +69,7 @@ class FaultReader {
         uintptr_t address = msgs[i].arg.pagefault.address;
         auto mapping = findMapping(address);
         if (mapping)
-          mapping->handleFault(address, msgs[i].arg.pagefault.flags);
+          mapping->handleFault(address, msgs[i].arg.pagefault.flags, msgs[i].arg.pagefault.feat.ptid);
         else
           ctx.wake(reinterpret_cast<void*>(address & ~(kPageSize - 1)), kPageSize);  // range just went away
       }

@@ -1,8 +1,16 @@
 #include "mapping.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
 
 #include <algorithm>
 #include <stdexcept>
@@ -40,6 +48,12 @@ Mapping::Mapping(std::shared_ptr<StorageDriver> driver, const MappingOptions& o,
     : driver_(std::move(driver)), options_(o), ctx_(ctx), generation_(roundUp(o.size, o.segmentSize) / o.segmentSize),
       everLoaded_(generation_.size(), 0) {
   options_.tracking = ctx.tracking();
+  if (options_.faultTimeoutMs == 0) {
+    const char* env = getenv("UMMAP_FAULT_TIMEOUT_MS");
+    if (!env || !*env) env = getenv("IOC_CLIENT_TIMEOUT_MS");
+    long v = env && *env ? strtol(env, nullptr, 10) : 0;
+    options_.faultTimeoutMs = v > 0 ? static_cast<unsigned>(v) : 30000;
+  }
   mappedLength_ = generation_.size() * o.segmentSize;
   void* p = mmap(nullptr, mappedLength_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap");
@@ -78,7 +92,7 @@ bool Mapping::isResident(size_t segment, uint64_t generation) const {
   return segment < generation_.size() && generation_[segment].load(std::memory_order_acquire) == generation;
 }
 
-void Mapping::handleFault(uintptr_t address, uint64_t flags) {
+void Mapping::handleFault(uintptr_t address, uint64_t flags, uint32_t tid) {
   std::lock_guard<std::mutex> lock(mutex_);
   size_t offset = address - reinterpret_cast<uintptr_t>(base_);
   size_t pageOffset = offset & ~(kPageSize - 1);
@@ -104,7 +118,7 @@ void Mapping::handleFault(uintptr_t address, uint64_t flags) {
   size_t bytes = 0;
   for (size_t i = seg; i < seg + count; i++) bytes += segmentBytes(i);
   makeRoom(bytes);
-  loadSegments(seg, count, flags, pageOffset);
+  loadSegments(seg, count, flags, pageOffset, tid);
 }
 
 // Sequential faults grow a read-ahead window (doubling up to readAheadMax): fewer faults and
@@ -142,7 +156,7 @@ void Mapping::evictForPolicy(size_t segment, uint64_t generation) {
   if (!closed_ && isResident(segment, generation)) evictLocked(segment);
 }
 
-void Mapping::loadSegments(size_t first, size_t count, uint64_t faultFlags, size_t faultPage) {
+void Mapping::loadSegments(size_t first, size_t count, uint64_t faultFlags, size_t faultPage, uint32_t tid) {
   const size_t S = options_.segmentSize;
   const bool wp = !options_.readOnly;
   size_t i = first;
@@ -160,6 +174,28 @@ void Mapping::loadSegments(size_t first, size_t count, uint64_t faultFlags, size
     }
     FillRequest req{base_ + i * S, mapped, options_.storageOffset + i * S, stored, zeros, wp};
     FillResult res = fillRange(*driver_, ctx_, req);
+    if (res.readFailed && i != first) {  // read-ahead: leave it for a later fault to retry
+      stats_.ioErrors++;
+      break;
+    }
+    if (res.readFailed) {
+      // The faulting segment: retry with back-off until the timeout, then SIGBUS (the thread
+      // stays blocked meanwhile; so does this mapping's lock).
+      auto start = std::chrono::steady_clock::now();
+      auto deadline = start + std::chrono::milliseconds(options_.faultTimeoutMs);
+      auto pause = std::chrono::milliseconds(50);
+      while (res.readFailed) {
+        stats_.ioErrors++;
+        auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) {
+          raiseSigbus(first, faultPage, res.error, tid);
+          return;
+        }
+        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(pause, deadline - now));
+        pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+        res = fillRange(*driver_, ctx_, req);
+      }
+    }
     stats_.bytesRead += res.bytesRead;
     if (res.error) stats_.ioErrors++;
     for (size_t k = i; k < j; k++) {
@@ -177,6 +213,19 @@ void Mapping::loadSegments(size_t first, size_t count, uint64_t faultFlags, size
     i = j;
   }
   nextSequential_ = first + count;
+}
+
+void Mapping::raiseSigbus(size_t seg, uintptr_t faultOffset, int error, uint32_t tid) {
+  // One line on stderr saying which mapping and why, then SIGBUS to the faulting thread: it is
+  // blocked in the fault, the signal interrupts it (default action: the process ends). Were the
+  // signal handled and returned from, the access faults again and the cycle repeats.
+  fprintf(stderr,
+          "ummap: SIGBUS: cannot load segment %zu (mapping offset %zu, address %p) of the mapping of %s "
+          "(%zu bytes at %p): %s; retried for %u ms (UMMAP_FAULT_TIMEOUT_MS)\n",
+          seg, static_cast<size_t>(faultOffset), static_cast<void*>(base_ + faultOffset), driver_->describe().c_str(),
+          options_.size, static_cast<void*>(base_), strerror(error < 0 ? -error : error), options_.faultTimeoutMs);
+  fflush(stderr);
+  if (tid == 0 || syscall(SYS_tgkill, getpid(), static_cast<pid_t>(tid), SIGBUS) != 0) kill(getpid(), SIGBUS);
 }
 
 int Mapping::writeBackLocked(size_t offset, size_t length) {

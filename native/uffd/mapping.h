@@ -31,6 +31,9 @@ struct MappingOptions {
   bool noFirstRead = false;  // first load of each segment gives zeros without reading
   DirtyTracking tracking = DirtyTracking::WpAsync;
   size_t readAheadMax = 16 << 20;  // bytes loaded ahead on sequential faults (0: off)
+  // How long a fault retries a segment the driver cannot read before the faulting thread gets
+  // SIGBUS. 0: $UMMAP_FAULT_TIMEOUT_MS, else $IOC_CLIENT_TIMEOUT_MS, else 30 s.
+  unsigned faultTimeoutMs = 0;
   std::shared_ptr<EvictionPolicy> policy;  // null: no limit
 };
 
@@ -60,7 +63,8 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   bool wpAsync() const { return ctx_.tracking() == DirtyTracking::WpAsync; }
 
   // Fault handler thread: a fault at address (UFFD_PAGEFAULT_FLAG_* in flags).
-  void handleFault(uintptr_t address, uint64_t flags);
+  // tid: the faulting thread (UFFD_FEATURE_THREAD_ID; 0 when unknown).
+  void handleFault(uintptr_t address, uint64_t flags, uint32_t tid = 0);
 
   // Write back dirty pages of [offset, offset+length); then the driver's sync when syncDriver;
   // then drop the segments when evict. Throws std::system_error on I/O errors.
@@ -86,7 +90,9 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
 
   size_t planLoad(size_t seg);  // how many segments to load for a fault at seg (read-ahead)
   void makeRoom(size_t bytes);  // evict for the policy before a load
-  void loadSegments(size_t first, size_t count, uint64_t faultFlags, uintptr_t faultAddress);
+  void loadSegments(size_t first, size_t count, uint64_t faultFlags, uintptr_t faultAddress, uint32_t tid);
+  // The faulting segment could not be read until the timeout: report and SIGBUS the thread.
+  void raiseSigbus(size_t seg, uintptr_t faultOffset, int error, uint32_t tid);
   int writeBackLocked(size_t offset, size_t length);
   int evictLocked(size_t seg);
 

@@ -53,8 +53,11 @@ FillResult fillRange(StorageDriver& driver, const UffdContext& ctx, const FillRe
   if (bounce.size() < r.mappedLength) bounce.resize(r.mappedLength);
   ssize_t got = r.storageLength ? driver.read(bounce.data(), r.storageLength, r.storageOffset) : 0;
   if (got < 0) {
+    // Never install zeros in place of data that could not be read: the mapping retries the
+    // faulting segment until its timeout, then raises SIGBUS (Mapping::loadSegments).
     result.error = static_cast<int>(got);
-    got = 0;  // a fault cannot fail: install zeros, report the error in the stats
+    result.readFailed = true;
+    return result;
   }
   result.bytesRead = got;
   memset(bounce.data() + got, 0, r.mappedLength - got);

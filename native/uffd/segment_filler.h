@@ -22,7 +22,8 @@ struct FillRequest {
 
 struct FillResult {
   size_t bytesRead = 0;
-  int error = 0;  // driver read error (the range was installed as zeros) or copy error
+  int error = 0;            // driver read error or copy error
+  bool readFailed = false;  // the driver's read failed: nothing was installed (retry later)
 };
 
 FillResult fillRange(StorageDriver& driver, const UffdContext& ctx, const FillRequest& request);

@@ -106,8 +106,10 @@ void initContexts() {
     }
     return std::make_unique<UffdContext>(o.fd, static_cast<uint64_t>(got), tracking);
   };
-  c->fault = makeContext(0, DirtyTracking::WpFault);
-  if (c->support.wpAsync) c->async = makeContext(asyncWanted, DirtyTracking::WpAsync);
+  // The faulting thread's id: a segment that cannot be read ends in SIGBUS for that thread.
+  uint64_t threadId = offered & UFFD_FEATURE_THREAD_ID;
+  c->fault = makeContext(threadId, DirtyTracking::WpFault);
+  if (c->support.wpAsync) c->async = makeContext(asyncWanted | threadId, DirtyTracking::WpAsync);
   if (!c->fault) {
     c->support.available = false;
     c->support.error = "cannot open a userfaultfd context";

@@ -75,10 +75,12 @@ export class IocClient {
    * Connect to the server at host:port (libfabric port; the TCP side channel is port+1), or to
    * several servers: `connect('127.0.0.1:9000,127.0.0.1:9002')` or `connect(['h1:9000', 'h2'])`
    * (entries without a port take `port`). Resolves once at least one server answered.
+   * Without a host (undefined): the list in the environment variable IOC_SERVER
+   * ("host:port[,host:port...]"), else 127.0.0.1.
    */
-  static async connect(host: ServerList, port = 8556): Promise<IocClient> {
+  static async connect(host?: ServerList, port = 8556): Promise<IocClient> {
     if (!Number.isInteger(port) || port <= 0 || port > 65534) throw new IocError('EINVAL', `invalid port ${port}`);
-    const list = serverListString(host);
+    const list = serverListString(host ?? (process.env.IOC_SERVER?.trim() || '127.0.0.1'));
     const h = await addon().clientConnect(list, String(port));
     if (typeof h === 'number') {
       throw errorFromErrno(h, `cannot connect to iocatcher server ${list.includes(',') || list.includes(':') ? list : `${list}:${port}`}`);

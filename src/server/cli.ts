@@ -1,17 +1,24 @@
-// iocatcher-server: validates the command line, then runs the native daemon and forwards
-// SIGINT/SIGTERM to it (the daemon flushes dirty data and stops).
+// iocatcher-server: resolves the configuration (command line > IOC_* environment > --config file
+// > defaults), runs the native daemon, forwards SIGINT/SIGTERM to it (the daemon flushes dirty data
+// and stops), logs through pino and, with --metrics HOST:PORT, serves the daemon's metrics.
 import { spawn } from 'child_process';
 import * as fs from 'fs';
+import type { Server } from 'http';
 import * as path from 'path';
+import { Duplex } from 'stream';
 import { nativeBuildDir } from '../native';
-import { daemonArgs, parseServerArgs, USAGE } from './options';
+import { effectiveConfig, resolveServerOptions } from './config';
+import { createLogger } from './log';
+import { DaemonControl, startMetricsServer } from './metrics';
+import { daemonArgs, ServerOptions, USAGE } from './options';
 
 export const daemonPath = (): string => path.join(nativeBuildDir, 'iocatcher-serverd');
 
-export function main(argv: string[] = process.argv.slice(2)): void {
-  let opts;
+export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
+  let opts: ServerOptions;
+  let sources: Record<string, string>;
   try {
-    opts = parseServerArgs(argv);
+    ({ options: opts, sources } = resolveServerOptions(argv, process.env));
   } catch (e) {
     process.stderr.write(`iocatcher-server: ${(e as Error).message}\n`);
     process.exit(2);
@@ -20,26 +27,63 @@ export function main(argv: string[] = process.argv.slice(2)): void {
     process.stdout.write(USAGE);
     return;
   }
+  const cats = typeof opts.verbose === 'string' && opts.verbose ? opts.verbose.split(',').filter((c) => c) : [];
+  const logger = createLogger({ format: opts.logFormat ?? 'text', debug: !!process.env.IOC_DEBUG, debugCategories: cats });
   const bin = daemonPath();
   if (!fs.existsSync(bin)) {
-    process.stderr.write(`iocatcher-server: native daemon not built (${bin}); run: npm run build\n`);
+    logger.log('error', 'server', `native daemon not built (${bin}); run: npm run build`);
     process.exit(1);
   }
+  logger.log('info', 'config', 'effective configuration', { config: effectiveConfig(opts), sources });
+
+  let control: DaemonControl | undefined;
+  let metricsServer: Server | undefined;
+  if (opts.metrics) {
+    try {
+      metricsServer = await startMetricsServer(opts.metrics, () => control);
+    } catch (e) {
+      logger.log('error', 'metrics', `cannot serve metrics on ${opts.metrics}: ${(e as Error).message}`);
+      process.exit(1);
+    }
+    logger.log('info', 'metrics', `metrics on http://${opts.metrics}/metrics`);
+  }
+
+  const json = logger.format === 'json';
   const child = spawn(bin, daemonArgs(opts), {
-    stdio: 'inherit',
-    env: { ...process.env, IOC_EXIT_WITH_PARENT: '1' },
+    // fd 3: the control socket (stats / ls for the metrics endpoint).
+    stdio: ['inherit', 'inherit', json ? 'pipe' : 'inherit', opts.metrics ? 'pipe' : 'ignore'],
+    env: { ...process.env, IOC_EXIT_WITH_PARENT: '1', ...(opts.metrics ? { IOC_CONTROL_FD: '3' } : {}) },
   });
+  if (opts.metrics && child.stdio[3]) control = new DaemonControl(child.stdio[3] as Duplex);
+  if (json && child.stderr) {
+    let pending = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      pending += chunk;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        logger.daemonLine(pending.slice(0, nl));
+        pending = pending.slice(nl + 1);
+      }
+    });
+    child.stderr.on('end', () => {
+      if (pending) logger.daemonLine(pending);
+    });
+  }
   const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
   process.on('SIGINT', forward('SIGINT'));
   process.on('SIGTERM', forward('SIGTERM'));
   child.on('error', (e) => {
-    process.stderr.write(`iocatcher-server: cannot start ${bin}: ${e.message}\n`);
+    logger.log('error', 'server', `cannot start ${bin}: ${e.message}`);
     process.exit(1);
   });
-  child.on('exit', (code, signal) => {
-    if (signal) process.stderr.write(`iocatcher-server: daemon ended by ${signal}\n`);
+  // 'close': the daemon exited and its stderr is fully read.
+  child.on('close', (code, signal) => {
+    if (signal) logger.log('error', 'server', `daemon ended by ${signal}`);
+    control?.close();
+    metricsServer?.close();
     process.exit(code ?? 1);
   });
 }
 
-if (require.main === module) main();
+if (require.main === module) void main();

@@ -29,6 +29,12 @@ export interface ServerOptions {
   highWater?: number;
   lowWater?: number;
   statsInterval?: number;
+  /** HOST:PORT of the Prometheus metrics / admin HTTP endpoint (off when absent). */
+  metrics?: string;
+  /** Configuration file (JSON or YAML) the options were read from, if any. */
+  config?: string;
+  /** Log output: 'text' (default; `[iocatcher TIME LEVEL CATEGORY] message` lines) or 'json' (pino NDJSON). */
+  logFormat?: 'text' | 'json';
   help: boolean;
 }
 
@@ -53,7 +59,17 @@ Options:
   -c, --no-consistency-check  accept overlapping write range registrations
   -a, --no-auth               do not keep the TCP side channel nor check client keys
   -p, --active-polling        busy-poll the completion queue (lower latency, uses a core)
-  -v, --verbose[=CATS]        print read/write throughput every second (IOC_DEBUG=1: debug logs)
+  -v, --verbose               print read/write throughput and cache figures every second
+  -v=CATS, --verbose=CATS     debug logs of the comma-separated categories CATS (fabric,
+                              protocol, auth, server, cache, tcp, rados, stats, config, metrics;
+                              "all": every one); the per-second line too if CATS has "stats".
+                              IOC_DEBUG=1: debug logs of every category
+  --metrics HOST:PORT         serve Prometheus metrics on http://HOST:PORT/metrics (and JSON on
+                              /stats and /objects for the iocatcher admin command); off by default
+  --log-format text|json      log lines as text (default) or as JSON records (pino), on stderr
+  --config FILE               read options from FILE (JSON, or YAML for .yaml/.yml): keys are the
+                              long option names, kebab-case or camelCase ("cache-size": "1GB",
+                              "noAuth": true, "listenIp": "10.0.0.5", "nvdimm": ["/a", "/b"])
   --provider NAME             libfabric provider (default: $FI_PROVIDER or tcp;ofi_rxm; also shm, net)
   --segment-size SIZE         cache segment size, multiple of 4096 (default 8MB)
   --max-transfer SIZE         largest single read or write accepted (default 4GB)
@@ -70,6 +86,11 @@ Options:
   --stats-interval SECONDS    log the cache figures (hits, misses, spilled and dirty bytes)
                               this often when they change (default 60; 0: never)
   -h, --help                  show this help
+
+Every option can also come from an IOC_* environment variable named after it (IOC_PORT,
+IOC_STORE, IOC_CACHE_SIZE, IOC_NO_AUTH=1, IOC_METRICS, IOC_LISTEN_IP, IOC_CONFIG, ...).
+Precedence: command line, then environment, then --config file, then defaults; the effective
+configuration is logged at start.
 
 SIZE takes a B, KB, MB, GB or TB suffix (powers of 1024).
 Signals: SIGINT/SIGTERM flush dirty data to the store and stop cleanly; SIGUSR1 (to the
@@ -94,7 +115,7 @@ export function parseServerArgs(args: string[]): ServerOptions {
     let a = args[i];
     let inline: string | undefined;
     const eq = a.indexOf('=');
-    if (a.startsWith('--') && eq > 0) {
+    if ((a.startsWith('--') || a.startsWith('-v=')) && eq > 0) {
       inline = a.slice(eq + 1);
       a = a.slice(0, eq);
     }
@@ -151,6 +172,20 @@ export function parseServerArgs(args: string[]): ServerOptions {
         if (a === '--high-water') o.highWater = n; else o.lowWater = n;
         break;
       }
+      case '--metrics': {
+        const v = value(a);
+        const m = /^(.+):(\d+)$/.exec(v);
+        if (!m || Number(m[2]) > 65535) throw new IocError('EINVAL', `invalid --metrics '${v}' (expected HOST:PORT)`);
+        o.metrics = v;
+        break;
+      }
+      case '--config': o.config = value(a); break;
+      case '--log-format': {
+        const v = value(a);
+        if (v !== 'text' && v !== 'json') throw new IocError('EINVAL', `invalid --log-format '${v}' (text or json)`);
+        o.logFormat = v;
+        break;
+      }
       case '--stats-interval': {
         const v = value(a);
         if (!/^\d+$/.test(v)) throw new IocError('EINVAL', `invalid --stats-interval '${v}' (seconds)`);
@@ -177,7 +212,7 @@ export function daemonArgs(o: ServerOptions): string[] {
   if (o.noConsistencyCheck) a.push('--no-consistency-check');
   if (o.noAuth) a.push('--no-auth');
   if (o.activePolling) a.push('--active-polling');
-  if (o.verbose) a.push('--verbose');
+  if (o.verbose) a.push(typeof o.verbose === 'string' && o.verbose ? `--verbose=${o.verbose}` : '--verbose');
   if (o.provider) a.push('--provider', o.provider);
   if (o.cephConf) a.push('--ceph-conf', o.cephConf);
   if (o.cephClient) a.push('--ceph-client', o.cephClient);

@@ -12,7 +12,7 @@ export type { MappingTarget, ObjectIdInput, RangeOptions, UmapStats } from './ma
 export { createPolicy, UmapPolicy } from './policy';
 export type { PolicyStats } from './policy';
 export { parseSize } from './size';
-export { defaultServer, parseUri } from './uri';
+export { defaultServer, envDefaultServer, parseUri } from './uri';
 export type { DriverSpec, UriVars } from './uri';
 export type { DirtyTrackingMode, NativeMappingStats, NativeUmapSupport } from './native-types';
 

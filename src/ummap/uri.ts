@@ -9,6 +9,16 @@ import { parseSize } from './size';
 
 export const defaultServer = '127.0.0.1:8556';
 
+/**
+ * The server of ioc:// mappings without one: the first entry of IOC_SERVER ("host:port[,...]";
+ * an entry without a port takes 8556), else defaultServer.
+ */
+export function envDefaultServer(env: NodeJS.ProcessEnv = process.env): string {
+  const first = (env.IOC_SERVER ?? '').split(',')[0].trim();
+  if (!first) return defaultServer;
+  return /:\d+$/.test(first) ? first : `${first}:8556`;
+}
+
 export interface DriverSpec {
   scheme: string;
   params: Record<string, string>;
@@ -52,7 +62,7 @@ export function parseUri(rawUri: string, opts: { vars?: UriVars; server?: string
       const [id, query] = splitQuery(rest);
       const at = id.indexOf('@');
       const ids = at < 0 ? id : id.slice(0, at);
-      const server = parseServer(at < 0 ? query.get('server') ?? opts.server ?? defaultServer : id.slice(at + 1));
+      const server = parseServer(at < 0 ? query.get('server') ?? opts.server ?? envDefaultServer() : id.slice(at + 1));
       const parts = ids.split(':');
       if (parts.length !== 2) throw new IocError('EINVAL', `bad uri '${uri}' (expected ioc://HIGH:LOW)`);
       return { scheme, params: { ...server, high: objectIdPart(parts[0], uri), low: objectIdPart(parts[1], uri) } };

@@ -1,0 +1,194 @@
+// Server configuration from three sources besides the command line: a --config file (JSON or
+// YAML), IOC_* environment variables, and the defaults. Precedence: command line > environment >
+// file > defaults. Each source is turned into command-line arguments and parsed by the same
+// parser (parseServerArgs), so that every option is validated the same way wherever it comes from.
+import * as fs from 'fs';
+import * as path from 'path';
+import YAML from 'yaml';
+import { IocError } from '../errors';
+import { parseServerArgs, ServerOptions } from './options';
+
+type Kind = 'value' | 'flag' | 'optional';
+/** Long option name -> how it takes its value; 'listen-ip' is the LISTEN_IP argument. */
+export const SERVER_OPTION_KEYS: Record<string, Kind> = {
+  'listen-ip': 'value',
+  port: 'value',
+  store: 'value',
+  'ceph-conf': 'value',
+  'ceph-client': 'value',
+  nvdimm: 'value',
+  'no-consistency-check': 'flag',
+  'no-auth': 'flag',
+  'active-polling': 'flag',
+  verbose: 'optional',
+  provider: 'value',
+  'segment-size': 'value',
+  'max-transfer': 'value',
+  'max-message': 'value',
+  'max-object-size': 'value',
+  'rma-timeout': 'value',
+  'cache-size': 'value',
+  'high-water': 'value',
+  'low-water': 'value',
+  'stats-interval': 'value',
+  metrics: 'value',
+  'log-format': 'value',
+};
+const SHORT: Record<string, string> = { '-n': 'nvdimm', '-c': 'no-consistency-check', '-a': 'no-auth', '-p': 'active-polling', '-v': 'verbose', '-h': 'help' };
+
+export type Source = 'command line' | 'environment' | 'config file' | 'default';
+type Values = Map<string, string | boolean>;
+
+const kebab = (k: string): string => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/_/g, '-');
+/** IOC_* variable of an option: IOC_CACHE_SIZE for cache-size. */
+export const envName = (key: string): string => `IOC_${key.replace(/-/g, '_').toUpperCase()}`;
+
+function value(key: string, v: unknown, where: string): string | boolean | undefined {
+  const kind = SERVER_OPTION_KEYS[key];
+  if (Array.isArray(v) && key === 'nvdimm') v = v.join(',');
+  if (kind === 'flag') {
+    if (typeof v === 'boolean') return v || undefined;
+    if (typeof v === 'string' && /^(1|true|yes|on)$/i.test(v)) return true;
+    if (typeof v === 'string' && /^(0|false|no|off|)$/i.test(v)) return undefined;
+    throw new IocError('EINVAL', `${where}: '${key}' takes true or false, got ${JSON.stringify(v)}`);
+  }
+  if (kind === 'optional' && typeof v === 'boolean') return v || undefined;
+  if (kind === 'optional' && typeof v === 'string' && /^(1|true|yes|on)$/i.test(v)) return true;
+  if (kind === 'optional' && typeof v === 'string' && /^(0|false|no|off|)$/i.test(v)) return undefined;
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'string') return v;
+  throw new IocError('EINVAL', `${where}: '${key}' takes a string or a number, got ${JSON.stringify(v)}`);
+}
+
+/** The options of a configuration file (JSON, or YAML when the name ends in .yaml/.yml or it is not JSON). */
+export function readConfigFile(file: string): Values {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new IocError('ENOENT', `cannot read --config ${file}: ${(e as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = /\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text);
+  } catch (e) {
+    throw new IocError('EINVAL', `--config ${file}: not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(e as Error).message}`);
+  }
+  if (doc === null || doc === undefined) doc = {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new IocError('EINVAL', `--config ${file}: expected an object of options`);
+  const out: Values = new Map();
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+    const key = kebab(k);
+    if (!(key in SERVER_OPTION_KEYS)) {
+      throw new IocError('EINVAL', `--config ${file}: unknown option '${k}' (known: ${Object.keys(SERVER_OPTION_KEYS).join(', ')})`);
+    }
+    const val = value(key, v, `--config ${file}`);
+    if (val !== undefined) out.set(key, val);
+  }
+  return out;
+}
+
+/** The options set by IOC_* environment variables. */
+export function readEnv(env: NodeJS.ProcessEnv): Values {
+  const out: Values = new Map();
+  for (const key of Object.keys(SERVER_OPTION_KEYS)) {
+    const v = env[envName(key)];
+    if (v === undefined) continue;
+    const val = value(key, v, `environment ${envName(key)}`);
+    if (val !== undefined) out.set(key, val);
+  }
+  return out;
+}
+
+/** Options named on a command line (long names), whether LISTEN_IP is there, and --config. */
+function scanArgs(argv: string[]): { keys: Set<string>; positional: boolean; config?: string } {
+  const keys = new Set<string>();
+  let positional = false;
+  let config: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('-') || a === '-') {
+      positional = true;
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = a.startsWith('--') ? (eq > 0 ? a.slice(2, eq) : a.slice(2)) : SHORT[eq > 0 ? a.slice(0, eq) : a];
+    if (!name) continue;
+    const takesNext = eq < 0 && (name === 'config' || SERVER_OPTION_KEYS[name] === 'value');
+    if (name === 'config') config = eq > 0 ? a.slice(eq + 1) : argv[i + 1];
+    else keys.add(name);
+    if (takesNext) i++;
+  }
+  return { keys, positional, config };
+}
+
+function toArgs(values: Values): string[] {
+  const args: string[] = [];
+  for (const [k, v] of values) {
+    if (k === 'listen-ip') continue;
+    if (v === true) args.push(`--${k}`);
+    else if (SERVER_OPTION_KEYS[k] === 'optional') args.push(`--${k}=${v}`);
+    else args.push(`--${k}`, String(v));
+  }
+  return args;
+}
+
+/** Checks one source on its own, so that an error names where the bad value came from. */
+function check(values: Values, where: string): void {
+  try {
+    parseServerArgs([...toArgs(values), '127.0.0.1']);
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (!/low-water must be below/.test(msg)) throw new IocError('EINVAL', `${where}: ${msg}`);
+  }
+}
+
+export interface ResolvedConfig {
+  options: ServerOptions;
+  /** Where each option set away from its default came from. */
+  sources: Record<string, Source>;
+}
+
+/** Server options from the command line, the environment and the --config file (or IOC_CONFIG). */
+export function resolveServerOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  const cli = scanArgs(argv);
+  if (cli.keys.has('help')) return { options: parseServerArgs(argv), sources: {} };
+  const configFile = cli.config ?? (env.IOC_CONFIG || undefined);
+  const file = configFile ? readConfigFile(configFile) : new Map();
+  const fromEnv = readEnv(env);
+  check(file, `--config ${configFile}`);
+  check(fromEnv, 'environment');
+  const sources: Record<string, Source> = {};
+  const merged: Values = new Map();
+  for (const [k, v] of file) {
+    merged.set(k, v);
+    sources[k] = 'config file';
+  }
+  for (const [k, v] of fromEnv) {
+    merged.set(k, v);
+    sources[k] = 'environment';
+  }
+  for (const k of cli.keys) {
+    merged.delete(k);
+    sources[k] = 'command line';
+  }
+  const args = [...toArgs(merged), ...argv];
+  if (cli.positional) sources['listen-ip'] = 'command line';
+  else if (merged.has('listen-ip')) args.push(String(merged.get('listen-ip')));
+  const options = parseServerArgs(args);
+  if (configFile) {
+    options.config = path.resolve(configFile);
+    sources.config = cli.config ? 'command line' : 'environment';
+  }
+  return { options, sources };
+}
+
+/** The effective configuration as a plain object (for the start-up log record). */
+export function effectiveConfig(o: ServerOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (k === 'help' || v === undefined) continue;
+    out[k] = v;
+  }
+  return out;
+}

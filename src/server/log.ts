@@ -1,0 +1,93 @@
+// Logging of iocatcher-server (pino). Two outputs on stderr:
+//   text (default): `[iocatcher SECONDS.MS LEVEL CATEGORY] message`, the daemon's own format, so
+//                   that the wrapper's records and the daemon's lines read alike;
+//   json:           one pino record per line, with `category`; the daemon's lines are parsed and
+//                   re-emitted as records (level and category kept).
+// Levels: info by default; debug with IOC_DEBUG=1 or for the categories of -v=CATS.
+import pino from 'pino';
+
+export type LogFormat = 'text' | 'json';
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+const BASE_FIELDS = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'category']);
+
+/** The daemon's text line format (native/server/log.cc). */
+const DAEMON_LINE = /^\[iocatcher (\d+)\.(\d+) (error|warn|info|debug) ([^\]]+)\] (.*)$/;
+
+export interface DaemonLine {
+  level: 'error' | 'warn' | 'info' | 'debug';
+  category: string;
+  msg: string;
+  /** The daemon's timestamp, milliseconds since the epoch. */
+  time?: number;
+}
+
+/** Parses one stderr line of the daemon; lines in another format are warnings of category 'daemon'. */
+export function parseDaemonLine(line: string): DaemonLine {
+  const m = DAEMON_LINE.exec(line);
+  if (!m) return { level: 'warn', category: 'daemon', msg: line };
+  return { level: m[3] as DaemonLine['level'], category: m[4], msg: m[5], time: Number(m[1]) * 1000 + Number(m[2]) };
+}
+
+function textLine(record: Record<string, unknown>): string {
+  const t = typeof record.time === 'number' ? record.time : Date.now();
+  const level = LEVEL_NAMES[record.level as number] ?? String(record.level);
+  const extra: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(record)) if (!BASE_FIELDS.has(k)) extra[k] = v;
+  const tail = Object.keys(extra).length ? ` ${JSON.stringify(extra)}` : '';
+  const ms = String(t % 1000).padStart(3, '0');
+  return `[iocatcher ${Math.floor(t / 1000)}.${ms} ${level} ${record.category ?? 'server'}] ${record.msg ?? ''}${tail}\n`;
+}
+
+export interface LoggerOptions {
+  format?: LogFormat;
+  /** Debug records for every category. */
+  debug?: boolean;
+  /** Debug records for these categories only ("all": every one). */
+  debugCategories?: string[];
+  /** Where lines go (default: stderr). */
+  write?: (line: string) => void;
+}
+
+export interface Logger {
+  readonly format: LogFormat;
+  readonly pino: pino.Logger;
+  log(level: DaemonLine['level'], category: string, msg: string, fields?: Record<string, unknown>): void;
+  /** Re-emits a daemon stderr line (json format; the text format passes lines through as they are). */
+  daemonLine(line: string): void;
+}
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const format = opts.format ?? 'text';
+  const write = opts.write ?? ((s: string) => { process.stderr.write(s); });
+  const cats = new Set(opts.debugCategories ?? []);
+  const debugAll = !!opts.debug || cats.has('all');
+  const stream = {
+    write(s: string) {
+      if (format === 'json') return write(s.endsWith('\n') ? s : `${s}\n`);
+      try {
+        write(textLine(JSON.parse(s)));
+      } catch {
+        write(s);
+      }
+    },
+  };
+  const p = pino({ level: 'debug', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.epochTime }, stream);
+  const enabled = (level: string, category: string) => level !== 'debug' || debugAll || cats.has(category);
+  return {
+    format,
+    pino: p,
+    log(level, category, msg, fields = {}) {
+      if (!enabled(level, category)) return;
+      p[level]({ category, ...fields }, msg);
+    },
+    daemonLine(line: string) {
+      if (format === 'text') return write(`${line}\n`);
+      const d = parseDaemonLine(line);
+      // The daemon already filtered by level and category: keep everything it wrote.
+      const fields: Record<string, unknown> = { category: d.category, source: 'daemon' };
+      if (d.time !== undefined) fields.daemonTime = d.time;
+      p[d.level](fields, d.msg);
+    },
+  };
+}
