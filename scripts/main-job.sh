@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, starts iocatcher-server on 127.0.0.1 with the embedded
-# default store (plain files under ./iocatcher-data), runs the heat2d checkpoint example against
-# it end to end (including a restart from its last checkpoint), then stops the server.
+# defaults (plain files under ./iocatcher-data for the persistent cache pool and the store),
+# runs the heat2d checkpoint example against it end to end (including a restart from its last
+# checkpoint), then stops the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -13,8 +14,10 @@ STEPS=${HEAT2D_STEPS:-300}
 mkdir -p "$DATA"
 LOG="$DATA/server.log"
 
-echo "main-job: starting iocatcher-server on 127.0.0.1:$PORT (store $DATA/store, log $LOG)"
-node bin/iocatcher-server.js --port "$PORT" --store "$DATA/store" -v 127.0.0.1 >"$LOG" 2>&1 &
+mkdir -p "$DATA/pool"
+echo "main-job: starting iocatcher-server on 127.0.0.1:$PORT (cache pool $DATA/pool, store $DATA/store, log $LOG)"
+node bin/iocatcher-server.js --port "$PORT" --nvdimm "$DATA/pool" --cache-size "${IOC_CACHE_SIZE:-1GB}" \
+  --store "$DATA/store" -v 127.0.0.1 >"$LOG" 2>&1 &
 SERVER=$!
 trap 'kill -TERM $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

@@ -10,13 +10,13 @@ import { parseSize } from './size';
 export const defaultServer = '127.0.0.1:8556';
 
 /**
- * The server of ioc:// mappings without one: the first entry of IOC_SERVER ("host:port[,...]";
- * an entry without a port takes 8556), else defaultServer.
+ * The server(s) of ioc:// mappings without one: IOC_SERVER ("host:port[,host:port...]"; an
+ * entry without a port takes 8556; objects are placed by rendezvous hashing), else defaultServer.
  */
 export function envDefaultServer(env: NodeJS.ProcessEnv = process.env): string {
-  const first = (env.IOC_SERVER ?? '').split(',')[0].trim();
-  if (!first) return defaultServer;
-  return /:\d+$/.test(first) ? first : `${first}:8556`;
+  const list = (env.IOC_SERVER ?? '').split(',').map((e) => e.trim()).filter((e) => e);
+  if (list.length === 0) return defaultServer;
+  return list.map((e) => (/:\d+$/.test(e) ? e : `${e}:8556`)).join(',');
 }
 
 export interface DriverSpec {
@@ -33,7 +33,18 @@ export function substituteVars(uri: string, vars: UriVars = {}): string {
   });
 }
 
+/**
+ * "host:port", or a list "host:port,host:port" of cache servers (passed whole to the C client,
+ * which places each object by rendezvous hashing; entries without a port take 8556).
+ */
 export function parseServer(server: string): { host: string; port: string } {
+  if (server.includes(',')) {
+    const entries = server.split(',').map((e) => e.trim());
+    for (const e of entries) {
+      if (!/^[^\s,:]+(:\d+)?$/.test(e)) throw new IocError('EINVAL', `bad server address '${e}' in '${server}' (expected host:port)`);
+    }
+    return { host: entries.join(','), port: '8556' };
+  }
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(server);
   if (!m || !m[1]) throw new IocError('EINVAL', `bad server address '${server}' (expected host:port)`);
   return { host: m[1], port: m[2] };
