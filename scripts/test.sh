@@ -7,3 +7,8 @@ bash scripts/setup.sh
 npx --no-install mocha "$@"
 # The API reference must build without warnings (typedoc.json: treatWarningsAsErrors).
 npx --no-install typedoc --logLevel Warn
+# Issue #7: libFuzzer run + ASan/UBSan build and tests (scripts/ci-extra.sh, ~30-40 min on 2
+# cores): in CI (CI=true) or with IOC_FULL_CI=1.
+if [ "${CI:-}" = true ] || [ "${IOC_FULL_CI:-}" = 1 ]; then
+  bash scripts/ci-extra.sh
+fi

@@ -104,7 +104,7 @@ describe('ops: configuration', function () {
     assert.equal(r.sources.nvdimm, 'command line');
     assert.equal(r.sources.port, 'environment');
     assert.equal(resolveServerOptions([], { IOC_LISTEN_IP: '127.0.0.4' }).options.listenIp, '127.0.0.4');
-    assert.equal(envDefaultServer({ IOC_SERVER: 'h1,h2:9' }), 'h1:8556');
+    assert.equal(envDefaultServer({ IOC_SERVER: 'h1,h2:9' }), 'h1:8556,h2:9');
     assert.equal(envDefaultServer({}), '127.0.0.1:8556');
 
     for (const [content, env, msg] of [

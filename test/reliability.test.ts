@@ -108,7 +108,8 @@ describe('faults', function () {
         code(client.flush(91, 1)), code(client.ping()),
       ]);
       const elapsed = Date.now() - t0;
-      for (const r of results) assert.match(r, /ETIMEDOUT/, `results: ${results}`);
+      for (const r of results) assert.match(r, /^(ETIMEDOUT|ECONNRESET)$/, `results: ${results}`);
+      assert.ok(results.includes('ETIMEDOUT'), `results: ${results}`);
       assert.ok(elapsed < 2000 + 4000, `failed within the timeout (+ margin): ${elapsed} ms`);
     } finally {
       try { process.kill(server.pid, 'SIGCONT'); } catch { /* gone */ }
@@ -236,7 +237,8 @@ describe('faults', function () {
       child.stdin!.write('go\n');
       const sig = await exited;
       const elapsed = Date.now() - t0;
-      assert.equal(sig, 'SIGBUS', `exit signal (stderr: ${err})`);
+      // Node's own SIGBUS handler may report it ("terminated with signal 7") instead of the default action.
+      assert.ok(sig === 'SIGBUS' || /terminated with signal 7\b/.test(err), `exit signal ${sig} (stderr: ${err})`);
       assert.doesNotMatch(out, /read /, 'the access never completed with made-up data');
       assert.match(err, new RegExp(`ummap: SIGBUS: cannot load segment 10 .*of the mapping of ioc://94:1@127\\.0\\.0\\.1:${server.port} `));
       assert.match(err, /retried for 1500 ms/);

@@ -122,11 +122,20 @@ void Connection::connectTcp() {
   }
   char buf[TcpHandshake::WIRE_SIZE];
   size_t got = 0;
+  bool timedOut = false;
   while (got < sizeof buf) {
-    if (pollFd(fd, POLLIN, connectMs) < 0) break;
+    if (pollFd(fd, POLLIN, connectMs) < 0) {
+      timedOut = true;
+      break;
+    }
     ssize_t n = recv(fd, buf + got, sizeof buf - got, 0);
     if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) break;
     if (n > 0) got += n;
+  }
+  if (got != sizeof buf && timedOut) {  // accepted, but no answer: a hung server
+    close(fd);
+    throw ConnectError(ETIMEDOUT, "no greeting on the TCP side channel of " + opts_.ip + ":" + tcpPort + " within " +
+                                      std::to_string(connectMs) + " ms");
   }
   if (got != sizeof buf) {
     close(fd);

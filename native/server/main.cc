@@ -48,11 +48,11 @@ static const char USAGE[] =
     "usage: iocatcher-serverd [options] LISTEN_IP   (normally started by iocatcher-server)\n"
     "  --port PORT  --store DIR|rados://POOL  --ceph-conf FILE  --ceph-client NAME  --provider NAME\n"
     "  -n/--nvdimm DIR[,DIR...]\n"
-    "  -c/--no-consistency-check  -a/--no-auth  -p/--active-polling  -v/--verbose\n"
+    "  -c/--no-consistency-check  -a/--no-auth  -p/--active-polling  -v/--verbose[=CATS]\n"
     "  --segment-size SIZE  --max-transfer SIZE  --cache-size SIZE (default: RAM/4, at most 64GB)\n"
     "  --max-message SIZE (36KB)  --max-object-size SIZE (1TB)  --rma-timeout SECONDS (30)\n"
     "  --high-water PCT (90)  --low-water PCT (70)  --stats-interval SECONDS (60; 0: off)\n"
-    "SIGUSR1 logs the cache figures.\n";
+    "IOC_CONTROL_FD=N: answer stats/ls commands on fd N. SIGUSR1 logs the cache figures.\n";
 
 uint64_t ioc::server::defaultCacheSize() {
   uint64_t ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);

@@ -47,14 +47,15 @@ function value(key: string, v: unknown, where: string): string | boolean | undef
   const kind = SERVER_OPTION_KEYS[key];
   if (Array.isArray(v) && key === 'nvdimm') v = v.join(',');
   if (kind === 'flag') {
-    if (typeof v === 'boolean') return v || undefined;
+    // false is kept: it overrides a true of a lower-precedence source.
+    if (typeof v === 'boolean') return v;
     if (typeof v === 'string' && /^(1|true|yes|on)$/i.test(v)) return true;
-    if (typeof v === 'string' && /^(0|false|no|off|)$/i.test(v)) return undefined;
+    if (typeof v === 'string' && /^(0|false|no|off|)$/i.test(v)) return false;
     throw new IocError('EINVAL', `${where}: '${key}' takes true or false, got ${JSON.stringify(v)}`);
   }
-  if (kind === 'optional' && typeof v === 'boolean') return v || undefined;
+  if (kind === 'optional' && typeof v === 'boolean') return v;
   if (kind === 'optional' && typeof v === 'string' && /^(1|true|yes|on)$/i.test(v)) return true;
-  if (kind === 'optional' && typeof v === 'string' && /^(0|false|no|off|)$/i.test(v)) return undefined;
+  if (kind === 'optional' && typeof v === 'string' && /^(0|false|no|off|)$/i.test(v)) return false;
   if (typeof v === 'number' || typeof v === 'bigint') return String(v);
   if (typeof v === 'string') return v;
   throw new IocError('EINVAL', `${where}: '${key}' takes a string or a number, got ${JSON.stringify(v)}`);
@@ -125,7 +126,7 @@ function scanArgs(argv: string[]): { keys: Set<string>; positional: boolean; con
 function toArgs(values: Values): string[] {
   const args: string[] = [];
   for (const [k, v] of values) {
-    if (k === 'listen-ip') continue;
+    if (k === 'listen-ip' || v === false) continue;
     if (v === true) args.push(`--${k}`);
     else if (SERVER_OPTION_KEYS[k] === 'optional') args.push(`--${k}=${v}`);
     else args.push(`--${k}`, String(v));

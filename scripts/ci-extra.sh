@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Issue #7 CI extras, run by scripts/test.sh after the mocha suite when CI=true or IOC_FULL_CI=1
+# (or directly):
+#   1. the libFuzzer run over the protocol decoder (scripts/fuzz.sh, FUZZ_SECONDS, default 60);
+#   2. an AddressSanitizer + UndefinedBehaviorSanitizer build (IOC_SANITIZE=ON) into build-asan/
+#      (+ dist-asan/), then under it: the native tests, a daemon under the live fuzzer with leak
+#      detection on, and the end-to-end mocha suite (IOC_ASAN_SPEC, default: the whole suite);
+#      every sanitizer report is written to a log directory, and any report fails the step.
+#   3. the soak test when IOC_SOAK=1 (off by default).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "ci-extra: libFuzzer"
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}" bash scripts/fuzz.sh
+
+echo "ci-extra: sanitizer build (build-asan, dist-asan)"
+npx --no-install cmake-js compile --out build-asan --CDIOC_SANITIZE=ON --log-level error >/tmp/iocatcher-asan-build.log 2>&1 || {
+  tail -50 /tmp/iocatcher-asan-build.log >&2
+  echo "ci-extra: sanitizer build failed" >&2
+  exit 1
+}
+npx --no-install tsc -p tsconfig.json --outDir dist-asan
+
+REPORTS="$(mktemp -d /tmp/iocatcher-sanitizer-XXXXXX)"
+BIN=build-asan/Release
+export UBSAN_OPTIONS="print_stacktrace=1:log_path=$REPORTS/ubsan"
+ASAN_BASE="log_path=$REPORTS/asan:detect_odr_violation=0:handle_sigbus=0"
+
+echo "ci-extra: native tests under ASan/UBSan (leak detection on)"
+ASAN_OPTIONS="$ASAN_BASE:detect_leaks=1" "$BIN/iocatcher-codec-test" >/dev/null
+ASAN_OPTIONS="$ASAN_BASE:detect_leaks=1" "$BIN/iocatcher-router-test" >/dev/null
+ASAN_OPTIONS="$ASAN_BASE:detect_leaks=1" "$BIN/iocatcher-fuzz-protocol" --random 200000 test/fuzz-corpus/protocol
+
+echo "ci-extra: sanitized daemon under the live fuzzer (leak detection on at its exit)"
+STORE="$(mktemp -d /tmp/iocatcher-asan-store-XXXXXX)"
+PORT=$((30000 + RANDOM % 20000 / 2 * 2))
+ASAN_OPTIONS="$ASAN_BASE:detect_leaks=1" "$BIN/iocatcher-serverd" --port "$PORT" --store "$STORE" 127.0.0.1 \
+  >"$REPORTS/daemon.out" 2>&1 &
+DAEMON=$!
+for _ in $(seq 100); do grep -q "ready on" "$REPORTS/daemon.out" && break; sleep 0.1; done
+ASAN_OPTIONS="$ASAN_BASE:detect_leaks=1" "$BIN/iocatcher-live-fuzz" 127.0.0.1 "$PORT" fuzz --count 1000 --seed 3 --tcp-junk 100 | head -1
+kill -TERM "$DAEMON"
+wait "$DAEMON" || { echo "ci-extra: the sanitized daemon exited with $?" >&2; tail -20 "$REPORTS/daemon.out" >&2; exit 1; }
+rm -rf "$STORE"
+
+echo "ci-extra: end-to-end tests under ASan/UBSan"
+# Node itself is not instrumented: the runtime is preloaded for the addon, and leak detection
+# is off in node processes (node keeps memory at exit by design); daemons started by the tests
+# inherit the same options.
+LIBASAN="$(gcc -print-file-name=libasan.so)"
+SPEC="${IOC_ASAN_SPEC:-dist-asan/test/**/*.test.js}"
+set +e
+IOC_BUILD_DIR="$PWD/build-asan" IOC_DIST_DIR="$PWD/dist-asan" LD_PRELOAD="$LIBASAN" \
+  ASAN_OPTIONS="$ASAN_BASE:detect_leaks=0:verify_asan_link_order=0" \
+  npx --no-install mocha --no-config --timeout 240000 "$SPEC"
+rc=$?
+set -e
+count=$(find "$REPORTS" -name 'asan*' -o -name 'ubsan*' | wc -l)
+if [ "$count" -gt 0 ]; then
+  for f in "$REPORTS"/asan* "$REPORTS"/ubsan*; do [ -f "$f" ] && { echo "== $f"; head -60 "$f"; }; done
+  echo "ci-extra: $count sanitizer report(s)" >&2
+  exit 1
+fi
+[ $rc -eq 0 ] || { echo "ci-extra: end-to-end tests failed under the sanitizers" >&2; exit $rc; }
+echo "ci-extra: sanitizers: 0 reports"
+
+if [ "${IOC_SOAK:-}" = 1 ]; then
+  echo "ci-extra: soak"
+  IOC_SOAK=1 npx --no-install mocha --no-config --timeout 0 dist/test/soak.test.js
+fi
