@@ -42,9 +42,9 @@ export function table(rows: BenchRow[]): string {
 
 export function svgChart(rows: BenchRow[], title: string): string {
   const withRatio = rows.filter((r) => r.ratio !== undefined);
-  const barH = 22, left = 360, width = 860, top = 50;
+  const barH = 22, left = 480, width = 1140, top = 50;
   const max = Math.max(1.5, ...withRatio.map((r) => r.ratio!));
-  const scale = (v: number) => (v / max) * (width - left - 80);
+  const scale = (v: number) => (v / max) * (width - left - 170);
   const h = top + withRatio.length * (barH + 8) + 40;
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const parts = [
