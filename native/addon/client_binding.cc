@@ -67,22 +67,25 @@ class CallWorker : public Napi::AsyncWorker {
 // round trip (queue to a worker, the reply, back to the loop) that cost ~50 us each here.
 // Falls back to the thread pool when no connection is idle or the provider has no descriptor.
 #ifdef IOC_HAVE_UV
+template <class Call>
 class LoopCall {
  public:
+  // An empty value means "not here": the caller takes the thread-pool path.
   static Napi::Value Start(Napi::Env env, const std::shared_ptr<ClientState> &state, int64_t high, int64_t low,
-                           uint8_t *data, size_t len, uint64_t offset, bool write, Napi::Object keep) {
-    if (!state->client || len > ioc::proto::EAGER_MAX || getenv("IOC_NO_LOOP_CALLS")) return Napi::Value();
+                           std::unique_ptr<Call> call, Napi::Object keep) {
+    if (!state->client || getenv("IOC_NO_LOOP_CALLS")) return Napi::Value();
     ioc::client::Borrowed b = ioc::client::tryBorrowIdle(state->client, high, low);
     if (!b.conn) return Napi::Value();
     if (b.conn->waitFd() < 0) {
       ioc::client::giveBack(b);
       return Napi::Value();
     }
-    auto *c = new LoopCall(env, state, b, high, low, data, len, offset, write, keep);
+    auto *c = new LoopCall(env, state, b, std::move(call), keep);
     Napi::Promise p = c->deferred_.Promise();
+    Call *req = c->call_.get();
     int ret = b.conn->begin(
-        write ? ioc::proto::OBJ_WRITE : ioc::proto::OBJ_READ, [c](ioc::proto::Writer &w) { c->rw_.encode(w); },
-        ioc::proto::READ_WRITE_ACK, [c](uint64_t, ioc::proto::Reader &r) { return c->rw_.onReply(r); });
+        req->msgType(), [req](ioc::proto::Writer &w) { req->encode(w); }, req->replyType(),
+        [req](uint64_t, ioc::proto::Reader &r) { return req->onReply(r); });
     uv_loop_t *loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
     uv_poll_init(loop, &c->poll_, b.conn->waitFd());
@@ -99,9 +102,9 @@ class LoopCall {
   }
 
  private:
-  LoopCall(Napi::Env env, std::shared_ptr<ClientState> state, ioc::client::Borrowed b, int64_t high, int64_t low,
-           uint8_t *data, size_t len, uint64_t offset, bool write, Napi::Object keep)
-      : env_(env), state_(std::move(state)), b_(b), rw_(high, low, data, len, offset, write),
+  LoopCall(Napi::Env env, std::shared_ptr<ClientState> state, ioc::client::Borrowed b, std::unique_ptr<Call> call,
+           Napi::Object keep)
+      : env_(env), state_(std::move(state)), b_(b), call_(std::move(call)),
         deferred_(Napi::Promise::Deferred::New(env)), keep_(Napi::Persistent(keep)), context_(env, "iocatcher:call") {
     state_->inflight++;
   }
@@ -112,7 +115,7 @@ class LoopCall {
     for (int i = 0; i < 64; i++) {
       int r = b_.conn->advance();
       if (r < 0) return finish(r);
-      if (r == 1) return finish(b_.conn->status() < 0 ? b_.conn->status() : rw_.transferred);
+      if (r == 1) return finish(b_.conn->status() < 0 ? b_.conn->status() : call_->result());
       if (b_.conn->tryWait()) return;
     }
   }
@@ -151,7 +154,7 @@ class LoopCall {
   Napi::Env env_;
   std::shared_ptr<ClientState> state_;
   ioc::client::Borrowed b_;
-  ioc::client::ReadWriteCall rw_;
+  std::unique_ptr<Call> call_;
   Napi::Promise::Deferred deferred_;
   Napi::ObjectReference keep_;
   Napi::AsyncContext context_;
@@ -162,9 +165,10 @@ class LoopCall {
   int64_t result_ = 0;
 };
 #else
+template <class Call>
 struct LoopCall {
-  static Napi::Value Start(Napi::Env, const std::shared_ptr<ClientState> &, int64_t, int64_t, uint8_t *, size_t, uint64_t,
-                           bool, Napi::Object) {
+  static Napi::Value Start(Napi::Env, const std::shared_ptr<ClientState> &, int64_t, int64_t, std::unique_ptr<Call>,
+                           Napi::Object) {
     return Napi::Value();
   }
 };
@@ -234,8 +238,11 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
     auto arr = info[3].As<Napi::Uint8Array>();
     uint8_t *data = arr.Data();
     size_t len = arr.ByteLength();
-    Napi::Value fast = LoopCall::Start(info.Env(), state_, high, low, data, len, offset, false, arr);
-    if (!fast.IsEmpty()) return fast;
+    if (len <= ioc::proto::EAGER_MAX) {
+      Napi::Value fast = LoopCall<ioc::client::ReadWriteCall>::Start(
+          info.Env(), state_, high, low, std::make_unique<ioc::client::ReadWriteCall>(high, low, data, len, offset, false), arr);
+      if (!fast.IsEmpty()) return fast;
+    }
     return run(info, [=](ioc_client_t *c) { return (int64_t)ioc_client_obj_read(c, high, low, data, len, offset); }, arr);
   }
   Napi::Value Write(const Napi::CallbackInfo &info) {
@@ -244,8 +251,12 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
     auto arr = info[3].As<Napi::Uint8Array>();
     const uint8_t *data = arr.Data();
     size_t len = arr.ByteLength();
-    Napi::Value fast = LoopCall::Start(info.Env(), state_, high, low, const_cast<uint8_t *>(data), len, offset, true, arr);
-    if (!fast.IsEmpty()) return fast;
+    if (len <= ioc::proto::EAGER_MAX) {
+      Napi::Value fast = LoopCall<ioc::client::ReadWriteCall>::Start(
+          info.Env(), state_, high, low,
+          std::make_unique<ioc::client::ReadWriteCall>(high, low, const_cast<uint8_t *>(data), len, offset, true), arr);
+      if (!fast.IsEmpty()) return fast;
+    }
     return run(info, [=](ioc_client_t *c) { return (int64_t)ioc_client_obj_write(c, high, low, data, len, offset); }, arr);
   }
   Napi::Value Flush(const Napi::CallbackInfo &info) {
@@ -282,6 +293,13 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
   }
   Napi::Value Ping(const Napi::CallbackInfo &info) {
     size_t eager = (size_t)toU64(info[0]);
+    // With one server, the ping can run on the event loop; with several, every server answers.
+    if (state_->client && ioc_client_server_count(state_->client) == 1 && eager <= ioc::proto::EAGER_MAX) {
+      Napi::Value fast = LoopCall<ioc::client::PingCall>::Start(info.Env(), state_, 0, 0,
+                                                                 std::make_unique<ioc::client::PingCall>(eager),
+                                                                 Napi::Object::New(info.Env()));
+      if (!fast.IsEmpty()) return fast;
+    }
     return run(info, [=](ioc_client_t *c) { return (int64_t)ioc_client_ping(c, eager); });
   }
   Napi::Value ProviderName(const Napi::CallbackInfo &info) {

@@ -335,10 +335,7 @@ IOC_API int ioc_client_obj_range_unregister(ioc_client_t *client, int32_t id, in
 
 IOC_API int ioc_client_ping(ioc_client_t *client, size_t eager_size) {
   if (!client || eager_size > EAGER_MAX) return -EINVAL;
-  std::vector<char> data(eager_size, 'p');
-  Ping p;
-  p.eagerSize = eager_size;
-  p.data = data.data();
+  PingCall ping(eager_size);
   // Every server answers (the first error is returned).
   int first = 0;
   for (auto &pool : client->pools) {
@@ -346,12 +343,8 @@ IOC_API int ioc_client_ping(ioc_client_t *client, size_t eager_size) {
     int ret = conn.error();
     if (ret == 0) {
       ret = conn->call(
-          PING, [&](Writer &w) { p.encode(w); }, PONG,
-          [&](uint64_t, Reader &r) {
-            Ping back;
-            if (!decodePayload(r, back)) return -EPROTO;
-            return back.eagerSize == eager_size ? 0 : -EPROTO;
-          });
+          ping.msgType(), [&](Writer &w) { ping.encode(w); }, ping.replyType(),
+          [&](uint64_t, Reader &r) { return ping.onReply(r); });
     }
     if (ret < 0 && first == 0) first = ret;
   }

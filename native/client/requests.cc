@@ -33,5 +33,16 @@ int ReadWriteCall::onReply(Reader &r) {
   return 0;
 }
 
+PingCall::PingCall(size_t eagerSize) : data(eagerSize, 'p') {
+  msg.eagerSize = eagerSize;
+  msg.data = data.data();
+}
+
+int PingCall::onReply(Reader &r) {
+  Ping back;
+  if (!decodePayload(r, back)) return -EPROTO;
+  return back.eagerSize == msg.eagerSize ? 0 : -EPROTO;
+}
+
 }  // namespace client
 }  // namespace ioc

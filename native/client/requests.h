@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "client/connection.h"
 #include "fabric/protocol.h"
@@ -16,14 +17,30 @@ namespace client {
 struct ReadWriteCall {
   ReadWriteCall(int64_t high, int64_t low, void *buffer, size_t size, uint64_t offset, bool write);
   bool eager() const { return msg.size <= proto::EAGER_MAX; }
+  uint64_t msgType() const { return write ? proto::OBJ_WRITE : proto::OBJ_READ; }
+  uint64_t replyType() const { return proto::READ_WRITE_ACK; }
   void encode(proto::Writer &w) const { msg.encode(w); }
   // 0 or a negative errno; copies inline read data into the buffer.
   int onReply(proto::Reader &r);
+  int64_t result() const { return transferred; }
 
   proto::ReadWrite msg;
   bool write;
   void *buffer;
   int64_t transferred = 0;
+};
+
+// One PING carrying eagerSize inline bytes; the PONG must echo as many.
+struct PingCall {
+  explicit PingCall(size_t eagerSize);
+  uint64_t msgType() const { return proto::PING; }
+  uint64_t replyType() const { return proto::PONG; }
+  void encode(proto::Writer &w) const { msg.encode(w); }
+  int onReply(proto::Reader &r);
+  int64_t result() const { return 0; }
+
+  std::vector<char> data;
+  proto::Ping msg;
 };
 
 // An idle connection to the server owning (high, low), or conn == nullptr when none is idle
