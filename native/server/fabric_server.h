@@ -3,7 +3,9 @@
 // One thread runs everything here; other threads only call wake() and clientGone().
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -131,6 +133,11 @@ class FabricServer {
   uint64_t nextLfClientId_ = 1;
   uint64_t nextMrKey_ = 1u << 20;
   int sendRetryMs_ = 2000;
+  // Microseconds to poll after activity before sleeping (IOC_SERVER_SPIN_US, default 50).
+  int spinUs_ = [] {
+    const char *v = getenv("IOC_SERVER_SPIN_US");
+    return v ? std::max(0, std::min(1000, atoi(v))) : 50;
+  }();
 
   std::mutex goneMu_;
   std::vector<uint64_t> gone_;
