@@ -223,6 +223,7 @@ describe('faults', function () {
         });`;
       const asan = process.env.ASAN_OPTIONS ? `${process.env.ASAN_OPTIONS}:handle_sigbus=0` : undefined;
       const child = spawn(process.execPath, ['-e', script], {
+        cwd: tmpDir('ioc-sigbus-'), // node may leave a crash backtrace file in its directory
         stdio: ['pipe', 'pipe', 'pipe'],
         env: { ...process.env, UMMAP_FAULT_TIMEOUT_MS: '1500', ...(asan ? { ASAN_OPTIONS: asan } : {}) },
       });
