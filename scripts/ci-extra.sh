@@ -50,7 +50,7 @@ echo "ci-extra: end-to-end tests under ASan/UBSan"
 LIBASAN="$(gcc -print-file-name=libasan.so)"
 SPEC="${IOC_ASAN_SPEC:-dist-asan/test/**/*.test.js}"
 set +e
-IOC_BUILD_DIR="$PWD/build-asan" IOC_DIST_DIR="$PWD/dist-asan" LD_PRELOAD="$LIBASAN" \
+IOC_SANITIZED=1 IOC_BUILD_DIR="$PWD/build-asan" IOC_DIST_DIR="$PWD/dist-asan" LD_PRELOAD="$LIBASAN" \
   ASAN_OPTIONS="$ASAN_BASE:detect_leaks=0:verify_asan_link_order=0" \
   npx --no-install mocha --no-config --timeout 240000 "$SPEC"
 rc=$?

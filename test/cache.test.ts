@@ -102,7 +102,12 @@ describe('segment cache', function () {
         assert.ok(figure(stats, /spilled (\d+) MiB/) >= 128, stats);
         assert.ok(figure(stats, /(\d+) MiB of \d+ MiB/) <= cacheMiB, stats);
         assert.ok(figure(stats, /misses (\d+)/) > 0 && figure(stats, /hits (\d+)/) >= 0, stats);
-        assert.ok(peakKiB <= (cacheMiB + 64) * 1024, `peak RSS ${peakKiB} KiB over ${cacheMiB} + 64 MiB`);
+        // Under AddressSanitizer (scripts/ci-extra.sh sets IOC_SANITIZED=1) shadow memory and the
+        // allocation quarantine inflate the resident size by design: the bound is checked in the
+        // normal run only; everything else above is checked in both.
+        if (!process.env.IOC_SANITIZED) {
+          assert.ok(peakKiB <= (cacheMiB + 64) * 1024, `peak RSS ${peakKiB} KiB over ${cacheMiB} + 64 MiB`);
+        }
       } finally {
         client.close();
         await server.stop();
