@@ -50,7 +50,10 @@ echo "ci-extra: end-to-end tests under ASan/UBSan"
 LIBASAN="$(gcc -print-file-name=libasan.so)"
 SPEC="${IOC_ASAN_SPEC:-dist-asan/test/**/*.test.js}"
 set +e
-IOC_SANITIZED=1 IOC_BUILD_DIR="$PWD/build-asan" IOC_DIST_DIR="$PWD/dist-asan" LD_PRELOAD="$LIBASAN" \
+# The RADOS file is left out here: LD_PRELOAD of the ASan runtime reaches the Ceph tools the test
+# cluster is built with (python's rados binding aborts inside ASan's __cxa_throw interceptor);
+# the RADOS tests run in the normal suite.
+IOC_SKIP_RADOS=1 IOC_SANITIZED=1 IOC_BUILD_DIR="$PWD/build-asan" IOC_DIST_DIR="$PWD/dist-asan" LD_PRELOAD="$LIBASAN" \
   ASAN_OPTIONS="$ASAN_BASE:detect_leaks=0:verify_asan_link_order=0" \
   npx --no-install mocha --no-config --timeout 240000 "$SPEC"
 rc=$?
