@@ -4,25 +4,16 @@ import { strict as assert } from 'assert';
 import { execFile, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { IocClient, IocError } from '../src';
+import { IocClient } from '../src';
 import { ummap } from '../src/ummap';
 import { CephCluster, cephUnavailableReason, startCephCluster } from './helpers/ceph';
 import { buildDir, pattern, repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
+import { hex16, rejectsWithCode } from './helpers/assertions';
 import { backingStoreSuite, StoreFixture } from './helpers/store-suite';
 
 const MiB = 1 << 20;
-const hex16 = (v: number | bigint) => BigInt.asUintN(64, BigInt(v)).toString(16).padStart(16, '0');
 const radosName = (high: number | bigint, low: number | bigint) => `ioc.${hex16(high)}.${hex16(low)}`;
 
-async function rejectsWithCode(p: Promise<unknown>, code: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.match((e as IocError).code, code, (e as Error).message);
-    return;
-  }
-  assert.fail(`expected a rejection with ${code}`);
-}
 
 function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {

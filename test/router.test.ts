@@ -6,21 +6,12 @@ import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { promisify } from 'util';
-import { IocClient, IocError } from '../src';
+import { IocClient } from '../src';
 import { buildDir, pattern, ServerHandle, startServer } from './helpers/server';
+import { hex16, rejectsWithCode } from './helpers/assertions';
 
 const run = promisify(execFile);
-const hex16 = (v: number) => BigInt.asUintN(64, BigInt(v)).toString(16).padStart(16, '0');
 
-async function rejectsWithCode(p: Promise<unknown>, code: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.match((e as IocError).code, code, (e as Error).message);
-    return;
-  }
-  assert.fail(`expected a rejection with ${code}`);
-}
 
 describe('several cache servers (rendezvous placement)', function () {
   this.timeout(120000);

@@ -7,23 +7,12 @@ import * as path from 'path';
 import { promisify } from 'util';
 import { IocClient, IocError } from '../src';
 import { buildDir, pattern, repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
+import { hex16, rejectsWithCode } from './helpers/assertions';
 import { backingStoreSuite } from './helpers/store-suite';
 
 const run = promisify(execFile);
 const MiB = 1 << 20;
 
-async function rejectsWithCode(p: Promise<unknown>, code: string | RegExp): Promise<IocError> {
-  try {
-    await p;
-  } catch (e) {
-    const err = e as IocError;
-    assert.ok(err instanceof Error, 'an Error');
-    if (typeof code === 'string') assert.equal(err.code, code, err.message);
-    else assert.match(err.code, code, err.message);
-    return err;
-  }
-  assert.fail(`expected a rejection with ${code}`);
-}
 
 describe('server + TypeScript client', function () {
   this.timeout(120000);
@@ -311,7 +300,6 @@ describe('server persistence and failures', function () {
 });
 
 // The same backing-store suite as test/rados.test.ts runs against RADOS.
-const hex16 = (v: number) => BigInt.asUintN(64, BigInt(v)).toString(16).padStart(16, '0');
 backingStoreSuite('directory store', () => ({
   newStore: () => ({ store: tmpDir('ioc-suite-') }),
   stored: async (store, high, low) => {
