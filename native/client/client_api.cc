@@ -125,9 +125,20 @@ class Lease {
 template <class F>
 int64_t routed(ioc_client_t *c, int64_t high, int64_t low, bool failover, F &&fn) {
   if (c->pools.size() == 1) {  // single server: the plain path
-    Lease conn(c, c->pools[0].get());
-    if (conn.error()) return conn.error();
-    return fn(conn);
+    int64_t ret;
+    {
+      Lease conn(c, c->pools[0].get());
+      if (conn.error()) return conn.error();
+      ret = fn(conn);
+    }
+    // An idempotent call (failover allowed: reads) whose connection broke is tried once more on
+    // a fresh connection: a transport reset is not an answer from the server.
+    if (failover && ret == -ECONNRESET) {
+      Lease conn(c, c->pools[0].get());
+      if (conn.error()) return conn.error();
+      ret = fn(conn);
+    }
+    return ret;
   }
   std::vector<size_t> order;
   rendezvousOrder(high, low, c->addrs, order);

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -411,12 +412,14 @@ void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r
   if (!write) return startRma(std::move(req), pieces, m.iov, write);
   // Stage the client's bytes (same piece boundaries); finishRequest copies them into the cache
   // only when every RMA succeeded.
-  std::unique_ptr<char[]> staging(new (std::nothrow) char[m.size]);
+  size_t capacity = 0;
+  std::unique_ptr<char[]> staging = takeStaging(m.size, capacity);
   if (!staging) {
     cache_.release(req->cached, true);
     return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, -ENOMEM);
   }
   req->scratch = std::move(staging);
+  req->scratchCapacity = capacity;
   void *desc = nullptr;
   if (transport_.needsLocalMr()) {
     req->scratchMr = fabric::MemoryRegion(transport_.domain, transport_.info, req->scratch.get(), m.size,
@@ -501,6 +504,34 @@ void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piec
   if (--raw->pending == 0) doneRequests_.push_back(raw);
 }
 
+static constexpr size_t STAGING_KEEP = 2;
+static constexpr size_t STAGING_KEEP_MAX = 8u << 20;
+
+std::unique_ptr<char[]> FabricServer::takeStaging(size_t size, size_t &capacity) {
+  for (size_t i = 0; i < stagingPool_.size(); i++) {
+    if (stagingPool_[i].first >= size) {
+      capacity = stagingPool_[i].first;
+      std::unique_ptr<char[]> buf = std::move(stagingPool_[i].second);
+      stagingPool_.erase(stagingPool_.begin() + i);
+      return buf;
+    }
+  }
+  capacity = size;
+  return std::unique_ptr<char[]>(new (std::nothrow) char[size]);
+}
+
+void FabricServer::returnStaging(std::unique_ptr<char[]> buf, size_t capacity) {
+  if (!buf || capacity > STAGING_KEEP_MAX) return;
+  if (stagingPool_.size() >= STAGING_KEEP) {
+    // Keep the largest ones: replace the smallest if this one is bigger.
+    auto smallest = std::min_element(stagingPool_.begin(), stagingPool_.end(),
+                                     [](const auto &a, const auto &b) { return a.first < b.first; });
+    if (smallest->first >= capacity) return;
+    stagingPool_.erase(smallest);
+  }
+  stagingPool_.emplace_back(capacity, std::move(buf));
+}
+
 void FabricServer::finishRequest(Request *raw) {
   auto it = inflight_.find(raw);
   if (it == inflight_.end()) return;
@@ -517,6 +548,7 @@ void FabricServer::finishRequest(Request *raw) {
     // A client write is acknowledged only once the data is committed (durable with --nvdimm).
     if (req->write && req->error == 0 && !req->replied) req->error = cache_.commit(req->cached);
     cache_.release(req->cached, req->write && (req->error != 0 || req->replied));
+    if (req->write && req->scratch && !req->replied) returnStaging(std::move(req->scratch), req->scratchCapacity);
   }
   if (req->replied) return;  // timed out earlier: the client has its answer
   if (req->started != std::chrono::steady_clock::time_point{}) {
