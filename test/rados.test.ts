@@ -7,7 +7,7 @@ import * as path from 'path';
 import { IocClient } from '../src';
 import { ummap } from '../src/ummap';
 import { CephCluster, cephUnavailableReason, startCephCluster } from './helpers/ceph';
-import { buildDir, pattern, repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
+import { buildDir, pattern, repoRoot, ServerHandle, startServer, tmpDir, serversWithClients } from './helpers/server';
 import { hex16, rejectsWithCode } from './helpers/assertions';
 import { backingStoreSuite, StoreFixture } from './helpers/store-suite';
 
@@ -58,21 +58,9 @@ describe('RADOS backing store on a real Ceph cluster', function () {
   backingStoreSuite('RADOS', rados, 2000);
 
   describe('rados store', () => {
-    const servers: ServerHandle[] = [];
-    const clients: IocClient[] = [];
-    const start = async (extra: { env?: NodeJS.ProcessEnv; noConf?: boolean } = {}) => {
-      const server = await startServer({
-        store: `rados://${cluster!.pool}`, args: extra.noConf ? [] : ['--ceph-conf', cluster!.conf], env: extra.env,
-      });
-      servers.push(server);
-      const client = await IocClient.connect(server.host, server.port);
-      clients.push(client);
-      return { server, client };
-    };
-    afterEach(async () => {
-      for (const c of clients.splice(0)) c.close();
-      for (const s of servers.splice(0)) await s.stop();
-    });
+    const startWithClient = serversWithClients();
+    const start = (extra: { env?: NodeJS.ProcessEnv; noConf?: boolean } = {}) =>
+      startWithClient({ store: `rados://${cluster!.pool}`, args: extra.noConf ? [] : ['--ceph-conf', cluster!.conf], env: extra.env });
 
     it('names each object ioc.<HIGH>.<LOW> in the pool (16 hex digits, int64 halves as unsigned)', async () => {
       const { client } = await start();
@@ -118,12 +106,9 @@ describe('RADOS backing store on a real Ceph cluster', function () {
     });
 
     it('spills through a small cache: evicted segments go to RADOS and read back byte for byte', async () => {
-      const server = await startServer({
+      const { client } = await startWithClient({
         store: `rados://${cluster!.pool}`, args: ['--ceph-conf', cluster!.conf, '--cache-size', '16MB', '--segment-size', '1MB'],
       });
-      servers.push(server);
-      const client = await IocClient.connect(server.host, server.port);
-      clients.push(client);
       const data = pattern(80 * MiB + 4321, 3004);
       for (let off = 0; off < data.length; off += 8 * MiB) {
         await client.write(2150, 1, off, data.subarray(off, Math.min(data.length, off + 8 * MiB)));
@@ -160,9 +145,7 @@ describe('RADOS backing store on a real Ceph cluster', function () {
       await client.flush(2200, 1);
       const tFlush = Number(process.hrtime.bigint() - t) / 1e9;
       client.close();
-      clients.splice(0);
       await server.stop();
-      servers.splice(0);
       ({ server, client } = await start());
       t = process.hrtime.bigint();
       const back = await client.read(2200, 1, 0, size);

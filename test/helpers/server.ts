@@ -4,6 +4,7 @@ import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { IocClient } from '../../src';
 
 export const repoRoot = path.resolve(__dirname, '..', '..', '..');
 export const buildDir = path.join(process.env.IOC_BUILD_DIR ?? path.join(repoRoot, 'build'), 'Release');
@@ -122,4 +123,24 @@ export function pattern(size: number, seed: number): Buffer {
     b[i] = x & 0xff;
   }
   return b;
+}
+
+/**
+ * For a describe block: start(opts) starts a server plus a client connected to it; both are
+ * stopped after each test.
+ */
+export function serversWithClients(): (opts?: StartOptions) => Promise<{ server: ServerHandle; client: IocClient }> {
+  const servers: ServerHandle[] = [];
+  const clients: IocClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    for (const s of servers.splice(0)) await s.stop();
+  });
+  return async (opts: StartOptions = {}) => {
+    const server = await startServer(opts);
+    servers.push(server);
+    const client = await IocClient.connect(server.host, server.port);
+    clients.push(client);
+    return { server, client };
+  };
 }

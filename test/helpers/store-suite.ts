@@ -3,7 +3,7 @@
 // processes on the store given by the fixture, so that restarts read what the store holds.
 import { strict as assert } from 'assert';
 import { IocClient, IocError } from '../../src';
-import { pattern, ServerHandle, startServer } from './server';
+import { pattern, serversWithClients } from './server';
 
 const MiB = 1 << 20;
 
@@ -18,19 +18,7 @@ export interface StoreFixture {
 export function backingStoreSuite(name: string, fixture: () => StoreFixture, idBase: number): void {
   describe(`backing store suite: ${name}`, function () {
     this.timeout(120000);
-    const servers: ServerHandle[] = [];
-    const clients: IocClient[] = [];
-    const start = async (spec: ReturnType<StoreFixture['newStore']>) => {
-      const server = await startServer(spec);
-      servers.push(server);
-      const client = await IocClient.connect(server.host, server.port);
-      clients.push(client);
-      return { server, client };
-    };
-    afterEach(async () => {
-      for (const c of clients.splice(0)) c.close();
-      for (const s of servers.splice(0)) await s.stop();
-    });
+    const start = serversWithClients();
     const H = idBase;
 
     it('writes and reads back byte for byte (eager, RMA, across segments), flush stores the logical size', async () => {
@@ -66,9 +54,7 @@ export function backingStoreSuite(name: string, fixture: () => StoreFixture, idB
       };
       await check(client);
       client.close();
-      clients.splice(0);
       await server.stop();
-      servers.splice(0);
       ({ client } = await start(spec));
       await check(client);
     });
@@ -93,9 +79,7 @@ export function backingStoreSuite(name: string, fixture: () => StoreFixture, idB
       assert.ok((await client.read(H, 40, 0, 4096)).equals(src.subarray(0, 4096)), 'source unchanged');
       await client.flush(H, 40);
       client.close();
-      clients.splice(0);
       await server.stop();
-      servers.splice(0);
       ({ server, client } = await start(spec));  // nothing cached now
       await client.cow({ high: H, low: 40 }, { high: H, low: 42 }, { offset: 3 * MiB, size: 10 * MiB });
       const dst = await client.read(H, 42, 0, 20 * MiB);
@@ -124,9 +108,7 @@ export function backingStoreSuite(name: string, fixture: () => StoreFixture, idB
       await client.write(H, 51, 0, unflushed);
       await client.flush(H, 50);
       client.close();
-      clients.splice(0);
       assert.equal(await server.stop(), 0);
-      servers.splice(0);
       ({ client } = await start(spec));
       assert.ok((await client.read(H, 50, 4096, data.length)).equals(data), 'flushed data after restart');
       assert.ok((await client.read(H, 50, 0, 4096)).every((b) => b === 0));
@@ -141,8 +123,6 @@ export function backingStoreSuite(name: string, fixture: () => StoreFixture, idB
       await client.flush(H, 60);
       await server.kill();
       client.close();
-      clients.splice(0);
-      servers.splice(0);
       ({ client } = await start(spec));
       assert.ok((await client.read(H, 60, 0, data.length)).equals(data));
     });
