@@ -1,11 +1,9 @@
 // The checkpoint/restart examples, run as real processes against a real server.
 import { strict as assert } from 'assert';
-import { execFile, spawn } from 'child_process';
+import { spawn } from 'child_process';
 import * as path from 'path';
-import { promisify } from 'util';
+import { run } from './helpers/run';
 import { repoRoot, ServerHandle, startServer } from './helpers/server';
-
-const run = promisify(execFile);
 const distDir = process.env.IOC_DIST_DIR ?? path.join(repoRoot, 'dist');
 const example = (name: string) => path.join(distDir, 'examples', `${name}.js`);
 

@@ -2,13 +2,10 @@
 // scripts/fuzz.sh, in CI), and a live server that must survive thousands of random and mutated
 // messages over libfabric and random bytes on its TCP side channel, then still answer correctly.
 import { strict as assert } from 'assert';
-import { execFile } from 'child_process';
 import * as path from 'path';
-import { promisify } from 'util';
+import { run } from './helpers/run';
 import { IocClient } from '../src';
 import { buildDir, pattern, repoRoot, ServerHandle, startServer } from './helpers/server';
-
-const run = promisify(execFile);
 
 describe('fuzzing', function () {
   this.timeout(180000);

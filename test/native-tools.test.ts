@@ -1,12 +1,10 @@
 // The native pieces tested from outside: the codec unit test, a C program compiled against the
 // public header and shared library, the server CLI and the iocatcher-client benchmark tool.
 import { strict as assert } from 'assert';
-import { execFile, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as path from 'path';
-import { promisify } from 'util';
+import { run } from './helpers/run';
 import { buildDir, repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
-
-const run = promisify(execFile);
 
 describe('native tools', function () {
   this.timeout(120000);

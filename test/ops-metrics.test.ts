@@ -1,14 +1,12 @@
 // Operations: the Prometheus metrics endpoint (iocatcher-server --metrics) after known traffic,
 // and the iocatcher admin command (stats, ls, flush, cow) against a running server.
 import { strict as assert } from 'assert';
-import { execFile, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as path from 'path';
-import { promisify } from 'util';
+import { run } from './helpers/run';
 import { IocClient } from '../src/client';
 import { delta, freePort, httpGet, parseProm, scrape } from './helpers/ops';
 import { pattern, repoRoot, ServerHandle, startServer } from './helpers/server';
-
-const run = promisify(execFile);
 const KiB = 1024;
 const MiB = 1024 * 1024;
 const admin = path.join(repoRoot, 'bin', 'iocatcher.js');

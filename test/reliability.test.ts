@@ -2,13 +2,11 @@
 // line, and the connection and server carry on), faults (server killed or hung during calls,
 // client killed mid-transfer, SIGBUS on a dead server's mapping).
 import { strict as assert } from 'assert';
-import { execFile, spawn } from 'child_process';
+import { spawn } from 'child_process';
 import * as path from 'path';
-import { promisify } from 'util';
+import { run } from './helpers/run';
 import { IocClient, IocError } from '../src';
 import { buildDir, pattern, ServerHandle, startServer, tmpDir } from './helpers/server';
-
-const run = promisify(execFile);
 const MiB = 1 << 20;
 const distSrc = path.resolve(__dirname, '..', 'src');
 

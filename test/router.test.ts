@@ -2,15 +2,12 @@
 // test of the router, then real servers with directory stores, where each stored object file
 // shows which server held the object.
 import { strict as assert } from 'assert';
-import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { promisify } from 'util';
+import { run } from './helpers/run';
 import { IocClient } from '../src';
 import { buildDir, pattern, ServerHandle, startServer } from './helpers/server';
 import { hex16, rejectsWithCode } from './helpers/assertions';
-
-const run = promisify(execFile);
 
 
 describe('several cache servers (rendezvous placement)', function () {

@@ -1,16 +1,14 @@
 // End-to-end tests of the server and the TypeScript client against a real server process
 // on 127.0.0.1 (libfabric + TCP side channel).
 import { strict as assert } from 'assert';
-import { execFile, spawn } from 'child_process';
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { promisify } from 'util';
+import { run } from './helpers/run';
 import { IocClient, IocError } from '../src';
 import { buildDir, pattern, repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
 import { hex16, rejectsWithCode } from './helpers/assertions';
 import { backingStoreSuite } from './helpers/store-suite';
-
-const run = promisify(execFile);
 const MiB = 1 << 20;
 
 
