@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -13,6 +14,7 @@
 #include <uv.h>
 #endif
 
+#include "client/connection.h"
 #include "client/requests.h"
 #include "iocatcher-client.h"
 
@@ -62,10 +64,13 @@ class CallWorker : public Napi::AsyncWorker {
 };
 
 // Small reads and writes driven by the event loop itself: the request is sent from the JS
-// thread and a uv_poll on the connection's completion-queue descriptor wakes the loop when the
-// reply is in. One wake-up per call, as in the C client, instead of the three of a thread-pool
-// round trip (queue to a worker, the reply, back to the loop) that cost ~50 us each here.
-// Falls back to the thread pool when no connection is idle or the provider has no descriptor.
+// thread, which then polls for the reply for up to IOC_CLIENT_SPIN_US (as the C client does)
+// when no other call is in flight; a reply caught then settles the promise at once, with no
+// libuv handle at all. Otherwise a uv_poll on the connection's completion-queue descriptor wakes
+// the loop when the reply is in. One wake-up at most per call, as in the C client, instead of
+// the three of a thread-pool round trip (queue to a worker, the reply, back to the loop) that
+// cost ~50 us each here. Falls back to the thread pool when no connection is idle or the
+// provider has no descriptor.
 #ifdef IOC_HAVE_UV
 template <class Call>
 class LoopCall {
@@ -86,18 +91,19 @@ class LoopCall {
     int ret = b.conn->begin(
         req->msgType(), [req](ioc::proto::Writer &w) { req->encode(w); }, req->replyType(),
         [req](uint64_t, ioc::proto::Reader &r) { return req->onReply(r); });
+    // With other calls in flight the loop has work to do: never spin then.
+    if (ret < 0 || c->drive(state->inflight == 1 ? ioc::client::Connection::spinMicros() : 0)) {
+
+      c->settle(ret < 0 ? ret : c->result_, false);  // still inside the JS call: resolve directly
+      return p;
+    }
     uv_loop_t *loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
     uv_poll_init(loop, &c->poll_, b.conn->waitFd());
     uv_timer_init(loop, &c->timer_);
     c->poll_.data = c->timer_.data = c;
-    if (ret < 0) {
-      c->finish(ret);
-    } else {
-      uv_poll_start(&c->poll_, UV_READABLE, [](uv_poll_t *h, int, int) { static_cast<LoopCall *>(h->data)->step(); });
-      uv_timer_start(&c->timer_, [](uv_timer_t *h) { static_cast<LoopCall *>(h->data)->onTimer(); }, 20, 20);
-      c->step();
-    }
+    uv_poll_start(&c->poll_, UV_READABLE, [](uv_poll_t *h, int, int) { static_cast<LoopCall *>(h->data)->step(); });
+    uv_timer_start(&c->timer_, [](uv_timer_t *h) { static_cast<LoopCall *>(h->data)->onTimer(); }, 20, 20);
     return p;
   }
 
@@ -105,48 +111,67 @@ class LoopCall {
   LoopCall(Napi::Env env, std::shared_ptr<ClientState> state, ioc::client::Borrowed b, std::unique_ptr<Call> call,
            Napi::Object keep)
       : env_(env), state_(std::move(state)), b_(b), call_(std::move(call)),
-        deferred_(Napi::Promise::Deferred::New(env)), keep_(Napi::Persistent(keep)), context_(env, "iocatcher:call") {
+        deferred_(Napi::Promise::Deferred::New(env)), keep_(Napi::Persistent(keep)) {
     state_->inflight++;
   }
 
-  // Handle what completed; stop when done, or once the descriptor may be slept on.
-  void step() {
-    if (closing_) return;
+  // Handle what completed, polling for up to spinUs first; true once the call is over (result_).
+  bool drive(int spinUs) {
+    auto spinEnd = std::chrono::steady_clock::now() + std::chrono::microseconds(spinUs);
     for (int i = 0; i < 64; i++) {
       int r = b_.conn->advance();
-      if (r < 0) return finish(r);
-      if (r == 1) return finish(b_.conn->status() < 0 ? b_.conn->status() : call_->result());
-      if (b_.conn->tryWait()) return;
+      if (r != 0) {
+        result_ = r < 0 ? r : b_.conn->status() < 0 ? b_.conn->status() : call_->result();
+        return true;
+      }
+      if (spinUs > 0 && std::chrono::steady_clock::now() < spinEnd) {
+        i = 0;
+        continue;
+      }
+      if (b_.conn->tryWait()) return false;
     }
+    return false;
+  }
+  void step() {
+    if (!closing_ && drive(0)) finish();
   }
   void onTimer() {
     if (closing_) return;
     int r = b_.conn->checkAlive();  // deadline and server liveness
-    if (r < 0) return finish(r);
+    if (r < 0) {
+      result_ = r;
+      return finish();
+    }
     step();
   }
-  void finish(int64_t result) {
-    if (closing_) return;
+  // Over while the handles are armed: close both, then settle from the loop.
+  void finish() {
     closing_ = true;
-    result_ = result;
     uv_poll_stop(&poll_);
     uv_timer_stop(&timer_);
     auto onClose = [](uv_handle_t *h) {
       auto *c = static_cast<LoopCall *>(h->data);
-      if (++c->closed_ == 2) c->settle();
+      if (++c->closed_ == 2) c->settle(c->result_, true);
     };
     uv_close(reinterpret_cast<uv_handle_t *>(&poll_), onClose);
     uv_close(reinterpret_cast<uv_handle_t *>(&timer_), onClose);
   }
-  // Both handles are closed: the connection can serve others, and the promise settles.
-  void settle() {
+  // The connection can serve others, and the promise settles (from the loop: in a callback scope).
+  // Resolving from the loop runs the continuation (often the next call) at once, so this call
+  // stops counting as in flight first; otherwise the next call would never spin.
+  void settle(int64_t result, bool fromLoop) {
     ioc::client::giveBack(b_);
+    state_->inflight--;
     {
       Napi::HandleScope scope(env_);
-      Napi::CallbackScope callbackScope(env_, context_);
-      deferred_.Resolve(Napi::Number::New(env_, (double)result_));
+      if (fromLoop) {
+        Napi::AsyncContext context(env_, "iocatcher:call");
+        Napi::CallbackScope callbackScope(env_, context);
+        deferred_.Resolve(Napi::Number::New(env_, (double)result));
+      } else {
+        deferred_.Resolve(Napi::Number::New(env_, (double)result));
+      }
     }
-    state_->inflight--;
     state_->maybeFree();
     delete this;
   }
@@ -157,7 +182,6 @@ class LoopCall {
   std::unique_ptr<Call> call_;
   Napi::Promise::Deferred deferred_;
   Napi::ObjectReference keep_;
-  Napi::AsyncContext context_;
   uv_poll_t poll_;
   uv_timer_t timer_;
   bool closing_ = false;

@@ -55,6 +55,8 @@ class Connection {
   int waitFd() const { return transport_->cq.waitFd(); }
   bool tryWait() { return transport_->cq.tryWait(transport_->fabric); }
   std::chrono::steady_clock::time_point deadline() const { return call_.deadline; }
+  // How long a passive wait polls before it sleeps (IOC_CLIENT_SPIN_US, default 50 us).
+  static int spinMicros();
 
   // Register a user buffer for server-driven RMA; fills iov. The returned region must outlive the call.
   fabric::MemoryRegion registerBuffer(void *buf, size_t len, proto::Iov &iov);

@@ -381,7 +381,7 @@ void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r
       src += p.len;
     }
     ret = cache_.commit(pieces);  // durable (with --nvdimm) before the ack
-    cache_.release(pieces, ret < 0);
+    cache_.release(pieces);
     if (ret == 0) {
       bytesWritten_ += m.size;
       metrics_.transfer(true, false, m.size);
@@ -410,12 +410,17 @@ void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r
   else
     bytesRead_ += m.size;
   if (!write) return startRma(std::move(req), pieces, m.iov, write);
+  if (cache_.writableInPlace(pieces)) {
+    // Only clean segments, nobody else on them: the RMA lands in the cache directly.
+    req->inPlace = true;
+    return startRma(std::move(req), pieces, m.iov, write);
+  }
   // Stage the client's bytes (same piece boundaries); finishRequest copies them into the cache
   // only when every RMA succeeded.
   size_t capacity = 0;
   std::unique_ptr<char[]> staging = takeStaging(m.size, capacity);
   if (!staging) {
-    cache_.release(req->cached, true);
+    cache_.release(req->cached);
     return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, -ENOMEM);
   }
   req->scratch = std::move(staging);
@@ -538,7 +543,7 @@ void FabricServer::finishRequest(Request *raw) {
   std::unique_ptr<Request> req = std::move(it->second);
   inflight_.erase(it);
   if (!req->cached.empty()) {
-    if (req->write && req->error == 0 && !req->replied) {
+    if (req->write && !req->inPlace && req->error == 0 && !req->replied) {
       const char *src = req->scratch.get();  // every RMA succeeded: the staged bytes go in now
       for (const Piece &p : req->cached) {
         memcpy(p.ptr, src, p.len);
@@ -547,7 +552,8 @@ void FabricServer::finishRequest(Request *raw) {
     }
     // A client write is acknowledged only once the data is committed (durable with --nvdimm).
     if (req->write && req->error == 0 && !req->replied) req->error = cache_.commit(req->cached);
-    cache_.release(req->cached, req->write && (req->error != 0 || req->replied));
+    if (req->write && req->inPlace && (req->error != 0 || req->replied)) cache_.abandonInPlace(req->cached);
+    cache_.release(req->cached);
     if (req->write && req->scratch && !req->replied) returnStaging(std::move(req->scratch), req->scratchCapacity);
   }
   if (req->replied) return;  // timed out earlier: the client has its answer
@@ -572,13 +578,14 @@ void FabricServer::expireRequests() {
     Request *req = kv.first;
     if (req->replied || req->pending == 0 || now < req->deadline) continue;
     // The RMA ops stay posted (libfabric cannot take them back): the request lingers until they
-    // complete or fail (at the latest when the client disconnects). A write's segments are
-    // released now (its bytes are only in staging); a read keeps its pieces pinned until then.
+    // complete or fail (at the latest when the client disconnects). A staged write's
+    // segments are released now (its bytes are only in staging); a read or an in-place write
+    // keeps its pieces pinned until then (the provider may still be writing into them).
     req->replied = true;
     log(LOG_WARN, "fabric", "RMA %s client %llu did not complete within %d s: request failed (ETIMEDOUT)",
         req->write ? "from" : "to", (unsigned long long)req->lfClientId, opts_.rmaTimeoutSec);
-    if (req->write && !req->cached.empty()) {
-      cache_.release(req->cached, true);
+    if (req->write && !req->inPlace && !req->cached.empty()) {
+      cache_.release(req->cached);  // an in-place write keeps its slots until its RMA ops end
       req->cached.clear();
     }
     sendResponse(req->ackType, req->lfClientId, req->peer, -ETIMEDOUT);

@@ -78,7 +78,10 @@ class FabricServer {
     bool write = false;
     std::vector<Piece> cached;  // pinned cache pieces, released when the request finishes
     // A client write is fi_read into scratch (staging) and copied into `cached` only once every
-    // RMA succeeded: a failed or abandoned transfer never leaves part-written segments.
+    // RMA succeeded: a failed or abandoned transfer never leaves part-written segments. When
+    // every segment is clean (SegmentCache::writableInPlace) it is fi_read into `cached` itself
+    // (inPlace), and a failure puts the stored bytes back instead.
+    bool inPlace = false;
     std::chrono::steady_clock::time_point deadline;  // --rma-timeout
     bool replied = false;  // timed out: answered already, dropped once its RMA ops complete
     uint64_t msgType = 0;  // metrics: the request's type and when its handling started

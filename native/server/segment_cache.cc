@@ -141,7 +141,7 @@ int SegmentCache::access(const ObjectId &id, uint64_t offset, uint64_t size, boo
     Segment *seg = nullptr;
     int ret = segment(id, obj, segOffset, write && inSeg == 0 && len == segmentSize_, seg);
     if (ret < 0) {
-      release(out, write);
+      release(out);
       return ret;
     }
     seg->pins++;  // before the next segment() call, which may evict
@@ -161,7 +161,7 @@ int SegmentCache::commit(const std::vector<Piece> &pieces) {
     seg->dirtyBegin = wasDirty ? std::min(ob, b) : b;
     seg->dirtyEnd = wasDirty ? std::max(oe, e) : e;
     stats_.dirtyBytes += (seg->dirtyEnd - seg->dirtyBegin) - (oe - ob);
-    seg->unloaded = false;
+    if (b == 0 && e == segmentSize_) seg->unloaded = false;  // a partial write loads nothing else
     seg->obj->known = true;
     seg->obj->size = std::max<uint64_t>(seg->obj->size, seg->offset + e);
     if (!memory_.durable()) continue;
@@ -176,7 +176,7 @@ int SegmentCache::commit(const std::vector<Piece> &pieces) {
   return 0;
 }
 
-void SegmentCache::release(std::vector<Piece> &pieces, bool writeFailed) {
+void SegmentCache::release(std::vector<Piece> &pieces) {
   for (Piece &p : pieces) {
     Segment *seg = static_cast<Segment *>(p.segment);
     if (!seg) continue;
@@ -189,8 +189,9 @@ void SegmentCache::release(std::vector<Piece> &pieces, bool writeFailed) {
       }
       continue;
     }
-    if (writeFailed && seg->unloaded && seg->pins == 0) {
-      // A full overwrite skipped loading, then never arrived: the slot does not hold the object.
+    if (seg->unloaded && seg->pins == 0) {
+      // A full overwrite skipped loading, then never arrived (or an in-place write failed): the
+      // slot does not hold the object, and no request in flight will fill it any more.
       if (!seg->dirty()) {
         drop(seg);
         continue;
@@ -203,6 +204,34 @@ void SegmentCache::release(std::vector<Piece> &pieces, bool writeFailed) {
   }
   // A large request may have pinned the cache past its high-water mark: shrink back now.
   if (stats_.bytes > highWater_) evict(lowWater_);
+}
+
+bool SegmentCache::writableInPlace(const std::vector<Piece> &pieces) const {
+  for (const Piece &p : pieces) {
+    const Segment *seg = static_cast<const Segment *>(p.segment);
+    if (!seg || seg->detached || seg->dirty() || seg->pins != 1) return false;
+  }
+  return !pieces.empty();
+}
+
+void SegmentCache::abandonInPlace(const std::vector<Piece> &pieces) {
+  log(LOG_INFO, "cache", "an in-place write of %zu segment(s) did not complete: the stored bytes are put back",
+      pieces.size());
+  for (const Piece &p : pieces) {
+    Segment *seg = static_cast<Segment *>(p.segment);
+    if (!seg || seg->detached || seg->unloaded) continue;  // unloaded: release() repairs it
+    if (seg->pins == 1) {
+      seg->unloaded = true;  // ours alone: release() drops or reloads it
+      continue;
+    }
+    // Others hold it too (they raced this write): put the stored bytes back now.
+    int ret = reloadClean(store_, seg->id, seg->obj->size, seg->offset, seg->slot.data, segmentSize_,
+                          seg->dirtyBegin, seg->dirtyEnd);
+    if (ret < 0) {
+      log(LOG_WARN, "cache", "cannot reload a segment after a failed write: %s", strerror(-ret));
+      seg->unloaded = true;
+    }
+  }
 }
 
 int SegmentCache::writeBack(Segment &seg) {
@@ -340,7 +369,7 @@ int SegmentCache::copyThrough(const ObjectId &src, const ObjectId &dst, uint64_t
   memcpy(to[0].ptr, from[0].ptr, len);  // one segment each: callers pass chunks within a segment
   ret = commit(to);
   release(from);
-  release(to, ret < 0);
+  release(to);
   return ret;
 }
 

@@ -55,8 +55,17 @@ class SegmentCache {
   // The pieces of a write are filled: mark them dirty and, with durable memory, persist the data
   // and the segment's record. Call before acknowledging the write.
   int commit(const std::vector<Piece> &pieces);
-  // Unpin (writeFailed: the pieces were never filled, forget what a full overwrite skipped loading).
-  void release(std::vector<Piece> &pieces, bool writeFailed = false);
+  // Unpin. A segment whose slot does not hold the stored bytes (a full overwrite that never
+  // arrived, an in-place write that failed) is repaired once nothing pins it: dropped when clean,
+  // else its clean part reloaded.
+  void release(std::vector<Piece> &pieces);
+  // Whether a large write may land directly in the pieces' slots instead of a staging buffer:
+  // no piece holds bytes that exist only here (every segment clean) and no other request pins
+  // them, so a transfer that fails halfway loses nothing: abandonInPlace() below puts the
+  // segments back to what the store holds. Saves the copy out of staging (8 MiB: ~1.4 ms here).
+  bool writableInPlace(const std::vector<Piece> &pieces) const;
+  // An in-place write failed or was abandoned: its slots may hold part of the new bytes.
+  void abandonInPlace(const std::vector<Piece> &pieces);
   // Write back the dirty bytes overlapping the range (size 0: whole object), then sync.
   int flush(const ObjectId &id, uint64_t offset, uint64_t size);
   int flushAll();

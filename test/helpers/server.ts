@@ -38,6 +38,20 @@ process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
+// Servers running during the current test, or started by it: when the test fails, the tails of
+// their logs are printed, so that a CI log says what the servers saw (root hooks: every test).
+const watched = new Set<{ port: number; logs: () => string; running: boolean }>();
+beforeEach(() => {
+  for (const w of watched) if (!w.running) watched.delete(w);
+});
+afterEach(function () {
+  if (this.currentTest?.state !== 'failed') return;
+  for (const w of watched) {
+    const lines = w.logs().trimEnd().split('\n');
+    process.stderr.write(`--- server on port ${w.port}, last ${Math.min(40, lines.length)} log lines\n${lines.slice(-40).join('\n')}\n`);
+  }
+});
+
 export function tmpDir(prefix = 'ioc-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
@@ -81,6 +95,9 @@ async function startOnce(port: number, opts: StartOptions): Promise<ServerHandle
     throw new Error(`server did not start (${ready}):\n${out}`);
   }
   const pid = ready;
+  const watch = { port, logs: () => out, running: true };
+  watched.add(watch);
+  exited.then(() => { watch.running = false; });
   return {
     host: '127.0.0.1', port, address: `127.0.0.1:${port}`, store, pid, exited,
     logs: () => out,
