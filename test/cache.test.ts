@@ -40,15 +40,43 @@ function figure(line: string, re: RegExp): number {
 }
 
 /** Offset of the pool record of (high, low, segment offset) in a pool file, or -1. */
-function findRecord(pool: Buffer, high: number, low: number, offset: number): number {
+/** Offsets of the pool records naming (high, low, offset), newest (highest seq) first. */
+function findRecords(pool: Buffer, high: number, low: number, offset: number): number[] {
   const key = Buffer.alloc(24);
   key.writeBigInt64LE(BigInt(high), 0);
   key.writeBigInt64LE(BigInt(low), 8);
   key.writeBigUInt64LE(BigInt(offset), 16);
+  const found: number[] = [];
   for (let at = pool.indexOf(key, 4096); at >= 0; at = pool.indexOf(key, at + 1)) {
-    if ((at - 8) % 64 === 0) return at - 8;  // records are 64 bytes from 4096; the id is at +8
+    if ((at - 8) % 64 === 0) found.push(at - 8);  // records are 64 bytes from 4096; the id is at +8
   }
-  return -1;
+  const seq = (at: number) => pool.readBigUInt64LE(at + 48);  // after magic, flags, id, offset, size, range
+  return found.sort((a, b) => (seq(b) > seq(a) ? 1 : seq(b) < seq(a) ? -1 : 0));
+}
+const findRecord = (pool: Buffer, high: number, low: number, offset: number) => findRecords(pool, high, low, offset)[0] ?? -1;
+
+/** Flips a byte of the pool file at `at` (a record torn or damaged while the server was down). */
+function damage(poolFile: string, at: number): void {
+  const fd = fs.openSync(poolFile, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, at);
+    b[0] ^= 0x5a;
+    fs.writeSync(fd, b, 0, 1, at);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function readHead(poolFile: string): Buffer {
+  const head = Buffer.alloc(1 << 20);
+  const fd = fs.openSync(poolFile, 'r');
+  try {
+    fs.readSync(fd, head, 0, head.length, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return head;
 }
 
 // Pool files are sparse but large (twice the cache size and more): remove them afterwards.
@@ -181,26 +209,52 @@ describe('segment cache', function () {
     }
     await server.kill();
     const poolFile = path.join(pool, 'iocatcher-pool');
-    const fd = fs.openSync(poolFile, 'r+');
-    try {
-      const head = Buffer.alloc(1 << 20);
-      fs.readSync(fd, head, 0, head.length, 0);
-      const at = findRecord(head, 81, 1, 0);
-      assert.ok(at > 0, 'the record of the dirty segment is in the pool');
-      const b = Buffer.alloc(1);
-      fs.readSync(fd, b, 0, 1, at + 40);  // a byte of the dirty range
-      b[0] ^= 0x5a;
-      fs.writeSync(fd, b, 0, 1, at + 40);
-    } finally {
-      fs.closeSync(fd);
-    }
+    const at = findRecord(readHead(poolFile), 81, 1, 0);
+    assert.ok(at > 0, 'the record of the dirty segment is in the pool');
+    damage(poolFile, at + 40);  // a byte of the dirty range
     server = await startServer({ store, args });
     client = await IocClient.connect(server.host, server.port);
     try {
-      assert.match(server.logs(), /corrupt cache record in pool .*iocatcher-pool slot \d+/);
+      assert.match(server.logs(), /corrupt cache records in pool .*iocatcher-pool slot \d+/);
       // the corrupt segment falls back to the store's (flushed) data, never the pool's bytes
       assert.ok((await client.read(81, 1, 0, MiB)).equals(base));
       assert.ok((await client.read(81, 2, 0, MiB)).equals(good));
+    } finally {
+      client.close();
+      await server.stop();
+    }
+  });
+
+  it('--nvdimm: a torn newest record leaves the previous one, and every write it covered', async () => {
+    const pool = poolDir();
+    const store = tmpDir('ioc-store-');
+    const args = ['--nvdimm', pool, '--segment-size', '1MB', '--cache-size', '64MB'];
+    let server = await startServer({ store, args });
+    let client = await IocClient.connect(server.host, server.port);
+    const base = pattern(MiB, 11), first = pattern(64 * 1024, 12), second = pattern(64 * 1024, 13);
+    try {
+      await client.write(83, 1, 0, base);
+      await client.flush(83, 1);
+      await client.write(83, 1, 4096, first);          // record: dirty [4 KiB, 68 KiB)
+      await client.write(83, 1, 512 * 1024, second);   // next record: dirty [4 KiB, 576 KiB)
+    } finally {
+      client.close();
+    }
+    await server.kill();
+    // Power lost while the second record was written: it fails its checksum.
+    const poolFile = path.join(pool, 'iocatcher-pool');
+    const records = findRecords(readHead(poolFile), 83, 1, 0);
+    assert.equal(records.length, 2, 'two records for the segment, written in turn');
+    damage(poolFile, records[0] + 44);  // the newest record's dirty end
+    server = await startServer({ store, args });
+    client = await IocClient.connect(server.host, server.port);
+    try {
+      assert.match(server.logs(), /recovered 1 dirty segments \(1 from their previous record/);
+      // The first write (acknowledged under the previous record) is served from the pool; the
+      // range only the torn record named comes from the store.
+      const expected = Buffer.from(base);
+      first.copy(expected, 4096);
+      assert.ok((await client.read(83, 1, 0, MiB)).equals(expected));
     } finally {
       client.close();
       await server.stop();

@@ -18,7 +18,7 @@ namespace ioc {
 namespace server {
 
 static constexpr char POOL_MAGIC[8] = {'I', 'O', 'C', 'P', 'O', 'O', 'L', '1'};
-static constexpr uint32_t POOL_VERSION = 1;
+static constexpr uint32_t POOL_VERSION = 2;  // 1: one record per slot
 static constexpr uint32_t RECORD_MAGIC = 0x52434f49;  // "IOCR"
 static constexpr uint32_t RECORD_DIRTY = 1;
 static constexpr uint64_t RECORDS_OFFSET = 4096;
@@ -36,8 +36,9 @@ static uint64_t fnv1a(const void *data, size_t len, uint64_t seed) {
 }
 
 static uint64_t headerChecksum(const PoolHeader &h) { return fnv1a(&h, offsetof(PoolHeader, checksum), 0); }
-static uint64_t recordChecksum(const PoolRecord &r, uint32_t slot) {
-  return fnv1a(&r, offsetof(PoolRecord, checksum), slot);  // the slot index too: a record moved elsewhere fails
+static uint64_t recordChecksum(const PoolRecord &r, uint32_t slot, unsigned copy) {
+  // The place too (slot and copy): a record moved elsewhere fails.
+  return fnv1a(&r, offsetof(PoolRecord, checksum), (uint64_t)slot * 2 + copy);
 }
 
 static bool allZero(const void *p, size_t len) {
@@ -57,7 +58,7 @@ static void mkdirs(const std::string &dir) {
 }
 
 static uint64_t dataOffsetFor(size_t slots) {
-  uint64_t end = RECORDS_OFFSET + slots * sizeof(PoolRecord);
+  uint64_t end = RECORDS_OFFSET + slots * 2 * sizeof(PoolRecord);
   return (end + DATA_ALIGN - 1) / DATA_ALIGN * DATA_ALIGN;
 }
 
@@ -85,6 +86,9 @@ PmemPool::PmemPool(const std::string &dir, uint32_t index, size_t segmentSize, s
     if (ftruncate(fd_, 0) != 0 || ftruncate(fd_, dataOffset_ + slots * segmentSize) != 0)
       throw std::runtime_error("cannot size pool " + path_ + ": " + strerror(errno));
   } else {
+    if (memcmp(h.magic, POOL_MAGIC, 8) == 0 && h.version < POOL_VERSION && h.checksum == headerChecksum(h))
+      throw std::runtime_error("pool " + path_ + " has format " + std::to_string(h.version) + " of an older iocatcher (this one reads " +
+                               std::to_string(POOL_VERSION) + "); flush it with that version, or move it away to start empty");
     if (memcmp(h.magic, POOL_MAGIC, 8) != 0 || h.version != POOL_VERSION || h.checksum != headerChecksum(h))
       throw std::runtime_error("pool " + path_ + " has a corrupt or foreign header; move it away to start empty");
     if (h.segmentSize != segmentSize)
@@ -111,6 +115,7 @@ PmemPool::PmemPool(const std::string &dir, uint32_t index, size_t segmentSize, s
   }
   // Slots are free until recover() says otherwise; a fresh pool has no records.
   for (size_t i = slots_; i-- > 0;) free_.push_back((uint32_t)i);
+  lastCopy_.assign(slots_, 1);  // the first record of a slot goes to copy 0
 }
 
 PmemPool::~PmemPool() {
@@ -118,8 +123,8 @@ PmemPool::~PmemPool() {
   if (fd_ >= 0) close(fd_);
 }
 
-PoolRecord *PmemPool::record(uint32_t slot) const {
-  return reinterpret_cast<PoolRecord *>(base_ + RECORDS_OFFSET + (size_t)slot * sizeof(PoolRecord));
+PoolRecord *PmemPool::record(uint32_t slot, unsigned copy) const {
+  return reinterpret_cast<PoolRecord *>(base_ + RECORDS_OFFSET + ((size_t)slot * 2 + copy) * sizeof(PoolRecord));
 }
 
 void PmemPool::persist(const void *addr, size_t len) {
@@ -169,52 +174,67 @@ void PmemPool::writeRecord(uint32_t slot, const SegmentRecord &rec, uint64_t seq
   r.dirtyBegin = rec.dirtyBegin;
   r.dirtyEnd = rec.dirtyEnd;
   r.seq = seq;
-  r.checksum = recordChecksum(r, slot);
-  PoolRecord *dst = record(slot);
+  // Over the older of the two: if this write is torn, the newer one still stands.
+  unsigned copy = lastCopy_[slot] ^ 1;
+  r.checksum = recordChecksum(r, slot, copy);
+  PoolRecord *dst = record(slot, copy);
   *dst = r;
   persist(dst, sizeof r);
+  lastCopy_[slot] = (uint8_t)copy;
 }
 
 void PmemPool::clearRecord(uint32_t slot) {
-  PoolRecord *r = record(slot);
-  if (allZero(r, sizeof *r)) return;
-  memset(r, 0, sizeof *r);
-  persist(r, sizeof *r);
+  PoolRecord *r = record(slot, 0);  // both copies: adjacent
+  lastCopy_[slot] = 1;
+  if (allZero(r, 2 * sizeof *r)) return;
+  memset(r, 0, 2 * sizeof *r);
+  persist(r, 2 * sizeof *r);
 }
 
 void PmemPool::recover(std::vector<RecoveredSegment> &out) {
   free_.clear();
-  size_t corrupt = 0, found = 0;
+  size_t corrupt = 0, found = 0, torn = 0;
   for (uint32_t i = 0; i < slots_; i++) {
-    PoolRecord r = *record(i);
-    if (allZero(&r, sizeof r)) {
+    PoolRecord copies[2] = {*record(i, 0), *record(i, 1)};
+    int best = -1;
+    bool damaged = false;
+    for (unsigned c = 0; c < 2; c++) {
+      const PoolRecord &r = copies[c];
+      if (allZero(&r, sizeof r)) continue;
+      bool valid = r.magic == RECORD_MAGIC && r.checksum == recordChecksum(r, i, c) && r.size == segmentSize_ &&
+                   r.dirtyBegin < r.dirtyEnd && r.dirtyEnd <= segmentSize_ && r.offset % segmentSize_ == 0 &&
+                   (r.flags & RECORD_DIRTY);
+      if (!valid)
+        damaged = true;
+      else if (best < 0 || r.seq > copies[best].seq)
+        best = (int)c;
+    }
+    if (best < 0) {
+      if (damaged) {
+        corrupt++;
+        log(LOG_ERROR, "cache",
+            "corrupt cache records in pool %s slot %u (checksums or fields do not match): its segment is not served, "
+            "the object falls back to the store", path_.c_str(), i);
+      }
+      clearRecord(i);
       free_.push_back(i);
       continue;
     }
-    bool valid = r.magic == RECORD_MAGIC && r.checksum == recordChecksum(r, i) && r.size == segmentSize_ &&
-                 r.dirtyBegin < r.dirtyEnd && r.dirtyEnd <= segmentSize_ && r.offset % segmentSize_ == 0;
-    if (!valid) {
-      corrupt++;
-      log(LOG_ERROR, "cache",
-          "corrupt cache record in pool %s slot %u (checksum or fields do not match): its segment is not served, "
-          "the object falls back to the store", path_.c_str(), i);
-    } else if (r.flags & RECORD_DIRTY) {
-      RecoveredSegment s;
-      s.slot.data = slotData(i);
-      s.slot.desc = mr_.desc(base_ + dataOffset_, slots_ * segmentSize_, (size_t)i * segmentSize_);
-      s.slot.pool = index_;
-      s.slot.index = i;
-      s.record.id = ObjectId{r.low, r.high};
-      s.record.offset = r.offset;
-      s.record.dirtyBegin = r.dirtyBegin;
-      s.record.dirtyEnd = r.dirtyEnd;
-      s.seq = r.seq;
-      out.push_back(s);
-      found++;
-      continue;
-    }
-    clearRecord(i);
-    free_.push_back(i);
+    if (damaged) torn++;  // the other copy: a record update cut off; the previous record stands
+    const PoolRecord &r = copies[best];
+    lastCopy_[i] = (uint8_t)best;
+    RecoveredSegment s;
+    s.slot.data = slotData(i);
+    s.slot.desc = mr_.desc(base_ + dataOffset_, slots_ * segmentSize_, (size_t)i * segmentSize_);
+    s.slot.pool = index_;
+    s.slot.index = i;
+    s.record.id = ObjectId{r.low, r.high};
+    s.record.offset = r.offset;
+    s.record.dirtyBegin = r.dirtyBegin;
+    s.record.dirtyEnd = r.dirtyEnd;
+    s.seq = r.seq;
+    out.push_back(s);
+    found++;
   }
   // Free slots may still hold data a crash left behind: empty them, a run at a time.
   for (size_t a = 0; a < free_.size();) {
@@ -224,8 +244,9 @@ void PmemPool::recover(std::vector<RecoveredSegment> &out) {
     a = b;
   }
   std::reverse(free_.begin(), free_.end());  // low indexes first
-  if (found || corrupt)
-    log(LOG_INFO, "cache", "pool %s: recovered %zu dirty segments, %zu corrupt records", path_.c_str(), found, corrupt);
+  if (found || corrupt || torn)
+    log(LOG_INFO, "cache", "pool %s: recovered %zu dirty segments (%zu from their previous record: the newer one was torn), "
+        "%zu slots with only corrupt records", path_.c_str(), found, torn, corrupt);
 }
 
 PmemSegmentMemory::PmemSegmentMemory(fabric::Transport &transport, const std::vector<std::string> &dirs,

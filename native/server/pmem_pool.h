@@ -1,11 +1,13 @@
 // Persistent-memory segment pools (-n/--nvdimm DIR[,DIR...]): one file per directory, mapped
-// with libpmem, holding segment slots plus one checksummed record per slot, so that a server
-// killed at any point restarts with every acknowledged write (DESIGN.md 3: the original kept
-// segments in unlinked files, lost at any crash).
+// with libpmem, holding segment slots plus two checksummed records per slot, written in turn,
+// so that a server killed at any point restarts with every acknowledged write (DESIGN.md 3: the
+// original kept segments in unlinked files, lost at any crash): a record torn by a power loss
+// while it is written fails its checksum, and the slot's previous record still stands.
 //
 // File layout (DIR/iocatcher-pool, native endian):
 //   [0, 4096)               PoolHeader
-//   [4096, +64*slots)       PoolRecord per slot (all zeros: no record)
+//   [4096, +128*slots)      two PoolRecords per slot (all zeros: no record); the valid one
+//                           with the higher seq is the slot's record
 //   [dataOffset, ...)       slots of segmentSize bytes (dataOffset 2 MiB aligned)
 #pragma once
 
@@ -54,8 +56,9 @@ class PmemPool {
   void persist(const void *addr, size_t len);
   void writeRecord(uint32_t slot, const SegmentRecord &rec, uint64_t seq);
   void clearRecord(uint32_t slot);
-  // Scans the records: valid dirty ones are returned (their slots stay in use), corrupt ones
-  // are reported; every other slot is emptied and freed.
+  // Scans the records: the newest valid dirty record of each slot is returned (the slot stays
+  // in use), a slot with no valid record but a damaged one is reported; every other slot is
+  // emptied and freed.
   void recover(std::vector<RecoveredSegment> &out);
   size_t slots() const { return slots_; }
   size_t used() const { return slots_ - free_.size(); }
@@ -63,7 +66,7 @@ class PmemPool {
   const std::string &path() const { return path_; }
 
  private:
-  PoolRecord *record(uint32_t slot) const;
+  PoolRecord *record(uint32_t slot, unsigned copy) const;
   char *slotData(uint32_t slot) const { return base_ + dataOffset_ + (size_t)slot * segmentSize_; }
   void punch(uint32_t first, uint32_t count);  // give slot pages back (they read as zeros)
 
@@ -76,6 +79,7 @@ class PmemPool {
   size_t mappedLen_ = 0;
   int isPmem_ = 0;
   std::vector<uint32_t> free_;
+  std::vector<uint8_t> lastCopy_;  // per slot: which of its two records was written last
   ChunkRegistrar mr_;
 };
 

@@ -56,8 +56,13 @@ function serverListString(host: ServerList): string {
 /**
  * A connection to one iocatcher server, or to several: each object then lives on one server
  * chosen by rendezvous hashing of its id (every client agrees), and reads of an object whose
- * server is unreachable go to the next server in rendezvous order. Safe to use concurrently:
- * calls run on worker threads.
+ * server is unreachable go to the next server in rendezvous order. Safe to use concurrently.
+ *
+ * Reads and writes up to 32 KiB and pings are sent from the JS thread; when no other call of
+ * this client is in flight, it polls for the reply for up to IOC_CLIENT_SPIN_US microseconds
+ * (default 50; 0 never polls) before the event loop waits on the completion queue's descriptor,
+ * as the C client does: a small round trip then costs no sleep and wake-up. Larger calls, and
+ * flush, cow and ranges, run on libuv's thread pool.
  */
 export class IocClient {
   private handle: NativeClientHandle | undefined;
