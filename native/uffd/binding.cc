@@ -256,7 +256,11 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   });
 }
 
-// policyCreate(order 'fifo'|'lifo', limitBytes, windowBytes) -> handle shared by mappings
+// Named policies are process-wide: worker threads that ask for the same name share one quota.
+std::mutex namedPoliciesMutex;
+std::map<std::string, std::weak_ptr<EvictionPolicy>> namedPolicies;
+
+// policyCreate(order 'fifo'|'lifo', limitBytes, windowBytes, name?) -> handle shared by mappings
 Napi::Value PolicyCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -264,7 +268,21 @@ Napi::Value PolicyCreate(const Napi::CallbackInfo& info) {
     if (order != "fifo" && order != "lifo") throw std::invalid_argument("unknown policy order " + order);
     size_t limit = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
     size_t window = static_cast<size_t>(info[2].ToNumber().DoubleValue());
-    auto policy = std::make_shared<EvictionPolicy>(order == "fifo" ? EvictionPolicy::Order::Fifo : EvictionPolicy::Order::Lifo, limit, window);
+    std::string name = info.Length() > 3 && info[3].IsString() ? info[3].ToString().Utf8Value() : "";
+    auto kind = order == "fifo" ? EvictionPolicy::Order::Fifo : EvictionPolicy::Order::Lifo;
+    std::shared_ptr<EvictionPolicy> policy;
+    if (!name.empty()) {
+      std::lock_guard<std::mutex> lock(namedPoliciesMutex);
+      policy = namedPolicies[name].lock();
+      if (policy && (policy->order() != kind || policy->limit() != limit || policy->window() != window))
+        throw std::invalid_argument("policy '" + name + "' already exists with other parameters");
+      if (!policy) {
+        policy = std::make_shared<EvictionPolicy>(kind, limit, window);
+        namedPolicies[name] = policy;
+      }
+    } else {
+      policy = std::make_shared<EvictionPolicy>(kind, limit, window);
+    }
     return Napi::External<PolicyRef>::New(env, new PolicyRef(policy), [](Napi::Env, PolicyRef* p) { delete p; });
   });
 }

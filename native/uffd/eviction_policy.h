@@ -35,6 +35,8 @@ class EvictionPolicy {
   void onDropped(size_t bytes);
 
   size_t limit() const { return limit_; }
+  size_t window() const { return window_; }
+  Order order() const { return order_; }
   size_t used() const;
 
  private:

@@ -7,7 +7,8 @@
 // eviction (triggered by a fault of another mapping) is dropping, between the dirty scan and
 // MADV_DONTNEED (microseconds), is not seen. A mapping's own faults and its own thread's calls
 // cannot race this way (the writer is the thread that is blocked or busy in the call); the
-// synchronous write-protect mode (wp-fault) has no such window.
+// synchronous write-protect mode (wp-fault) has no such window, so mappings under a
+// process-wide (named) policy, which other threads' faults evict from, always use wp-fault.
 #pragma once
 
 #include <atomic>

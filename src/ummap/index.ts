@@ -26,14 +26,15 @@ export interface UmapOptions {
   /** The first touch of a segment gives zeros instead of reading it. */
   noFirstRead?: boolean;
   /** 'none' (default), 'fifo://SIZE', 'lifo://SIZE', 'fifo-window://SIZE?window=SIZE', or a
-   *  UmapPolicy from createPolicy() shared with other mappings (one quota for all). */
+   *  UmapPolicy from createPolicy() shared with other mappings (one quota for all). `name=NAME`
+   *  in the query ('fifo://64MB?name=ckpt') shares one quota across the process's threads. */
   policy?: string | UmapPolicy;
   /** iocatcher server "host:port" for ioc:// (default 127.0.0.1:8556). */
   server?: string;
   /** Values for {name} variables in URIs. */
   vars?: UriVars;
   /** Dirty page tracking; default 'wp-async' where the kernel has it (IOC_UFFD_NO_WP_ASYNC=1
-   *  forces 'wp-fault'). */
+   *  forces 'wp-fault'). Mappings under a process-wide (named) policy always use 'wp-fault'. */
   dirtyTracking?: DirtyTrackingMode;
   /** Largest sequential read-ahead in bytes (default 16 MiB, 0 disables). */
   readAhead?: number | string;
@@ -70,6 +71,17 @@ export function ummap(a: ObjectIdInput, b: ObjectIdInput | number, c?: number | 
   }
   const spec = parseUri(uri, { vars: opts.vars, server: opts.server });
   const policy = resolvePolicy(opts.policy);
+  // A process-wide quota lets another thread's fault evict this mapping's segments while this
+  // thread writes to them. With wp-async a write landing between the eviction's dirty scan and
+  // the drop would be lost; synchronous write-protect faults make such a write wait for the
+  // eviction, then reload. So named quotas use wp-fault.
+  let tracking = opts.dirtyTracking;
+  if (policy?.name !== undefined) {
+    if (tracking === 'wp-async') {
+      throw new IocError('EINVAL', `a process-wide policy ('${policy.spec}') needs dirtyTracking 'wp-fault' (another thread may evict this mapping's segments while it writes)`);
+    }
+    tracking = 'wp-fault';
+  }
   const created = callNative(() =>
     addon().umapCreate({
       scheme: spec.scheme,
@@ -79,7 +91,7 @@ export function ummap(a: ObjectIdInput, b: ObjectIdInput | number, c?: number | 
       storageOffset,
       readOnly: opts.readOnly ?? false,
       noFirstRead: opts.noFirstRead ?? false,
-      tracking: opts.dirtyTracking,
+      tracking,
       readAheadMax: opts.readAhead === undefined ? undefined : parseSize(opts.readAhead, 'readAhead'),
       policy: policy?.handle,
     }),

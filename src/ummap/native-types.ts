@@ -53,7 +53,7 @@ export interface NativeUmapBinding {
   umapUnmap(handle: NativeMappingHandle, buffer: ArrayBuffer, sync: boolean): void;
   umapSwitch(handle: NativeMappingHandle, scheme: string, params: Record<string, string>, copyFirst: boolean, allowExist: boolean): void;
   umapStats(handle: NativeMappingHandle): NativeMappingStats;
-  umapPolicyCreate(order: 'fifo' | 'lifo', limit: number, window: number): NativePolicyHandle;
+  umapPolicyCreate(order: 'fifo' | 'lifo', limit: number, window: number, name?: string): NativePolicyHandle;
   umapPolicyStats(policy: NativePolicyHandle): { used: number; limit: number };
   umapDropMemStore(name: string): boolean;
   /** Bench baselines. */

@@ -3,7 +3,9 @@
 //   fifo://SIZE                     evict the oldest loaded segment while over SIZE
 //   lifo://SIZE                     evict the newest loaded segment while over SIZE
 //   fifo-window://SIZE?window=SIZE  fifo, but evict down to SIZE - window at once
-// A UmapPolicy object passed to several mappings gives them one shared quota.
+// A UmapPolicy object passed to several mappings gives them one shared quota; `name=NAME` in the
+// query (fifo://64MB?name=ckpt) makes it process-wide: every worker thread that asks for that
+// name gets the same quota.
 import { IocError } from '../errors';
 import { addon } from '../native';
 import type { NativePolicyHandle } from './native-types';
@@ -20,6 +22,8 @@ export class UmapPolicy {
   readonly handle: NativePolicyHandle;
   readonly spec: string;
   readonly limit: number;
+  /** Process-wide name (`?name=`): every thread asking for it shares this quota. */
+  readonly name: string | undefined;
 
   constructor(spec: string) {
     const m = /^(fifo|lifo|fifo-window):\/\/([^?]+)(?:\?(.*))?$/i.exec(spec.trim());
@@ -27,15 +31,26 @@ export class UmapPolicy {
     const kind = m[1].toLowerCase();
     const limit = parseSize(m[2], 'policy size');
     if (limit <= 0) throw new IocError('EINVAL', `bad policy '${spec}': size must be > 0`);
+    const query = new URLSearchParams(m[3] ?? '');
+    for (const key of query.keys()) {
+      if (key !== 'name' && !(key === 'window' && kind === 'fifo-window')) throw new IocError('EINVAL', `bad policy '${spec}': unknown parameter '${key}'`);
+    }
     let window = 0;
     if (kind === 'fifo-window') {
-      const w = new URLSearchParams(m[3] ?? '').get('window');
+      const w = query.get('window');
       window = w ? parseSize(w, 'policy window') : Math.floor(limit / 8);
       if (window >= limit) throw new IocError('EINVAL', `bad policy '${spec}': window must be below the size`);
     }
+    const name = query.get('name') ?? undefined;
+    if (name !== undefined && !/^[\w.-]{1,64}$/.test(name)) throw new IocError('EINVAL', `bad policy '${spec}': name must be 1-64 letters, digits, '_', '.' or '-'`);
     this.spec = spec;
     this.limit = limit;
-    this.handle = addon().umapPolicyCreate(kind === 'lifo' ? 'lifo' : 'fifo', limit, window);
+    this.name = name;
+    try {
+      this.handle = addon().umapPolicyCreate(kind === 'lifo' ? 'lifo' : 'fifo', limit, window, name);
+    } catch (e) {
+      throw new IocError('EINVAL', `bad policy '${spec}': ${(e as Error).message}`);
+    }
   }
 
   stats(): PolicyStats {
@@ -43,7 +58,13 @@ export class UmapPolicy {
   }
 }
 
-/** A policy to share between mappings (one quota for all of them). */
+/**
+ * A policy to share between mappings (one quota for all of them). With `?name=NAME` in the spec
+ * (`fifo://64MB?name=ckpt`) the quota is process-wide: mappings of every worker thread that uses
+ * that name share it (asking for an existing name with other parameters is an EINVAL error).
+ * Mappings under a named policy track dirty pages with synchronous write-protect faults
+ * ('wp-fault'): an eviction triggered by another thread must see every write it races with.
+ */
 export function createPolicy(spec: string): UmapPolicy {
   return new UmapPolicy(spec);
 }
