@@ -1,7 +1,6 @@
 // Shared helpers of the ummap tests (not a test file itself).
-import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
+import { tmpDir } from './helpers/tmp';
 
 /** Small deterministic PRNG (xorshift32) so failures reproduce. */
 export function rng(seed: number): () => number {
@@ -37,8 +36,7 @@ export function firstDifference(a: Uint8Array, b: Uint8Array): number {
 }
 
 export function tmpFile(name: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ummap-test-'));
-  return path.join(dir, name);
+  return path.join(tmpDir('ummap-test-'), name);
 }
 
 export const MiB = 1 << 20;

@@ -73,6 +73,10 @@ mon allow pool size one = true
 mon allow pool delete = true
 mon warn on pool no redundancy = false
 client mount timeout = 30
+# The monitor shuts itself down below 5% free disk by default: a test cluster on a nearly full
+# machine would never answer (seen here: the tests then time out at 'ceph osd new').
+mon data avail crit = 0
+mon data avail warn = 1
 run dir = ${dir}/run
 crash dir = ${dir}/crash
 log file = ${dir}/log/$name.log

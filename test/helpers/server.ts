@@ -1,8 +1,7 @@
 // Starts real iocatcher-server processes (through the CLI in bin/) on 127.0.0.1 for tests,
 // and makes sure every process started is stopped.
+import { tmpDir } from './tmp';
 import { ChildProcess, spawn } from 'child_process';
-import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { IocClient } from '../../src';
 
@@ -52,9 +51,7 @@ afterEach(function () {
   }
 });
 
-export function tmpDir(prefix = 'ioc-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
+export { tmpDir } from './tmp';
 
 let portCounter = 20000 + ((process.pid * 7) % 20000);
 function nextPort(): number {
