@@ -93,7 +93,6 @@ class LoopCall {
         [req](uint64_t, ioc::proto::Reader &r) { return req->onReply(r); });
     // With other calls in flight the loop has work to do: never spin then.
     if (ret < 0 || c->drive(state->inflight == 1 ? ioc::client::Connection::spinMicros() : 0)) {
-
       c->settle(ret < 0 ? ret : c->result_, false);  // still inside the JS call: resolve directly
       return p;
     }
