@@ -4,10 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Clients print why a connection failed or was dropped (the tests make some fail on purpose),
+# so that a failing test's log says what the client saw.
+export IOC_CLIENT_DEBUG="${IOC_CLIENT_DEBUG:-1}"
 npx --no-install mocha "$@"
 # The API reference must build without warnings (typedoc.json: treatWarningsAsErrors).
 npx --no-install typedoc --logLevel Warn
-# Issue #7: libFuzzer run + ASan/UBSan build and tests (scripts/ci-extra.sh, ~30-40 min on 2
+# Issue #7: libFuzzer run + ASan/UBSan build and tests (scripts/ci-extra.sh, ~5 min on 2
 # cores): in CI (CI=true) or with IOC_FULL_CI=1.
 if [ "${CI:-}" = true ] || [ "${IOC_FULL_CI:-}" = 1 ]; then
   bash scripts/ci-extra.sh

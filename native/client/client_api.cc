@@ -60,6 +60,13 @@ bool unreachable(int64_t err) {
 
 constexpr int64_t DOWN_BACKOFF_MS = 2000;
 
+// Connection failures and drops on stderr: IOC_DEBUG (client and server), or IOC_CLIENT_DEBUG
+// (the client alone: the test runs set it, so that a CI log says why a call failed).
+bool clientDebug() {
+  static const bool on = getenv("IOC_DEBUG") || getenv("IOC_CLIENT_DEBUG");
+  return on;
+}
+
 // Borrow a connection of one server for one call; a broken one is dropped on return (the next
 // call reconnects).
 class Lease {
@@ -80,7 +87,7 @@ class Lease {
         conn_.reset(new Connection(o));
         pool->backoffMs = 0;
       } catch (const ConnectError &e) {
-        if (getenv("IOC_DEBUG")) fprintf(stderr, "iocatcher-client: %s: %s\n", pool->addr.key.c_str(), e.what());
+        if (clientDebug()) fprintf(stderr, "iocatcher-client: %s: %s\n", pool->addr.key.c_str(), e.what());
         if (std::string(e.what()) != "backing off") {
           int64_t b = std::min<int64_t>(std::max<int64_t>(100, pool->backoffMs.load() * 2), 5000);
           pool->backoffMs = b;
@@ -101,7 +108,7 @@ class Lease {
     if (!conn_) return;
     std::lock_guard<std::mutex> lock(pool_->mu);
     if (conn_->broken()) {
-      if (getenv("IOC_DEBUG")) fprintf(stderr, "iocatcher-client: dropping connection: %s\n", conn_->lastError().c_str());
+      if (clientDebug()) fprintf(stderr, "iocatcher-client: %s: dropping connection: %s\n", pool_->addr.key.c_str(), conn_->lastError().c_str());
       conn_.reset();
       pool_->total--;
     } else {
@@ -187,7 +194,7 @@ IOC_API ioc_client_t *ioc_client_init(const char *ip, const char *port) {
   std::string defaultPort = port && *port ? port : "8556";
   std::string error;
   if (!parseServerList(ip, defaultPort, c->addrs, &error)) {
-    if (getenv("IOC_DEBUG")) fprintf(stderr, "iocatcher-client: %s\n", error.c_str());
+    if (clientDebug()) fprintf(stderr, "iocatcher-client: %s\n", error.c_str());
     errno = EINVAL;
     return nullptr;
   }
@@ -207,7 +214,7 @@ IOC_API ioc_client_t *ioc_client_init(const char *ip, const char *port) {
       pool->idle.push_back(std::move(first));
       pool->total = 1;
     } catch (const ConnectError &e) {
-      if (getenv("IOC_DEBUG")) fprintf(stderr, "iocatcher-client: %s: %s\n", a.key.c_str(), e.what());
+      if (clientDebug()) fprintf(stderr, "iocatcher-client: %s: %s\n", a.key.c_str(), e.what());
       if (!firstError) firstError = e.errnum;
       pool->downUntilMs = nowMs() + DOWN_BACKOFF_MS;
     }
