@@ -13,7 +13,9 @@
 #include <atomic>
 #include <cstring>
 #include <deque>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 namespace ioc {
 namespace client {
@@ -23,49 +25,106 @@ using Clock = std::chrono::steady_clock;
 
 static std::atomic<uint64_t> g_nextKey{1};
 static constexpr unsigned CONNECT_TIMEOUT_MS = 10000;
+static constexpr unsigned HANDSHAKE_ATTEMPT_MS = 2000;
 
+
+void applyProviderDefaults() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char *vars[] = {"FI_OFI_RXM_MSG_RX_SIZE", "FI_OFI_RXM_RX_SIZE"};
+    std::vector<const char *> set;
+    for (const char *v : vars)
+      if (!getenv(v) && setenv(v, "32", 0) == 0) set.push_back(v);
+    fi_info *info = nullptr;  // any query initialises libfabric and its providers, which read them
+    if (fi_getinfo(FI_VERSION(1, 11), nullptr, nullptr, 0, nullptr, &info) == 0) fi_freeinfo(info);
+    for (const char *v : set) unsetenv(v);
+  });
+}
 
 Connection::Connection(const ConnectOptions &opts) : opts_(opts) {
+  applyProviderDefaults();
   connectTcp();
-  try {
-    fabric::Options fo;
-    fo.provider = opts.provider;
-    fo.node = opts.ip;
-    fo.service = opts.port;
-    transport_.reset(new fabric::Transport(fo, 64));
-    providerName_ = transport_->info.providerName();
-    server_ = transport_->av.insert(transport_->info->dest_addr);
-    size_t total = (RECV_SLOTS + 1) * MSG_BUFFER_SIZE;
-    buffers_.reset(new char[total]);
-    if (transport_->needsLocalMr()) {
-      buffersMr_ = fabric::MemoryRegion(transport_->domain, transport_->info, buffers_.get(), total,
-                                        FI_SEND | FI_RECV, g_nextKey++);
-      desc_ = buffersMr_.desc();
+  // The fabric handshake: CONNECT_INIT with our endpoint's address, answered by ASSIGN_ID.
+  // With libfabric 1.17's tcp;ofi_rxm, about one connection in a few thousand, made while the
+  // server is busy accepting others, never gets its ASSIGN_ID although the server sent it
+  // (both sockets empty, no provider warning). A fresh endpoint then connects at once, so an
+  // attempt that gets no answer within HANDSHAKE_ATTEMPT_MS is retried on a new endpoint,
+  // within the connect timeout. The server keeps the lost attempt's id until our TCP side
+  // channel closes.
+  unsigned totalMs = opts_.timeoutMs == 0 || opts_.timeoutMs > CONNECT_TIMEOUT_MS ? CONNECT_TIMEOUT_MS : opts_.timeoutMs;
+  auto deadline = Clock::now() + std::chrono::milliseconds(totalMs);
+  unsigned saved = opts_.timeoutMs;
+  std::string failure;
+  int ret = -ETIMEDOUT;
+  for (int attempt = 1;; attempt++) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    bool last = left <= (long)HANDSHAKE_ATTEMPT_MS * 3 / 2;
+    opts_.timeoutMs = (unsigned)std::max<long>(1, last ? left : HANDSHAKE_ATTEMPT_MS);
+    std::vector<char> name;
+    try {
+      openEndpoint();
+      name = transport_->ep.name();
+    } catch (const fabric::FabricError &e) {
+      closeEndpoint();
+      if (tcpFd_ >= 0) close(tcpFd_);
+      throw ConnectError(ENETUNREACH, e.what());
     }
-    for (size_t i = 0; i < RECV_SLOTS; i++) {
-      recv_[i].buf = buffers_.get() + i * MSG_BUFFER_SIZE;
-      repost(recv_[i].buf);
-    }
-    send_.buf = buffers_.get() + RECV_SLOTS * MSG_BUFFER_SIZE;
-  } catch (const fabric::FabricError &e) {
-    if (tcpFd_ >= 0) close(tcpFd_);
-    throw ConnectError(ENETUNREACH, e.what());
+    ret = handshake(name);
+    if (ret == 0) break;
+    failure = handshakeState(name);
+    closeEndpoint();
+    if (ret != -ETIMEDOUT || last) break;
+    if (getenv("IOC_DEBUG") || getenv("IOC_CLIENT_DEBUG"))
+      fprintf(stderr, "iocatcher-client: %s:%s: no ASSIGN_ID within %u ms (attempt %d: %s); retrying on a new endpoint\n",
+              opts_.ip.c_str(), opts_.port.c_str(), opts_.timeoutMs, attempt, failure.c_str());
   }
-  // Introduce our fabric address; the server answers with our client id.
-  std::vector<char> name;
-  try {
-    name = transport_->ep.name();
-  } catch (const fabric::FabricError &e) {
+  opts_.timeoutMs = saved;
+  if (ret < 0) {
     if (tcpFd_ >= 0) close(tcpFd_);
-    throw ConnectError(EIO, e.what());
+    throw ConnectError(-ret, std::string("connection handshake failed: ") + strerror(-ret) + " (" + failure + ")");
   }
+}
+
+// A fresh libfabric endpoint towards the server, with our receive buffers posted.
+void Connection::openEndpoint() {
+  fabric::Options fo;
+  fo.provider = opts_.provider;
+  fo.node = opts_.ip;
+  fo.service = opts_.port;
+  transport_.reset(new fabric::Transport(fo, 64));
+  providerName_ = transport_->info.providerName();
+  server_ = transport_->av.insert(transport_->info->dest_addr);
+  size_t total = (RECV_SLOTS + 1) * MSG_BUFFER_SIZE;
+  if (!buffers_) buffers_.reset(new char[total]);
+  if (transport_->needsLocalMr()) {
+    buffersMr_ = fabric::MemoryRegion(transport_->domain, transport_->info, buffers_.get(), total,
+                                      FI_SEND | FI_RECV, g_nextKey++);
+    desc_ = buffersMr_.desc();
+  }
+  broken_ = false;
+  sendBusy_ = false;
+  pending_.clear();
+  lastError_.clear();
+  for (size_t i = 0; i < RECV_SLOTS; i++) {
+    recv_[i].buf = buffers_.get() + i * MSG_BUFFER_SIZE;
+    repost(recv_[i].buf);
+  }
+  send_.buf = buffers_.get() + RECV_SLOTS * MSG_BUFFER_SIZE;
+}
+
+void Connection::closeEndpoint() {
+  buffersMr_ = fabric::MemoryRegion();
+  desc_ = nullptr;
+  transport_.reset();
+}
+
+// CONNECT_INIT with our address; 0 once ASSIGN_ID gave us our client id.
+int Connection::handshake(const std::vector<char> &name) {
   FirstClientMessage first;
   first.addrLen = std::max(name.size(), FirstClientMessage::ORIGINAL_ADDR_SIZE);
-  if (name.size() > CLIENT_ADDR_MAX) throw ConnectError(EINVAL, "fabric address too long");
+  if (name.size() > CLIENT_ADDR_MAX) return -EINVAL;
   memcpy(first.addr, name.data(), name.size());
-  unsigned saved = opts_.timeoutMs;
-  if (opts_.timeoutMs == 0 || opts_.timeoutMs > CONNECT_TIMEOUT_MS) opts_.timeoutMs = CONNECT_TIMEOUT_MS;
-  int ret = call(
+  return call(
       CONNECT_INIT, [&](Writer &w) { first.encode(w); }, ASSIGN_ID,
       [&](uint64_t, Reader &r) {
         FirstHandshake fh;
@@ -74,15 +133,40 @@ Connection::Connection(const ConnectOptions &opts) : opts_(opts) {
         lfClientId_ = fh.assignLfClientId;
         return 0;
       });
-  opts_.timeoutMs = saved;
-  if (ret < 0) {
-    if (tcpFd_ >= 0) close(tcpFd_);
-    throw ConnectError(-ret, std::string("connection handshake failed: ") + strerror(-ret));
+}
+
+// Where a handshake that failed got to, for the error message: whether our CONNECT_INIT left,
+// and with IOC_CLIENT_DEBUG the kernel's view of the TCP connections between the provider's
+// endpoints (both ends are on this host when the server is on loopback).
+std::string Connection::handshakeState(const std::vector<char> &ourName) const {
+  std::string out = lastError_.empty() ? "" : lastError_ + "; ";
+  out += sendRetries_ && !sendBusy_ && !sendPosted_ ? "our CONNECT_INIT could not be posted"
+         : sendBusy_                                 ? "our CONNECT_INIT was posted, its send did not complete"
+                                                     : "our CONNECT_INIT was sent, no ASSIGN_ID came back";
+  if (sendRetries_) out += " (fi_send said EAGAIN " + std::to_string(sendRetries_) + " times)";
+  if (!getenv("IOC_CLIENT_DEBUG") || ourName.size() < sizeof(sockaddr_in)) return out;
+  sockaddr_in ours;
+  memcpy(&ours, ourName.data(), sizeof ours);
+  unsigned ourPort = ntohs(ours.sin_port), serverPort = (unsigned)atoi(opts_.port.c_str());
+  static const char *states[] = {"?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT",
+                                 "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING"};
+  FILE *f = fopen("/proc/net/tcp", "r");
+  if (!f) return out;
+  char line[512];
+  out += "; tcp sockets of ports " + std::to_string(ourPort) + " (ours) and " + std::to_string(serverPort) + ":";
+  while (fgets(line, sizeof line, f)) {
+    unsigned la, lp, ra, rp, st, tx, rx;
+    if (sscanf(line, " %*d: %8X:%4X %8X:%4X %2X %8X:%8X", &la, &lp, &ra, &rp, &st, &tx, &rx) != 7) continue;
+    if (lp != ourPort && rp != ourPort && lp != serverPort && rp != serverPort) continue;
+    out += " [" + std::to_string(lp) + "->" + std::to_string(rp) + " " + (st < 12 ? states[st] : "?") +
+           " tx " + std::to_string(tx) + " rx " + std::to_string(rx) + "]";
   }
+  fclose(f);
+  return out;
 }
 
 Connection::~Connection() {
-  transport_.reset();
+  closeEndpoint();
   if (tcpFd_ >= 0) close(tcpFd_);
 }
 
@@ -189,7 +273,7 @@ int Connection::postSend(size_t len, Clock::time_point deadline) {
   for (;;) {
     ssize_t ret = transport_->ep.send(send_.buf, len, desc_, server_, &send_);
     if (ret == 0) {
-      sendBusy_ = true;
+      sendBusy_ = sendPosted_ = true;
       return 0;
     }
     if (ret != -FI_EAGAIN) {
@@ -197,6 +281,7 @@ int Connection::postSend(size_t len, Clock::time_point deadline) {
       return -ECONNRESET;
     }
     // EAGAIN: the provider needs progress (e.g. while it connects); never spin forever.
+    sendRetries_++;
     fabric::Completion c[8];
     size_t n = transport_->cq.poll(c, 8);
     for (size_t i = 0; i < n; i++) pending_.push_back(c[i]);
@@ -325,6 +410,8 @@ int Connection::begin(uint64_t msgType, const std::function<void(Writer &)> &enc
   encodePayload(w);
   if (!w.ok()) return -EMSGSIZE;
   call_ = PendingCall();
+  sendRetries_ = 0;
+  sendPosted_ = false;
   call_.replyType = replyType;
   call_.onReply = onReply;
   call_.deadline = Clock::now() + std::chrono::milliseconds(opts_.timeoutMs);

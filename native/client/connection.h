@@ -9,12 +9,20 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "fabric/fabric.h"
 #include "fabric/protocol.h"
 
 namespace ioc {
 namespace client {
+
+// ofi_rxm sizes its buffers for MPI ranks: with its defaults one client connection costs
+// 40-90 MiB resident here (8 connections: 388 MiB; with 32 receive buffers: 182 MiB). A client
+// has one request in flight per connection, so 32 are ample. Sets them (unless the environment
+// does) for libfabric's initialisation only, so that child processes (a server, say) never
+// inherit them. Once per process; the addon calls it from the main thread at load.
+void applyProviderDefaults();
 
 struct ConnectOptions {
   std::string ip;
@@ -76,11 +84,15 @@ class Connection {
 
  private:
   void connectTcp();
+  void openEndpoint();
+  void closeEndpoint();
+  int handshake(const std::vector<char> &name);
   int postSend(size_t len, std::chrono::steady_clock::time_point deadline);
   // Wait for the next message (or a send completion); negative errno on timeout/death.
   int onCompletion(const fabric::Completion &c);
   bool serverGone();
   void repost(char *buf);
+  std::string handshakeState(const std::vector<char> &ourName) const;
 
   ConnectOptions opts_;
   int tcpFd_ = -1;
@@ -107,6 +119,8 @@ class Connection {
     int status = 0;
   };
   PendingCall call_;
+  bool sendPosted_ = false;
+  unsigned sendRetries_ = 0;  // fi_send EAGAINs of the current call (the provider still connecting)
   std::deque<fabric::Completion> pending_;  // read while waiting for something else
   bool sendBusy_ = false;
   bool broken_ = false;

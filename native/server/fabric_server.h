@@ -92,7 +92,7 @@ class FabricServer {
     uint64_t tcpClientId;
   };
 
-  void postRecv(RecvOp *op);
+  bool postRecv(RecvOp *op);
   void progress();  // reads completions, queues the work they make
   void onCompletion(const fabric::Completion &c);
   void drainWork();

@@ -53,10 +53,11 @@ afterEach(function () {
 
 export { tmpDir } from './tmp';
 
-let portCounter = 20000 + ((process.pid * 7) % 20000);
+// Below the kernel's ephemeral range (32768-60999 here), where client sockets take their ports.
+let portCounter = 20000 + ((process.pid * 7) % 10000);
 function nextPort(): number {
   portCounter += 2 + Math.floor(Math.random() * 50) * 2;
-  if (portCounter > 60000) portCounter = 20000 + (portCounter % 1000);
+  if (portCounter > 32000) portCounter = 20000 + (portCounter % 1000);
   return portCounter;
 }
 
