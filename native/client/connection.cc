@@ -269,7 +269,7 @@ void Connection::repost(char *buf) {
 }
 
 int Connection::postSend(size_t len, Clock::time_point deadline) {
-  auto lastCheck = Clock::now();
+  auto start = Clock::now(), lastCheck = start;
   for (;;) {
     ssize_t ret = transport_->ep.send(send_.buf, len, desc_, server_, &send_);
     if (ret == 0) {
@@ -296,8 +296,11 @@ int Connection::postSend(size_t len, Clock::time_point deadline) {
         lastError_ = "the server closed the connection";
         return -ECONNRESET;
       }
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
+    // While ofi_rxm connects (thousands of EAGAINs), spinning took a whole core here and
+    // starved the server that must accept us; after the first millisecond, sleep between tries.
+    if (opts_.passiveWait && now - start > std::chrono::milliseconds(1))
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
 }
 
