@@ -186,7 +186,6 @@ int statusOnly(uint64_t, Reader &r) {
 }  // namespace
 
 IOC_API ioc_client_t *ioc_client_init(const char *ip, const char *port) {
-  applyProviderDefaults();
   if (!ip || !*ip) {
     errno = EINVAL;
     return nullptr;

@@ -21,7 +21,7 @@ namespace client {
 // 40-90 MiB resident here (8 connections: 388 MiB; with 32 receive buffers: 182 MiB). A client
 // has one request in flight per connection, so 32 are ample. Sets them (unless the environment
 // does) for libfabric's initialisation only, so that child processes (a server, say) never
-// inherit them. Once per process; the addon calls it from the main thread at load.
+// inherit them. Once per process, before the first connection.
 void applyProviderDefaults();
 
 struct ConnectOptions {
