@@ -87,6 +87,13 @@ function poolDir(prefix = 'ioc-pool-'): string {
   return d;
 }
 
+/** A fresh pool directory and store, and server arguments that keep 1 MiB segments in the pool
+ * (the crash-recovery tests start and restart servers on them). */
+function pooledServerSetup(): { pool: string; store: string; args: string[] } {
+  const pool = poolDir();
+  return { pool, store: tmpDir('ioc-store-'), args: ['--nvdimm', pool, '--segment-size', '1MB', '--cache-size', '64MB'] };
+}
+
 describe('segment cache', function () {
   this.timeout(120000);
   after(() => {
@@ -144,9 +151,7 @@ describe('segment cache', function () {
   }
 
   it('--nvdimm: after SIGKILL, a restart on the same pool and store serves every acknowledged write and can flush it', async () => {
-    const pool = poolDir();
-    const store = tmpDir('ioc-store-');
-    const args = ['--nvdimm', pool, '--segment-size', '1MB', '--cache-size', '64MB'];
+    const { pool, store, args } = pooledServerSetup();
     let server = await startServer({ store, args });
     let client = await IocClient.connect(server.host, server.port);
     const expect = new Map<number, Buffer>();
@@ -193,9 +198,7 @@ describe('segment cache', function () {
   });
 
   it('--nvdimm: a corrupted pool record is reported and its segment is not served', async () => {
-    const pool = poolDir();
-    const store = tmpDir('ioc-store-');
-    const args = ['--nvdimm', pool, '--segment-size', '1MB', '--cache-size', '64MB'];
+    const { pool, store, args } = pooledServerSetup();
     let server = await startServer({ store, args });
     let client = await IocClient.connect(server.host, server.port);
     const base = pattern(MiB, 1), good = pattern(MiB, 2), overlay = pattern(64 * 1024, 3);
@@ -226,9 +229,7 @@ describe('segment cache', function () {
   });
 
   it('--nvdimm: a torn newest record leaves the previous one, and every write it covered', async () => {
-    const pool = poolDir();
-    const store = tmpDir('ioc-store-');
-    const args = ['--nvdimm', pool, '--segment-size', '1MB', '--cache-size', '64MB'];
+    const { pool, store, args } = pooledServerSetup();
     let server = await startServer({ store, args });
     let client = await IocClient.connect(server.host, server.port);
     const base = pattern(MiB, 11), first = pattern(64 * 1024, 12), second = pattern(64 * 1024, 13);

@@ -60,13 +60,6 @@ bool unreachable(int64_t err) {
 
 constexpr int64_t DOWN_BACKOFF_MS = 2000;
 
-// Connection failures and drops on stderr: IOC_DEBUG (client and server), or IOC_CLIENT_DEBUG
-// (the client alone: the test runs set it, so that a CI log says why a call failed).
-bool clientDebug() {
-  static const bool on = getenv("IOC_DEBUG") || getenv("IOC_CLIENT_DEBUG");
-  return on;
-}
-
 // Borrow a connection of one server for one call; a broken one is dropped on return (the next
 // call reconnects).
 class Lease {

@@ -28,6 +28,11 @@ static constexpr unsigned CONNECT_TIMEOUT_MS = 10000;
 static constexpr unsigned HANDSHAKE_ATTEMPT_MS = 2000;
 
 
+bool clientDebug() {
+  static const bool on = getenv("IOC_DEBUG") || getenv("IOC_CLIENT_DEBUG");
+  return on;
+}
+
 void applyProviderDefaults() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -74,7 +79,7 @@ Connection::Connection(const ConnectOptions &opts) : opts_(opts) {
     failure = handshakeState(name);
     closeEndpoint();
     if (ret != -ETIMEDOUT || last) break;
-    if (getenv("IOC_DEBUG") || getenv("IOC_CLIENT_DEBUG"))
+    if (clientDebug())
       fprintf(stderr, "iocatcher-client: %s:%s: no ASSIGN_ID within %u ms (attempt %d: %s); retrying on a new endpoint\n",
               opts_.ip.c_str(), opts_.port.c_str(), opts_.timeoutMs, attempt, failure.c_str());
   }
@@ -136,7 +141,7 @@ int Connection::handshake(const std::vector<char> &name) {
 }
 
 // Where a handshake that failed got to, for the error message: whether our CONNECT_INIT left,
-// and with IOC_CLIENT_DEBUG the kernel's view of the TCP connections between the provider's
+// and with clientDebug() the kernel's view of the TCP connections between the provider's
 // endpoints (both ends are on this host when the server is on loopback).
 std::string Connection::handshakeState(const std::vector<char> &ourName) const {
   std::string out = lastError_.empty() ? "" : lastError_ + "; ";
@@ -144,7 +149,7 @@ std::string Connection::handshakeState(const std::vector<char> &ourName) const {
          : sendBusy_                                 ? "our CONNECT_INIT was posted, its send did not complete"
                                                      : "our CONNECT_INIT was sent, no ASSIGN_ID came back";
   if (sendRetries_) out += " (fi_send said EAGAIN " + std::to_string(sendRetries_) + " times)";
-  if (!getenv("IOC_CLIENT_DEBUG") || ourName.size() < sizeof(sockaddr_in)) return out;
+  if (!clientDebug() || ourName.size() < sizeof(sockaddr_in)) return out;
   sockaddr_in ours;
   memcpy(&ours, ourName.data(), sizeof ours);
   unsigned ourPort = ntohs(ours.sin_port), serverPort = (unsigned)atoi(opts_.port.c_str());

@@ -24,6 +24,10 @@ namespace client {
 // inherit them. Once per process, before the first connection.
 void applyProviderDefaults();
 
+// Connection failures and drops on stderr: IOC_DEBUG (client and server), or IOC_CLIENT_DEBUG
+// (the client alone: the test runs set it, so that a CI log says why a call failed).
+bool clientDebug();
+
 struct ConnectOptions {
   std::string ip;
   std::string port = "8556";
