@@ -21,6 +21,7 @@ static constexpr size_t RECV_SLOTS = 64;
 static constexpr size_t SEND_SLOTS = 64;
 static constexpr uint64_t PING_RMA_MAX = 64u << 20;
 static constexpr int RMA_RETRY_MS = 5000;
+static constexpr size_t PARKED_MAX = 4096;  // requests waiting for the cache, beyond: EAGAIN
 
 FabricServer::FabricServer(const ServerOptions &opts, fabric::Transport &transport, SegmentCache &cache,
                            RangeRegistry &ranges, TcpChannel &tcp)
@@ -173,6 +174,9 @@ void FabricServer::run(const std::atomic<bool> &stop) {
     if (n) spinUntil = std::chrono::steady_clock::now() + std::chrono::microseconds(spinUs_);
     for (size_t i = 0; i < n; i++) onCompletion(c[i]);
     drainWork();
+    if (cache_.runCompletions()) spinUntil = std::chrono::steady_clock::now() + std::chrono::microseconds(spinUs_);
+    if (!parked_.empty()) retryParked();
+    drainWork();
     serveControl();
     auto now = std::chrono::steady_clock::now();
     if (!inflight_.empty()) expireRequests();
@@ -205,16 +209,69 @@ void FabricServer::drainWork() {
     }
     auto [op, len] = readyRecvs_.front();
     readyRecvs_.pop_front();
-    curTimed_ = curAsync_ = false;
-    curStart_ = std::chrono::steady_clock::now();
-    try {
-      handleMessage(op->buf, len);
-    } catch (const std::exception &e) {
-      log(LOG_ERROR, "server", "request failed: %s", e.what());
-    }
-    if (curTimed_ && !curAsync_) metrics_.latency(curType_, std::chrono::steady_clock::now() - curStart_);
+    dispatch(op->buf, len);
     if (!postRecv(op))
       log(LOG_ERROR, "fabric", "fi_recv: the provider refuses another posted receive; serving with one slot less");
+  }
+}
+
+void FabricServer::dispatch(const char *buf, size_t len, std::chrono::steady_clock::time_point parkedDeadline) {
+  curTimed_ = curAsync_ = false;
+  curStart_ = std::chrono::steady_clock::now();
+  parkRequested_ = false;
+  try {
+    handleMessage(buf, len);
+  } catch (const std::exception &e) {
+    log(LOG_ERROR, "server", "request failed: %s", e.what());
+  }
+  if (parkRequested_) {
+    parkRequested_ = false;
+    if (parked_.size() >= PARKED_MAX) {
+      log(LOG_WARN, "server", "%zu requests wait for the cache already: %s refused (EAGAIN)", parked_.size(),
+          msgTypeName(curType_));
+      return sendResponse(parkAs_.ackType, parkAs_.lfClientId, parkAs_.peer, -EAGAIN);
+    }
+    Parked p = parkAs_;
+    p.msg.assign(buf, buf + len);
+    p.deadline = parkedDeadline != std::chrono::steady_clock::time_point{}
+                     ? parkedDeadline
+                     : curStart_ + std::chrono::seconds(opts_.rmaTimeoutSec);
+    parked_.push_back(std::move(p));
+    return;
+  }
+  if (curTimed_ && !curAsync_ && parkedDeadline == std::chrono::steady_clock::time_point{})
+    metrics_.latency(curType_, std::chrono::steady_clock::now() - curStart_);
+}
+
+void FabricServer::park(uint64_t ackType, uint64_t lfClientId, fi_addr_t peer) {
+  parkRequested_ = true;
+  parkAs_.ackType = ackType;
+  parkAs_.lfClientId = lfClientId;
+  parkAs_.peer = peer;
+}
+
+// Handle the waiting requests again once the cache made progress (in arrival order); answer
+// those past their deadline.
+void FabricServer::retryParked() {
+  auto now = std::chrono::steady_clock::now();
+  bool progressed = cache_.progressCount() != parkedProgress_;
+  parkedProgress_ = cache_.progressCount();
+  std::deque<Parked> waiting;
+  waiting.swap(parked_);
+  while (!waiting.empty()) {
+    Parked p = std::move(waiting.front());
+    waiting.pop_front();
+    if (now >= p.deadline) {
+      log(LOG_WARN, "server", "a request waited %d s for the cache (store or in-place write): ETIMEDOUT",
+          opts_.rmaTimeoutSec);
+      sendResponse(p.ackType, p.lfClientId, p.peer, -ETIMEDOUT);
+      continue;
+    }
+    if (!progressed) {
+      parked_.push_back(std::move(p));
+      continue;
+    }
+    dispatch(p.msg.data(), p.msg.size(), p.deadline);
   }
 }
 
@@ -287,7 +344,11 @@ void FabricServer::handleMessage(const char *buf, size_t len) {
       Flush m;
       if (!decodePayload(r, m)) return reply(FLUSH_ACK, -EINVAL);
       if (int err = badRange(m.offset, m.size, "FLUSH")) return reply(FLUSH_ACK, err);
-      return reply(FLUSH_ACK, cache_.flush(m.objectId, m.offset, m.size));
+      // The store works on its own threads; the ack goes out when it is done.
+      uint64_t lf = h.lfClientId;
+      fi_addr_t peer = client.addr;
+      return cache_.startFlush(m.objectId, m.offset, m.size,
+                               [this, lf, peer](int ret) { sendResponse(FLUSH_ACK, lf, peer, ret); });
     }
     case CREATE: {
       Create m;
@@ -310,7 +371,9 @@ void FabricServer::handleMessage(const char *buf, size_t len) {
       Cow m;
       if (!decodePayload(r, m)) return reply(COW_ACK, -EINVAL);
       if (int err = badRange(m.rangeOffset, m.rangeSize, "COW")) return reply(COW_ACK, err);
-      return reply(COW_ACK, cache_.cow(m.src, m.dst, m.allowExist, m.rangeOffset, m.rangeSize));
+      int ret = cache_.cow(m.src, m.dst, m.allowExist, m.rangeOffset, m.rangeSize);
+      if (ret == SegmentCache::kBusy) return park(COW_ACK, h.lfClientId, client.addr);
+      return reply(COW_ACK, ret);
     }
     default:
       log(LOG_WARN, "protocol", "refused message of unknown type %llu (%s) from client %llu",
@@ -391,6 +454,7 @@ void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r
   if (write && eager && !m.msgHasData) return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, -EINVAL);
   std::vector<Piece> pieces;  // pinned in the cache until released
   int ret = cache_.access(m.objectId, m.offset, m.size, write, pieces);
+  if (ret == SegmentCache::kBusy) return park(READ_WRITE_ACK, h.lfClientId, c.addr);
   if (ret < 0) return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, ret);
   if (write && m.msgHasData) {
     const char *src = m.data;
@@ -423,14 +487,17 @@ void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r
   req->size = m.size;
   req->write = write;
   req->cached = pieces;  // released by finishRequest, whatever happens to the RMA
+  req->tcpClientId = c.tcpClientId;
   if (write)
     bytesWritten_ += m.size;
   else
     bytesRead_ += m.size;
   if (!write) return startRma(std::move(req), pieces, m.iov, write);
   if (cache_.writableInPlace(pieces)) {
-    // Only clean segments, nobody else on them: the RMA lands in the cache directly.
+    // Only clean segments, nobody else on them: the RMA lands in the cache directly, and the
+    // segments are ours until the request ends (others wait).
     req->inPlace = true;
+    cache_.beginInPlace(pieces);
     return startRma(std::move(req), pieces, m.iov, write);
   }
   // Stage the client's bytes (same piece boundaries); finishRequest copies them into the cache
@@ -558,6 +625,17 @@ void FabricServer::returnStaging(std::unique_ptr<char[]> buf, size_t capacity) {
 void FabricServer::finishRequest(Request *raw) {
   auto it = inflight_.find(raw);
   if (it == inflight_.end()) return;
+  // Test hook: hold the first in-place write, whatever its RMA did, until its client's side
+  // channel closes, then fail it as a transfer cut off by the client's death (drives the race
+  // of a writer dying mid-transfer, test/integrity-server.test.ts).
+  static int holdInPlace = getenv("IOC_TEST_HOLD_INPLACE") ? atoi(getenv("IOC_TEST_HOLD_INPLACE")) : 0;
+  if (holdInPlace > 0 && raw->inPlace && raw->write && !raw->replied) {
+    holdInPlace--;
+    heldInPlace_.push_back(raw);
+    log(LOG_WARN, "server", "test hook: in-place write of tcp client %llu held until that client goes",
+        (unsigned long long)raw->tcpClientId);
+    return;
+  }
   std::unique_ptr<Request> req = std::move(it->second);
   inflight_.erase(it);
   if (!req->cached.empty()) {
@@ -570,7 +648,7 @@ void FabricServer::finishRequest(Request *raw) {
     }
     // A client write is acknowledged only once the data is committed (durable with --nvdimm).
     if (req->write && req->error == 0 && !req->replied) req->error = cache_.commit(req->cached);
-    if (req->write && req->inPlace && (req->error != 0 || req->replied)) cache_.abandonInPlace(req->cached);
+    if (req->write && req->inPlace) cache_.endInPlace(req->cached, req->error == 0 && !req->replied);
     cache_.release(req->cached);
     if (req->write && req->scratch && !req->replied) returnStaging(std::move(req->scratch), req->scratchCapacity);
   }
@@ -650,6 +728,18 @@ void FabricServer::drainClientGone() {
     gone.swap(gone_);
   }
   for (uint64_t id : gone) {
+    for (auto held = heldInPlace_.begin(); held != heldInPlace_.end();) {
+      if ((*held)->tcpClientId != id) {
+        ++held;
+        continue;
+      }
+      Request *req = *held;
+      held = heldInPlace_.erase(held);
+      log(LOG_WARN, "server", "test hook: the held in-place write of tcp client %llu fails (client gone)",
+          (unsigned long long)id);
+      req->error = -EIO;
+      finishRequest(req);
+    }
     size_t n = ranges_.releaseOwner(id);
     for (auto it = clients_.begin(); it != clients_.end();)
       it = it->second.tcpClientId == id ? clients_.erase(it) : std::next(it);

@@ -82,6 +82,7 @@ class FabricServer {
     // every segment is clean (SegmentCache::writableInPlace) it is fi_read into `cached` itself
     // (inPlace), and a failure puts the stored bytes back instead.
     bool inPlace = false;
+    uint64_t tcpClientId = 0;  // test hook IOC_TEST_HOLD_INPLACE: held until this client goes
     std::chrono::steady_clock::time_point deadline;  // --rma-timeout
     bool replied = false;  // timed out: answered already, dropped once its RMA ops complete
     uint64_t msgType = 0;  // metrics: the request's type and when its handling started
@@ -90,6 +91,15 @@ class FabricServer {
   struct LfClient {
     fi_addr_t addr;
     uint64_t tcpClientId;
+  };
+  // A request that waits for the cache (a segment being loaded or written in place, room
+  // being made by spills, a store job on a cow's objects): a copy of the message, handled
+  // again from the start whenever the cache makes progress, answered ETIMEDOUT at the deadline.
+  struct Parked {
+    std::vector<char> msg;
+    uint64_t ackType, lfClientId;
+    fi_addr_t peer;
+    std::chrono::steady_clock::time_point deadline;
   };
 
   bool postRecv(RecvOp *op);
@@ -102,6 +112,10 @@ class FabricServer {
   void sendResponse(uint64_t msgType, uint64_t lfClientId, fi_addr_t peer, int32_t status, uint64_t dataSize = 0,
                     const std::vector<Piece> *data = nullptr);
   void handleMessage(const char *buf, size_t len);
+  // Handle a message; when the handler asked to wait (park()), keep a copy to handle again.
+  void dispatch(const char *buf, size_t len, std::chrono::steady_clock::time_point parkedDeadline = {});
+  void park(uint64_t ackType, uint64_t lfClientId, fi_addr_t peer);
+  void retryParked();
   void handleConnect(const proto::Header &h, proto::Reader &r);
   void handleReadWrite(const proto::Header &h, const LfClient &c, proto::Reader &r, bool write);
   void handlePing(const proto::Header &h, const LfClient &c, proto::Reader &r);
@@ -132,6 +146,11 @@ class FabricServer {
 
   std::deque<std::pair<RecvOp *, size_t>> readyRecvs_;
   std::deque<Request *> doneRequests_;
+  std::deque<Parked> parked_;
+  bool parkRequested_ = false;
+  Parked parkAs_;
+  uint64_t parkedProgress_ = 0;  // the cache's progress count when parked_ was last tried
+  std::vector<Request *> heldInPlace_;  // test hook IOC_TEST_HOLD_INPLACE
   std::map<Request *, std::unique_ptr<Request>> inflight_;
   std::map<uint64_t, LfClient> clients_;
   uint64_t nextLfClientId_ = 1;

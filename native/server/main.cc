@@ -51,6 +51,7 @@ static const char USAGE[] =
     "  -c/--no-consistency-check  -a/--no-auth  -p/--active-polling  -v/--verbose[=CATS]\n"
     "  --segment-size SIZE  --max-transfer SIZE  --cache-size SIZE (default: RAM/4, at most 64GB)\n"
     "  --max-message SIZE (36KB)  --max-object-size SIZE (1TB)  --rma-timeout SECONDS (30)\n"
+    "  --shutdown-timeout SECONDS (60)\n"
     "  --high-water PCT (90)  --low-water PCT (70)  --stats-interval SECONDS (60; 0: off)\n"
     "IOC_CONTROL_FD=N: answer stats/ls commands on fd N. SIGUSR1 logs the cache figures.\n";
 
@@ -74,6 +75,7 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
       {"max-message", required_argument, nullptr, 'M'},
       {"max-object-size", required_argument, nullptr, 'O'},
       {"rma-timeout", required_argument, nullptr, 'R'},
+      {"shutdown-timeout", required_argument, nullptr, 'X'},
       {"cache-size", required_argument, nullptr, 'C'},
       {"high-water", required_argument, nullptr, 'H'},
       {"low-water", required_argument, nullptr, 'L'},
@@ -160,6 +162,16 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
           return false;
         }
         o.rmaTimeoutSec = (int)v;
+        break;
+      }
+      case 'X': {
+        char *end;
+        long v = strtol(optarg, &end, 10);
+        if (*end || v < 1 || v > 86400) {
+          fprintf(stderr, "iocatcher-serverd: --shutdown-timeout takes seconds (1-86400)\n");
+          return false;
+        }
+        o.shutdownTimeoutSec = (int)v;
         break;
       }
       case 'C':
@@ -325,12 +337,15 @@ int main(int argc, char **argv) {
     else
       memory.reset(new PmemSegmentMemory(transport, opts.nvdimm, opts.segmentSize, slots));
     CacheLimits limits{opts.cacheSize, opts.highWater / 100.0, opts.lowWater / 100.0};
-    SegmentCache cache(*store, *memory, limits);
+    FabricServer *serverPtr = nullptr;
+    // Store jobs finish on store threads: they wake the fabric loop to run their completions.
+    SegmentCache cache(*store, *memory, limits, [&serverPtr] {
+      if (serverPtr) serverPtr->wake();
+    });
     log(LOG_INFO, "cache", "%llu MiB (spill above %d%%, down to %d%%), %zu KiB segments, in %s",
         (unsigned long long)(opts.cacheSize >> 20), opts.highWater, opts.lowWater, opts.segmentSize >> 10,
         memory->describe().c_str());
     RangeRegistry ranges(opts.consistencyCheck);
-    FabricServer *serverPtr = nullptr;
     TcpChannel tcp(opts.listenIp, opts.port + 1, opts.auth, [&](uint64_t id) {
       if (serverPtr) serverPtr->clientGone(id);
     });
@@ -357,7 +372,18 @@ int main(int argc, char **argv) {
     fflush(stdout);
 
     server.run(stop);
-    int ret = cache.flushAll();
+    serverPtr = nullptr;  // the loop is over: completions now run in flushAllBounded
+    int ret = cache.flushAllBounded(std::chrono::seconds(opts.shutdownTimeoutSec));
+    if (ret == -ETIMEDOUT) {
+      // Store threads are stuck in the store: leave without waiting for them (nor destroying
+      // what they use). Whatever was not written back is listed in the log above.
+      tcp.stop();
+      log(LOG_ERROR, "server", "stopped without finishing the store writes (--shutdown-timeout %d s)",
+          opts.shutdownTimeoutSec);
+      fflush(stderr);
+      fflush(stdout);
+      _exit(1);
+    }
     if (ret < 0) log(LOG_ERROR, "server", "flush at shutdown failed: %s", strerror(-ret));
     tcp.stop();
     signals.join();  // run() only returns once the signal thread has set stop

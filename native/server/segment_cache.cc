@@ -11,25 +11,50 @@
 namespace ioc {
 namespace server {
 
-SegmentCache::SegmentCache(BackingStore &store, SegmentMemory &memory, const CacheLimits &limits)
+// A unit of store I/O on one object. Spill segments are chosen (and pinned) when queued; a
+// flush picks its dirty segments when it starts, so that it covers every write acknowledged
+// before it was asked for.
+struct SegmentCache::StoreJob {
+  enum class Kind { Load, Spill, Flush } kind;
+  Segment *load = nullptr;        // Load: the segment to fill (pinned)
+  std::vector<Segment *> segs;    // Spill: chosen when queued; Flush: chosen when started (pinned)
+  uint64_t offset = 0, size = 0;  // Flush: range (size 0: whole object); Load: bytes to read
+  std::function<void(int)> done;  // Flush: the reply
+  struct Write {
+    Segment *seg;
+    uint64_t storeOffset;
+    const char *data;
+    size_t len;
+    uint64_t gen;
+  };
+  std::vector<Write> writes;  // snapshot taken when the job starts
+};
+
+SegmentCache::SegmentCache(BackingStore &store, SegmentMemory &memory, const CacheLimits &limits,
+                           std::function<void()> wake)
     : store_(store),
       memory_(memory),
       segmentSize_(memory.segmentSize()),
+      limit_(limits.cacheSize),
       highWater_((uint64_t)(limits.cacheSize * limits.highWater)),
-      lowWater_((uint64_t)(limits.cacheSize * limits.lowWater)) {
+      lowWater_((uint64_t)(limits.cacheSize * limits.lowWater)),
+      worker_(limits.storeThreads, std::move(wake)) {
   stats_.limitBytes = limits.cacheSize;
   recover();
 }
 
 SegmentCache::~SegmentCache() {
   // Slots are not released: a durable pool keeps the records of whatever is still dirty.
-  for (Segment *seg : lru_) delete seg;
+  // Jobs may still run on stuck store threads (after a bounded shutdown): their segments stay.
+  if (worker_.outstanding() == 0)
+    for (Segment *seg : lru_) delete seg;
 }
 
 SegmentCache::Object &SegmentCache::object(const ObjectId &id) {
   auto it = objects_.find(id);
   if (it != objects_.end()) return it->second;
   Object &obj = objects_[id];
+  obj.id = id;
   if (store_.exists(id)) {
     obj.known = true;
     obj.size = store_.size(id);
@@ -87,32 +112,42 @@ void SegmentCache::recover() {
       (unsigned long long)stats_.dirtyBytes, memory_.describe().c_str());
 }
 
-int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, bool fullOverwrite, Segment *&out) {
+int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, bool fullOverwrite, bool write,
+                          bool syncLoad, Segment *&out) {
   auto it = obj.segments.find(segOffset);
   if (it != obj.segments.end()) {
+    Segment *seg = it->second;
+    if (seg->loading || seg->inPlace) return kBusy;
+    if (seg->loadError) {
+      int err = seg->loadError;  // reported once; the next access loads again
+      if (seg->pins == 0) drop(seg);
+      return err;
+    }
     stats_.hits++;
-    out = it->second;
+    out = seg;
     lru_.splice(lru_.end(), lru_, out->lru);
     return 0;
   }
   stats_.misses++;
   if (stats_.bytes + segmentSize_ > highWater_) evict(lowWater_);
+  if (stats_.bytes + segmentSize_ > limit_) {
+    // Over the bound: wait for the spills under way; when the store refuses them, refuse new
+    // dirty data (ENOSPC) rather than grow without bound. Reads may go over: their segments
+    // are clean and dropped once released.
+    if (spillingBytes_ > 0) return kBusy;
+    if (spillError_ && write) {
+      stats_.refusedWrites++;
+      return -ENOSPC;
+    }
+  }
   SegmentSlot slot;
   if (!memory_.allocate(slot)) {
     evict(0);  // every slot taken: the pool only has room beyond the cache size for pinned segments
     if (!memory_.allocate(slot)) {
+      if (spillingBytes_ > 0) return kBusy;
       log(LOG_ERROR, "cache", "no free segment slot (%llu segments pinned by requests in flight)",
           (unsigned long long)stats().pinned);
       return -ENOMEM;
-    }
-  }
-  // Fresh slots read as zeros: only data the store holds needs loading.
-  if (!fullOverwrite && segOffset < obj.size) {
-    size_t len = std::min<uint64_t>(segmentSize_, obj.size - segOffset);
-    ssize_t ret = store_.read(id, segOffset, slot.data, len);
-    if (ret < 0) {
-      memory_.release(slot);
-      return (int)ret;
     }
   }
   Segment *seg = new Segment;
@@ -125,28 +160,65 @@ int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, b
   obj.segments[segOffset] = seg;
   stats_.segments++;
   stats_.bytes += segmentSize_;
+  // Fresh slots read as zeros: only data the store holds needs loading.
+  if (!fullOverwrite && segOffset < obj.size) {
+    size_t len = std::min<uint64_t>(segmentSize_, obj.size - segOffset);
+    if (syncLoad) {
+      ssize_t ret = store_.read(id, segOffset, slot.data, len);
+      if (ret < 0) {
+        drop(seg);
+        return (int)ret;
+      }
+    } else {
+      seg->loading = true;
+      seg->pins++;  // the load job's
+      std::unique_ptr<StoreJob> job(new StoreJob);
+      job->kind = StoreJob::Kind::Load;
+      job->load = seg;
+      job->size = len;
+      enqueue(obj, std::move(job));
+      return kBusy;
+    }
+  }
   out = seg;
   return 0;
 }
 
 int SegmentCache::access(const ObjectId &id, uint64_t offset, uint64_t size, bool write, std::vector<Piece> &out) {
+  return accessImpl(id, offset, size, write, false, out);
+}
+
+int SegmentCache::accessImpl(const ObjectId &id, uint64_t offset, uint64_t size, bool write, bool syncLoad,
+                             std::vector<Piece> &out) {
   out.clear();
   if (offset + size < offset) return -EINVAL;
   Object &obj = object(id);
   uint64_t end = offset + size;
+  bool busy = false;
   for (uint64_t pos = offset; pos < end;) {
     uint64_t segOffset = pos - pos % segmentSize_;
     uint64_t inSeg = pos - segOffset;
     size_t len = std::min<uint64_t>(segmentSize_ - inSeg, end - pos);
     Segment *seg = nullptr;
-    int ret = segment(id, obj, segOffset, write && inSeg == 0 && len == segmentSize_, seg);
-    if (ret < 0) {
+    int ret = segment(id, obj, segOffset, write && inSeg == 0 && len == segmentSize_, write, syncLoad, seg);
+    if (ret == kBusy) {
+      // Start the loads of the other missing segments too (they run while we wait), but pin
+      // nothing: the request runs again from the start.
+      busy = true;
+      pos += len;
+      continue;
+    }
+    if (ret < 0 || busy) {
       release(out);
-      return ret;
+      return ret < 0 ? ret : kBusy;
     }
     seg->pins++;  // before the next segment() call, which may evict
     out.push_back({seg->slot.data + inSeg, len, seg->slot.desc, seg});
     pos += len;
+  }
+  if (busy) {
+    release(out);
+    return kBusy;
   }
   return 0;
 }
@@ -158,6 +230,7 @@ int SegmentCache::commit(const std::vector<Piece> &pieces) {
     uint32_t b = (uint32_t)(p.ptr - seg->slot.data), e = (uint32_t)(b + p.len);
     uint32_t ob = seg->dirtyBegin, oe = seg->dirtyEnd;
     bool wasDirty = seg->dirty();
+    seg->gen++;
     seg->dirtyBegin = wasDirty ? std::min(ob, b) : b;
     seg->dirtyEnd = wasDirty ? std::max(oe, e) : e;
     stats_.dirtyBytes += (seg->dirtyEnd - seg->dirtyBegin) - (oe - ob);
@@ -202,6 +275,7 @@ void SegmentCache::release(std::vector<Piece> &pieces) {
       seg->unloaded = false;
     }
   }
+  progress_++;  // unpinned segments may be evicted now, making room for a waiting request
   // A large request may have pinned the cache past its high-water mark: shrink back now.
   if (stats_.bytes > highWater_) evict(lowWater_);
 }
@@ -209,39 +283,33 @@ void SegmentCache::release(std::vector<Piece> &pieces) {
 bool SegmentCache::writableInPlace(const std::vector<Piece> &pieces) const {
   for (const Piece &p : pieces) {
     const Segment *seg = static_cast<const Segment *>(p.segment);
-    if (!seg || seg->detached || seg->dirty() || seg->pins != 1) return false;
+    if (!seg || seg->detached || seg->dirty() || seg->pins != 1 || seg->writingBack) return false;
   }
   return !pieces.empty();
 }
 
-void SegmentCache::abandonInPlace(const std::vector<Piece> &pieces) {
-  log(LOG_INFO, "cache", "an in-place write of %zu segment(s) did not complete: the stored bytes are put back",
-      pieces.size());
+void SegmentCache::beginInPlace(const std::vector<Piece> &pieces) {
   for (const Piece &p : pieces) {
     Segment *seg = static_cast<Segment *>(p.segment);
-    if (!seg || seg->detached || seg->unloaded) continue;  // unloaded: release() repairs it
-    if (seg->pins == 1) {
-      seg->unloaded = true;  // ours alone: release() drops or reloads it
-      continue;
-    }
-    // Others hold it too (they raced this write): put the stored bytes back now.
-    int ret = reloadClean(store_, seg->id, seg->obj->size, seg->offset, seg->slot.data, segmentSize_,
-                          seg->dirtyBegin, seg->dirtyEnd);
-    if (ret < 0) {
-      log(LOG_WARN, "cache", "cannot reload a segment after a failed write: %s", strerror(-ret));
-      seg->unloaded = true;
-    }
+    seg->inPlace = true;
+    seg->obj->inPlaceWrites++;
   }
 }
 
-int SegmentCache::writeBack(Segment &seg) {
-  if (!seg.dirty()) return 0;
-  // Never extend the stored object past its logical size with a segment's zero tail.
-  uint64_t size = seg.obj->size;
-  uint64_t end = std::min<uint64_t>(seg.dirtyEnd, size - std::min(size, seg.offset));
-  if (end <= seg.dirtyBegin) return 0;
-  ssize_t ret = store_.write(seg.id, seg.offset + seg.dirtyBegin, seg.slot.data + seg.dirtyBegin, end - seg.dirtyBegin);
-  return ret < 0 ? (int)ret : (int)std::min<uint64_t>(end - seg.dirtyBegin, INT32_MAX);
+void SegmentCache::endInPlace(const std::vector<Piece> &pieces, bool ok) {
+  if (!ok)
+    log(LOG_INFO, "cache", "an in-place write of %zu segment(s) did not complete: the segments are dropped",
+        pieces.size());
+  for (const Piece &p : pieces) {
+    Segment *seg = static_cast<Segment *>(p.segment);
+    if (!seg || !seg->inPlace) continue;
+    seg->inPlace = false;
+    seg->obj->inPlaceWrites--;
+    // The segment was clean and nobody else touched it meanwhile: dropping it (at release)
+    // undoes the partial transfer; the next access loads the stored bytes again.
+    if (!ok && !seg->detached) seg->unloaded = true;
+  }
+  progress_++;
 }
 
 void SegmentCache::markClean(Segment &seg) {
@@ -268,77 +336,206 @@ void SegmentCache::drop(Segment *seg) {
 }
 
 void SegmentCache::evict(uint64_t target) {
-  if (stats_.bytes <= target) return;
-  std::vector<Segment *> victims;
-  uint64_t projected = stats_.bytes;
+  if (stats_.bytes - spillingBytes_ <= target) return;
+  // After a failed spill, try again at most once a second (the store is full or failing).
+  bool maySpill = !spillError_ || std::chrono::steady_clock::now() >= spillRetryAt_;
+  uint64_t projected = stats_.bytes - spillingBytes_;
+  std::map<Object *, std::vector<Segment *>> spills;
+  std::vector<Segment *> clean;
   for (Segment *seg : lru_) {
     if (projected <= target) break;
-    if (seg->pins > 0) continue;
-    victims.push_back(seg);
+    if (seg->pins > 0 || seg->loading || seg->inPlace) continue;
+    if (!seg->dirty()) {
+      clean.push_back(seg);
+    } else {
+      if (!maySpill) continue;
+      spills[seg->obj].push_back(seg);
+    }
     projected -= segmentSize_;
   }
-  // Spill the dirty ones; with a durable pool, the store is synced before their records go.
-  std::set<ObjectId> spilled, failed;
-  for (Segment *seg : victims) {
-    if (!seg->dirty()) continue;
-    int ret = writeBack(*seg);
-    if (ret < 0) {
-      failed.insert(seg->id);
-      log(LOG_WARN, "cache", "cannot spill a segment to the store: %s (kept in the cache)", strerror(-ret));
-      continue;
-    }
-    stats_.spilledBytes += ret;
-    spilled.insert(seg->id);
-  }
-  if (memory_.durable()) {
-    for (const ObjectId &id : spilled) {
-      int ret = store_.sync(id);
-      if (ret < 0) {
-        failed.insert(id);
-        log(LOG_WARN, "cache", "cannot sync a spilled object: %s (its segments stay cached)", strerror(-ret));
-      }
-    }
-  }
-  for (Segment *seg : victims) {
-    if (seg->dirty() && failed.count(seg->id)) continue;
-    markClean(*seg);
+  for (Segment *seg : clean) {
     drop(seg);
     stats_.evictions++;
   }
+  for (auto &kv : spills) {
+    std::unique_ptr<StoreJob> job(new StoreJob);
+    job->kind = StoreJob::Kind::Spill;
+    for (Segment *seg : kv.second) {
+      seg->pins++;
+      seg->writingBack = true;
+      spillingBytes_ += segmentSize_;
+    }
+    job->segs = std::move(kv.second);
+    enqueue(*kv.first, std::move(job));
+  }
 }
 
-int SegmentCache::flush(const ObjectId &id, uint64_t offset, uint64_t size) {
+void SegmentCache::enqueue(Object &obj, std::unique_ptr<StoreJob> job) {
+  stats_.storeJobs++;
+  obj.jobs.push_back(std::move(job));
+  if (!obj.jobRunning) startNextJob(obj);
+}
+
+// Snapshot what the job writes (the dirty bytes within the object's logical size: never a
+// segment's zero tail), then run it on a store thread.
+void SegmentCache::startNextJob(Object &obj) {
+  if (obj.jobs.empty()) return;
+  obj.jobRunning = true;
+  StoreJob *job = obj.jobs.front().get();
+  if (job->kind == StoreJob::Kind::Flush) {
+    uint64_t end = job->size == 0 ? UINT64_MAX : job->offset + job->size;
+    for (auto &kv : obj.segments) {
+      Segment *seg = kv.second;
+      if (seg->offset + segmentSize_ <= job->offset || seg->offset >= end || !seg->dirty()) continue;
+      seg->pins++;
+      job->segs.push_back(seg);
+    }
+  }
+  if (job->kind != StoreJob::Kind::Load) {
+    for (Segment *seg : job->segs) {
+      uint64_t size = obj.size;
+      uint64_t e = std::min<uint64_t>(seg->dirtyEnd, size - std::min(size, seg->offset));
+      if (!seg->dirty() || seg->detached || e <= seg->dirtyBegin) {
+        job->writes.push_back({seg, 0, nullptr, 0, seg->gen});  // nothing to write; cleared if unchanged
+        continue;
+      }
+      job->writes.push_back({seg, seg->offset + seg->dirtyBegin, seg->slot.data + seg->dirtyBegin,
+                             (size_t)(e - seg->dirtyBegin), seg->gen});
+    }
+  }
+  ObjectId id = obj.id;
+  BackingStore &store = store_;
+  StoreWorker::Work work;
+  if (job->kind == StoreJob::Kind::Load) {
+    char *data = job->load->slot.data;
+    uint64_t offset = job->load->offset, len = job->size;
+    work = [&store, id, data, offset, len] {
+      ssize_t r = store.read(id, offset, data, len);
+      return r < 0 ? (int)r : 0;
+    };
+  } else {
+    std::vector<StoreJob::Write> writes = job->writes;
+    bool flush = job->kind == StoreJob::Kind::Flush;
+    bool create = flush && obj.known;        // created-but-empty objects persist too
+    bool sync = flush || memory_.durable();  // a durable pool drops records only once synced
+    work = [&store, id, writes, create, sync] {
+      for (const StoreJob::Write &w : writes) {
+        if (!w.len) continue;
+        ssize_t r = store.write(id, w.storeOffset, w.data, w.len);
+        if (r < 0) return (int)r;
+      }
+      if (create && !store.exists(id)) {
+        int r = store.create(id);
+        if (r < 0) return r;
+      }
+      return sync ? store.sync(id) : 0;
+    };
+  }
+  Object *o = &obj;
+  worker_.submit(std::move(work), [this, o, job](int ret) { jobDone(*o, *job, ret); });
+}
+
+void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
+  std::unique_ptr<StoreJob> owned = std::move(obj.jobs.front());
+  obj.jobs.pop_front();
+  obj.jobRunning = false;
+  stats_.storeJobs--;
+  progress_++;
+  std::vector<Segment *> unpin;
+  if (job.kind == StoreJob::Kind::Load) {
+    Segment *seg = job.load;
+    seg->loading = false;
+    if (ret < 0) {
+      seg->loadError = ret;
+      log(LOG_WARN, "cache", "cannot load a segment from the store: %s", strerror(-ret));
+    }
+    unpin.push_back(seg);
+  } else {
+    uint64_t written = 0;
+    for (const StoreJob::Write &w : job.writes) {
+      // Cleared only if no write landed meanwhile: a later write keeps the segment dirty.
+      if (ret == 0 && w.seg->gen == w.gen && !w.seg->detached) markClean(*w.seg);
+      written += w.len;
+      unpin.push_back(w.seg);
+    }
+    if (job.kind == StoreJob::Kind::Spill) {
+      for (Segment *seg : job.segs) {
+        seg->writingBack = false;
+        spillingBytes_ -= segmentSize_;
+      }
+      if (ret < 0) {
+        if (!spillError_)
+          log(LOG_ERROR, "cache",
+              "cannot spill to the store (%s: %s): dirty segments stay cached, new dirty data is refused "
+              "(ENOSPC) while the cache is full; retrying every second",
+              store_.describe().c_str(), strerror(-ret));
+        spillError_ = ret;
+        spillRetryAt_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      } else {
+        if (spillError_) log(LOG_INFO, "cache", "spills to the store succeed again");
+        spillError_ = 0;
+        stats_.spilledBytes += written;
+      }
+    } else if (ret == 0) {
+      stats_.flushedBytes += written;
+    }
+  }
+  // release() unpins (and frees detached segments, drops spilled clean ones once over the
+  // high-water mark); then the next job of the object starts.
+  std::vector<Piece> pieces;
+  for (Segment *seg : unpin) pieces.push_back({nullptr, 0, nullptr, seg});
+  if (!obj.jobs.empty()) startNextJob(obj);
+  std::function<void(int)> done = std::move(job.done);
+  release(pieces);
+  if (done) done(ret);
+}
+
+size_t SegmentCache::runCompletions() { return worker_.runCompletions(); }
+
+bool SegmentCache::objectBusy(const ObjectId &id) const {
   auto it = objects_.find(id);
-  if (it == objects_.end()) return store_.sync(id);
-  Object &obj = it->second;
-  uint64_t end = size == 0 ? UINT64_MAX : offset + size;
-  if (end < offset) return -EINVAL;
-  std::vector<Segment *> written;
-  for (auto &kv : obj.segments) {
-    Segment &seg = *kv.second;
-    if (seg.offset + segmentSize_ <= offset || seg.offset >= end || !seg.dirty()) continue;
-    int ret = writeBack(seg);
-    if (ret < 0) return ret;
-    stats_.flushedBytes += ret;
-    written.push_back(&seg);
-  }
-  if (obj.known && !store_.exists(id)) {
-    int ret = store_.create(id);  // created-but-empty objects persist too
-    if (ret < 0) return ret;
-  }
-  int ret = store_.sync(id);
-  if (ret < 0) return ret;
-  for (Segment *seg : written) markClean(*seg);  // only once the store holds the data durably
-  return 0;
+  return it != objects_.end() && (it->second.jobRunning || it->second.inPlaceWrites > 0);
 }
 
-int SegmentCache::flushAll() {
+void SegmentCache::startFlush(const ObjectId &id, uint64_t offset, uint64_t size, std::function<void(int)> done) {
+  if (size != 0 && offset + size < offset) return done(-EINVAL);
+  Object &obj = object(id);
+  std::unique_ptr<StoreJob> job(new StoreJob);
+  job->kind = StoreJob::Kind::Flush;
+  job->offset = offset;
+  job->size = size;
+  job->done = std::move(done);
+  enqueue(obj, std::move(job));
+}
+
+int SegmentCache::flushAllBounded(std::chrono::milliseconds timeout) {
   int first = 0;
   for (auto &kv : objects_) {
-    int ret = flush(kv.first, 0, 0);
-    if (ret < 0 && first == 0) first = ret;
+    bool dirty = false;  // created objects are in the store already (create() writes through)
+    for (auto &seg : kv.second.segments) dirty |= seg.second->dirty();
+    if (!dirty) continue;
+    startFlush(kv.first, 0, 0, [&first](int ret) {
+      if (ret < 0 && first == 0) first = ret;
+    });
   }
-  return first;
+  if (worker_.waitIdle(std::chrono::steady_clock::now() + timeout)) return first;
+  // Stuck in the store: say exactly what did not get there.
+  uint64_t objects = 0, bytes = 0;
+  for (auto &kv : objects_) {
+    uint64_t dirty = 0;
+    for (auto &seg : kv.second.segments) dirty += seg.second->dirtyEnd - seg.second->dirtyBegin;
+    if (!dirty) continue;
+    objects++;
+    bytes += dirty;
+    log(LOG_ERROR, "server", "shutdown: object %llx:%llx: %llu dirty bytes not in the store (%s)",
+        (unsigned long long)kv.first.high, (unsigned long long)kv.first.low, (unsigned long long)dirty,
+        memory_.durable() ? "kept in the persistent pool" : "LOST");
+  }
+  log(LOG_ERROR, "server", "shutdown: the store did not finish within %lld ms: %llu objects, %llu dirty bytes %s",
+      (long long)timeout.count(), (unsigned long long)objects, (unsigned long long)bytes,
+      memory_.durable() ? "stay in the persistent pool (served again at the next start)" : "are lost");
+  worker_.abandon();
+  return -ETIMEDOUT;
 }
 
 int SegmentCache::create(const ObjectId &id) {
@@ -359,9 +556,9 @@ void SegmentCache::dropSegments(Object &obj) {
 
 int SegmentCache::copyThrough(const ObjectId &src, const ObjectId &dst, uint64_t pos, uint64_t len) {
   std::vector<Piece> from, to;
-  int ret = access(src, pos, len, false, from);
+  int ret = accessImpl(src, pos, len, false, true, from);
   if (ret < 0) return ret;
-  ret = access(dst, pos, len, true, to);  // may evict, but never the pinned source
+  ret = accessImpl(dst, pos, len, true, true, to);  // may evict, but never the pinned source
   if (ret < 0) {
     release(from);
     return ret;
@@ -375,6 +572,7 @@ int SegmentCache::copyThrough(const ObjectId &src, const ObjectId &dst, uint64_t
 
 int SegmentCache::cow(const ObjectId &src, const ObjectId &dst, bool allowExist, uint64_t offset, uint64_t size) {
   if (src == dst) return -EINVAL;
+  if (objectBusy(src) || objectBusy(dst)) return kBusy;  // store jobs or in-place writes first
   if (!exists(src)) return -ENOENT;
   if (!allowExist && exists(dst)) return -EEXIST;
   if (offset + size < offset) return -EINVAL;

@@ -4,10 +4,15 @@
 // and drops the least recently used segments until the low-water mark; segments in use by an
 // in-flight request are pinned and never dropped. With persistent memory, an acknowledged write
 // is durable in the pool (data, then a checksummed record) and recovered at the next start.
-// Single-threaded: only the fabric thread calls it.
+// Single-threaded: only the fabric thread calls it. Store I/O (loads of missing segments,
+// spills, flushes) runs on a StoreWorker, one job at a time per object: a call that needs the
+// store starts the job and returns kBusy; the caller retries when progressCount() changes.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -16,6 +21,7 @@
 
 #include "server/backing_store.h"
 #include "server/segment_memory.h"
+#include "server/store_worker.h"
 
 namespace ioc {
 namespace server {
@@ -34,23 +40,32 @@ struct CacheStats {
   uint64_t spilledBytes = 0;  // written back by eviction
   uint64_t evictions = 0;     // segments dropped to make room
   uint64_t limitBytes = 0;
+  uint64_t storeJobs = 0;     // store jobs queued or running
+  uint64_t refusedWrites = 0; // new dirty data refused (ENOSPC) while spills fail
   std::vector<size_t> slotsPerPool;
 };
 
 struct CacheLimits {
   uint64_t cacheSize;    // bytes of segments the cache aims to hold at most
   double highWater = 0.9, lowWater = 0.7;  // fractions of cacheSize
+  size_t storeThreads = 2;                 // concurrent store jobs (on different objects)
 };
 
 class SegmentCache {
  public:
-  // Recovers the dirty segments a durable memory kept from a previous run.
-  SegmentCache(BackingStore &store, SegmentMemory &memory, const CacheLimits &limits);
+  // Returned when the request must wait for a store job or an in-place write: nothing stays
+  // pinned; retry once progressCount() has changed.
+  static constexpr int kBusy = -EINPROGRESS;
+
+  // Recovers the dirty segments a durable memory kept from a previous run. wake() is called
+  // from store threads when a job finished: the owner then calls runCompletions().
+  SegmentCache(BackingStore &store, SegmentMemory &memory, const CacheLimits &limits, std::function<void()> wake);
   ~SegmentCache();
 
-  // Pieces covering [offset, offset+size) in order, loading missing segments; every piece's
-  // segment is pinned until release(). For a write, fill the pieces then commit() them.
-  // 0 or a negative errno (then nothing stays pinned).
+  // Pieces covering [offset, offset+size) in order; every piece's segment is pinned until
+  // release(). For a write, fill the pieces then commit() them. 0, kBusy (missing segments
+  // are being loaded, the cache waits for spills to make room, or an in-place write holds a
+  // segment), or a negative errno (ENOSPC: the cache is full of data the store refuses).
   int access(const ObjectId &id, uint64_t offset, uint64_t size, bool write, std::vector<Piece> &out);
   // The pieces of a write are filled: mark them dirty and, with durable memory, persist the data
   // and the segment's record. Call before acknowledging the write.
@@ -61,14 +76,27 @@ class SegmentCache {
   void release(std::vector<Piece> &pieces);
   // Whether a large write may land directly in the pieces' slots instead of a staging buffer:
   // no piece holds bytes that exist only here (every segment clean) and no other request pins
-  // them, so a transfer that fails halfway loses nothing: abandonInPlace() below puts the
-  // segments back to what the store holds. Saves the copy out of staging (8 MiB: ~1.4 ms here).
+  // them. Saves the copy out of staging (8 MiB: ~1.4 ms here).
   bool writableInPlace(const std::vector<Piece> &pieces) const;
-  // An in-place write failed or was abandoned: its slots may hold part of the new bytes.
-  void abandonInPlace(const std::vector<Piece> &pieces);
-  // Write back the dirty bytes overlapping the range (size 0: whole object), then sync.
-  int flush(const ObjectId &id, uint64_t offset, uint64_t size);
-  int flushAll();
+  // An in-place write owns its segments from begin to end: every other access to them waits
+  // (kBusy), so nobody reads its bytes before they are acknowledged, and a failed transfer
+  // (ok = false) is undone by dropping the segments (they were clean) without touching
+  // anybody else's bytes.
+  void beginInPlace(const std::vector<Piece> &pieces);
+  void endInPlace(const std::vector<Piece> &pieces, bool ok);
+  // Write back the dirty bytes overlapping the range (size 0: whole object) and sync, on a
+  // store thread; done(0 or -errno) runs in runCompletions() once the store holds them.
+  void startFlush(const ObjectId &id, uint64_t offset, uint64_t size, std::function<void(int)> done);
+  // Shutdown: flush everything, waiting at most `timeout`. On time-out, logs every object
+  // whose dirty bytes did not reach the store (kept in a durable pool, else lost) and leaves
+  // the stuck store threads behind. 0, or the first error (-ETIMEDOUT on time-out).
+  int flushAllBounded(std::chrono::milliseconds timeout);
+  // Runs finished store jobs' completions (owner thread); returns how many ran.
+  size_t runCompletions();
+  // Changes whenever something a kBusy caller waits for may have happened.
+  uint64_t progressCount() const { return progress_; }
+  // A store job or an in-place write is queued or running on the object.
+  bool objectBusy(const ObjectId &id) const;
   int create(const ObjectId &id);
   bool exists(const ObjectId &id);
   // Copy-on-write copy of the whole object (size 0) or of a range, loaded or not.
@@ -92,22 +120,39 @@ class SegmentCache {
     SegmentSlot slot;
     uint32_t dirtyBegin = 0, dirtyEnd = 0;  // dirty byte range within the segment (empty: clean)
     int pins = 0;
+    uint64_t gen = 0;       // bumped by every commit: a write-back clears only what it wrote
+    bool loading = false;   // a load job fills the slot
+    int loadError = 0;      // the load failed: the next access reports it and drops the segment
+    bool writingBack = false;  // a spill job holds it
+    bool inPlace = false;   // an in-place write owns it
     bool unloaded = false;  // allocated for a full overwrite: holds no store data until committed
     bool detached = false;  // dropped while pinned: freed by the last release
     std::list<Segment *>::iterator lru;
     bool dirty() const { return dirtyEnd > dirtyBegin; }
   };
+  struct StoreJob;
   struct Object {
+    ObjectId id;
     std::map<uint64_t, Segment *> segments;  // by segment offset
     uint64_t size = 0;                       // logical size: max(stored size, end of writes)
     bool known = false;                      // created, written, or found in the store
+    std::deque<std::unique_ptr<StoreJob>> jobs;  // store jobs, one running at a time
+    bool jobRunning = false;
+    int inPlaceWrites = 0;
   };
   Object &object(const ObjectId &id);
-  // The segment at segOffset, loaded from the store unless the caller overwrites all of it.
-  int segment(const ObjectId &id, Object &obj, uint64_t segOffset, bool fullOverwrite, Segment *&out);
-  // Spill and drop unpinned segments, oldest first, until at most `target` bytes are cached.
+  // The segment at segOffset; a missing one is loaded by a store job (kBusy) unless the caller
+  // overwrites all of it or syncLoad (cow, which runs on the loop) asks to read it here.
+  int segment(const ObjectId &id, Object &obj, uint64_t segOffset, bool fullOverwrite, bool write, bool syncLoad,
+              Segment *&out);
+  int accessImpl(const ObjectId &id, uint64_t offset, uint64_t size, bool write, bool syncLoad,
+                 std::vector<Piece> &out);
+  // Drop clean unpinned segments and start spills of dirty ones, oldest first, until at most
+  // `target` bytes are cached once the spills finish.
   void evict(uint64_t target);
-  int writeBack(Segment &seg);
+  void enqueue(Object &obj, std::unique_ptr<StoreJob> job);
+  void startNextJob(Object &obj);
+  void jobDone(Object &obj, StoreJob &job, int ret);
   void markClean(Segment &seg);
   void drop(Segment *seg);
   void dropSegments(Object &obj);
@@ -118,10 +163,15 @@ class SegmentCache {
   BackingStore &store_;
   SegmentMemory &memory_;
   size_t segmentSize_;
-  uint64_t highWater_, lowWater_;
+  uint64_t limit_, highWater_, lowWater_;
+  uint64_t progress_ = 0;
+  uint64_t spillingBytes_ = 0;  // segments held by spill jobs
+  int spillError_ = 0;          // the last spill failed (0: spills succeed): an episode
+  std::chrono::steady_clock::time_point spillRetryAt_;
   std::map<ObjectId, Object> objects_;
   std::list<Segment *> lru_;  // least recently used first
   mutable CacheStats stats_;
+  StoreWorker worker_;  // last: its threads stop before the rest goes
 };
 
 }  // namespace server

@@ -27,6 +27,7 @@ export const SERVER_OPTION_KEYS: Record<string, Kind> = {
   'max-message': 'value',
   'max-object-size': 'value',
   'rma-timeout': 'value',
+  'shutdown-timeout': 'value',
   'cache-size': 'value',
   'high-water': 'value',
   'low-water': 'value',

@@ -25,6 +25,7 @@ export interface ServerOptions {
   maxObjectSize?: string;
   /** Seconds before an RMA transfer that has not completed fails its request (default 30). */
   rmaTimeout?: number;
+  shutdownTimeout?: number;
   cacheSize?: string;
   highWater?: number;
   lowWater?: number;
@@ -78,6 +79,9 @@ Options:
   --max-object-size SIZE      no object byte at or beyond this offset (default 1TB; EFBIG)
   --rma-timeout SECONDS       an RMA transfer with a client that has not completed by then
                               fails its request with ETIMEDOUT (default 30)
+  --shutdown-timeout SECONDS  at SIGINT/SIGTERM, wait at most this long for the store to take
+                              the dirty data (default 60); then exit 1, logging every object
+                              whose dirty bytes stay in the --nvdimm pool or are lost
   --cache-size SIZE           bound of the segment cache (default: a quarter of the RAM, at
                               most 64GB); beyond it, dirty segments spill to the store and the
                               least recently used are dropped
@@ -151,10 +155,10 @@ export function parseServerArgs(args: string[]): ServerOptions {
         if (a === '--max-message') o.maxMessage = v; else o.maxObjectSize = v;
         break;
       }
-      case '--rma-timeout': {
+      case '--rma-timeout': case '--shutdown-timeout': {
         const v = value(a);
-        if (!/^\d+$/.test(v) || Number(v) < 1) throw new IocError('EINVAL', `invalid --rma-timeout '${v}' (seconds)`);
-        o.rmaTimeout = Number(v);
+        if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 86400) throw new IocError('EINVAL', `invalid ${a} '${v}' (seconds, 1-86400)`);
+        if (a === '--rma-timeout') o.rmaTimeout = Number(v); else o.shutdownTimeout = Number(v);
         break;
       }
       case '--segment-size': case '--max-transfer': case '--cache-size': {
@@ -221,6 +225,7 @@ export function daemonArgs(o: ServerOptions): string[] {
   if (o.maxMessage) a.push('--max-message', o.maxMessage.replace(/\s+/g, ''));
   if (o.maxObjectSize) a.push('--max-object-size', o.maxObjectSize.replace(/\s+/g, ''));
   if (o.rmaTimeout !== undefined) a.push('--rma-timeout', String(o.rmaTimeout));
+  if (o.shutdownTimeout !== undefined) a.push('--shutdown-timeout', String(o.shutdownTimeout));
   if (o.cacheSize) a.push('--cache-size', o.cacheSize.replace(/\s+/g, ''));
   if (o.highWater !== undefined) a.push('--high-water', String(o.highWater));
   if (o.lowWater !== undefined) a.push('--low-water', String(o.lowWater));
