@@ -167,10 +167,10 @@ describe('faults', function () {
     }
   });
 
-  // Dirty segments take the staged path (RMA into a staging buffer, copied in on success); clean
-  // ones (flushed before each kill) the in-place path (RMA into the cache, stored bytes put back
-  // on failure). Both must leave every segment old or new.
-  for (const flushed of [false, true]) it(`a client killed in the middle of large RMA writes to ${flushed ? 'clean (in-place)' : 'dirty (staged)'} segments leaves the server consistent, ranges released, nothing pinned`, async () => {
+  // Dirty segments take the staged path (RMA into a staging buffer, copied in on success): a
+  // writer killed at any moment leaves every segment old or new. (The in-place path, for clean
+  // segments, is driven by a test hook in test/integrity-server.test.ts.)
+  it('a client killed in the middle of large RMA writes to dirty (staged) segments leaves the server consistent, ranges released, nothing pinned', async () => {
     const server = await startServer({ args: ['--segment-size', '1MB'] });
     const client = await IocClient.connect(server.host, server.port);
     const SIZE = 32 * MiB;
@@ -178,7 +178,6 @@ describe('faults', function () {
     const newData = pattern(SIZE, 94);
     try {
       await client.write(93, 1, 0, oldData);
-      if (flushed) await client.flush(93, 1);
       const script = `
         const { IocClient } = require(${JSON.stringify(distSrc)});
         (async () => {
@@ -188,24 +187,17 @@ describe('faults', function () {
           for (let i = 0; i < data.length; i++) data[i] = 0;
           const src = require('fs').readFileSync(process.argv[1]);
           process.stdout.write('ready\\n');
-          if (${flushed}) {
-            await c.write(93, 1, 0, src);  // one write into clean segments: in place
-            process.stdout.write('done\\n');
-            return setInterval(() => {}, 1000);
-          }
           for (;;) await c.write(93, 1, 0, src);
         })().catch((e) => { console.error(e); process.exit(1); });`;
       const file = path.join(tmpDir('ioc-new-'), 'new.bin');
       fs.writeFileSync(file, newData);
-      const inPlaceFailures = () => (server.logs().match(/in-place write of \d+ segment\(s\) did not complete/g) ?? []).length;
-      // Three kills; with clean segments, more (up to 8) until one lands in an in-place transfer.
-      for (let round = 0; round < 3 || (flushed && round < 8 && inPlaceFailures() === 0); round++) {
+      for (let round = 0; round < 3; round++) {
         const child = spawn(process.execPath, ['-e', script, file], { stdio: ['ignore', 'pipe', 'inherit'] });
         await new Promise<void>((resolve, reject) => {
           child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
           child.on('exit', (c) => reject(new Error(`child exited ${c}`)));
         });
-        await new Promise((r) => setTimeout(r, flushed ? 4 + round * 5 : 150 + round * 97));
+        await new Promise((r) => setTimeout(r, 150 + round * 97));  // any moment will do
         child.kill('SIGKILL');
         await new Promise((r) => child.on('exit', r));
         // Ranges released (the side channel closed).
@@ -223,22 +215,7 @@ describe('faults', function () {
           assert.ok(seg.equals(oldData.subarray(s * MiB, (s + 1) * MiB)) || seg.equals(newData.subarray(s * MiB, (s + 1) * MiB)),
             `round ${round}: segment ${s} is neither old nor new`);
         }
-        if (flushed) {
-          // What the cache serves is what it stores: a segment that kept part of a failed
-          // in-place write without calling it dirty would differ from the store after a flush.
-          await client.flush(93, 1);
-          const stored = fs.readFileSync(path.join(server.store, `${hex16(93)}-${hex16(1)}`)).subarray(0, SIZE);
-          for (let s = 0; s < SIZE / MiB; s++) {
-            assert.ok(back.subarray(s * MiB, (s + 1) * MiB).equals(stored.subarray(s * MiB, (s + 1) * MiB)),
-              `round ${round}: segment ${s} served differs from the store`);
-          }
-          // Back to old, clean segments for the next round.
-          await client.write(93, 1, 0, oldData);
-          await client.flush(93, 1);
-        }
       }
-      // The clean case really went through a failed in-place transfer (the server says so).
-      if (flushed) assert.ok(inPlaceFailures() > 0, 'no in-place write was cut off');
       // Nothing stays pinned: the in-flight requests of the dead clients were released.
       await waitFor(() => {
         process.kill(server.pid, 'SIGUSR1');

@@ -625,12 +625,11 @@ void FabricServer::returnStaging(std::unique_ptr<char[]> buf, size_t capacity) {
 void FabricServer::finishRequest(Request *raw) {
   auto it = inflight_.find(raw);
   if (it == inflight_.end()) return;
-  // Test hook: hold the first in-place write, whatever its RMA did, until its client's side
-  // channel closes, then fail it as a transfer cut off by the client's death (drives the race
-  // of a writer dying mid-transfer, test/integrity-server.test.ts).
+  // Test hook IOC_TEST_HOLD_INPLACE=N: hold the N-th in-place write, whatever its RMA did,
+  // until its client's side channel closes, then fail it as a transfer cut off by the client's
+  // death (drives the race of a writer dying mid-transfer, test/integrity-server.test.ts).
   static int holdInPlace = getenv("IOC_TEST_HOLD_INPLACE") ? atoi(getenv("IOC_TEST_HOLD_INPLACE")) : 0;
-  if (holdInPlace > 0 && raw->inPlace && raw->write && !raw->replied) {
-    holdInPlace--;
+  if (holdInPlace > 0 && raw->inPlace && raw->write && !raw->replied && --holdInPlace == 0) {
     heldInPlace_.push_back(raw);
     log(LOG_WARN, "server", "test hook: in-place write of tcp client %llu held until that client goes",
         (unsigned long long)raw->tcpClientId);

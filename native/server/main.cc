@@ -15,6 +15,7 @@
 
 #include "fabric/fabric.h"
 #include "server/fabric_server.h"
+#include "server/gated_store.h"
 #include "server/log.h"
 #include "server/options.h"
 #include "server/pmem_pool.h"
@@ -328,6 +329,10 @@ int main(int argc, char **argv) {
     fo.listen = true;
     fabric::Transport transport(fo);
     std::unique_ptr<BackingStore> store = openStore(opts);
+    if (const char *gate = getenv("IOC_TEST_STORE_GATE")) {
+      log(LOG_WARN, "server", "test hook: store I/O blocks while %s exists", gate);
+      store.reset(new GatedStore(std::move(store), gate));
+    }
     // Slots beyond the cache size (address space, or sparse pool files) leave room for
     // segments pinned by requests in flight; eviction keeps the rest within the cache size.
     size_t slots = (2 * opts.cacheSize + opts.maxTransfer + opts.segmentSize - 1) / opts.segmentSize + 2;

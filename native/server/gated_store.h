@@ -1,0 +1,56 @@
+// Test hook IOC_TEST_STORE_GATE=PATH: a store whose data I/O (read, write, sync, copy) blocks
+// while the file PATH exists, as a hung NFS mount or an unreachable cluster would. Metadata
+// calls pass. Tests use it to show that a hung store stalls no other client.
+#pragma once
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "server/backing_store.h"
+
+namespace ioc {
+namespace server {
+
+class GatedStore : public BackingStore {
+ public:
+  GatedStore(std::unique_ptr<BackingStore> inner, std::string gate) : inner_(std::move(inner)), gate_(std::move(gate)) {}
+  int create(const ObjectId &id) override { return inner_->create(id); }
+  bool exists(const ObjectId &id) override { return inner_->exists(id); }
+  int64_t size(const ObjectId &id) override { return inner_->size(id); }
+  ssize_t read(const ObjectId &id, uint64_t offset, void *buf, size_t len) override {
+    wait();
+    return inner_->read(id, offset, buf, len);
+  }
+  ssize_t write(const ObjectId &id, uint64_t offset, const void *buf, size_t len) override {
+    wait();
+    return inner_->write(id, offset, buf, len);
+  }
+  int copy(const ObjectId &src, const ObjectId &dst) override {
+    wait();
+    return inner_->copy(src, dst);
+  }
+  int copyRange(const ObjectId &src, const ObjectId &dst, uint64_t offset, uint64_t size) override {
+    wait();
+    return inner_->copyRange(src, dst, offset, size);
+  }
+  int sync(const ObjectId &id) override {
+    wait();
+    return inner_->sync(id);
+  }
+  int remove(const ObjectId &id) override { return inner_->remove(id); }
+  std::string describe() const override { return inner_->describe(); }
+
+ private:
+  void wait() const {
+    struct stat st;
+    while (::stat(gate_.c_str(), &st) == 0) usleep(10000);
+  }
+  std::unique_ptr<BackingStore> inner_;
+  std::string gate_;
+};
+
+}  // namespace server
+}  // namespace ioc
