@@ -353,7 +353,9 @@ void FabricServer::handleMessage(const char *buf, size_t len) {
     case CREATE: {
       Create m;
       if (!decodePayload(r, m)) return reply(CREATE_ACK, -EINVAL);
-      return reply(CREATE_ACK, cache_.create(m.objectId));
+      uint64_t lf = h.lfClientId;
+      fi_addr_t peer = client.addr;
+      return cache_.startCreate(m.objectId, [this, lf, peer](int ret) { sendResponse(CREATE_ACK, lf, peer, ret); });
     }
     case RANGE_REGISTER: {
       RegisterRange m;

@@ -15,7 +15,9 @@ namespace server {
 // flush picks its dirty segments when it starts, so that it covers every write acknowledged
 // before it was asked for.
 struct SegmentCache::StoreJob {
-  enum class Kind { Load, Spill, Flush } kind;
+  enum class Kind { Stat, Create, Load, Spill, Flush } kind;
+  bool statExists = false;  // Stat: filled by the store thread
+  int64_t statSize = 0;
   Segment *load = nullptr;        // Load: the segment to fill (pinned)
   std::vector<Segment *> segs;    // Spill: chosen when queued; Flush: chosen when started (pinned)
   uint64_t offset = 0, size = 0;  // Flush: range (size 0: whole object); Load: bytes to read
@@ -55,11 +57,30 @@ SegmentCache::Object &SegmentCache::object(const ObjectId &id) {
   if (it != objects_.end()) return it->second;
   Object &obj = objects_[id];
   obj.id = id;
+  obj.statted = true;
   if (store_.exists(id)) {
     obj.known = true;
     obj.size = store_.size(id);
   }
   return obj;
+}
+
+SegmentCache::Object &SegmentCache::entry(const ObjectId &id) {
+  auto it = objects_.find(id);
+  if (it != objects_.end()) return it->second;
+  Object &obj = objects_[id];
+  obj.id = id;
+  std::unique_ptr<StoreJob> job(new StoreJob);
+  job->kind = StoreJob::Kind::Stat;
+  enqueue(obj, std::move(job));
+  return obj;
+}
+
+int SegmentCache::lookup(const ObjectId &id, Object *&out) {
+  Object &obj = entry(id);
+  if (!obj.statted) return kBusy;
+  out = &obj;
+  return 0;
 }
 
 // Reload the bytes of a segment that are not dirty (they must equal the store's).
@@ -192,7 +213,10 @@ int SegmentCache::accessImpl(const ObjectId &id, uint64_t offset, uint64_t size,
                              std::vector<Piece> &out) {
   out.clear();
   if (offset + size < offset) return -EINVAL;
-  Object &obj = object(id);
+  Object *o = nullptr;
+  if (syncLoad) o = &object(id);
+  else if (int ret = lookup(id, o)) return ret;
+  Object &obj = *o;
   uint64_t end = offset + size;
   bool busy = false;
   for (uint64_t pos = offset; pos < end;) {
@@ -391,7 +415,7 @@ void SegmentCache::startNextJob(Object &obj) {
       job->segs.push_back(seg);
     }
   }
-  if (job->kind != StoreJob::Kind::Load) {
+  if (job->kind == StoreJob::Kind::Spill || job->kind == StoreJob::Kind::Flush) {
     for (Segment *seg : job->segs) {
       uint64_t size = obj.size;
       uint64_t e = std::min<uint64_t>(seg->dirtyEnd, size - std::min(size, seg->offset));
@@ -406,7 +430,15 @@ void SegmentCache::startNextJob(Object &obj) {
   ObjectId id = obj.id;
   BackingStore &store = store_;
   StoreWorker::Work work;
-  if (job->kind == StoreJob::Kind::Load) {
+  if (job->kind == StoreJob::Kind::Stat) {
+    work = [&store, id, job] {
+      job->statExists = store.exists(id);
+      job->statSize = job->statExists ? store.size(id) : 0;
+      return job->statSize < 0 ? (int)job->statSize : 0;
+    };
+  } else if (job->kind == StoreJob::Kind::Create) {
+    work = [&store, id] { return store.create(id); };
+  } else if (job->kind == StoreJob::Kind::Load) {
     char *data = job->load->slot.data;
     uint64_t offset = job->load->offset, len = job->size;
     work = [&store, id, data, offset, len] {
@@ -442,7 +474,14 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
   stats_.storeJobs--;
   progress_++;
   std::vector<Segment *> unpin;
-  if (job.kind == StoreJob::Kind::Load) {
+  if (job.kind == StoreJob::Kind::Stat) {
+    if (ret < 0) log(LOG_WARN, "cache", "cannot stat an object in the store: %s (taken as absent)", strerror(-ret));
+    if (job.statExists) obj.known = true;
+    if (ret == 0) obj.size = std::max<uint64_t>(obj.size, (uint64_t)job.statSize);
+    obj.statted = true;
+  } else if (job.kind == StoreJob::Kind::Create) {
+    if (ret == 0) obj.known = true;
+  } else if (job.kind == StoreJob::Kind::Load) {
     Segment *seg = job.load;
     seg->loading = false;
     if (ret < 0) {
@@ -499,7 +538,7 @@ bool SegmentCache::objectBusy(const ObjectId &id) const {
 
 void SegmentCache::startFlush(const ObjectId &id, uint64_t offset, uint64_t size, std::function<void(int)> done) {
   if (size != 0 && offset + size < offset) return done(-EINVAL);
-  Object &obj = object(id);
+  Object &obj = entry(id);  // a stat job, if one is needed, runs first
   std::unique_ptr<StoreJob> job(new StoreJob);
   job->kind = StoreJob::Kind::Flush;
   job->offset = offset;
@@ -538,16 +577,18 @@ int SegmentCache::flushAllBounded(std::chrono::milliseconds timeout) {
   return -ETIMEDOUT;
 }
 
-int SegmentCache::create(const ObjectId &id) {
-  Object &obj = object(id);
-  obj.known = true;
-  return store_.create(id);
+void SegmentCache::startCreate(const ObjectId &id, std::function<void(int)> done) {
+  Object &obj = entry(id);
+  std::unique_ptr<StoreJob> job(new StoreJob);
+  job->kind = StoreJob::Kind::Create;
+  job->done = std::move(done);
+  enqueue(obj, std::move(job));
 }
 
 bool SegmentCache::exists(const ObjectId &id) {
   auto it = objects_.find(id);
-  if (it != objects_.end() && it->second.known) return true;
-  return store_.exists(id);
+  if (it != objects_.end() && it->second.statted) return it->second.known;
+  return object(id).known;
 }
 
 void SegmentCache::dropSegments(Object &obj) {
@@ -572,7 +613,8 @@ int SegmentCache::copyThrough(const ObjectId &src, const ObjectId &dst, uint64_t
 
 int SegmentCache::cow(const ObjectId &src, const ObjectId &dst, bool allowExist, uint64_t offset, uint64_t size) {
   if (src == dst) return -EINVAL;
-  if (objectBusy(src) || objectBusy(dst)) return kBusy;  // store jobs or in-place writes first
+  // Store jobs (stats included) and in-place writes on either object go first.
+  if (!entry(src).statted || !entry(dst).statted || objectBusy(src) || objectBusy(dst)) return kBusy;
   if (!exists(src)) return -ENOENT;
   if (!allowExist && exists(dst)) return -EEXIST;
   if (offset + size < offset) return -EINVAL;

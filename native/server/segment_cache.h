@@ -97,7 +97,8 @@ class SegmentCache {
   uint64_t progressCount() const { return progress_; }
   // A store job or an in-place write is queued or running on the object.
   bool objectBusy(const ObjectId &id) const;
-  int create(const ObjectId &id);
+  // Create the object in the store (on a store thread); done(0 or -errno) as for startFlush.
+  void startCreate(const ObjectId &id, std::function<void(int)> done);
   bool exists(const ObjectId &id);
   // Copy-on-write copy of the whole object (size 0) or of a range, loaded or not.
   int cow(const ObjectId &src, const ObjectId &dst, bool allowExist, uint64_t offset, uint64_t size);
@@ -136,11 +137,17 @@ class SegmentCache {
     std::map<uint64_t, Segment *> segments;  // by segment offset
     uint64_t size = 0;                       // logical size: max(stored size, end of writes)
     bool known = false;                      // created, written, or found in the store
+    bool statted = false;                    // known/size reflect the store (a stat job ran)
     std::deque<std::unique_ptr<StoreJob>> jobs;  // store jobs, one running at a time
     bool jobRunning = false;
     int inPlaceWrites = 0;
   };
+  // The object, asking the store about it here (startup, cow).
   Object &object(const ObjectId &id);
+  // The object, or kBusy while a store thread finds out whether (and how large) it is stored:
+  // the request loop never waits for the store, even for metadata.
+  int lookup(const ObjectId &id, Object *&out);
+  Object &entry(const ObjectId &id);  // the entry, statted or not; queues a stat job if needed
   // The segment at segOffset; a missing one is loaded by a store job (kBusy) unless the caller
   // overwrites all of it or syncLoad (cow, which runs on the loop) asks to read it here.
   int segment(const ObjectId &id, Object &obj, uint64_t segOffset, bool fullOverwrite, bool write, bool syncLoad,
