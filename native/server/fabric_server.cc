@@ -215,15 +215,17 @@ void FabricServer::drainWork() {
   }
 }
 
-void FabricServer::dispatch(const char *buf, size_t len, std::chrono::steady_clock::time_point parkedDeadline) {
+void FabricServer::dispatch(const char *buf, size_t len, const Parked *again) {
   curTimed_ = curAsync_ = false;
-  curStart_ = std::chrono::steady_clock::now();
+  curStart_ = again ? again->arrived : std::chrono::steady_clock::now();
   parkRequested_ = false;
+  replaying_ = again != nullptr;
   try {
     handleMessage(buf, len);
   } catch (const std::exception &e) {
     log(LOG_ERROR, "server", "request failed: %s", e.what());
   }
+  replaying_ = false;
   if (parkRequested_) {
     parkRequested_ = false;
     if (parked_.size() >= PARKED_MAX) {
@@ -233,14 +235,12 @@ void FabricServer::dispatch(const char *buf, size_t len, std::chrono::steady_clo
     }
     Parked p = parkAs_;
     p.msg.assign(buf, buf + len);
-    p.deadline = parkedDeadline != std::chrono::steady_clock::time_point{}
-                     ? parkedDeadline
-                     : curStart_ + std::chrono::seconds(opts_.rmaTimeoutSec);
+    p.arrived = curStart_;
+    p.deadline = again ? again->deadline : curStart_ + std::chrono::seconds(opts_.rmaTimeoutSec);
     parked_.push_back(std::move(p));
     return;
   }
-  if (curTimed_ && !curAsync_ && parkedDeadline == std::chrono::steady_clock::time_point{})
-    metrics_.latency(curType_, std::chrono::steady_clock::now() - curStart_);
+  if (curTimed_ && !curAsync_) metrics_.latency(curType_, std::chrono::steady_clock::now() - curStart_);
 }
 
 void FabricServer::park(uint64_t ackType, uint64_t lfClientId, fi_addr_t peer) {
@@ -271,7 +271,7 @@ void FabricServer::retryParked() {
       parked_.push_back(std::move(p));
       continue;
     }
-    dispatch(p.msg.data(), p.msg.size(), p.deadline);
+    dispatch(p.msg.data(), p.msg.size(), &p);
   }
 }
 
@@ -283,7 +283,7 @@ void FabricServer::handleMessage(const char *buf, size_t len) {
     metrics_.dropped();
     return;
   }
-  metrics_.request(h.msgType);
+  if (!replaying_) metrics_.request(h.msgType);
   curType_ = h.msgType;
   curTimed_ = true;
   if (h.msgType == CONNECT_INIT) return handleConnect(h, r);

@@ -99,7 +99,7 @@ class FabricServer {
     std::vector<char> msg;
     uint64_t ackType, lfClientId;
     fi_addr_t peer;
-    std::chrono::steady_clock::time_point deadline;
+    std::chrono::steady_clock::time_point arrived, deadline;
   };
 
   bool postRecv(RecvOp *op);
@@ -113,7 +113,7 @@ class FabricServer {
                     const std::vector<Piece> *data = nullptr);
   void handleMessage(const char *buf, size_t len);
   // Handle a message; when the handler asked to wait (park()), keep a copy to handle again.
-  void dispatch(const char *buf, size_t len, std::chrono::steady_clock::time_point parkedDeadline = {});
+  void dispatch(const char *buf, size_t len, const Parked *again = nullptr);
   void park(uint64_t ackType, uint64_t lfClientId, fi_addr_t peer);
   void retryParked();
   void handleConnect(const proto::Header &h, proto::Reader &r);
@@ -148,6 +148,7 @@ class FabricServer {
   std::deque<Request *> doneRequests_;
   std::deque<Parked> parked_;
   bool parkRequested_ = false;
+  bool replaying_ = false;  // handling a parked message again: counted once, timed from arrival
   Parked parkAs_;
   uint64_t parkedProgress_ = 0;  // the cache's progress count when parked_ was last tried
   std::vector<Request *> heldInPlace_;  // test hook IOC_TEST_HOLD_INPLACE
