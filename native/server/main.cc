@@ -342,17 +342,17 @@ int main(int argc, char **argv) {
     else
       memory.reset(new PmemSegmentMemory(transport, opts.nvdimm, opts.segmentSize, slots));
     CacheLimits limits{opts.cacheSize, opts.highWater / 100.0, opts.lowWater / 100.0};
-    FabricServer *serverPtr = nullptr;
+    std::atomic<FabricServer *> serverPtr{nullptr};  // read by the store and TCP threads
     // Store jobs finish on store threads: they wake the fabric loop to run their completions.
     SegmentCache cache(*store, *memory, limits, [&serverPtr] {
-      if (serverPtr) serverPtr->wake();
+      if (FabricServer *s = serverPtr.load()) s->wake();
     });
     log(LOG_INFO, "cache", "%llu MiB (spill above %d%%, down to %d%%), %zu KiB segments, in %s",
         (unsigned long long)(opts.cacheSize >> 20), opts.highWater, opts.lowWater, opts.segmentSize >> 10,
         memory->describe().c_str());
     RangeRegistry ranges(opts.consistencyCheck);
     TcpChannel tcp(opts.listenIp, opts.port + 1, opts.auth, [&](uint64_t id) {
-      if (serverPtr) serverPtr->clientGone(id);
+      if (FabricServer *s = serverPtr.load()) s->clientGone(id);
     });
     FabricServer server(opts, transport, cache, ranges, tcp);
     serverPtr = &server;
