@@ -91,7 +91,7 @@ function poolDir(prefix = 'ioc-pool-'): string {
  * (the crash-recovery tests start and restart servers on them). */
 function pooledServerSetup(): { pool: string; store: string; args: string[] } {
   const pool = poolDir();
-  return { pool, store: tmpDir('ioc-store-'), args: ['--nvdimm', pool, '--segment-size', '1MB', '--cache-size', '64MB'] };
+  return { pool, store: tmpDir('ioc-store-'), args: ['--nvdimm', pool, '--segment-size', '1MB', '--cache-size', '64MB', '--write-behind', 'off'] };
 }
 
 describe('segment cache', function () {
@@ -115,7 +115,7 @@ describe('segment cache', function () {
   for (const mode of ['plain memory', '--nvdimm'] as const) {
     it(`${mode}: a working set 4x --cache-size reads back byte for byte, resident memory stays bounded`, async () => {
       const cacheMiB = 64;
-      const args = ['--cache-size', `${cacheMiB}MB`];
+      const args = ['--cache-size', `${cacheMiB}MB`, '--write-behind', 'off'];  // the spill path
       if (mode === '--nvdimm') args.push('--nvdimm', poolDir());
       const server = await startServer({ args });
       const client = await IocClient.connect(server.host, server.port);
@@ -285,7 +285,7 @@ describe('segment cache', function () {
 
   for (const mode of ['plain memory', '--nvdimm'] as const) {
     it(`${mode}: flush after eviction and eviction after flush keep the store and the cache consistent`, async () => {
-      const args = ['--cache-size', '8MB', '--segment-size', '1MB'];
+      const args = ['--cache-size', '8MB', '--segment-size', '1MB', '--write-behind', 'off'];
       if (mode === '--nvdimm') args.push('--nvdimm', poolDir());
       const server = await startServer({ args });
       const client = await IocClient.connect(server.host, server.port);

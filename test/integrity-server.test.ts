@@ -98,7 +98,7 @@ describe('integrity: server write path', function () {
     const gate = path.join(tmpDir('ioc-gate-'), 'hang');
     const store = tmpDir('ioc-store-');
     const pool = tmpDir('ioc-pool-');
-    const args = ['--segment-size', '1MB', '--shutdown-timeout', '2', ...(durable ? ['--nvdimm', pool] : [])];
+    const args = ['--segment-size', '1MB', '--shutdown-timeout', '2', '--write-behind', 'off', ...(durable ? ['--nvdimm', pool] : [])];
     const server = await startServer({ store, args, env: { IOC_TEST_STORE_GATE: gate } });
     const data = pattern(MiB + 5, 31);
     try {
@@ -121,6 +121,35 @@ describe('integrity: server write path', function () {
     try {
       const c = await IocClient.connect(again.host, again.port);
       assert.ok((await c.read(131, 7, 0, data.length)).equals(data));
+      c.close();
+    } finally {
+      await again.stop();
+    }
+  });
+
+  it('write-behind: written data reaches the store without a flush; after that a SIGKILL loses nothing, even without --nvdimm', async () => {
+    const store = tmpDir('ioc-store-');
+    const server = await startServer({ store, args: ['--segment-size', '1MB'] });
+    const data = pattern(5 * MiB + 77, 51);
+    const file = path.join(store, `${hex16(151)}-${hex16(1)}`);
+    try {
+      const c = await IocClient.connect(server.host, server.port);
+      await c.write(151, 1, 0, data);
+      c.close();
+      // No flush: the drain writes it in the background.
+      const deadline = Date.now() + 20000;
+      while (!(fs.existsSync(file) && fs.readFileSync(file).equals(data))) {
+        assert.ok(Date.now() < deadline, 'the store never received the data');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await server.kill();
+    }
+    const again = await startServer({ store, args: ['--segment-size', '1MB'] });
+    try {
+      const c = await IocClient.connect(again.host, again.port);
+      assert.ok((await c.read(151, 1, 0, data.length)).equals(data));
+      await c.flush(151, 1);
       c.close();
     } finally {
       await again.stop();

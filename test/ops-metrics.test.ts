@@ -19,7 +19,7 @@ describe('ops: metrics endpoint', function () {
 
   before(async () => {
     metrics = `127.0.0.1:${await freePort()}`;
-    server = await startServer({ args: ['--metrics', metrics, '--cache-size', '256MB', '--stats-interval', '0'] });
+    server = await startServer({ args: ['--metrics', metrics, '--cache-size', '256MB', '--stats-interval', '0', '--write-behind', 'off'] });
     client = await IocClient.connect(server.host, server.port);
   });
   after(async () => {

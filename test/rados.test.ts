@@ -175,7 +175,7 @@ describe('RADOS backing store on a real Ceph cluster', function () {
 
     it('spreads objects over all three servers; every client agrees and reads them byte for byte', async () => {
       for (let i = 0; i < 3; i++) {
-        servers.push(await startServer({ store: `rados://${cluster!.pool}`, args: ['--ceph-conf', cluster!.conf] }));
+        servers.push(await startServer({ store: `rados://${cluster!.pool}`, args: ['--ceph-conf', cluster!.conf, '--write-behind', 'off'] }));
       }
       const list = servers.map((s) => s.address).join(',');
       const a = await connect(list);

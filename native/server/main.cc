@@ -52,7 +52,7 @@ static const char USAGE[] =
     "  -c/--no-consistency-check  -a/--no-auth  -p/--active-polling  -v/--verbose[=CATS]\n"
     "  --segment-size SIZE  --max-transfer SIZE  --cache-size SIZE (default: RAM/4, at most 64GB)\n"
     "  --max-message SIZE (36KB)  --max-object-size SIZE (1TB)  --rma-timeout SECONDS (30)\n"
-    "  --shutdown-timeout SECONDS (60)\n"
+    "  --shutdown-timeout SECONDS (60)  --write-behind on|off (on)\n"
     "  --high-water PCT (90)  --low-water PCT (70)  --stats-interval SECONDS (60; 0: off)\n"
     "IOC_CONTROL_FD=N: answer stats/ls commands on fd N. SIGUSR1 logs the cache figures.\n";
 
@@ -77,6 +77,7 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
       {"max-object-size", required_argument, nullptr, 'O'},
       {"rma-timeout", required_argument, nullptr, 'R'},
       {"shutdown-timeout", required_argument, nullptr, 'X'},
+      {"write-behind", required_argument, nullptr, 'W'},
       {"cache-size", required_argument, nullptr, 'C'},
       {"high-water", required_argument, nullptr, 'H'},
       {"low-water", required_argument, nullptr, 'L'},
@@ -165,6 +166,13 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
         o.rmaTimeoutSec = (int)v;
         break;
       }
+      case 'W':
+        if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+          fprintf(stderr, "iocatcher-serverd: --write-behind takes on or off\n");
+          return false;
+        }
+        o.writeBehind = strcmp(optarg, "on") == 0;
+        break;
       case 'X': {
         char *end;
         long v = strtol(optarg, &end, 10);
@@ -342,6 +350,7 @@ int main(int argc, char **argv) {
     else
       memory.reset(new PmemSegmentMemory(transport, opts.nvdimm, opts.segmentSize, slots));
     CacheLimits limits{opts.cacheSize, opts.highWater / 100.0, opts.lowWater / 100.0};
+    limits.writeBehind = opts.writeBehind;
     std::atomic<FabricServer *> serverPtr{nullptr};  // read by the store and TCP threads
     // Store jobs finish on store threads: they wake the fabric loop to run their completions.
     SegmentCache cache(*store, *memory, limits, [&serverPtr] {

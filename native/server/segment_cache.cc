@@ -21,6 +21,7 @@ struct SegmentCache::StoreJob {
   Segment *load = nullptr;        // Load: the segment to fill (pinned)
   std::vector<Segment *> segs;    // Spill: chosen when queued; Flush: chosen when started (pinned)
   uint64_t offset = 0, size = 0;  // Flush: range (size 0: whole object); Load: bytes to read
+  bool drain = false;             // Flush: write-behind (no reply; synced only for a durable pool)
   std::function<void(int)> done;  // Flush: the reply
   struct Write {
     Segment *seg;
@@ -40,6 +41,8 @@ SegmentCache::SegmentCache(BackingStore &store, SegmentMemory &memory, const Cac
       limit_(limits.cacheSize),
       highWater_((uint64_t)(limits.cacheSize * limits.highWater)),
       lowWater_((uint64_t)(limits.cacheSize * limits.lowWater)),
+      writeBehind_(limits.writeBehind),
+      maxDrains_(std::max<size_t>(1, limits.storeThreads / 2)),
       worker_(limits.storeThreads, std::move(wake)) {
   stats_.limitBytes = limits.cacheSize;
   recover();
@@ -261,6 +264,7 @@ int SegmentCache::commit(const std::vector<Piece> &pieces) {
     if (b == 0 && e == segmentSize_) seg->unloaded = false;  // a partial write loads nothing else
     seg->obj->known = true;
     seg->obj->size = std::max<uint64_t>(seg->obj->size, seg->offset + e);
+    if (writeBehind_) wantDrain(*seg->obj);
     if (!memory_.durable()) continue;
     // Data first (the written bytes, and any loaded bytes the dirty range now spans), then the
     // record: a record never names bytes that are not durable.
@@ -447,7 +451,7 @@ void SegmentCache::startNextJob(Object &obj) {
     };
   } else {
     std::vector<StoreJob::Write> writes = job->writes;
-    bool flush = job->kind == StoreJob::Kind::Flush;
+    bool flush = job->kind == StoreJob::Kind::Flush && !job->drain;
     bool create = flush && obj.known;        // created-but-empty objects persist too
     bool sync = flush || memory_.durable();  // a durable pool drops records only once synced
     work = [&store, id, writes, create, sync] {
@@ -515,6 +519,10 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
         spillError_ = 0;
         stats_.spilledBytes += written;
       }
+    } else if (job.drain) {
+      drainsInFlight_--;
+      if (ret == 0) stats_.drainedBytes += written;
+      else log(LOG_WARN, "cache", "write-behind to the store failed: %s (the data stays dirty in the cache)", strerror(-ret));
     } else if (ret == 0) {
       stats_.flushedBytes += written;
     }
@@ -526,7 +534,31 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
   if (!obj.jobs.empty()) startNextJob(obj);
   std::function<void(int)> done = std::move(job.done);
   release(pieces);
+  if (job.drain) startDrains();
   if (done) done(ret);
+}
+
+void SegmentCache::wantDrain(Object &obj) {
+  if (obj.drainQueued) return;
+  obj.drainQueued = true;
+  drainQueue_.push_back(&obj);
+  startDrains();
+}
+
+// A drain is a flush without a reply: it writes whatever is dirty in the object when it starts
+// (writes that land meanwhile keep their segments dirty and queue the object again).
+void SegmentCache::startDrains() {
+  // After a failed spill or drain the store is refusing: leave the data for flushes and spills.
+  while (drainsInFlight_ < maxDrains_ && !drainQueue_.empty() && !spillError_) {
+    Object *obj = drainQueue_.front();
+    drainQueue_.pop_front();
+    obj->drainQueued = false;
+    std::unique_ptr<StoreJob> job(new StoreJob);
+    job->kind = StoreJob::Kind::Flush;
+    job->drain = true;
+    drainsInFlight_++;
+    enqueue(*obj, std::move(job));
+  }
 }
 
 size_t SegmentCache::runCompletions() { return worker_.runCompletions(); }
@@ -691,11 +723,11 @@ std::string SegmentCache::describeStats() const {
   char buf[512];
   snprintf(buf, sizeof buf,
            "cache %llu segments, %llu MiB of %llu MiB (%llu pinned), %llu MiB dirty, hits %llu, misses %llu, "
-           "evicted %llu, spilled %llu MiB, flushed %llu MiB, slots per pool [",
+           "evicted %llu, spilled %llu MiB, flushed %llu MiB, drained %llu MiB, slots per pool [",
            (unsigned long long)s.segments, (unsigned long long)(s.bytes >> 20), (unsigned long long)(s.limitBytes >> 20),
            (unsigned long long)s.pinned, (unsigned long long)(s.dirtyBytes >> 20), (unsigned long long)s.hits,
            (unsigned long long)s.misses, (unsigned long long)s.evictions, (unsigned long long)(s.spilledBytes >> 20),
-           (unsigned long long)(s.flushedBytes >> 20));
+           (unsigned long long)(s.flushedBytes >> 20), (unsigned long long)(s.drainedBytes >> 20));
   std::string out(buf);
   for (size_t i = 0; i < s.slotsPerPool.size(); i++) out += (i ? "," : "") + std::to_string(s.slotsPerPool[i]);
   return out + "] in " + memory_.describe();

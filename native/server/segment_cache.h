@@ -38,6 +38,7 @@ struct CacheStats {
   uint64_t segments = 0, bytes = 0, dirtyBytes = 0, pinned = 0, hits = 0, misses = 0;
   uint64_t flushedBytes = 0;  // written back by flush
   uint64_t spilledBytes = 0;  // written back by eviction
+  uint64_t drainedBytes = 0;  // written back in the background (write-behind)
   uint64_t evictions = 0;     // segments dropped to make room
   uint64_t limitBytes = 0;
   uint64_t storeJobs = 0;     // store jobs queued or running
@@ -49,6 +50,7 @@ struct CacheLimits {
   uint64_t cacheSize;    // bytes of segments the cache aims to hold at most
   double highWater = 0.9, lowWater = 0.7;  // fractions of cacheSize
   size_t storeThreads = 2;                 // concurrent store jobs (on different objects)
+  bool writeBehind = true;                 // dirty segments start for the store as they land
 };
 
 class SegmentCache {
@@ -141,6 +143,7 @@ class SegmentCache {
     std::deque<std::unique_ptr<StoreJob>> jobs;  // store jobs, one running at a time
     bool jobRunning = false;
     int inPlaceWrites = 0;
+    bool drainQueued = false;
   };
   // The object, asking the store about it here (startup, cow).
   Object &object(const ObjectId &id);
@@ -175,6 +178,14 @@ class SegmentCache {
   uint64_t spillingBytes_ = 0;  // segments held by spill jobs
   int spillError_ = 0;          // the last spill failed (0: spills succeed): an episode
   std::chrono::steady_clock::time_point spillRetryAt_;
+  // Write-behind: objects with dirty segments wait here for a drain job (one per object, at
+  // most storeThreads at once, so flushes and loads always find a store thread).
+  bool writeBehind_;
+  size_t maxDrains_;
+  std::deque<Object *> drainQueue_;
+  size_t drainsInFlight_ = 0;
+  void wantDrain(Object &obj);
+  void startDrains();
   std::map<ObjectId, Object> objects_;
   std::list<Segment *> lru_;  // least recently used first
   mutable CacheStats stats_;

@@ -28,6 +28,7 @@ export const SERVER_OPTION_KEYS: Record<string, Kind> = {
   'max-object-size': 'value',
   'rma-timeout': 'value',
   'shutdown-timeout': 'value',
+  'write-behind': 'value',
   'cache-size': 'value',
   'high-water': 'value',
   'low-water': 'value',

@@ -21,7 +21,7 @@ export interface DaemonStats {
   inflight: number;
   cache: {
     segments: number; bytes: number; dirtyBytes: number; pinned: number; hits: number; misses: number;
-    flushedBytes: number; spilledBytes: number; evictions: number; limitBytes: number;
+    flushedBytes: number; spilledBytes: number; drainedBytes: number; storeJobs: number; refusedWrites: number; evictions: number; limitBytes: number;
   };
 }
 
@@ -161,6 +161,9 @@ export class ServerMetricsRegistry {
     counter('ioc_cache_misses_total', 'Segment lookups that had to allocate or load a segment');
     counter('ioc_cache_spilled_bytes_total', 'Dirty bytes written back to the store by eviction');
     counter('ioc_cache_flushed_bytes_total', 'Dirty bytes written back to the store by flush');
+    counter('ioc_cache_drained_bytes_total', 'Dirty bytes written back to the store in the background (write-behind)');
+    counter('ioc_cache_refused_writes_total', 'Writes refused with ENOSPC: the cache is full and the store refuses spills');
+    gauge('ioc_store_jobs', 'Store jobs (loads, spills, flushes, write-behind) queued or running');
     counter('ioc_cache_evictions_total', 'Segments dropped to make room');
     gauge('ioc_cache_bytes', 'Bytes of cached segments');
     gauge('ioc_cache_dirty_bytes', 'Dirty bytes in the cache (not yet in the store)');
@@ -193,6 +196,9 @@ export class ServerMetricsRegistry {
     this.setCounter('ioc_cache_misses_total', s.cache.misses);
     this.setCounter('ioc_cache_spilled_bytes_total', s.cache.spilledBytes);
     this.setCounter('ioc_cache_flushed_bytes_total', s.cache.flushedBytes);
+    this.setCounter('ioc_cache_drained_bytes_total', s.cache.drainedBytes ?? 0);
+    this.setCounter('ioc_cache_refused_writes_total', s.cache.refusedWrites ?? 0);
+    this.gauges.ioc_store_jobs.set(s.cache.storeJobs ?? 0);
     this.setCounter('ioc_cache_evictions_total', s.cache.evictions);
     this.gauges.ioc_cache_bytes.set(s.cache.bytes);
     this.gauges.ioc_cache_dirty_bytes.set(s.cache.dirtyBytes);

@@ -26,6 +26,7 @@ export interface ServerOptions {
   /** Seconds before an RMA transfer that has not completed fails its request (default 30). */
   rmaTimeout?: number;
   shutdownTimeout?: number;
+  writeBehind?: 'on' | 'off';
   cacheSize?: string;
   highWater?: number;
   lowWater?: number;
@@ -82,6 +83,9 @@ Options:
   --shutdown-timeout SECONDS  at SIGINT/SIGTERM, wait at most this long for the store to take
                               the dirty data (default 60); then exit 1, logging every object
                               whose dirty bytes stay in the --nvdimm pool or are lost
+  --write-behind on|off       start writing dirty segments to the store as soon as they land,
+                              in the background (default on: a flush then waits only for what
+                              is left); off keeps them in the cache until a flush or a spill
   --cache-size SIZE           bound of the segment cache (default: a quarter of the RAM, at
                               most 64GB); beyond it, dirty segments spill to the store and the
                               least recently used are dropped
@@ -155,6 +159,12 @@ export function parseServerArgs(args: string[]): ServerOptions {
         if (a === '--max-message') o.maxMessage = v; else o.maxObjectSize = v;
         break;
       }
+      case '--write-behind': {
+        const v = value(a);
+        if (v !== 'on' && v !== 'off') throw new IocError('EINVAL', `invalid --write-behind '${v}' (on or off)`);
+        o.writeBehind = v;
+        break;
+      }
       case '--rma-timeout': case '--shutdown-timeout': {
         const v = value(a);
         if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 86400) throw new IocError('EINVAL', `invalid ${a} '${v}' (seconds, 1-86400)`);
@@ -226,6 +236,7 @@ export function daemonArgs(o: ServerOptions): string[] {
   if (o.maxObjectSize) a.push('--max-object-size', o.maxObjectSize.replace(/\s+/g, ''));
   if (o.rmaTimeout !== undefined) a.push('--rma-timeout', String(o.rmaTimeout));
   if (o.shutdownTimeout !== undefined) a.push('--shutdown-timeout', String(o.shutdownTimeout));
+  if (o.writeBehind) a.push('--write-behind', o.writeBehind);
   if (o.cacheSize) a.push('--cache-size', o.cacheSize.replace(/\s+/g, ''));
   if (o.highWater !== undefined) a.push('--high-water', String(o.highWater));
   if (o.lowWater !== undefined) a.push('--low-water', String(o.lowWater));
