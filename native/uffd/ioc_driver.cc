@@ -56,11 +56,23 @@ class IocDriver : public StorageDriver {
   ssize_t read(void* buf, size_t size, uint64_t offset) override {
     return ioc_client_obj_read(client_->get(), high_, low_, buf, size, offset);
   }
+  // A write-back or sync that met a connection the server closed (it restarted) is tried once
+  // more on a new one: a transport reset is no answer, and the mapping's writes are idempotent
+  // (same bytes, same place, under the mapping's lock).
   ssize_t write(const void* buf, size_t size, uint64_t offset) override {
-    return ioc_client_obj_write(client_->get(), high_, low_, buf, size, offset);
+    ssize_t ret = ioc_client_obj_write(client_->get(), high_, low_, buf, size, offset);
+    if (ret == -ECONNRESET) ret = ioc_client_obj_write(client_->get(), high_, low_, buf, size, offset);
+    return ret;
   }
   int sync(uint64_t offset, size_t size) override {
-    return ioc_client_obj_flush(client_->get(), high_, low_, offset, size);
+    int ret = ioc_client_obj_flush(client_->get(), high_, low_, offset, size);
+    if (ret == -ECONNRESET) ret = ioc_client_obj_flush(client_->get(), high_, low_, offset, size);
+    return ret;
+  }
+  uint64_t volatileEpoch() override {
+    int durable = 0;
+    uint64_t epoch = ioc_client_server_epoch(client_->get(), high_, low_, &durable);
+    return durable ? 0 : epoch;
   }
   int copyRangeTo(StorageDriver& dest, uint64_t offset, size_t size, bool allowExist) override {
     auto* other = dynamic_cast<IocDriver*>(&dest);
