@@ -11,7 +11,8 @@ const UINT64_MAX = (1n << 64n) - 1n;
 
 /**
  * One half of an object id as IocClient takes it (a safe-integer number or a bigint within int64),
- * else IocError EINVAL. @internal also used by ummap, so both accept the same ids.
+ * else IocError EINVAL. ummap checks its ids with it too, so both accept the same ones.
+ * @internal
  */
 export function idPart(v: ObjectIdPart, what: string): bigint {
   if (typeof v === 'number') {
