@@ -56,18 +56,21 @@ class IocDriver : public StorageDriver {
   ssize_t read(void* buf, size_t size, uint64_t offset) override {
     return ioc_client_obj_read(client_->get(), high_, low_, buf, size, offset);
   }
-  // A write-back or sync that met a connection the server closed (it restarted) is tried once
-  // more on a new one: a transport reset is no answer, and the mapping's writes are idempotent
-  // (same bytes, same place, under the mapping's lock).
-  ssize_t write(const void* buf, size_t size, uint64_t offset) override {
-    ssize_t ret = ioc_client_obj_write(client_->get(), high_, low_, buf, size, offset);
-    if (ret == -ECONNRESET) ret = ioc_client_obj_write(client_->get(), high_, low_, buf, size, offset);
+  // A write-back or sync that met a connection the server closed (it restarted) is tried again:
+  // a transport reset is no answer, and the mapping's writes are idempotent (same bytes, same
+  // place, under the mapping's lock). Each reset drops one pooled connection, so at most one
+  // retry per pooled connection, then a new one.
+  template <class Call>
+  static int64_t retryReset(Call&& call) {
+    int64_t ret = call();
+    for (int i = 0; ret == -ECONNRESET && i < IOC_CLIENT_MAX_CONNECTIONS; i++) ret = call();
     return ret;
   }
+  ssize_t write(const void* buf, size_t size, uint64_t offset) override {
+    return retryReset([&] { return ioc_client_obj_write(client_->get(), high_, low_, buf, size, offset); });
+  }
   int sync(uint64_t offset, size_t size) override {
-    int ret = ioc_client_obj_flush(client_->get(), high_, low_, offset, size);
-    if (ret == -ECONNRESET) ret = ioc_client_obj_flush(client_->get(), high_, low_, offset, size);
-    return ret;
+    return static_cast<int>(retryReset([&] { return ioc_client_obj_flush(client_->get(), high_, low_, offset, size); }));
   }
   uint64_t volatileEpoch() override {
     int durable = 0;
