@@ -53,6 +53,12 @@ int32_t ioc_client_obj_range_register(ioc_client_t * client, int64_t high, int64
 /* Unregister; every argument must match the registration exactly. 0 or negative (-ENOENT). */
 int ioc_client_obj_range_unregister(ioc_client_t * client, int32_t id, int64_t high, int64_t low, size_t offset, size_t size, bool write);
 
+/* Start epoch of the server that owns object (high, low), as its latest handshake said: random
+ * per server start (a new value means the server restarted), 0 when unknown (an original server
+ * sends none). *durable (may be NULL): whether that server keeps acknowledged writes across a
+ * restart (--nvdimm); without, what it acknowledged before a restart may be lost. */
+uint64_t ioc_client_server_epoch(ioc_client_t * client, int64_t high, int64_t low, int * durable);
+
 /* Name of the libfabric provider in use, e.g. "tcp;ofi_rxm". Owned by the client. */
 const char * ioc_client_provider_name(ioc_client_t * client);
 /* true (default): block in the completion queue; false: busy-poll it (lower latency, one core). */

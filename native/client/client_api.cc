@@ -36,6 +36,13 @@ struct ServerPool {
   // retryAtMs; the wait doubles per failure (100 ms .. 5 s) and resets on success.
   std::atomic<int64_t> retryAtMs{0}, backoffMs{0};
   std::atomic<int> lastConnectError{0};
+  // The server's start epoch and durability as its latest handshake said (ioc_client_server_epoch).
+  std::atomic<uint64_t> epoch{0};
+  std::atomic<bool> durable{false};
+  void noteHandshake(const Connection &c) {
+    durable = c.serverDurable();
+    epoch = c.serverEpoch();
+  }
 };
 
 struct ioc_client_t {
@@ -78,6 +85,7 @@ class Lease {
         ConnectOptions o = pool->opts;
         o.timeoutMs = c->timeoutMs;
         conn_.reset(new Connection(o));
+        pool->noteHandshake(*conn_);
         pool->backoffMs = 0;
       } catch (const ConnectError &e) {
         if (clientDebug()) fprintf(stderr, "iocatcher-client: %s: %s\n", pool->addr.key.c_str(), e.what());
@@ -203,6 +211,7 @@ IOC_API ioc_client_t *ioc_client_init(const char *ip, const char *port) {
     pool->opts.timeoutMs = c->timeoutMs;
     try {
       std::unique_ptr<Connection> first(new Connection(pool->opts));
+      pool->noteHandshake(*first);
       if (c->providerName.empty()) c->providerName = first->providerName();
       pool->idle.push_back(std::move(first));
       pool->total = 1;
@@ -244,6 +253,13 @@ IOC_API const char *ioc_client_server_name(ioc_client_t *client, int index) {
 IOC_API int ioc_client_server_of(ioc_client_t *client, int64_t high, int64_t low) {
   if (!client) return -EINVAL;
   return (int)rendezvousOwner(high, low, client->addrs);
+}
+
+IOC_API uint64_t ioc_client_server_epoch(ioc_client_t *client, int64_t high, int64_t low, int *durable) {
+  if (!client || client->pools.empty()) return 0;
+  ServerPool &pool = *client->pools[rendezvousOwner(high, low, client->addrs)];
+  if (durable) *durable = pool.durable;
+  return pool.epoch;
 }
 
 static ssize_t readWrite(ioc_client_t *client, int64_t high, int64_t low, void *buffer, size_t size, size_t offset,

@@ -133,9 +133,11 @@ int Connection::handshake(const std::vector<char> &name) {
       CONNECT_INIT, [&](Writer &w) { first.encode(w); }, ASSIGN_ID,
       [&](uint64_t, Reader &r) {
         FirstHandshake fh;
-        if (!decodePayload(r, fh)) return -EPROTO;
+        if (!fh.decode(r)) return -EPROTO;  // later fields a newer server may add are ignored
         if (fh.protocolVersion != PROTOCOL_VERSION) return -EPROTONOSUPPORT;
         lfClientId_ = fh.assignLfClientId;
+        serverEpoch_ = fh.hasServerInfo ? fh.serverEpoch : 0;
+        serverDurable_ = fh.hasServerInfo && fh.durableWrites;
         return 0;
       });
 }

@@ -85,6 +85,10 @@ class Connection {
   }
   uint64_t tcpClientId() const { return tcp_.clientId; }
   uint64_t tcpClientKey() const { return tcp_.clientKey; }
+  // From the handshake: the server's start epoch (0: an original server, which sends none) and
+  // whether it keeps acknowledged writes across a restart.
+  uint64_t serverEpoch() const { return serverEpoch_; }
+  bool serverDurable() const { return serverDurable_; }
 
  private:
   void connectTcp();
@@ -104,6 +108,8 @@ class Connection {
   std::unique_ptr<fabric::Transport> transport_;
   fi_addr_t server_ = FI_ADDR_UNSPEC;
   uint64_t lfClientId_ = 0;
+  uint64_t serverEpoch_ = 0;
+  bool serverDurable_ = false;
   std::string providerName_;
   std::unique_ptr<char[]> buffers_;  // RECV_SLOTS receive buffers + one send buffer
   fabric::MemoryRegion buffersMr_;

@@ -176,8 +176,16 @@ bool Response::decode(Reader &r) {
 void FirstHandshake::encode(Writer &w) const {
   w.put(protocolVersion);
   w.put(assignLfClientId);
+  if (hasServerInfo) {
+    w.put(serverEpoch);
+    w.putBool(durableWrites);
+  }
 }
-bool FirstHandshake::decode(Reader &r) { return r.get(protocolVersion) && r.get(assignLfClientId); }
+bool FirstHandshake::decode(Reader &r) {
+  if (!(r.get(protocolVersion) && r.get(assignLfClientId))) return false;
+  hasServerInfo = r.remaining() >= sizeof serverEpoch + 1;
+  return !hasServerInfo || (r.get(serverEpoch) && r.getBool(durableWrites));
+}
 
 void FirstClientMessage::encode(Writer &w) const { w.putBytes(addr, addrLen); }
 bool FirstClientMessage::decode(Reader &r) {

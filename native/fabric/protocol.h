@@ -180,6 +180,12 @@ struct Response {
 struct FirstHandshake {
   int32_t protocolVersion = PROTOCOL_VERSION;
   uint64_t assignLfClientId = 0;
+  // Our extension, appended after the original payload (original clients ignore trailing
+  // bytes; original servers send none, hasServerInfo false): the server's start epoch (random
+  // per start, never 0) and whether acknowledged writes survive its restart (--nvdimm).
+  bool hasServerInfo = false;
+  uint64_t serverEpoch = 0;
+  bool durableWrites = false;
   void encode(Writer &w) const;
   bool decode(Reader &r);
 };

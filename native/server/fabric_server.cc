@@ -2,11 +2,14 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <stdexcept>
 #include <thread>
 
@@ -434,6 +437,16 @@ void FabricServer::handleConnect(const Header &h, Reader &r) {
   out.lfClientId = id;
   FirstHandshake fh;
   fh.assignLfClientId = id;
+  // Clients tell a restart from a reconnect by the epoch: a mapping then knows that what this
+  // server acknowledged before (only in memory without --nvdimm) is gone.
+  static const uint64_t epoch = [] {
+    uint64_t e = 0;
+    if (getrandom(&e, sizeof e, 0) != sizeof e) e = (uint64_t)time(nullptr) << 20 ^ (uint64_t)getpid();
+    return e ? e : 1;
+  }();
+  fh.hasServerInfo = true;
+  fh.serverEpoch = epoch;
+  fh.durableWrites = !opts_.nvdimm.empty();
   postSend(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, out, fh), addr);
   log(LOG_DEBUG, "server", "client %llu connected (tcp client %llu)", (unsigned long long)id,
       (unsigned long long)h.tcpClientId);

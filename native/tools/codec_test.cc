@@ -56,6 +56,8 @@ static void roundTrip(const char *name, uint64_t type, const P &in, size_t expec
     P t;
     // FirstClientMessage has a variable tail: any non-empty prefix of the address is a valid address.
     if (type == CONNECT_INIT && len > Header::WIRE_SIZE) continue;
+    // ASSIGN_ID cut before its extension is an original server's ASSIGN_ID.
+    if (type == ASSIGN_ID && len == Header::WIRE_SIZE + 12) continue;
     if (decode(buf, len, t)) allTruncatedRejected = false;
   }
   expect(allTruncatedRejected, std::string(name) + ": every truncated prefix rejected");
@@ -193,7 +195,14 @@ int main() {
     FirstHandshake m;
     m.assignLfClientId = 77;
     roundTrip<FirstHandshake>("ASSIGN_ID", ASSIGN_ID, m, 32 + 12, [&](const FirstHandshake &o) {
-      return o.protocolVersion == PROTOCOL_VERSION && o.assignLfClientId == 77;
+      return o.protocolVersion == PROTOCOL_VERSION && o.assignLfClientId == 77 && !o.hasServerInfo;
+    });
+    // Our extension: epoch + durability appended after the original payload.
+    m.hasServerInfo = true;
+    m.serverEpoch = 0x1234567890abcdefull;
+    m.durableWrites = true;
+    roundTrip<FirstHandshake>("ASSIGN_ID with server info", ASSIGN_ID, m, 32 + 12 + 9, [&](const FirstHandshake &o) {
+      return o.assignLfClientId == 77 && o.hasServerInfo && o.serverEpoch == m.serverEpoch && o.durableWrites;
     });
   }
   {

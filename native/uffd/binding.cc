@@ -17,6 +17,13 @@
 #include "mapping.h"
 #include "uffd_abi.h"
 
+// Node's own V8 header (the addon is always built against the Node that runs it): for mappings
+// larger than N-API's external buffers allow.
+#if __has_include(<v8.h>)
+#include <v8.h>
+#define UMMAP_HAVE_V8 1
+#endif
+
 using namespace ummap;
 
 namespace {
@@ -90,6 +97,13 @@ EnvMappings& envMappings(Napi::Env env) {
 }
 
 using PolicyRef = std::shared_ptr<EvictionPolicy>;
+
+// The mapping's memory as an ArrayBuffer that holds a lease until it is collected or detached.
+// Node 20 builds external ArrayBuffers as Buffers, limited to 4 GiB: a larger one fails, and on
+// that path Node runs the finalizer and node-addon-api frees the finalizer data again (double
+// free, abort). So larger mappings get a V8 backing store directly (V8 allows 2^53 bytes), and
+// without V8's header they are refused before anything is created.
+Napi::ArrayBuffer mappedArrayBuffer(Napi::Env env, const std::shared_ptr<JsLease>& lease);
 
 Napi::Error errnoError(Napi::Env env, int err, const std::string& message) {
   Napi::Error e = Napi::Error::New(env, message);
@@ -188,14 +202,33 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     auto lease = std::make_shared<JsLease>(mapping);
     auto handle = Napi::External<LeaseRef>::New(env, new LeaseRef(lease), [](Napi::Env, LeaseRef* l) { delete l; });
     // External memory: the ArrayBuffer can be detached by unmap() before the munmap.
-    auto buffer = Napi::ArrayBuffer::New(env, mapping->base(), mapping->size(), [](Napi::Env, void*, LeaseRef* l) { delete l; },
-                                         new LeaseRef(lease));
+    auto buffer = mappedArrayBuffer(env, lease);
     Napi::Object out = Napi::Object::New(env);
     out.Set("handle", handle);
     out.Set("buffer", buffer);
     out.Set("tracking", mapping->wpAsync() ? "wp-async" : "wp-fault");
     return out;
   });
+}
+
+Napi::ArrayBuffer mappedArrayBuffer(Napi::Env env, const std::shared_ptr<JsLease>& lease) {
+  Mapping& m = *lease->mapping;
+  constexpr size_t kExternalBufferMax = size_t{1} << 32;  // Node 20's buffer.constants.MAX_LENGTH
+  if (m.size() <= kExternalBufferMax)
+    return Napi::ArrayBuffer::New(env, m.base(), m.size(), [](Napi::Env, void*, LeaseRef* l) { delete l; }, new LeaseRef(lease));
+#ifdef UMMAP_HAVE_V8
+  auto* hold = new LeaseRef(lease);
+  // The deleter may run on any thread once the buffer is collected or detached: it only drops
+  // the lease (a mapping is thread-safe).
+  std::shared_ptr<v8::BackingStore> store = v8::ArrayBuffer::NewBackingStore(
+      m.base(), m.size(), [](void*, size_t, void* data) { delete static_cast<LeaseRef*>(data); }, hold);
+  v8::Local<v8::Value> value = v8::ArrayBuffer::New(v8::Isolate::GetCurrent(), std::move(store));
+  // Node's N-API represents a napi_value as the address of a V8 handle (in the caller's scope).
+  return Napi::ArrayBuffer(env, reinterpret_cast<napi_value>(*value));
+#else
+  throw std::system_error(EFBIG, std::generic_category(),
+                          "mappings above 4 GiB need Node's V8 header at build time (this build has none)");
+#endif
 }
 
 // flush(handle, offset, length, syncDriver, evict)

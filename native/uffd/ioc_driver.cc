@@ -56,11 +56,26 @@ class IocDriver : public StorageDriver {
   ssize_t read(void* buf, size_t size, uint64_t offset) override {
     return ioc_client_obj_read(client_->get(), high_, low_, buf, size, offset);
   }
+  // A write-back or sync that met a connection the server closed (it restarted) is tried again:
+  // a transport reset is no answer, and the mapping's writes are idempotent (same bytes, same
+  // place, under the mapping's lock). Each reset drops one pooled connection, so at most one
+  // retry per pooled connection, then a new one.
+  template <class Call>
+  static int64_t retryReset(Call&& call) {
+    int64_t ret = call();
+    for (int i = 0; ret == -ECONNRESET && i < IOC_CLIENT_MAX_CONNECTIONS; i++) ret = call();
+    return ret;
+  }
   ssize_t write(const void* buf, size_t size, uint64_t offset) override {
-    return ioc_client_obj_write(client_->get(), high_, low_, buf, size, offset);
+    return retryReset([&] { return ioc_client_obj_write(client_->get(), high_, low_, buf, size, offset); });
   }
   int sync(uint64_t offset, size_t size) override {
-    return ioc_client_obj_flush(client_->get(), high_, low_, offset, size);
+    return static_cast<int>(retryReset([&] { return ioc_client_obj_flush(client_->get(), high_, low_, offset, size); }));
+  }
+  uint64_t volatileEpoch() override {
+    int durable = 0;
+    uint64_t epoch = ioc_client_server_epoch(client_->get(), high_, low_, &durable);
+    return durable ? 0 : epoch;
   }
   int copyRangeTo(StorageDriver& dest, uint64_t offset, size_t size, bool allowExist) override {
     auto* other = dynamic_cast<IocDriver*>(&dest);

@@ -46,7 +46,7 @@ std::shared_ptr<Mapping> Mapping::create(std::shared_ptr<StorageDriver> driver, 
 
 Mapping::Mapping(std::shared_ptr<StorageDriver> driver, const MappingOptions& o, UffdContext& ctx)
     : driver_(std::move(driver)), options_(o), ctx_(ctx), generation_(roundUp(o.size, o.segmentSize) / o.segmentSize),
-      everLoaded_(generation_.size(), 0) {
+      everLoaded_(generation_.size(), 0), unsynced_(generation_.size() * o.segmentSize) {
   options_.tracking = ctx.tracking();
   if (options_.faultTimeoutMs == 0) {
     const char* env = getenv("UMMAP_FAULT_TIMEOUT_MS");
@@ -198,6 +198,8 @@ void Mapping::loadSegments(size_t first, size_t count, uint64_t faultFlags, size
     }
     stats_.bytesRead += res.bytesRead;
     if (res.error) stats_.ioErrors++;
+    // Read from a restarted server: acknowledged pages of these segments are not in what it sent.
+    if (!unsynced_.empty()) noticeEpoch(i, j);
     for (size_t k = i; k < j; k++) {
       uint64_t gen = ++loadCounter;
       generation_[k].store(gen, std::memory_order_release);
@@ -228,8 +230,19 @@ void Mapping::raiseSigbus(size_t seg, uintptr_t faultOffset, int error, uint32_t
   if (tid == 0 || syscall(SYS_tgkill, getpid(), static_cast<pid_t>(tid), SIGBUS) != 0) kill(getpid(), SIGBUS);
 }
 
+// A round of write-back is repeated when the store restarted during it (which of its writes
+// reached the old server run is unknown): a few times, then EIO.
 int Mapping::writeBackLocked(size_t offset, size_t length) {
   if (options_.readOnly || length == 0) return 0;
+  for (int round = 0; round < 4; round++) {
+    uint64_t before = noticeEpoch();
+    int ret = writeBackRound(offset, length, before);
+    if (noticeEpoch() == before) return ret;
+  }
+  return -EIO;
+}
+
+int Mapping::writeBackRound(size_t offset, size_t length, uint64_t epoch) {
   std::vector<PageRun> runs;
   int ret = dirty_->collect(offset, length, runs);
   if (ret < 0) return ret;
@@ -242,13 +255,58 @@ int Mapping::writeBackLocked(size_t offset, size_t length) {
       // Keep this run and the following ones dirty so that a later sync retries them.
       for (size_t k = r; k < runs.size(); k++) dirty_->markDirty(runs[k].offset, runs[k].length);
       stats_.ioErrors++;
-      return w < 0 ? static_cast<int>(w) : -EIO;
+      ret = w < 0 ? static_cast<int>(w) : -EIO;
+      break;
     }
     stats_.bytesWritten += n;
     stats_.writeBacks++;
     unsyncedWrites_ = true;
+    if (epoch) unsynced_.add(run.offset, run.length);
+    else if (driver_->volatileEpoch()) {
+      // The first handshake with a volatile server happened during this write: track it too
+      // (the caller's check sees the epoch change and writes the run again).
+      dirty_->markDirty(run.offset, run.length);
+    }
   }
-  return 0;
+  return ret;
+}
+
+uint64_t Mapping::noticeEpoch(size_t untrustedFirst, size_t untrustedEnd) {
+  uint64_t now = driver_->volatileEpoch();
+  if (now == ackEpoch_) return now;
+  uint64_t redirtied = 0, lost = 0;
+  const size_t S = options_.segmentSize;
+  unsynced_.drain([&](size_t offset, size_t length) {
+    // Split at segment boundaries: residency is per segment.
+    for (size_t at = offset; at < offset + length;) {
+      size_t seg = at / S;
+      size_t n = std::min(offset + length, (seg + 1) * S) - at;
+      bool trusted = loaded(seg) && (seg < untrustedFirst || seg >= untrustedEnd);
+      if (trusted) {
+        dirty_->markDirty(at, n);
+        redirtied += n;
+      } else if (at < options_.size) {
+        lost += std::min(n, options_.size - at);
+      }
+      at += n;
+    }
+  });
+  if (redirtied || lost)
+    fprintf(stderr, "ummap: %s restarted (epoch %016llx -> %016llx): %llu acknowledged bytes to write again, %llu lost\n",
+            driver_->describe().c_str(), (unsigned long long)ackEpoch_, (unsigned long long)now,
+            (unsigned long long)redirtied, (unsigned long long)lost);
+  lostBytes_ += lost;
+  ackEpoch_ = now;
+  return now;
+}
+
+void Mapping::reportLostBytes() {
+  if (!lostBytes_) return;
+  uint64_t lost = lostBytes_;
+  lostBytes_ = 0;  // reported once, as fsync reports a lost write-back
+  throw std::system_error(EIO, std::generic_category(),
+                          driver_->describe() + " restarted and lost " + std::to_string(lost) +
+                              " acknowledged bytes that were no longer in memory (written back, evicted, not yet synced)");
 }
 
 // Write back, then drop the pages so that the next touch faults and reloads the segment.
@@ -268,40 +326,45 @@ int Mapping::evictLocked(size_t seg) {
 void Mapping::flush(size_t offset, size_t length, bool syncDriver, bool evict) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (closed_) throw std::system_error(EBADF, std::generic_category(), "mapping is unmapped");
+  flushLocked(offset, length, syncDriver, evict);
+}
+
+void Mapping::flushLocked(size_t offset, size_t length, bool syncDriver, bool evict) {
   if (offset >= options_.size) return;
   length = std::min(length, options_.size - offset);
   size_t start = offset & ~(kPageSize - 1);
   size_t end = std::min(roundUp(offset + length, kPageSize), mappedLength_);
-  int ret = writeBackLocked(start, end - start);
-  if (ret < 0) throwErrno(ret, "write back to " + driver_->describe());
-  if (evict) {
-    for (size_t seg = start / options_.segmentSize; seg * options_.segmentSize < end; seg++) {
-      if (!loaded(seg)) continue;
-      ret = evictLocked(seg);
-      if (ret < 0) throwErrno(ret, "evict to " + driver_->describe());
+  // Repeated when the store restarted during its sync: what it acknowledged is written again.
+  for (int round = 0;; round++) {
+    int ret = writeBackLocked(start, end - start);
+    if (ret < 0) throwErrno(ret, "write back to " + driver_->describe());
+    if (evict) {
+      for (size_t seg = start / options_.segmentSize; seg * options_.segmentSize < end; seg++) {
+        if (!loaded(seg)) continue;
+        ret = evictLocked(seg);
+        if (ret < 0) throwErrno(ret, "evict to " + driver_->describe());
+      }
     }
-  }
-  if (syncDriver && unsyncedWrites_) {
+    if (!syncDriver || !unsyncedWrites_) break;
+    uint64_t epoch = noticeEpoch();
     ret = driver_->sync(options_.storageOffset + offset, length);
     stats_.driverSyncs++;
+    if (noticeEpoch() != epoch) {
+      if (round < 3) continue;
+      throwErrno(-EIO, "sync " + driver_->describe() + ": the server restarted during every attempt");
+    }
     if (ret < 0) throwErrno(ret, "sync " + driver_->describe());
+    unsynced_.remove(start, end - start);  // in the store now
     if (offset == 0 && length == options_.size) unsyncedWrites_ = false;
+    break;
   }
+  reportLostBytes();
 }
 
 void Mapping::unmap(bool sync) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (closed_) return;
-  if (sync) {
-    int ret = writeBackLocked(0, mappedLength_);
-    if (ret < 0) throwErrno(ret, "write back to " + driver_->describe());
-    if (unsyncedWrites_) {
-      ret = driver_->sync(options_.storageOffset, options_.size);
-      stats_.driverSyncs++;
-      if (ret < 0) throwErrno(ret, "sync " + driver_->describe());
-      unsyncedWrites_ = false;
-    }
-  }
+  if (sync) flushLocked(0, options_.size, true, false);
   closed_ = true;
   unregisterMapping(reinterpret_cast<uintptr_t>(base_));
   ctx_.unregisterRange(base_, mappedLength_);  // wakes any thread still waiting on a fault
@@ -338,6 +401,9 @@ void Mapping::switchDriver(std::shared_ptr<StorageDriver> next, bool copyFirst, 
   driver_->detach();
   driver_ = std::move(next);
   unsyncedWrites_ = true;
+  // Acknowledged pages of the old store are its own (switch does not copy them to the new one).
+  unsynced_.drain([](size_t, size_t) {});
+  ackEpoch_ = 0;
 }
 
 MappingStats Mapping::stats() const {

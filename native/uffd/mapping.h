@@ -21,6 +21,7 @@
 #include "eviction_policy.h"
 #include "storage_driver.h"
 #include "uffd_context.h"
+#include "unsynced_pages.h"
 
 namespace ummap {
 
@@ -94,8 +95,17 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   void loadSegments(size_t first, size_t count, uint64_t faultFlags, uintptr_t faultAddress, uint32_t tid);
   // The faulting segment could not be read until the timeout: report and SIGBUS the thread.
   void raiseSigbus(size_t seg, uintptr_t faultOffset, int error, uint32_t tid);
+  void flushLocked(size_t offset, size_t length, bool syncDriver, bool evict);
   int writeBackLocked(size_t offset, size_t length);
+  int writeBackRound(size_t offset, size_t length, uint64_t epoch);
   int evictLocked(size_t seg);
+  // After talking to the store: when its volatile epoch changed (the server restarted), what it
+  // acknowledged before is gone: such pages still in memory become dirty again, the others are
+  // counted in lostBytes_. Segments [untrustedFirst, untrustedEnd) were just read from the
+  // store: not trusted. Returns the current epoch.
+  uint64_t noticeEpoch(size_t untrustedFirst = 0, size_t untrustedEnd = 0);
+  // Throws EIO once for the bytes counted in lostBytes_.
+  void reportLostBytes();
 
   std::shared_ptr<StorageDriver> driver_;
   MappingOptions options_;
@@ -108,6 +118,9 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   size_t nextSequential_ = SIZE_MAX;               // segment after the last load
   size_t readAhead_ = 0;                           // current read-ahead window, bytes
   bool unsyncedWrites_ = false;                    // written since the last driver sync
+  UnsyncedPages unsynced_;                         // acknowledged under ackEpoch_, not yet synced
+  uint64_t ackEpoch_ = 0;                          // the driver's volatile epoch they belong to
+  uint64_t lostBytes_ = 0;                         // acknowledged, lost by a restart, not reported
   std::atomic<bool> closed_{false};
   mutable std::mutex mutex_;
 

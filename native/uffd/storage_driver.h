@@ -26,6 +26,10 @@ class StorageDriver {
   virtual ssize_t write(const void* buf, size_t size, uint64_t offset) = 0;
   // Make what was written durable (server flush, fdatasync). 0 or a negative errno.
   virtual int sync(uint64_t offset, size_t size) { return 0; }
+  // Nonzero while acknowledged writes live only in the memory of a server that may restart
+  // without them (ioc over a server without --nvdimm): the server's start epoch, which changes
+  // when it restarts. 0: written bytes stay once acknowledged (or nothing is known).
+  virtual uint64_t volatileEpoch() { return 0; }
 
   // Zero-copy read: a pointer to size stable bytes at offset, or nullptr when the driver has no
   // such memory. Lets the filler UFFDIO_COPY straight from the store.

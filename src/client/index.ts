@@ -9,7 +9,12 @@ const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
 const UINT64_MAX = (1n << 64n) - 1n;
 
-function idPart(v: ObjectIdPart, what: string): bigint {
+/**
+ * One half of an object id as IocClient takes it (a safe-integer number or a bigint within int64),
+ * else IocError EINVAL. ummap checks its ids with it too, so both accept the same ones.
+ * @internal
+ */
+export function idPart(v: ObjectIdPart, what: string): bigint {
   if (typeof v === 'number') {
     if (!Number.isSafeInteger(v)) throw new IocError('EINVAL', `${what} must be an integer, got ${v}`);
     v = BigInt(v);

@@ -1,7 +1,7 @@
 // ummap: userfaultfd memory mappings of iocatcher objects, files, memory and dummy stores.
 import { IocError } from '../errors';
 import { addon } from '../native';
-import { callNative, Mapping, ObjectIdInput } from './mapping';
+import { callNative, Mapping, ObjectIdInput, objectIdInput } from './mapping';
 import type { DirtyTrackingMode, NativeUmapSupport } from './native-types';
 import { resolvePolicy, UmapPolicy } from './policy';
 import { parseSize } from './size';
@@ -53,11 +53,7 @@ export function ummap(a: ObjectIdInput, b: ObjectIdInput | number, c?: number | 
     size = b;
     opts = (c as UmapOptions | undefined) ?? {};
   } else {
-    try {
-      uri = `ioc://${BigInt(a)}:${BigInt(b)}`;
-    } catch {
-      throw new IocError('EINVAL', `bad object id (${String(a)}, ${String(b)})`);
-    }
+    uri = `ioc://${objectIdInput(a, 'high')}:${objectIdInput(b as ObjectIdInput, 'low')}`;
     size = c;
     opts = d ?? {};
   }

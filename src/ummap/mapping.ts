@@ -2,9 +2,17 @@ import { IocError } from '../errors';
 import { addon } from '../native';
 import type { DirtyTrackingMode, NativeMappingHandle, NativeMappingStats } from './native-types';
 import type { UmapPolicy } from './policy';
-import { DriverSpec, parseUri, UriVars } from './uri';
+import { idPart } from '../client';
+import { DriverSpec, objectIdPart, parseUri, UriVars } from './uri';
 
 export type ObjectIdInput = bigint | number | string;
+
+/** An object id half given as an argument: IocClient's rule for numbers and bigints, the URI
+ *  spellings for strings. IocError EINVAL otherwise. */
+export function objectIdInput(v: ObjectIdInput, what: string): string {
+  if (typeof v === 'string') return objectIdPart(v.trim(), what);
+  return idPart(v, what).toString();
+}
 
 /** Where cow()/switch() re-point a mapping: a URI, or an object of the mapping's server. */
 export type MappingTarget = string | { high: ObjectIdInput; low: ObjectIdInput; server?: string };
@@ -124,7 +132,7 @@ export class Mapping {
 
   private repoint(target: MappingTarget, copyFirst: boolean, allowExist: boolean): void {
     this.checkOpen();
-    const uri = typeof target === 'string' ? target : `ioc://${BigInt(target.high)}:${BigInt(target.low)}`;
+    const uri = typeof target === 'string' ? target : `ioc://${objectIdInput(target.high, 'high')}:${objectIdInput(target.low, 'low')}`;
     const server = typeof target === 'string' ? this.server : target.server ?? this.server;
     const spec: DriverSpec = parseUri(uri, { vars: this.vars, server });
     callNative(() => addon().umapSwitch(this.handle, spec.scheme, spec.params, copyFirst, allowExist));

@@ -4,6 +4,7 @@
 //   mem://SIZE         process memory; mem://SIZE?name=N is shared by every mapping of the process
 //   dummy://VALUE      reads fill with the byte VALUE (number, or one character), writes dropped
 // {name} anywhere in the URI is replaced by vars[name].
+import { idPart } from '../client';
 import { IocError } from '../errors';
 import { parseSize } from './size';
 
@@ -50,10 +51,18 @@ export function parseServer(server: string): { host: string; port: string } {
   return { host: m[1], port: m[2] };
 }
 
-function objectIdPart(text: string, uri: string): string {
+/**
+ * One half of an object id written in a URI (decimal or 0x hex, optionally negative), checked by
+ * IocClient's own id rule: outside int64 is EINVAL naming the URI (never wrapped to another id).
+ */
+export function objectIdPart(text: string, uri: string): string {
   if (!/^-?(0x[0-9a-f]+|\d+)$/i.test(text)) throw new IocError('EINVAL', `bad object id '${text}' in '${uri}'`);
   const value = text.startsWith('-') ? -BigInt(text.slice(1)) : BigInt(text);
-  return BigInt.asIntN(64, value).toString();
+  try {
+    return idPart(value, 'object id').toString();
+  } catch (e) {
+    throw new IocError('EINVAL', `object id '${text}' in '${uri}' is outside the signed 64-bit range`);
+  }
 }
 
 function splitQuery(rest: string): [string, URLSearchParams] {

@@ -1,7 +1,7 @@
 // Fault injection shared by the integrity tests: bounded waits, waiting for a server's log to
 // say a test hook fired. The faults themselves are server/client test hooks (IOC_TEST_*
 // environment variables, documented where they are read) and real signals to real processes.
-import { ServerHandle } from './server';
+import { ServerHandle, startServer, StartOptions } from './server';
 
 /** Resolve with p's value, or fail naming `what` when p has not settled within ms. */
 export async function withBound<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -25,5 +25,32 @@ export async function waitForLog(server: ServerHandle, re: RegExp, ms: number): 
     if (all.length) return all[all.length - 1];
     if (Date.now() > deadline) throw new Error(`the server never logged ${re}`);
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Environment for a server that SIGKILLs itself when write k+1 is committed, before its ack: a
+ * writer that waits for each ack (a mapping's write-back) had exactly k writes acknowledged
+ * (IOC_TEST_KILL_AFTER_WRITES, read in native/server/metrics.cc).
+ */
+export function killAfterWrites(k: number): NodeJS.ProcessEnv {
+  return { IOC_TEST_KILL_AFTER_WRITES: String(k) };
+}
+
+/**
+ * Start a server again on the port and store of one that has ended (or been killed). The
+ * killed process's sockets may hold the port for a moment (its clients still have their ends
+ * open): tries for up to 10 s.
+ */
+export async function startAgain(server: ServerHandle, opts: StartOptions = {}): Promise<ServerHandle> {
+  await server.exited;
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    try {
+      return await startServer({ ...opts, port: server.port, store: server.store });
+    } catch (e) {
+      if (!/no free port/.test((e as Error).message) || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 }
