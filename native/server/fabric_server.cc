@@ -610,7 +610,7 @@ void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piec
 }
 
 static constexpr size_t STAGING_KEEP = 2;
-static constexpr size_t STAGING_KEEP_MAX = 8u << 20;
+static constexpr size_t STAGING_KEEP_MAX = 256u << 20;  // a 256 MiB rewrite stages without faults
 
 std::unique_ptr<char[]> FabricServer::takeStaging(size_t size, size_t &capacity) {
   for (size_t i = 0; i < stagingPool_.size(); i++) {
@@ -622,11 +622,14 @@ std::unique_ptr<char[]> FabricServer::takeStaging(size_t size, size_t &capacity)
     }
   }
   capacity = size;
-  return std::unique_ptr<char[]>(new (std::nothrow) char[size]);
+  std::unique_ptr<char[]> buf(new (std::nothrow) char[size]);
+  if (buf) populate(buf.get(), size);  // a fresh buffer: fault it in now, not page by page under the RMA
+  return buf;
 }
 
 void FabricServer::returnStaging(std::unique_ptr<char[]> buf, size_t capacity) {
-  if (!buf || capacity > STAGING_KEEP_MAX) return;
+  // Kept: at most STAGING_KEEP buffers, each at most STAGING_KEEP_MAX and an eighth of the cache.
+  if (!buf || capacity > std::min<uint64_t>(STAGING_KEEP_MAX, opts_.cacheSize / 8)) return;
   if (stagingPool_.size() >= STAGING_KEEP) {
     // Keep the largest ones: replace the smallest if this one is bigger.
     auto smallest = std::min_element(stagingPool_.begin(), stagingPool_.end(),

@@ -158,7 +158,8 @@ class FabricServer {
   uint64_t nextMrKey_ = 1u << 20;
   // Staging buffers of large writes, kept for reuse: a fresh 8 MiB buffer costs ~2000 page
   // faults (~3.5 ms here), more than the transfer itself. At most STAGING_KEEP of them, each at
-  // most STAGING_KEEP_MAX bytes, stay allocated.
+  // most STAGING_KEEP_MAX bytes and an eighth of --cache-size, stay allocated; fresh ones are
+  // populated in one call (populate()) rather than faulted page by page.
   std::vector<std::pair<size_t, std::unique_ptr<char[]>>> stagingPool_;
   std::unique_ptr<char[]> takeStaging(size_t size, size_t &capacity);
   void returnStaging(std::unique_ptr<char[]> buf, size_t capacity);

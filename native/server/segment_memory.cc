@@ -8,6 +8,18 @@
 namespace ioc {
 namespace server {
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14; Debian's 6.1 headers may lack it
+#endif
+
+void populate(void *addr, size_t len) {
+  // Page faults on fresh memory cost ~10 us per 4 KiB page here (0.5 GB/s): a transfer landing
+  // in it would run at that speed. Populating the range in one call runs at 3 GB/s (10 GB/s
+  // with huge pages). Aligned inward: the partial pages at the ends fault as usual.
+  uintptr_t page = 4096, start = ((uintptr_t)addr + page - 1) & ~(page - 1), end = ((uintptr_t)addr + len) & ~(page - 1);
+  if (end > start) madvise((void *)start, end - start, MADV_POPULATE_WRITE);  // best effort (older kernels: EINVAL)
+}
+
 void *ChunkRegistrar::desc(char *base, size_t totalBytes, size_t offset) {
   if (!transport_.needsLocalMr()) return nullptr;
   char *start = base + offset - offset % chunkBytes_;
@@ -28,6 +40,7 @@ AnonymousSegmentMemory::AnonymousSegmentMemory(fabric::Transport &transport, siz
   void *p = mmap(nullptr, segmentSize * slots, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) throw std::runtime_error("cannot reserve memory for the segment cache");
   base_ = static_cast<char *>(p);
+  madvise(base_, segmentSize * slots, MADV_HUGEPAGE);  // best effort: THP may be off
   for (size_t i = slots; i-- > 0;) free_.push_back((uint32_t)i);
 }
 
@@ -39,6 +52,7 @@ bool AnonymousSegmentMemory::allocate(SegmentSlot &out) {
   void *desc = mr_.desc(base_, segmentSize_ * slots_, (size_t)i * segmentSize_);  // may throw: slot stays free
   free_.pop_back();
   out.data = base_ + (size_t)i * segmentSize_;
+  populate(out.data, segmentSize_);
   out.desc = desc;
   out.pool = 0;
   out.index = i;

@@ -18,6 +18,9 @@ namespace server {
 
 using proto::ObjectId;
 
+// Fault in the pages of [addr, addr+len) in one call, before data lands in them (best effort).
+void populate(void *addr, size_t len);
+
 struct SegmentSlot {
   char *data = nullptr;
   void *desc = nullptr;  // libfabric descriptor of the slot's chunk (nullptr when none is needed)
