@@ -14,6 +14,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -24,6 +25,22 @@ using namespace proto;
 using Clock = std::chrono::steady_clock;
 
 static std::atomic<uint64_t> g_nextKey{1};
+static std::atomic<uint64_t> g_discardedReplies{0};
+
+// Request sequences, unique across the connections of this process (a reply that reaches
+// another connection of the same handle never matches), starting at a random point.
+static uint64_t nextSequence() {
+  static std::atomic<uint64_t> next{[] {
+    std::random_device rd;
+    return ((uint64_t)rd() << 32) ^ rd();
+  }()};
+  uint64_t s;
+  do s = next++;
+  while (s == 0);  // 0 means "no sequence"
+  return s;
+}
+
+uint64_t Connection::discardedReplies() { return g_discardedReplies.load(); }
 static constexpr unsigned CONNECT_TIMEOUT_MS = 10000;
 static constexpr unsigned HANDSHAKE_ATTEMPT_MS = 2000;
 
@@ -338,6 +355,20 @@ int Connection::onCompletion(const fabric::Completion &c) {
     repost(slot->buf);
     return -ECONNRESET;
   }
+  // A reply echoing another sequence answers an earlier request of ours (late, repeated, or
+  // sent to the wrong connection): taking it would shift every later answer by one call. A
+  // reply without an echo (an original server) is taken as before.
+  uint64_t echoed;
+  bool echoes = rh.echo(echoed);
+  if ((echoes && echoed != call_.sequence) || (echoes && call_.replied)) {
+    g_discardedReplies++;
+    if (clientDebug())
+      fprintf(stderr, "iocatcher-client: %s:%s: discarded a %s answering request %llu (waiting for %llu%s)\n",
+              opts_.ip.c_str(), opts_.port.c_str(), msgTypeName(rh.msgType), (unsigned long long)echoed,
+              (unsigned long long)call_.sequence, call_.replied ? ", answered already" : "");
+    repost(slot->buf);
+    return 0;
+  }
   if (rh.msgType == BAD_AUTH) {
     call_.status = -EACCES;
     call_.replied = true;
@@ -416,8 +447,14 @@ int Connection::begin(uint64_t msgType, const std::function<void(Writer &)> &enc
   h.tcpClientKey = tcp_.clientKey;
   h.encode(w);
   encodePayload(w);
+  RequestTrailer trailer;
+  if (msgType != CONNECT_INIT) {
+    trailer.sequence = nextSequence();
+    trailer.encode(w);
+  }
   if (!w.ok()) return -EMSGSIZE;
   call_ = PendingCall();
+  call_.sequence = trailer.sequence;
   sendRetries_ = 0;
   sendPosted_ = false;
   call_.replyType = replyType;

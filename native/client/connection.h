@@ -85,6 +85,9 @@ class Connection {
   }
   uint64_t tcpClientId() const { return tcp_.clientId; }
   uint64_t tcpClientKey() const { return tcp_.clientKey; }
+  // Replies discarded by every connection of this process because they answered another
+  // request (their echoed sequence was not the call's), or repeated one already answered.
+  static uint64_t discardedReplies();
 
  private:
   void connectTcp();
@@ -121,6 +124,7 @@ class Connection {
     std::chrono::steady_clock::time_point deadline;
     bool replied = false;
     int status = 0;
+    uint64_t sequence = 0;  // sent in the request's trailer; 0: none (CONNECT_INIT)
   };
   PendingCall call_;
   bool sendPosted_ = false;
