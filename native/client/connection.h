@@ -74,6 +74,9 @@ class Connection {
   fabric::MemoryRegion registerBuffer(void *buf, size_t len, proto::Iov &iov);
 
   bool broken() const { return broken_; }
+  // After a call failed with a reset: whether this idle connection may be stale too, because
+  // the server closed our side channel, or there is none to tell (server run with --no-auth).
+  bool maybeStale() { return broken_ || tcpFd_ < 0 || serverGone(); }
   const std::string &providerName() const { return providerName_; }
   void setPassiveWait(bool v) { opts_.passiveWait = v; }
   void setTimeout(unsigned ms) { opts_.timeoutMs = ms; }
