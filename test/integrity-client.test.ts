@@ -100,22 +100,27 @@ describe('integrity (client): replies matched to their requests', function () {
     assert.ok(discarded >= 16 + 128 - 1, `${discarded} duplicates discarded, expected one per call but maybe the last`);
   });
 
-  it('a server that does not echo (as the original): TS and C clients work as before', async () => {
-    const { server, client } = await start({ env: { IOC_TEST_NO_ECHO: '1' } });
-    await writeObjects(client, 13, 8);
-    assert.equal(await readAndCheck(client, 13, shuffled(8, 4), 4), 32);
-    await client.create(13, 100);
-    await client.flush(13, 1);
-    await client.cow({ high: 13, low: 1 }, { high: 13, low: 200 });
-    assert.ok((await client.read(13, 200, 0, objectSize(1))).equals(objectBytes(1)));
-    const id = await client.registerRange(13, 2, 0, 100, true);
-    await client.unregisterRange(id, 13, 2, 0, 100, true);
-    await client.ping(100);
-    const { stdout } = await run(compileCTest('roundtrip'), ['127.0.0.1', String(server.port)]);
-    assert.match(stdout, /c roundtrip ok/);
-    const d = await run(compileCTest('distinct_reads'), ['127.0.0.1', String(server.port), '8', '4']);
-    assert.match(d.stdout, /^reads=32 mismatches=0 errors=0$/m);
-  });
+  // IOC_TEST_NO_ECHO: ignores the trailer and never echoes, as the original server.
+  // IOC_TEST_NO_TRAILER: refuses it (-EINVAL, trailing bytes), as iocatcher-ts servers before it:
+  // each connection then sends its request again without, and no trailer from then on.
+  for (const hook of ['IOC_TEST_NO_ECHO', 'IOC_TEST_NO_TRAILER']) {
+    it(`a server that does not echo (${hook}): TS and C clients work as before`, async () => {
+      const { server, client } = await start({ env: { [hook]: '1' } });
+      await writeObjects(client, 13, 8);
+      assert.equal(await readAndCheck(client, 13, shuffled(8, 4), 4), 32);
+      await client.create(13, 100);
+      await client.flush(13, 1);
+      await client.cow({ high: 13, low: 1 }, { high: 13, low: 200 });
+      assert.ok((await client.read(13, 200, 0, objectSize(1))).equals(objectBytes(1)));
+      const id = await client.registerRange(13, 2, 0, 100, true);
+      await client.unregisterRange(id, 13, 2, 0, 100, true);
+      await client.ping(100);
+      const { stdout } = await run(compileCTest('roundtrip'), ['127.0.0.1', String(server.port)]);
+      assert.match(stdout, /c roundtrip ok/);
+      const d = await run(compileCTest('distinct_reads'), ['127.0.0.1', String(server.port), '8', '4']);
+      assert.match(d.stdout, /^reads=32 mismatches=0 errors=0$/m);
+    });
+  }
 });
 
 describe('integrity (client): stale pooled connections after a server restart', function () {

@@ -335,7 +335,7 @@ int Connection::onCompletion(const fabric::Completion &c) {
       lastError_ = std::string("send failed: ") + fi_strerror(-c.error);
       return -ECONNRESET;
     }
-    return 0;
+    return resendPlain_ ? resendWithoutTrailer() : 0;
   }
   Slot *slot = static_cast<Slot *>(c.context);
   if (!slot) return 0;
@@ -368,6 +368,20 @@ int Connection::onCompletion(const fabric::Completion &c) {
               (unsigned long long)call_.sequence, call_.replied ? ", answered already" : "");
     repost(slot->buf);
     return 0;
+  }
+  if (echoes) {
+    sawEcho_ = true;
+  } else if (call_.sequence && !sawEcho_ && !call_.replied && rh.msgType == call_.replyType) {
+    Reader peek = r;
+    Response resp;
+    if (resp.decode(peek) && resp.status == -EINVAL) {  // maybe our trailer: try once without
+      if (clientDebug())
+        fprintf(stderr, "iocatcher-client: %s:%s: %s refused without echo: resending without the request trailer\n",
+                opts_.ip.c_str(), opts_.port.c_str(), msgTypeName(rh.msgType));
+      repost(slot->buf);
+      resendPlain_ = true;
+      return sendBusy_ ? 0 : resendWithoutTrailer();
+    }
   }
   if (rh.msgType == BAD_AUTH) {
     call_.status = -EACCES;
@@ -448,13 +462,15 @@ int Connection::begin(uint64_t msgType, const std::function<void(Writer &)> &enc
   h.encode(w);
   encodePayload(w);
   RequestTrailer trailer;
-  if (msgType != CONNECT_INIT) {
+  if (msgType != CONNECT_INIT && sendTrailer_) {
     trailer.sequence = nextSequence();
     trailer.encode(w);
   }
   if (!w.ok()) return -EMSGSIZE;
   call_ = PendingCall();
   call_.sequence = trailer.sequence;
+  call_.length = w.size();
+  resendPlain_ = false;
   sendRetries_ = 0;
   sendPosted_ = false;
   call_.replyType = replyType;
@@ -463,6 +479,14 @@ int Connection::begin(uint64_t msgType, const std::function<void(Writer &)> &enc
   int ret = postSend(w.size(), call_.deadline);
   if (ret < 0) broken_ = true;
   return ret;
+}
+
+int Connection::resendWithoutTrailer() {
+  resendPlain_ = false;
+  sendTrailer_ = false;
+  call_.sequence = 0;
+  call_.length -= RequestTrailer::WIRE_SIZE;
+  return postSend(call_.length, call_.deadline);
 }
 
 // Microseconds a passive wait polls before it sleeps (env IOC_CLIENT_SPIN_US, default 50).

@@ -128,7 +128,15 @@ class Connection {
     bool replied = false;
     int status = 0;
     uint64_t sequence = 0;  // sent in the request's trailer; 0: none (CONNECT_INIT)
+    size_t length = 0;      // of the request in send_.buf
   };
+  // iocatcher-ts servers older than the request trailer refuse trailing bytes (-EINVAL): a
+  // connection that never saw an echo and gets that answer sends the request again without
+  // its trailer, and no trailers from then on.
+  bool sendTrailer_ = true;
+  bool sawEcho_ = false;
+  bool resendPlain_ = false;  // once our send completed
+  int resendWithoutTrailer();
   PendingCall call_;
   bool sendPosted_ = false;
   unsigned sendRetries_ = 0;  // fi_send EAGAINs of the current call (the provider still connecting)

@@ -225,8 +225,8 @@ void FabricServer::drainWork() {
 }
 
 void FabricServer::handleMessage(const char *buf, size_t len) {
-  uint64_t sequence;
-  len = splitRequestTrailer(buf, len, sequence);  // the payload decoders see the original layout
+  uint64_t sequence = 0;
+  if (!noTrailer_) len = splitRequestTrailer(buf, len, sequence);  // decoders see the original layout
   curEcho_ = noEcho_ ? 0 : sequence;
   Reader r(buf, len);
   Header h;

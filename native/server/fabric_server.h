@@ -166,9 +166,12 @@ class FabricServer {
   // The sequence to echo in replies (Header::setEcho): the request's being handled, or the
   // Request's whose reply finishRequest/expireRequests is sending; 0 = none (no trailer).
   uint64_t curEcho_ = 0;
-  // Test hooks: IOC_TEST_NO_ECHO plays an original server (never echoes); IOC_TEST_DUPLICATE_REPLIES
-  // sends every plain reply twice (stale replies a client must not take for its next call's).
+  // Test hooks: IOC_TEST_NO_ECHO plays an original server (never echoes); IOC_TEST_NO_TRAILER an
+  // older iocatcher-ts server (trailers left in, so refused as trailing bytes: -EINVAL);
+  // IOC_TEST_DUPLICATE_REPLIES sends every plain reply twice (stale replies a client must not
+  // take for its next call's).
   bool noEcho_ = getenv("IOC_TEST_NO_ECHO") != nullptr;
+  bool noTrailer_ = getenv("IOC_TEST_NO_TRAILER") != nullptr;
   bool duplicateReplies_ = getenv("IOC_TEST_DUPLICATE_REPLIES") != nullptr;
   // Control requests: one at a time, from the control thread.
   std::mutex ctlMu_;
