@@ -25,7 +25,7 @@ using namespace proto;
 using Clock = std::chrono::steady_clock;
 
 static std::atomic<uint64_t> g_nextKey{1};
-static std::atomic<uint64_t> g_discardedReplies{0};
+static std::atomic<uint64_t> g_discardedReplies{0};  // by every connection of the process
 
 // Request sequences, unique across the connections of this process (a reply that reaches
 // another connection of the same handle never matches), starting at a random point.
@@ -40,7 +40,6 @@ static uint64_t nextSequence() {
   return s;
 }
 
-uint64_t Connection::discardedReplies() { return g_discardedReplies.load(); }
 static constexpr unsigned CONNECT_TIMEOUT_MS = 10000;
 static constexpr unsigned HANDSHAKE_ATTEMPT_MS = 2000;
 
@@ -361,11 +360,12 @@ int Connection::onCompletion(const fabric::Completion &c) {
   uint64_t echoed;
   bool echoes = rh.echo(echoed);
   if ((echoes && echoed != call_.sequence) || (echoes && call_.replied)) {
-    g_discardedReplies++;
+    uint64_t discarded = ++g_discardedReplies;
     if (clientDebug())
-      fprintf(stderr, "iocatcher-client: %s:%s: discarded a %s answering request %llu (waiting for %llu%s)\n",
+      fprintf(stderr, "iocatcher-client: %s:%s: discarded a %s answering request %llu (waiting for %llu%s; %llu so far)\n",
               opts_.ip.c_str(), opts_.port.c_str(), msgTypeName(rh.msgType), (unsigned long long)echoed,
-              (unsigned long long)call_.sequence, call_.replied ? ", answered already" : "");
+              (unsigned long long)call_.sequence, call_.replied ? ", answered already" : "",
+              (unsigned long long)discarded);
     repost(slot->buf);
     return 0;
   }

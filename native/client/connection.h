@@ -88,9 +88,6 @@ class Connection {
   }
   uint64_t tcpClientId() const { return tcp_.clientId; }
   uint64_t tcpClientKey() const { return tcp_.clientKey; }
-  // Replies discarded by every connection of this process because they answered another
-  // request (their echoed sequence was not the call's), or repeated one already answered.
-  static uint64_t discardedReplies();
 
  private:
   void connectTcp();
