@@ -37,7 +37,11 @@ struct ClientState {
 class CallWorker : public Napi::AsyncWorker {
  public:
   CallWorker(Napi::Env env, std::shared_ptr<ClientState> state, std::function<int64_t(ioc_client_t *)> fn)
-      : Napi::AsyncWorker(env), state_(std::move(state)), fn_(std::move(fn)), deferred_(Napi::Promise::Deferred::New(env)) {
+      : CallWorker(env, std::move(state), std::move(fn), Napi::Promise::Deferred::New(env)) {}
+  // Settles a promise made earlier (a loop call handed over to the thread pool).
+  CallWorker(Napi::Env env, std::shared_ptr<ClientState> state, std::function<int64_t(ioc_client_t *)> fn,
+             Napi::Promise::Deferred deferred)
+      : Napi::AsyncWorker(env), state_(std::move(state)), fn_(std::move(fn)), deferred_(deferred) {
     state_->inflight++;
   }
   void keepAlive(Napi::Value v) { ref_ = Napi::Persistent(v.As<Napi::Object>()); }
@@ -76,8 +80,12 @@ template <class Call>
 class LoopCall {
  public:
   // An empty value means "not here": the caller takes the thread-pool path.
+  // retry: the same call through the C API (thread pool), run when this one's connection was
+  // reset (a stale pooled connection after a server restart): the C API retries it once on a
+  // fresh connection. Null: the error is final.
   static Napi::Value Start(Napi::Env env, const std::shared_ptr<ClientState> &state, int64_t high, int64_t low,
-                           std::unique_ptr<Call> call, Napi::Object keep) {
+                           std::unique_ptr<Call> call, Napi::Object keep,
+                           std::function<int64_t(ioc_client_t *)> retry = nullptr) {
     if (!state->client || getenv("IOC_NO_LOOP_CALLS")) return Napi::Value();
     ioc::client::Borrowed b = ioc::client::tryBorrowIdle(state->client, high, low);
     if (!b.conn) return Napi::Value();
@@ -86,6 +94,7 @@ class LoopCall {
       return Napi::Value();
     }
     auto *c = new LoopCall(env, state, b, std::move(call), keep);
+    c->retry_ = std::move(retry);
     Napi::Promise p = c->deferred_.Promise();
     Call *req = c->call_.get();
     int ret = b.conn->begin(
@@ -160,6 +169,14 @@ class LoopCall {
   // stops counting as in flight first; otherwise the next call would never spin.
   void settle(int64_t result, bool fromLoop) {
     ioc::client::giveBack(b_);
+    if (result == -ECONNRESET && retry_ && state_->client) {
+      auto *w = new CallWorker(env_, state_, std::move(retry_), deferred_);
+      w->keepAlive(keep_.Value());
+      w->Queue();
+      state_->inflight--;
+      delete this;
+      return;
+    }
     state_->inflight--;
     {
       Napi::HandleScope scope(env_);
@@ -181,6 +198,7 @@ class LoopCall {
   std::unique_ptr<Call> call_;
   Napi::Promise::Deferred deferred_;
   Napi::ObjectReference keep_;
+  std::function<int64_t(ioc_client_t *)> retry_;
   uv_poll_t poll_;
   uv_timer_t timer_;
   bool closing_ = false;
@@ -191,7 +209,7 @@ class LoopCall {
 template <class Call>
 struct LoopCall {
   static Napi::Value Start(Napi::Env, const std::shared_ptr<ClientState> &, int64_t, int64_t, std::unique_ptr<Call>,
-                           Napi::Object) {
+                           Napi::Object, std::function<int64_t(ioc_client_t *)> = nullptr) {
     return Napi::Value();
   }
 };
@@ -261,12 +279,14 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
     auto arr = info[3].As<Napi::Uint8Array>();
     uint8_t *data = arr.Data();
     size_t len = arr.ByteLength();
+    auto viaPool = [=](ioc_client_t *c) { return (int64_t)ioc_client_obj_read(c, high, low, data, len, offset); };
     if (len <= ioc::proto::EAGER_MAX) {
       Napi::Value fast = LoopCall<ioc::client::ReadWriteCall>::Start(
-          info.Env(), state_, high, low, std::make_unique<ioc::client::ReadWriteCall>(high, low, data, len, offset, false), arr);
+          info.Env(), state_, high, low, std::make_unique<ioc::client::ReadWriteCall>(high, low, data, len, offset, false), arr,
+          viaPool);
       if (!fast.IsEmpty()) return fast;
     }
-    return run(info, [=](ioc_client_t *c) { return (int64_t)ioc_client_obj_read(c, high, low, data, len, offset); }, arr);
+    return run(info, viaPool, arr);
   }
   Napi::Value Write(const Napi::CallbackInfo &info) {
     int64_t high = toI64(info[0]), low = toI64(info[1]);
@@ -274,13 +294,15 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
     auto arr = info[3].As<Napi::Uint8Array>();
     const uint8_t *data = arr.Data();
     size_t len = arr.ByteLength();
+    auto viaPool = [=](ioc_client_t *c) { return (int64_t)ioc_client_obj_write(c, high, low, data, len, offset); };
     if (len <= ioc::proto::EAGER_MAX) {
       Napi::Value fast = LoopCall<ioc::client::ReadWriteCall>::Start(
           info.Env(), state_, high, low,
-          std::make_unique<ioc::client::ReadWriteCall>(high, low, const_cast<uint8_t *>(data), len, offset, true), arr);
+          std::make_unique<ioc::client::ReadWriteCall>(high, low, const_cast<uint8_t *>(data), len, offset, true), arr,
+          viaPool);
       if (!fast.IsEmpty()) return fast;
     }
-    return run(info, [=](ioc_client_t *c) { return (int64_t)ioc_client_obj_write(c, high, low, data, len, offset); }, arr);
+    return run(info, viaPool, arr);
   }
   Napi::Value Flush(const Napi::CallbackInfo &info) {
     int64_t high = toI64(info[0]), low = toI64(info[1]);
@@ -316,14 +338,15 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
   }
   Napi::Value Ping(const Napi::CallbackInfo &info) {
     size_t eager = (size_t)toU64(info[0]);
+    auto viaPool = [=](ioc_client_t *c) { return (int64_t)ioc_client_ping(c, eager); };
     // With one server, the ping can run on the event loop; with several, every server answers.
     if (state_->client && ioc_client_server_count(state_->client) == 1 && eager <= ioc::proto::EAGER_MAX) {
       Napi::Value fast = LoopCall<ioc::client::PingCall>::Start(info.Env(), state_, 0, 0,
                                                                  std::make_unique<ioc::client::PingCall>(eager),
-                                                                 Napi::Object::New(info.Env()));
+                                                                 Napi::Object::New(info.Env()), viaPool);
       if (!fast.IsEmpty()) return fast;
     }
-    return run(info, [=](ioc_client_t *c) { return (int64_t)ioc_client_ping(c, eager); });
+    return run(info, viaPool);
   }
   Napi::Value ProviderName(const Napi::CallbackInfo &info) {
     const char *name = state_->client ? ioc_client_provider_name(state_->client) : "";

@@ -69,17 +69,28 @@ constexpr int64_t DOWN_BACKOFF_MS = 2000;
 
 // Borrow a connection of one server for one call; a broken one is dropped on return (the next
 // call reconnects).
+//
+// fresh: the call is a retry after a reset (a server restart leaves every pooled connection
+// stale): never reuse an idle connection, and drop the idle ones that may be stale.
 class Lease {
  public:
-  Lease(ioc_client_t *c, ServerPool *pool) : client_(c), pool_(pool) {
+  Lease(ioc_client_t *c, ServerPool *pool, bool fresh = false) : client_(c), pool_(pool) {
     std::unique_lock<std::mutex> lock(pool->mu);
+    std::vector<std::unique_ptr<Connection>> dropped;  // closed once the lock is released
+    if (fresh && dropStaleIdle(pool, dropped)) pool->cv.notify_all();
     pool->cv.wait(lock, [&] { return !pool->idle.empty() || pool->total < IOC_CLIENT_MAX_CONNECTIONS; });
-    if (!pool->idle.empty()) {
+    if (fresh && pool->total >= IOC_CLIENT_MAX_CONNECTIONS) {  // full: make room
+      dropped.push_back(std::move(pool->idle.back()));
+      pool->idle.pop_back();
+      pool->total--;
+    }
+    if (!pool->idle.empty() && !fresh) {
       conn_ = std::move(pool->idle.back());
       pool->idle.pop_back();
     } else {
       pool->total++;
       lock.unlock();
+      dropped.clear();
       try {
         if (nowMs() < pool->retryAtMs.load()) throw ConnectError(pool->lastConnectError.load(), "backing off");
         ConnectOptions o = pool->opts;
@@ -121,33 +132,51 @@ class Lease {
   int error() const { return conn_ ? 0 : (error_ ? error_ : -ECONNREFUSED); }
 
  private:
+  static bool dropStaleIdle(ServerPool *pool, std::vector<std::unique_ptr<Connection>> &dropped) {
+    for (auto it = pool->idle.begin(); it != pool->idle.end();) {
+      if (!(*it)->maybeStale()) {
+        ++it;
+        continue;
+      }
+      dropped.push_back(std::move(*it));
+      it = pool->idle.erase(it);
+      pool->total--;
+    }
+    if (!dropped.empty() && clientDebug())
+      fprintf(stderr, "iocatcher-client: %s: dropped %zu idle connections that may be stale\n", pool->addr.key.c_str(),
+              dropped.size());
+    return !dropped.empty();
+  }
+
   ioc_client_t *client_;
   ServerPool *pool_;
   std::unique_ptr<Connection> conn_;
   int error_ = 0;
 };
 
+// fn on a connection of pool; an idempotent call whose connection was reset is tried once more
+// on a fresh connection: a transport reset is not an answer from the server (after a server
+// restart, every pooled connection fails its first call so).
+template <class F>
+int64_t onPool(ioc_client_t *c, ServerPool *pool, bool idempotent, F &fn) {
+  int64_t ret;
+  {
+    Lease conn(c, pool);
+    ret = conn.error() ? conn.error() : fn(conn);
+  }
+  if (!idempotent || ret != -ECONNRESET) return ret;
+  if (clientDebug()) fprintf(stderr, "iocatcher-client: %s: connection reset, retrying once on a fresh connection\n", pool->addr.key.c_str());
+  Lease conn(c, pool, true);
+  return conn.error() ? conn.error() : fn(conn);
+}
+
 // Run fn on a connection to the server of object (high, low). With failover, a server that
 // cannot be reached is skipped for the next one in rendezvous order (servers that were
-// unreachable lately are tried last); without, the call goes to the owner only.
+// unreachable lately are tried last); without, the call goes to the owner only. idempotent:
+// fn may run twice (see onPool).
 template <class F>
-int64_t routed(ioc_client_t *c, int64_t high, int64_t low, bool failover, F &&fn) {
-  if (c->pools.size() == 1) {  // single server: the plain path
-    int64_t ret;
-    {
-      Lease conn(c, c->pools[0].get());
-      if (conn.error()) return conn.error();
-      ret = fn(conn);
-    }
-    // An idempotent call (failover allowed: reads) whose connection broke is tried once more on
-    // a fresh connection: a transport reset is not an answer from the server.
-    if (failover && ret == -ECONNRESET) {
-      Lease conn(c, c->pools[0].get());
-      if (conn.error()) return conn.error();
-      ret = fn(conn);
-    }
-    return ret;
-  }
+int64_t routed(ioc_client_t *c, int64_t high, int64_t low, bool failover, bool idempotent, F &&fn) {
+  if (c->pools.size() == 1) return onPool(c, c->pools[0].get(), idempotent, fn);  // single server
   std::vector<size_t> order;
   rendezvousOrder(high, low, c->addrs, order);
   if (!failover) order.resize(1);
@@ -156,11 +185,7 @@ int64_t routed(ioc_client_t *c, int64_t high, int64_t low, bool failover, F &&fn
   int64_t last = -ECONNREFUSED;
   for (size_t i : order) {
     ServerPool *pool = c->pools[i].get();
-    int64_t ret;
-    {
-      Lease conn(c, pool);
-      ret = conn.error() ? conn.error() : fn(conn);
-    }
+    int64_t ret = onPool(c, pool, idempotent, fn);
     if (!unreachable(ret)) {
       if (ret >= 0) pool->downUntilMs = 0;
       return ret;
@@ -268,7 +293,8 @@ static ssize_t readWrite(ioc_client_t *client, int64_t high, int64_t low, void *
   if (offset + size < offset) return -EINVAL;
   if (size == 0) return 0;
   // Reads fail over to the next server (a shared store serves the flushed data); writes do not.
-  return (ssize_t)routed(client, high, low, !write, [&](Lease &conn) -> int64_t {
+  // Both may be sent twice: the same bytes at the same offset.
+  return (ssize_t)routed(client, high, low, !write, true, [&](Lease &conn) -> int64_t {
     ReadWriteCall rw(high, low, buffer, size, offset, write);
     fabric::MemoryRegion mr;
     if (!rw.eager()) {
@@ -297,10 +323,10 @@ IOC_API ssize_t ioc_client_obj_write(ioc_client_t *client, int64_t high, int64_t
 
 // A request about object (high, low) answered by a status only.
 template <class Payload>
-static int simpleCall(ioc_client_t *client, int64_t high, int64_t low, bool failover, uint64_t type, uint64_t ack,
-                      const Payload &p) {
+static int simpleCall(ioc_client_t *client, int64_t high, int64_t low, bool failover, bool idempotent, uint64_t type,
+                      uint64_t ack, const Payload &p) {
   if (!client) return -EINVAL;
-  return (int)routed(client, high, low, failover, [&](Lease &conn) -> int64_t {
+  return (int)routed(client, high, low, failover, idempotent, [&](Lease &conn) -> int64_t {
     return conn->call(type, [&](Writer &w) { p.encode(w); }, ack, statusOnly);
   });
 }
@@ -310,13 +336,13 @@ IOC_API int ioc_client_obj_flush(ioc_client_t *client, int64_t high, int64_t low
   m.objectId = oid(high, low);
   m.offset = offset;
   m.size = size;
-  return simpleCall(client, high, low, false, FLUSH, FLUSH_ACK, m);
+  return simpleCall(client, high, low, false, true, FLUSH, FLUSH_ACK, m);
 }
 
 IOC_API int ioc_client_obj_create(ioc_client_t *client, int64_t high, int64_t low) {
   Create m;
   m.objectId = oid(high, low);
-  return simpleCall(client, high, low, false, CREATE, CREATE_ACK, m);
+  return simpleCall(client, high, low, false, true, CREATE, CREATE_ACK, m);
 }
 
 IOC_API int ioc_client_obj_cow(ioc_client_t *client, int64_t orig_high, int64_t orig_low, int64_t dest_high,
@@ -335,7 +361,8 @@ IOC_API int ioc_client_obj_cow(ioc_client_t *client, int64_t orig_high, int64_t 
   m.allowExist = allow_exist;
   m.rangeOffset = offset;
   m.rangeSize = size;
-  return simpleCall(client, dest_high, dest_low, false, COW, COW_ACK, m);
+  // Again with allow_exist, the copy is the same; without, a second try would find its own copy.
+  return simpleCall(client, dest_high, dest_low, false, allow_exist, COW, COW_ACK, m);
 }
 
 IOC_API int32_t ioc_client_obj_range_register(ioc_client_t *client, int64_t high, int64_t low, size_t offset,
@@ -346,7 +373,8 @@ IOC_API int32_t ioc_client_obj_range_register(ioc_client_t *client, int64_t high
   m.size = size;
   m.write = write;
   // Read registrations follow reads to the next server when the owner is unreachable.
-  return simpleCall(client, high, low, !write, RANGE_REGISTER, RANGE_REGISTER_ACK, m);
+  // Not idempotent: a second try would register twice.
+  return simpleCall(client, high, low, !write, false, RANGE_REGISTER, RANGE_REGISTER_ACK, m);
 }
 
 IOC_API int ioc_client_obj_range_unregister(ioc_client_t *client, int32_t id, int64_t high, int64_t low,
@@ -357,7 +385,7 @@ IOC_API int ioc_client_obj_range_unregister(ioc_client_t *client, int32_t id, in
   m.size = size;
   m.id = id;
   m.write = write;
-  return simpleCall(client, high, low, !write, RANGE_UNREGISTER, RANGE_UNREGISTER_ACK, m);
+  return simpleCall(client, high, low, !write, false, RANGE_UNREGISTER, RANGE_UNREGISTER_ACK, m);
 }
 
 IOC_API int ioc_client_ping(ioc_client_t *client, size_t eager_size) {
@@ -365,14 +393,13 @@ IOC_API int ioc_client_ping(ioc_client_t *client, size_t eager_size) {
   PingCall ping(eager_size);
   // Every server answers (the first error is returned).
   int first = 0;
+  auto call = [&](Lease &conn) -> int64_t {
+    return conn->call(
+        ping.msgType(), [&](Writer &w) { ping.encode(w); }, ping.replyType(),
+        [&](uint64_t, Reader &r) { return ping.onReply(r); });
+  };
   for (auto &pool : client->pools) {
-    Lease conn(client, pool.get());
-    int ret = conn.error();
-    if (ret == 0) {
-      ret = conn->call(
-          ping.msgType(), [&](Writer &w) { ping.encode(w); }, ping.replyType(),
-          [&](uint64_t, Reader &r) { return ping.onReply(r); });
-    }
+    int ret = (int)onPool(client, pool.get(), true, call);
     if (ret < 0 && first == 0) first = ret;
   }
   return first;

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -24,6 +25,21 @@ using namespace proto;
 using Clock = std::chrono::steady_clock;
 
 static std::atomic<uint64_t> g_nextKey{1};
+static std::atomic<uint64_t> g_discardedReplies{0};  // by every connection of the process
+
+// Request sequences, unique across the connections of this process (a reply that reaches
+// another connection of the same handle never matches), starting at a random point.
+static uint64_t nextSequence() {
+  static std::atomic<uint64_t> next{[] {
+    std::random_device rd;
+    return ((uint64_t)rd() << 32) ^ rd();
+  }()};
+  uint64_t s;
+  do s = next++;
+  while (s == 0);  // 0 means "no sequence"
+  return s;
+}
+
 static constexpr unsigned CONNECT_TIMEOUT_MS = 10000;
 static constexpr unsigned HANDSHAKE_ATTEMPT_MS = 2000;
 
@@ -320,7 +336,7 @@ int Connection::onCompletion(const fabric::Completion &c) {
       lastError_ = std::string("send failed: ") + fi_strerror(-c.error);
       return -ECONNRESET;
     }
-    return 0;
+    return resendPlain_ ? resendWithoutTrailer() : 0;
   }
   Slot *slot = static_cast<Slot *>(c.context);
   if (!slot) return 0;
@@ -339,6 +355,35 @@ int Connection::onCompletion(const fabric::Completion &c) {
     lastError_ = decodePayload(r, em) ? "server: " + em.message : "server sent FATAL_ERROR";
     repost(slot->buf);
     return -ECONNRESET;
+  }
+  // A reply echoing another sequence answers an earlier request of ours (late, repeated, or
+  // sent to the wrong connection): taking it would shift every later answer by one call. A
+  // reply without an echo (an original server) is taken as before.
+  uint64_t echoed;
+  bool echoes = rh.echo(echoed);
+  if ((echoes && echoed != call_.sequence) || (echoes && call_.replied)) {
+    uint64_t discarded = ++g_discardedReplies;
+    if (clientDebug())
+      fprintf(stderr, "iocatcher-client: %s:%s: discarded a %s answering request %llu (waiting for %llu%s; %llu so far)\n",
+              opts_.ip.c_str(), opts_.port.c_str(), msgTypeName(rh.msgType), (unsigned long long)echoed,
+              (unsigned long long)call_.sequence, call_.replied ? ", answered already" : "",
+              (unsigned long long)discarded);
+    repost(slot->buf);
+    return 0;
+  }
+  if (echoes) {
+    sawEcho_ = true;
+  } else if (call_.sequence && !sawEcho_ && !call_.replied && rh.msgType == call_.replyType) {
+    Reader peek = r;
+    Response resp;
+    if (resp.decode(peek) && resp.status == -EINVAL) {  // maybe our trailer: try once without
+      if (clientDebug())
+        fprintf(stderr, "iocatcher-client: %s:%s: %s refused without echo: resending without the request trailer\n",
+                opts_.ip.c_str(), opts_.port.c_str(), msgTypeName(rh.msgType));
+      repost(slot->buf);
+      resendPlain_ = true;
+      return sendBusy_ ? 0 : resendWithoutTrailer();
+    }
   }
   if (rh.msgType == BAD_AUTH) {
     call_.status = -EACCES;
@@ -418,8 +463,16 @@ int Connection::begin(uint64_t msgType, const std::function<void(Writer &)> &enc
   h.tcpClientKey = tcp_.clientKey;
   h.encode(w);
   encodePayload(w);
+  RequestTrailer trailer;
+  if (msgType != CONNECT_INIT && sendTrailer_) {
+    trailer.sequence = nextSequence();
+    trailer.encode(w);
+  }
   if (!w.ok()) return -EMSGSIZE;
   call_ = PendingCall();
+  call_.sequence = trailer.sequence;
+  call_.length = w.size();
+  resendPlain_ = false;
   sendRetries_ = 0;
   sendPosted_ = false;
   call_.replyType = replyType;
@@ -428,6 +481,14 @@ int Connection::begin(uint64_t msgType, const std::function<void(Writer &)> &enc
   int ret = postSend(w.size(), call_.deadline);
   if (ret < 0) broken_ = true;
   return ret;
+}
+
+int Connection::resendWithoutTrailer() {
+  resendPlain_ = false;
+  sendTrailer_ = false;
+  call_.sequence = 0;
+  call_.length -= RequestTrailer::WIRE_SIZE;
+  return postSend(call_.length, call_.deadline);
 }
 
 // Microseconds a passive wait polls before it sleeps (env IOC_CLIENT_SPIN_US, default 50).

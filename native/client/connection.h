@@ -74,6 +74,9 @@ class Connection {
   fabric::MemoryRegion registerBuffer(void *buf, size_t len, proto::Iov &iov);
 
   bool broken() const { return broken_; }
+  // After a call failed with a reset: whether this idle connection may be stale too, because
+  // the server closed our side channel, or there is none to tell (server run with --no-auth).
+  bool maybeStale() { return broken_ || tcpFd_ < 0 || serverGone(); }
   const std::string &providerName() const { return providerName_; }
   void setPassiveWait(bool v) { opts_.passiveWait = v; }
   void setTimeout(unsigned ms) { opts_.timeoutMs = ms; }
@@ -127,7 +130,16 @@ class Connection {
     std::chrono::steady_clock::time_point deadline;
     bool replied = false;
     int status = 0;
+    uint64_t sequence = 0;  // sent in the request's trailer; 0: none (CONNECT_INIT)
+    size_t length = 0;      // of the request in send_.buf
   };
+  // iocatcher-ts servers older than the request trailer refuse trailing bytes (-EINVAL): a
+  // connection that never saw an echo and gets that answer sends the request again without
+  // its trailer, and no trailers from then on.
+  bool sendTrailer_ = true;
+  bool sawEcho_ = false;
+  bool resendPlain_ = false;  // once our send completed
+  int resendWithoutTrailer();
   PendingCall call_;
   bool sendPosted_ = false;
   unsigned sendRetries_ = 0;  // fi_send EAGAINs of the current call (the provider still connecting)

@@ -90,6 +90,40 @@ bool Header::decode(Reader &r) {
   return r.get(msgType) && r.get(lfClientId) && r.get(tcpClientId) && r.get(tcpClientKey);
 }
 
+void RequestTrailer::encode(Writer &w) const {
+  w.put(MAGIC);
+  w.put(sequence);
+}
+
+// True when [Header::WIRE_SIZE, len) holds exactly one valid payload of this request type.
+static bool payloadEndsAt(uint64_t type, const char *msg, size_t len) {
+  Reader r(msg + Header::WIRE_SIZE, len - Header::WIRE_SIZE);
+  switch (type) {
+    case PING: { Ping p; return decodePayload(r, p); }
+    case OBJ_READ:
+    case OBJ_WRITE: { ReadWrite p; return decodePayload(r, p); }
+    case FLUSH: { Flush p; return decodePayload(r, p); }
+    case CREATE: { Create p; return decodePayload(r, p); }
+    case RANGE_REGISTER: { RegisterRange p; return decodePayload(r, p); }
+    case RANGE_UNREGISTER: { UnregisterRange p; return decodePayload(r, p); }
+    case COW: { Cow p; return decodePayload(r, p); }
+    default: return false;
+  }
+}
+
+size_t splitRequestTrailer(const char *msg, size_t len, uint64_t &sequence) {
+  sequence = 0;
+  if (len < Header::WIRE_SIZE + RequestTrailer::WIRE_SIZE) return len;
+  uint64_t type, magic, seq;
+  size_t at = len - RequestTrailer::WIRE_SIZE;
+  std::memcpy(&type, msg, sizeof type);
+  std::memcpy(&magic, msg + at, sizeof magic);
+  std::memcpy(&seq, msg + at + sizeof magic, sizeof seq);
+  if (magic != RequestTrailer::MAGIC || !payloadEndsAt(type, msg, at)) return len;
+  sequence = seq;
+  return at;
+}
+
 void ObjectId::encode(Writer &w) const {
   w.put(low);
   w.put(high);

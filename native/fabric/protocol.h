@@ -96,7 +96,37 @@ struct Header {
   static constexpr size_t WIRE_SIZE = 32;
   void encode(Writer &w) const;
   bool decode(Reader &r);
+  // Replies from our server echo their request's sequence (RequestTrailer) in the two fields a
+  // server->client header leaves unused (the original client ignores them): tcpClientId holds
+  // ECHO_MARKER, tcpClientKey the sequence. A sequence of 0 means "no echo".
+  static constexpr uint64_t ECHO_MARKER = 0x4f484345434f4921ull;  // "!IOCECHO"
+  void setEcho(uint64_t sequence) {
+    tcpClientId = sequence ? ECHO_MARKER : 0;
+    tcpClientKey = sequence;
+  }
+  bool echo(uint64_t &sequence) const {
+    if (tcpClientId != ECHO_MARKER) return false;
+    sequence = tcpClientKey;
+    return true;
+  }
 };
+
+// Extension: 16 bytes a client may append after a request's payload, so that the reply can be
+// matched to its request. The original server decodes the fields in order and ignores what
+// follows; ours takes the last 16 bytes as a trailer only when they start with MAGIC and begin
+// exactly where the payload, decoded by its type, ends (payloads are self-delimiting: an
+// original client's message never matches). Not on CONNECT_INIT (its payload is the rest of
+// the message).
+struct RequestTrailer {
+  static constexpr uint64_t MAGIC = 0x5145534f43494f21ull;  // "!IOCOSEQ"
+  static constexpr size_t WIRE_SIZE = 16;
+  uint64_t sequence = 0;
+  void encode(Writer &w) const;
+};
+
+// The length of a received message without its trailer (len itself when it has none); sets
+// sequence to the trailer's, or 0.
+size_t splitRequestTrailer(const char *msg, size_t len, uint64_t &sequence);
 
 struct ObjectId {
   int64_t low = 0;

@@ -145,6 +145,7 @@ void FabricServer::sendResponse(uint64_t msgType, uint64_t lfClientId, fi_addr_t
   Header h;
   h.msgType = msgType;
   h.lfClientId = lfClientId;
+  h.setEcho(curEcho_);
   h.encode(w);
   w.put(dataSize);
   w.put(status);
@@ -155,6 +156,11 @@ void FabricServer::sendResponse(uint64_t msgType, uint64_t lfClientId, fi_addr_t
     freeSends_.push_back(op);
     log(LOG_ERROR, "fabric", "response %s does not fit a message", msgTypeName(msgType));
     return;
+  }
+  if (duplicateReplies_) {
+    SendOp *copy = acquireSend();
+    memcpy(copy->buf, op->buf, w.size());
+    postSend(copy, w.size(), peer);
   }
   postSend(op, w.size(), peer);
 }
@@ -251,6 +257,7 @@ void FabricServer::park(uint64_t ackType, uint64_t lfClientId, fi_addr_t peer) {
   parkAs_.ackType = ackType;
   parkAs_.lfClientId = lfClientId;
   parkAs_.peer = peer;
+  parkAs_.echo = curEcho_;
 }
 
 // Handle the waiting requests again once the cache made progress (in arrival order); answer
@@ -267,6 +274,7 @@ void FabricServer::retryParked() {
     if (now >= p.deadline) {
       log(LOG_WARN, "server", "a request waited %d s for the cache (store or in-place write): ETIMEDOUT",
           opts_.rmaTimeoutSec);
+      curEcho_ = p.echo;
       sendResponse(p.ackType, p.lfClientId, p.peer, -ETIMEDOUT);
       continue;
     }
@@ -279,6 +287,9 @@ void FabricServer::retryParked() {
 }
 
 void FabricServer::handleMessage(const char *buf, size_t len) {
+  uint64_t sequence = 0;
+  if (!noTrailer_) len = splitRequestTrailer(buf, len, sequence);  // decoders see the original layout
+  curEcho_ = noEcho_ ? 0 : sequence;
   Reader r(buf, len);
   Header h;
   if (!h.decode(r)) {
@@ -293,12 +304,12 @@ void FabricServer::handleMessage(const char *buf, size_t len) {
   auto it = clients_.find(h.lfClientId);
   if (it == clients_.end() || !tcp_.authorized(h.tcpClientId, h.tcpClientKey) ||
       (opts_.auth && h.tcpClientId != it->second.tcpClientId)) {
-    // BAD_AUTH goes to the sender, never to the client whose id was used: the client that owns
-    // the lf id when only the key is wrong (as in the original), else the owner of the (valid)
-    // TCP credentials; with neither, the sender cannot be known and the message is dropped.
-    const std::pair<const uint64_t, LfClient> *to = nullptr;
-    if (it != clients_.end() && h.tcpClientId == it->second.tcpClientId) to = &*it;
-    else to = senderOf(h.tcpClientId, h.tcpClientKey);
+    // BAD_AUTH goes only to the owner of TCP credentials this message proved (right key):
+    // never to the client whose lf id or TCP id was used, which anyone can guess (small
+    // sequential numbers). An unsolicited BAD_AUTH was taken by the original client, and ours
+    // before request echoes, as the answer to its call in flight. With no proven credentials
+    // the sender cannot be known and the message is dropped.
+    const std::pair<const uint64_t, LfClient> *to = senderOf(h.tcpClientId, h.tcpClientKey);
     log(LOG_WARN, "auth", "%s %s from lf client id %llu (tcp client %llu)%s",
         it == clients_.end() ? "unknown client id in" : "bad credentials in", msgTypeName(h.msgType),
         (unsigned long long)h.lfClientId, (unsigned long long)h.tcpClientId, to ? ": BAD_AUTH" : ": dropped");
@@ -348,17 +359,22 @@ void FabricServer::handleMessage(const char *buf, size_t len) {
       if (!decodePayload(r, m)) return reply(FLUSH_ACK, -EINVAL);
       if (int err = badRange(m.offset, m.size, "FLUSH")) return reply(FLUSH_ACK, err);
       // The store works on its own threads; the ack goes out when it is done.
-      uint64_t lf = h.lfClientId;
+      uint64_t lf = h.lfClientId, echo = curEcho_;
       fi_addr_t peer = client.addr;
-      return cache_.startFlush(m.objectId, m.offset, m.size,
-                               [this, lf, peer](int ret) { sendResponse(FLUSH_ACK, lf, peer, ret); });
+      return cache_.startFlush(m.objectId, m.offset, m.size, [this, lf, peer, echo](int ret) {
+        curEcho_ = echo;
+        sendResponse(FLUSH_ACK, lf, peer, ret);
+      });
     }
     case CREATE: {
       Create m;
       if (!decodePayload(r, m)) return reply(CREATE_ACK, -EINVAL);
-      uint64_t lf = h.lfClientId;
+      uint64_t lf = h.lfClientId, echo = curEcho_;
       fi_addr_t peer = client.addr;
-      return cache_.startCreate(m.objectId, [this, lf, peer](int ret) { sendResponse(CREATE_ACK, lf, peer, ret); });
+      return cache_.startCreate(m.objectId, [this, lf, peer, echo](int ret) {
+        curEcho_ = echo;
+        sendResponse(CREATE_ACK, lf, peer, ret);
+      });
     }
     case RANGE_REGISTER: {
       RegisterRange m;
@@ -552,6 +568,7 @@ void FabricServer::handlePing(const Header &h, const LfClient &c, Reader &r) {
   req->scratch.reset(new char[eager + rdma + 1]);
   if (eager) memcpy(req->scratch.get(), req->ping.data, eager);
   req->ping.data = req->scratch.get();
+  req->echo = curEcho_;
   if (rdma == 0) {
     Request *raw = req.get();
     inflight_[raw] = std::move(req);
@@ -574,6 +591,7 @@ void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piec
   raw->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opts_.rmaTimeoutSec);
   raw->msgType = curType_;  // metrics: the reply is timed when the RMA completes
   raw->started = curStart_;
+  raw->echo = curEcho_;
   curAsync_ = true;
   inflight_[raw] = std::move(req);
   raw->ops.resize(pieces.size());
@@ -674,11 +692,13 @@ void FabricServer::finishRequest(Request *raw) {
     if (req->error == 0 && req->ackType == READ_WRITE_ACK) metrics_.transfer(req->write, true, req->size);
     metrics_.latency(req->msgType, std::chrono::steady_clock::now() - req->started);
   }
+  curEcho_ = req->echo;
   if (req->ackType == PONG && req->error == 0) {
     SendOp *op = acquireSend();
     Header h;
     h.msgType = PONG;
     h.lfClientId = req->lfClientId;
+    h.setEcho(curEcho_);
     postSend(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, h, req->ping), req->peer);
     return;
   }
@@ -701,6 +721,7 @@ void FabricServer::expireRequests() {
       cache_.release(req->cached);  // an in-place write keeps its slots until its RMA ops end
       req->cached.clear();
     }
+    curEcho_ = req->echo;
     sendResponse(req->ackType, req->lfClientId, req->peer, -ETIMEDOUT);
     metrics_.latency(req->msgType, now - req->started);
   }

@@ -86,6 +86,7 @@ class FabricServer {
     std::chrono::steady_clock::time_point deadline;  // --rma-timeout
     bool replied = false;  // timed out: answered already, dropped once its RMA ops complete
     uint64_t msgType = 0;  // metrics: the request's type and when its handling started
+    uint64_t echo = 0;     // its request's sequence (RequestTrailer), echoed in the reply
     std::chrono::steady_clock::time_point started;
   };
   struct LfClient {
@@ -97,7 +98,7 @@ class FabricServer {
   // again from the start whenever the cache makes progress, answered ETIMEDOUT at the deadline.
   struct Parked {
     std::vector<char> msg;
-    uint64_t ackType, lfClientId;
+    uint64_t ackType, lfClientId, echo;
     fi_addr_t peer;
     std::chrono::steady_clock::time_point arrived, deadline;
   };
@@ -183,6 +184,16 @@ class FabricServer {
   std::chrono::steady_clock::time_point curStart_;
   bool curAsync_ = false;  // its reply waits for RMA completions
   bool curTimed_ = false;  // a request header was decoded
+  // The sequence to echo in replies (Header::setEcho): the request's being handled, or the
+  // Request's whose reply finishRequest/expireRequests is sending; 0 = none (no trailer).
+  uint64_t curEcho_ = 0;
+  // Test hooks: IOC_TEST_NO_ECHO plays an original server (never echoes); IOC_TEST_NO_TRAILER an
+  // older iocatcher-ts server (trailers left in, so refused as trailing bytes: -EINVAL);
+  // IOC_TEST_DUPLICATE_REPLIES sends every plain reply twice (stale replies a client must not
+  // take for its next call's).
+  bool noEcho_ = getenv("IOC_TEST_NO_ECHO") != nullptr;
+  bool noTrailer_ = getenv("IOC_TEST_NO_TRAILER") != nullptr;
+  bool duplicateReplies_ = getenv("IOC_TEST_DUPLICATE_REPLIES") != nullptr;
   // Control requests: one at a time, from the control thread.
   std::mutex ctlMu_;
   std::condition_variable ctlCv_;

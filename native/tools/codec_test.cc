@@ -69,6 +69,120 @@ static void roundTrip(const char *name, uint64_t type, const P &in, size_t expec
   }
 }
 
+// A message with a RequestTrailer appended: splitRequestTrailer finds it only where the payload
+// ends, and the rest decodes as before.
+template <class P>
+static std::vector<char> withTrailer(uint64_t type, const P &p, uint64_t sequence) {
+  std::vector<char> buf = encode(type, p);
+  size_t n = buf.size();
+  buf.resize(n + RequestTrailer::WIRE_SIZE);
+  Writer w(buf.data() + n, RequestTrailer::WIRE_SIZE);
+  RequestTrailer t;
+  t.sequence = sequence;
+  t.encode(w);
+  return buf;
+}
+
+static void requestTrailerCases() {
+  std::vector<char> data(EAGER_MAX);
+  for (size_t i = 0; i < data.size(); i++) data[i] = (char)(i * 13 + 1);
+  ReadWrite rw;
+  rw.objectId.high = 3;
+  rw.objectId.low = 4;
+  rw.offset = 99;
+  rw.size = 16;
+  {
+    std::vector<char> buf = withTrailer(OBJ_READ, rw, 0x1234);
+    uint64_t seq;
+    size_t len = splitRequestTrailer(buf.data(), buf.size(), seq);
+    ReadWrite o;
+    expect(len == 32 + 49 && seq == 0x1234 && decode(buf, len, o) && o.offset == 99 && o.size == 16,
+           "trailer: OBJ_READ + 16 bytes, sequence found, payload decodes as before");
+  }
+  {
+    rw.size = EAGER_MAX;
+    rw.msgHasData = true;
+    rw.data = data.data();
+    std::vector<char> buf = withTrailer(OBJ_WRITE, rw, 77);
+    uint64_t seq;
+    size_t len = splitRequestTrailer(buf.data(), buf.size(), seq);
+    ReadWrite o;
+    expect(buf.size() <= MSG_BUFFER_SIZE && len == 32 + 49 + EAGER_MAX && seq == 77 && decode(buf, len, o) &&
+               memcmp(o.data, data.data(), EAGER_MAX) == 0,
+           "trailer: eager OBJ_WRITE of 32 KiB, trailer after the inline data, message fits the buffer");
+  }
+  {
+    // Inline data ending with what looks like a trailer, sent without one (an original client):
+    // the payload reaches the end of the message, so nothing is taken away.
+    rw.size = 64;
+    RequestTrailer fake;
+    fake.sequence = 5;
+    Writer w(data.data() + 48, 16);
+    fake.encode(w);
+    std::vector<char> buf = encode(OBJ_WRITE, rw);
+    uint64_t seq;
+    size_t len = splitRequestTrailer(buf.data(), buf.size(), seq);
+    expect(len == buf.size() && seq == 0, "trailer: inline data ending with the magic is data, not a trailer");
+  }
+  {
+    Flush f;
+    f.size = 8;
+    std::vector<char> plain = encode(FLUSH, f);
+    uint64_t seq = 1;
+    expect(splitRequestTrailer(plain.data(), plain.size(), seq) == plain.size() && seq == 0,
+           "trailer: a message without one is left whole");
+    std::vector<char> buf = withTrailer(FLUSH, f, 9);
+    buf[buf.size() - 9] ^= 1;  // magic damaged
+    expect(splitRequestTrailer(buf.data(), buf.size(), seq) == buf.size() && seq == 0,
+           "trailer: a wrong magic is not a trailer");
+    buf = withTrailer(FLUSH, f, 9);
+    buf.push_back(0);  // one byte after the trailer
+    expect(splitRequestTrailer(buf.data(), buf.size(), seq) == buf.size() && seq == 0,
+           "trailer: not at the very end, not a trailer (the payload then fails as trailing garbage)");
+    buf = withTrailer(FLUSH, f, 9);
+    buf.erase(buf.begin() + 40);  // payload one byte short: the trailer is not where it ends
+    expect(splitRequestTrailer(buf.data(), buf.size(), seq) == buf.size() && seq == 0,
+           "trailer: after a truncated payload, not a trailer");
+  }
+  {
+    Cow c;
+    c.allowExist = true;
+    c.rangeSize = 10;
+    UnregisterRange u;
+    u.id = 3;
+    Ping p;
+    p.eagerSize = 8;
+    p.data = data.data();
+    uint64_t a, b, d, e;
+    std::vector<char> m1 = withTrailer(COW, c, 11), m2 = withTrailer(RANGE_UNREGISTER, u, 12),
+                      m3 = withTrailer(PING, p, 13), m4 = withTrailer(CREATE, Create(), 14);
+    expect(splitRequestTrailer(m1.data(), m1.size(), a) == m1.size() - 16 && a == 11 &&
+               splitRequestTrailer(m2.data(), m2.size(), b) == m2.size() - 16 && b == 12 &&
+               splitRequestTrailer(m3.data(), m3.size(), d) == m3.size() - 16 && d == 13 &&
+               splitRequestTrailer(m4.data(), m4.size(), e) == m4.size() - 16 && e == 14,
+           "trailer: found after COW, RANGE_UNREGISTER, PING and CREATE");
+    FirstClientMessage fc;
+    fc.addrLen = 48;
+    std::vector<char> m5 = withTrailer(CONNECT_INIT, fc, 15);
+    expect(splitRequestTrailer(m5.data(), m5.size(), a) == m5.size() && a == 0,
+           "trailer: never taken from CONNECT_INIT (its address is the rest of the message)");
+  }
+  {
+    Header h;
+    uint64_t seq = 0;
+    expect(!h.echo(seq), "echo: a plain header carries none");
+    h.setEcho(0xfeedull);
+    char buf[32];
+    Writer w(buf, sizeof buf);
+    h.encode(w);
+    Reader r(buf, sizeof buf);
+    Header o;
+    expect(o.decode(r) && o.echo(seq) && seq == 0xfeedull, "echo: the sequence survives the header round trip");
+    h.setEcho(0);
+    expect(!h.echo(seq) && h.tcpClientId == 0 && h.tcpClientKey == 0, "echo: sequence 0 leaves the fields empty");
+  }
+}
+
 int main() {
   expect(sizeof(Header) == 32, "header is 32 bytes");
   ObjectId oid;
@@ -262,6 +376,7 @@ int main() {
     h.encode(w);
     expect(!w.ok(), "encoding into a too-small buffer fails instead of overflowing");
   }
+  requestTrailerCases();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

@@ -14,6 +14,11 @@
 //       big-eager (16 KiB eager write), far-write (1 byte at 1 TiB), foreign-lf-id,
 //       unknown-lf-id, foreign-tcp-id, bad-rma-key-write, bad-rma-key-read, bad-rma-addr-write,
 //       truncated-payload.
+//   iocatcher-live-fuzz IP PORT forge [--ids N] [--rounds R]
+//       Plays an attacker who knows only the small sequential ids of other clients, not their
+//       keys: R rounds of OBJ_READ, CREATE and PING messages carrying every lf id and TCP id in
+//       1..N with a wrong key. Prints "forged sent=<n> replies=<n>" (replies: messages that came
+//       back to the attacker) and "alive=1" when its own connection is still served.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -774,6 +779,71 @@ int runCase(const std::string &ip, const std::string &port, const std::string &n
   return 0;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Forged credentials
+
+int runForge(const std::string &ip, const std::string &port, uint64_t ids, uint64_t rounds) {
+  RawClient c(ip, port);
+  std::mt19937_64 rng(getpid());
+  uint64_t sent = 0, replies = 0;
+  for (uint64_t round = 0; round < rounds; round++) {
+    for (uint64_t lf = 1; lf <= ids; lf++) {
+      for (uint64_t tcp = 1; tcp <= ids; tcp++) {
+        Header h = c.header(OBJ_READ);
+        h.lfClientId = lf;
+        h.tcpClientId = tcp;
+        h.tcpClientKey = rng() | 1;  // never anyone's key (keys are random too: 2^-63)
+        ObjectId id;
+        id.high = (int64_t)round;
+        id.low = (int64_t)lf;
+        std::vector<char> msg;
+        switch ((round + lf + tcp) % 3) {
+          case 0: {
+            ReadWrite m;
+            m.objectId = id;
+            m.size = 4096;
+            msg = build(h, m);
+            break;
+          }
+          case 1: {
+            h.msgType = CREATE;
+            Create m;
+            m.objectId = id;
+            msg = build(h, m);
+            break;
+          }
+          default: {
+            h.msgType = PING;
+            Ping m;
+            m.eagerSize = 4;
+            m.data = "+++\n";
+            msg = build(h, m);
+            break;
+          }
+        }
+        if (!c.send(msg)) {
+          printf("send failed\n");
+          return 1;
+        }
+        sent++;
+      }
+    }
+    c.progress(0);
+    replies += c.inbox().size();
+    c.inbox().clear();
+  }
+  Message stray;
+  while (c.waitAny(300, stray)) replies++;
+  printf("forged sent=%llu replies=%llu\n", (unsigned long long)sent, (unsigned long long)replies);
+  Ping p;
+  p.eagerSize = 4;
+  p.data = "ping";
+  Message pong;
+  bool alive = c.send(build(c.header(PING), p)) && c.waitFor(PONG, 4000, pong);
+  printf("alive=%d\n", alive ? 1 : 0);
+  return alive ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -785,6 +855,16 @@ int main(int argc, char **argv) {
   std::string ip = argv[1], port = argv[2], mode = argv[3];
   try {
     if (mode == "case" && argc >= 5) return runCase(ip, port, argv[4]);
+    if (mode == "forge") {
+      uint64_t ids = 8, rounds = 10;
+      for (int i = 4; i + 1 < argc; i += 2) {
+        std::string a = argv[i];
+        uint64_t v = strtoull(argv[i + 1], nullptr, 10);
+        if (a == "--ids") ids = v;
+        else if (a == "--rounds") rounds = v;
+      }
+      return runForge(ip, port, ids, rounds);
+    }
     if (mode == "fuzz") {
       uint64_t count = 2000, seed = 1, tcp = 200;
       for (int i = 4; i + 1 < argc; i += 2) {
