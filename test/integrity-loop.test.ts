@@ -1,0 +1,122 @@
+// Issue 11, "never hang": nothing a client does (stopping, dying, forging addresses, opening
+// too many side channels) may block the server's loop, and SIGTERM always stops it cleanly.
+import { strict as assert } from 'assert';
+import { ChildProcess, spawn, spawnSync } from 'child_process';
+import * as path from 'path';
+import { IocClient } from '../src';
+import { cpuShare, killProcess, spawnUntilReady, stopProcess } from './helpers/faults';
+import { buildDir, repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
+
+/** Runs call; resolves with its duration in ms, rejects when it takes longer than boundMs. */
+async function within(boundMs: number, what: string, call: () => Promise<unknown>): Promise<number> {
+  const start = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${boundMs} ms`)), boundMs);
+  });
+  try {
+    await Promise.race([call(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return Date.now() - start;
+}
+
+let loadProgram: string | undefined;
+/** test/c/load_loop.c built against the C client library (once per run). */
+function loadLoop(): string {
+  if (loadProgram) return loadProgram;
+  const exe = path.join(tmpDir('ioc-load-'), 'load_loop');
+  const cc = spawnSync('cc', ['-std=gnu99', '-Wall', '-Werror', '-pthread', '-o', exe, path.join(repoRoot, 'test', 'c', 'load_loop.c'),
+    '-I', path.join(repoRoot, 'include'), '-L', buildDir, '-liocatcher-client', `-Wl,-rpath,${buildDir}`], { encoding: 'utf8' });
+  assert.equal(cc.status, 0, cc.stderr);
+  loadProgram = exe;
+  return exe;
+}
+
+describe('integrity: the server loop never hangs', function () {
+  this.timeout(180000);
+  const children: ChildProcess[] = [];
+  const servers: ServerHandle[] = [];
+  const clients: IocClient[] = [];
+  afterEach(async () => {
+    for (const c of children.splice(0)) killProcess(c.pid!);
+    for (const c of clients.splice(0)) c.close();
+    for (const s of servers.splice(0)) await s.stop();
+  });
+  async function connect(server: ServerHandle): Promise<IocClient> {
+    let client: IocClient | undefined;
+    await within(10000, 'connect', async () => { client = await IocClient.connect(server.host, server.port); });
+    clients.push(client!);
+    return client!;
+  }
+
+  it('stopped clients (SIGSTOP, 8 x 8 threads of 32 KiB reads): others are served, CPU idle, SIGTERM works', async () => {
+    // Before: the 64 replies in flight to the stopped clients held every send slot, and the
+    // loop spun (~95% CPU) waiting for one; no new client was served, even after the kill.
+    const server = await startServer({ args: ['--rma-timeout', '3'] });
+    servers.push(server);
+    const loads = await Promise.all(Array.from({ length: 8 }, () =>
+      spawnUntilReady(loadLoop(), [server.host, String(server.port), String(32 * 1024), '8', 'r'], /ready/)));
+    for (const l of loads) children.push(l.child);
+    for (const l of loads) stopProcess(l.child.pid!);
+    const c = await connect(server);
+    const data = Buffer.alloc(32 * 1024, 7);
+    let slowest = 0, calls = 0;
+    // Calls for longer than --rma-timeout, so that the stopped clients' peers are given up meanwhile.
+    const until = Date.now() + 5000;
+    while (Date.now() < until) {
+      slowest = Math.max(slowest, await within(5000, `ping ${calls}`, () => c.ping()));
+      slowest = Math.max(slowest, await within(5000, `write ${calls}`, () => c.write(77, 1, 0, data)));
+      slowest = Math.max(slowest, await within(5000, `read ${calls}`, () => c.read(77, 1, 0, data.length)));
+      calls += 3;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const second = await connect(server);
+    await within(5000, 'second client ping', () => second.ping());
+    const cpu = await cpuShare(server.pid, 1500);
+    process.stdout.write(`      ${calls} calls, slowest ${slowest} ms; server CPU ${(cpu * 100).toFixed(1)}% with the clients stopped\n`);
+    assert.ok(cpu < 0.3, `server CPU with stopped clients and nothing to do: ${(cpu * 100).toFixed(1)}%`);
+    assert.match(server.logs(), /gave up \d+ peer\(s\) that took no message/);
+    for (const l of loads) killProcess(l.child.pid!);
+    for (let i = 0; i < 5; i++) await within(5000, `ping after the kill ${i}`, () => c.ping());
+    const third = await connect(server);
+    assert.ok((await third.read(77, 1, 0, data.length)).equals(data));
+    for (const x of clients.splice(0)) x.close();
+    const start = Date.now();
+    const code = await server.stop();
+    servers.splice(0);
+    assert.equal(code, 0, server.logs());
+    assert.ok(Date.now() - start < 10000, `SIGTERM took ${Date.now() - start} ms`);
+  });
+
+  it('10 CONNECT_INITs naming dead addresses: a client\'s pings are each answered within 1 s meanwhile', async () => {
+    // Before: each such message froze the loop ~2 s (retrying EAGAIN): 10 of them, ~18 s.
+    const server = await startServer();
+    servers.push(server);
+    const c = await connect(server);
+    const fuzz = spawn(path.join(buildDir, 'iocatcher-live-fuzz'), ['127.0.0.1', String(server.port), 'case', 'dead-addresses'],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(fuzz);
+    let out = '';
+    fuzz.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    fuzz.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    const done = new Promise<number | null>((r) => fuzz.on('exit', (code) => r(code)));
+    let finished = false;
+    void done.then(() => { finished = true; });
+    // Ping all along: while the forged messages are sent and handled, and 3 s after.
+    let slowest = 0, pings = 0, sentAt = 0;
+    while (!finished || Date.now() - sentAt < 3000) {
+      if (!sentAt && /sent=10/.test(out)) sentAt = Date.now();
+      if (finished && !sentAt) break;
+      slowest = Math.max(slowest, await within(1000, `ping ${pings}`, () => c.ping()));
+      pings++;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(await done, 0, out);
+    assert.match(out, /^sent=10$/m, out);
+    assert.match(out, /^alive=1$/m, out);
+    process.stdout.write(`      ${pings} pings, slowest ${slowest} ms\n`);
+    await within(1000, 'a new client', async () => { clients.push(await IocClient.connect(server.host, server.port)); });
+  });
+});
