@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "server/log.h"
+#include "server/test_hooks.h"
 
 namespace ioc {
 namespace server {
@@ -164,6 +165,7 @@ void FabricServer::run(const std::atomic<bool> &stop) {
     }
   }
   broadcastFatal("server shutting down");
+  stopTransfers();
   std::lock_guard<std::mutex> lock(ctlMu_);
   ctlStopped_ = true;
   ctlPending_ = false;
@@ -500,6 +502,7 @@ void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piec
     }
     remote += p.len;
   }
+  countRmaPostsForSigtermHook(raw->error ? 0 : pieces.size());
   if (--raw->pending == 0) doneRequests_.push_back(raw);
 }
 

@@ -129,6 +129,7 @@ class FabricServer {
   // The connected client that owns these TCP credentials (nullptr when they are not valid).
   const std::pair<const uint64_t, LfClient> *senderOf(uint64_t tcpClientId, uint64_t tcpClientKey);
   void broadcastFatal(const std::string &message);
+  void stopTransfers();  // at shutdown: drain (bounded), close the endpoint, abandon the rest
   void drainClientGone();
   void printStats();
   void logCacheStats(bool onlyIfChanged);
