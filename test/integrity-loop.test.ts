@@ -2,8 +2,10 @@
 // too many side channels) may block the server's loop, and SIGTERM always stops it cleanly.
 import { strict as assert } from 'assert';
 import { ChildProcess, spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as net from 'net';
 import * as path from 'path';
-import { IocClient } from '../src';
+import { IocClient, IocError } from '../src';
 import { cpuShare, killProcess, spawnUntilReady, stopProcess } from './helpers/faults';
 import { buildDir, repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
 
@@ -20,6 +22,33 @@ async function within(boundMs: number, what: string, call: () => Promise<unknown
     clearTimeout(timer);
   }
   return Date.now() - start;
+}
+
+/** Retries call (every 100 ms) until it resolves; rejects with its last error after boundMs. */
+async function eventually<T>(boundMs: number, call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + boundMs;
+  for (;;) {
+    try {
+      return await call();
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Plain TCP connections to a server's side channel, each resolved once its 19-byte greeting came. */
+async function sideChannels(server: ServerHandle, count: number): Promise<Array<{ socket: net.Socket; greeting: Promise<Buffer> }>> {
+  return Array.from({ length: count }, () => {
+    const socket = net.connect(server.port + 1, server.host);
+    socket.on('error', () => { /* refused or reset: seen through the greeting */ });
+    const greeting = new Promise<Buffer>((resolve) => {
+      let got = Buffer.alloc(0);
+      socket.on('data', (d: Buffer) => { got = Buffer.concat([got, d]); if (got.length >= 19) resolve(got); });
+      socket.on('close', () => resolve(got));
+    });
+    return { socket, greeting };
+  });
 }
 
 let loadProgram: string | undefined;
@@ -142,5 +171,81 @@ describe('integrity: the server loop never hangs', function () {
       assert.doesNotMatch(server.logs(), /signal 11|Backtrace/);
       servers.splice(0);
     }
+  });
+
+  it('--max-clients 8: the 9th client is refused at once with a clear error, logged once, no spinning', async () => {
+    const server = await startServer({ args: ['--max-clients', '8'] });
+    servers.push(server);
+    const held = await sideChannels(server, 8);
+    for (const h of held) {
+      const g = await h.greeting;
+      assert.equal(g.length, 19);
+      assert.notEqual(g.readBigUInt64LE(2), 0n, 'a client id');
+    }
+    for (let i = 0; i < 3; i++) {
+      const took = await within(5000, `refused connect ${i}`, async () => {
+        await assert.rejects(IocClient.connect(server.host, server.port), (e: IocError) =>
+          e.code === 'EUSERS' && /max-clients/.test(e.message));
+      });
+      assert.ok(took < 5000);
+    }
+    const extra = await sideChannels(server, 20);
+    for (const x of extra) {
+      const g = await x.greeting;
+      assert.equal(g.length, 19, 'a refusal greeting, then the close');
+      assert.equal(g.readBigUInt64LE(2), 0n, 'client id 0: refused');
+    }
+    const cpu = await cpuShare(server.pid, 1000);
+    process.stdout.write(`      server CPU while refusing: ${(cpu * 100).toFixed(1)}%\n`);
+    assert.ok(cpu < 0.3, `server CPU while refusing: ${(cpu * 100).toFixed(1)}%`);
+    assert.equal(server.logs().match(/refusing new clients/g)?.length, 1, server.logs());
+    for (const h of held.splice(0, 4)) h.socket.destroy();
+    const c = await eventually(5000, () => IocClient.connect(server.host, server.port));
+    clients.push(c);
+    await c.ping();
+    assert.match(server.logs(), /accepting clients again/);
+    for (const h of held) h.socket.destroy();
+  });
+
+  it('out of descriptors (EMFILE): the accept thread backs off instead of spinning, then serves again', async () => {
+    // Before: ~1,008 idle side channels under a 1024 limit left accept() failing at once,
+    // again and again (82% CPU). Here the daemon's limit is lowered to reach that quickly.
+    const server = await startServer({ args: ['--max-clients', '1000'] });
+    servers.push(server);
+    const open = fs.readdirSync(`/proc/${server.pid}/fd`).length;
+    const limit = open + 24;
+    const pr = spawnSync('prlimit', ['--pid', String(server.pid), `--nofile=${limit}:${limit}`], { encoding: 'utf8' });
+    assert.equal(pr.status, 0, pr.stderr);
+    const held = await sideChannels(server, 40);
+    try {
+      await eventually(5000, async () => assert.match(server.logs(), /accept: Too many open files/));
+      const cpu = await cpuShare(server.pid, 1500);
+      process.stdout.write(`      server CPU out of descriptors: ${(cpu * 100).toFixed(1)}%\n`);
+      assert.ok(cpu < 0.3, `server CPU out of descriptors: ${(cpu * 100).toFixed(1)}%`);
+      assert.equal(server.logs().match(/accept: Too many open files/g)?.length, 1, server.logs());
+    } finally {
+      for (const h of held) h.socket.destroy();
+    }
+    const c = await eventually(10000, () => IocClient.connect(server.host, server.port));
+    clients.push(c);
+    await c.ping();
+  });
+
+  it('--no-auth: a killed client\'s write range is released (the side channel is kept for liveness)', async () => {
+    const server = await startServer({ args: ['--no-auth'] });
+    servers.push(server);
+    const holder = await spawnUntilReady(process.execPath, ['-e', `
+      const { IocClient } = require(${JSON.stringify(path.resolve(__dirname, '..', 'src'))});
+      IocClient.connect('127.0.0.1', ${server.port}).then(async (c) => {
+        const id = await c.registerRange(5150, 1, 0, 1 << 20, true);
+        console.log('registered ' + id);
+        setInterval(() => {}, 1000);
+      }).catch((e) => { console.log('failed ' + e.message); process.exit(1); });`], /registered \d+/);
+    children.push(holder.child);
+    const c = await connect(server);
+    await assert.rejects(c.registerRange(5150, 1, 4096, 4096, true), (e: IocError) => e.code === 'EBUSY');
+    killProcess(holder.child.pid!);
+    const id = await eventually(5000, () => c.registerRange(5150, 1, 4096, 4096, true));
+    assert.ok(id >= 1);
   });
 });
