@@ -143,7 +143,7 @@ void FabricServer::run(const std::atomic<bool> &stop) {
       if (n == 0) continue;
     } else {
       // Messages waiting on the provider (EAGAIN) are retried soon, not at the next 200 ms tick.
-      int waitMs = waitingBytes_ ? 5 : 200;
+      int waitMs = retrySendsSoon_ ? 5 : 200;
       n = opts_.activePolling ? transport_.cq.poll(c, 16) : transport_.cq.wait(c, 16, waitMs);
     }
     if (n) spinUntil = std::chrono::steady_clock::now() + std::chrono::microseconds(spinUs_);

@@ -156,6 +156,7 @@ class FabricServer {
   std::unique_ptr<char[]> spareBuf_;
   std::map<fi_addr_t, PeerSends> peerSends_;
   size_t waitingBytes_ = 0;  // queued in every PeerSends
+  bool retrySendsSoon_ = false;  // the provider said EAGAIN: retry within milliseconds
   std::chrono::steady_clock::time_point lastSendScan_;
   std::unique_ptr<char[]> recvBuf_;
   fabric::MemoryRegion recvMr_;

@@ -69,7 +69,10 @@ void FabricServer::postSend(SendOp *op, size_t len, fi_addr_t peer) {
     p.posted++;
     return;
   }
-  if (ret == -FI_EAGAIN) return queueSend(op, len, peer);  // the provider is busy with this peer
+  if (ret == -FI_EAGAIN) {  // the provider is busy with this peer (e.g. connecting to it)
+    retrySendsSoon_ = true;
+    return queueSend(op, len, peer);
+  }
   log(LOG_WARN, "fabric", "fi_send: %s (message dropped)", fi_strerror((int)-ret));
   releaseSend(op);
   if (p.posted == 0 && p.waiting.empty()) peerSends_.erase(peer);
@@ -110,6 +113,7 @@ void FabricServer::pumpSends() {
   bool scan = now - lastSendScan_ >= SEND_SCAN_INTERVAL;
   if (scan) lastSendScan_ = now;
   std::vector<fi_addr_t> stuck;
+  retrySendsSoon_ = false;
   for (auto &kv : peerSends_) {
     PeerSends &p = kv.second;
     if (!p.waiting.empty() && p.waiting.front().first < tooOld) {
@@ -122,7 +126,10 @@ void FabricServer::pumpSends() {
       std::vector<char> &msg = p.waiting.front().second;
       memcpy(op->buf, msg.data(), msg.size());
       ssize_t ret = transport_.ep.send(op->buf, msg.size(), op->desc, kv.first, op);
-      if (ret == -FI_EAGAIN) break;  // again at the next turn of the loop
+      if (ret == -FI_EAGAIN) {  // again at the next turn of the loop
+        retrySendsSoon_ = true;
+        break;
+      }
       freeSends_.pop_back();
       if (ret == 0) {
         op->peer = kv.first;
