@@ -73,7 +73,7 @@ void TcpChannel::accept() {
   if (fd < 0) {
     if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
       // Out of descriptors: the listening socket stays readable, so retrying at once would spin
-      // (it did, at 82% CPU). Pause accepting; the connection waits in the backlog meanwhile.
+      // (it did, at 80-90% CPU). Pause accepting; the connection waits in the backlog meanwhile.
       if (!refusing_)
         log(LOG_WARN, "tcp", "accept: %s with %zu clients connected: not accepting for a while (raise the fd "
             "limit, or lower --max-clients)", strerror(errno), fdToClient_.size());
