@@ -34,6 +34,9 @@ class FabricServer {
   // Serve until stop becomes true (then tell the clients, and return).
   void run(const std::atomic<bool> &stop);
   void wake() { transport_.cq.signal(); }
+  // After run(): operations to peers that never progressed were still posted, so the endpoint
+  // was not closed; the process must then exit without destroying the fabric objects.
+  bool endpointLeftOpen() const { return endpointLeftOpen_; }
   // From the TCP thread: a client's side channel closed.
   void clientGone(uint64_t tcpClientId);
   // From any thread (e.g. on SIGUSR1): log the cache figures now.
@@ -156,7 +159,8 @@ class FabricServer {
   std::unique_ptr<char[]> spareBuf_;
   std::map<fi_addr_t, PeerSends> peerSends_;
   size_t waitingBytes_ = 0;  // queued in every PeerSends
-  bool retrySendsSoon_ = false;  // the provider said EAGAIN: retry within milliseconds
+  bool retrySendsSoon_ = false;
+  bool endpointLeftOpen_ = false;  // the provider said EAGAIN: retry within milliseconds
   std::chrono::steady_clock::time_point lastSendScan_;
   std::unique_ptr<char[]> recvBuf_;
   fabric::MemoryRegion recvMr_;

@@ -13,7 +13,9 @@
 //       overflow-read, overflow-flush, overflow-register, overflow-cow, big-read (1 MiB),
 //       big-eager (16 KiB eager write), far-write (1 byte at 1 TiB), foreign-lf-id,
 //       unknown-lf-id, foreign-tcp-id, bad-rma-key-write, bad-rma-key-read, bad-rma-addr-write,
-//       truncated-payload, dead-addresses (10 CONNECT_INITs naming addresses nobody answers at).
+//       truncated-payload, dead-addresses (10 CONNECT_INITs naming addresses nobody answers at),
+//       stalled-read, stalled-write (a 64 MiB read or write, then the endpoint is never
+//       progressed again; until killed).
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -736,6 +738,23 @@ int runCase(const std::string &ip, const std::string &port, const std::string &n
     printf("sent=10\n");
     fflush(stdout);
     msg.clear();
+  } else if (name == "stalled-read" || name == "stalled-write") {
+    // A 64 MiB RMA read (or write) that can never complete: we never progress our endpoint again (more
+    // than the socket buffers hold), as a stopped client would. Sleeps until killed.
+    static std::vector<char> big(64u << 20);
+    fabric::MemoryRegion bigMr(t.domain, t.info, big.data(), big.size(), FI_REMOTE_READ | FI_REMOTE_WRITE, 4545);
+    ReadWrite m;
+    m.objectId = id;
+    m.size = big.size();
+    m.iov.addr = bigMr.remoteAddr();
+    m.iov.key = bigMr.key();
+    if (!c.send(build(c.header(name == "stalled-read" ? OBJ_READ : OBJ_WRITE), m))) {
+      printf("send failed\n");
+      return 1;
+    }
+    printf("stalled\n");
+    fflush(stdout);
+    for (;;) pause();
   } else if (name == "truncated-payload") {
     Create m;
     m.objectId = id;
