@@ -18,6 +18,8 @@ const errnoNames = new Map<number, string>();
 for (const [name, value] of Object.entries(constants.errno)) {
   if (!errnoNames.has(value)) errnoNames.set(value, name);
 }
+// Linux's "too many users", which Node does not list: a server at its --max-clients limit.
+if (process.platform === 'linux' && !errnoNames.has(87)) errnoNames.set(87, 'EUSERS');
 
 /** Name of an errno value, positive or negative: 16 or -16 -> 'EBUSY'. */
 export function errnoName(errno: number): string {

@@ -257,6 +257,11 @@ void Connection::connectTcp() {
     close(fd);
     throw ConnectError(EPROTONOSUPPORT, "server speaks protocol " + std::to_string(tcp_.version));
   }
+  if (tcp_.clientId == 0) {  // the server's refusal greeting (ids start at 1)
+    close(fd);
+    throw ConnectError(EUSERS, "the server at " + opts_.ip + ":" + tcpPort +
+                                         " refused the connection: it serves as many clients as its --max-clients allows");
+  }
   if (tcp_.keepConnection) {
     tcpFd_ = fd;
   } else {

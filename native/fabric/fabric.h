@@ -52,6 +52,8 @@ class FidHolder {
     fid_ = nullptr;
   }
   Fid *get() const { return fid_; }
+  // Forget the fid without closing it (the caller closed it and checked the result).
+  void release() { fid_ = nullptr; }
 
  protected:
   Fid *fid_ = nullptr;

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "server/log.h"
+#include "server/test_hooks.h"
 
 namespace ioc {
 namespace server {
@@ -21,7 +22,6 @@ namespace server {
 using namespace proto;
 
 static constexpr size_t RECV_SLOTS = 64;
-static constexpr size_t SEND_SLOTS = 64;
 static constexpr uint64_t PING_RMA_MAX = 64u << 20;
 static constexpr int RMA_RETRY_MS = 5000;
 static constexpr size_t PARKED_MAX = 4096;  // requests waiting for the cache, beyond: EAGAIN
@@ -30,22 +30,17 @@ FabricServer::FabricServer(const ServerOptions &opts, fabric::Transport &transpo
                            RangeRegistry &ranges, TcpChannel &tcp)
     : opts_(opts), transport_(transport), cache_(cache), ranges_(ranges), tcp_(tcp) {
   recvBuf_.reset(new char[RECV_SLOTS * MSG_BUFFER_SIZE]);
-  sendBuf_.reset(new char[SEND_SLOTS * MSG_BUFFER_SIZE]);
   if (transport_.needsLocalMr()) {
     recvMr_ = fabric::MemoryRegion(transport_.domain, transport_.info, recvBuf_.get(), RECV_SLOTS * MSG_BUFFER_SIZE,
                                    FI_RECV, nextMrKey_++);
-    sendMr_ = fabric::MemoryRegion(transport_.domain, transport_.info, sendBuf_.get(), SEND_SLOTS * MSG_BUFFER_SIZE,
-                                   FI_SEND, nextMrKey_++);
     recvDesc_ = recvMr_.desc();
-    sendDesc_ = sendMr_.desc();
   }
   recvOps_.resize(RECV_SLOTS);
-  sendOps_.resize(SEND_SLOTS);
-  for (size_t i = 0; i < SEND_SLOTS; i++) {
-    sendOps_[i].kind = OpKind::Send;
-    sendOps_[i].buf = sendBuf_.get() + i * MSG_BUFFER_SIZE;
-    freeSends_.push_back(&sendOps_[i]);
-  }
+  addSendSlots();
+  spareBuf_.reset(new char[MSG_BUFFER_SIZE]);
+  spareSend_.kind = OpKind::Send;
+  spareSend_.buf = spareBuf_.get();
+  spareSend_.spare = true;
   for (size_t i = 0; i < RECV_SLOTS; i++) {
     recvOps_[i].kind = OpKind::Recv;
     recvOps_[i].buf = recvBuf_.get() + i * MSG_BUFFER_SIZE;
@@ -91,8 +86,7 @@ void FabricServer::onCompletion(const fabric::Completion &c) {
       }
       break;
     case OpKind::Send:
-      if (c.error) log(LOG_DEBUG, "fabric", "send failed: %s", fi_strerror(-c.error));
-      freeSends_.push_back(static_cast<SendOp *>(op));
+      onSendCompletion(static_cast<SendOp *>(op), c.error);
       break;
     case OpKind::Rma: {
       Request *req = static_cast<RmaOp *>(op)->req;
@@ -107,13 +101,6 @@ void FabricServer::onCompletion(const fabric::Completion &c) {
   }
 }
 
-FabricServer::SendOp *FabricServer::acquireSend() {
-  while (freeSends_.empty()) progress();
-  SendOp *op = freeSends_.back();
-  freeSends_.pop_back();
-  return op;
-}
-
 // After -FI_EAGAIN: drive progress and say whether to try again. A peer that went away can
 // make the provider answer EAGAIN forever (it keeps reconnecting): give up after limitMs.
 bool FabricServer::retryAfterEagain(std::chrono::steady_clock::time_point start, int limitMs) {
@@ -122,19 +109,6 @@ bool FabricServer::retryAfterEagain(std::chrono::steady_clock::time_point start,
   if (waited > std::chrono::milliseconds(limitMs)) return false;
   if (waited > std::chrono::milliseconds(1)) std::this_thread::sleep_for(std::chrono::microseconds(50));
   return true;
-}
-
-void FabricServer::postSend(SendOp *op, size_t len, fi_addr_t peer) {
-  auto start = std::chrono::steady_clock::now();
-  for (;;) {
-    ssize_t ret = transport_.ep.send(op->buf, len, sendDesc_, peer, op);
-    if (ret == 0) return;
-    if (ret != -FI_EAGAIN || !retryAfterEagain(start, sendRetryMs_)) {
-      log(LOG_WARN, "fabric", "fi_send: %s", ret == -FI_EAGAIN ? "peer unreachable, message dropped" : fi_strerror((int)-ret));
-      freeSends_.push_back(op);
-      return;
-    }
-  }
 }
 
 void FabricServer::sendResponse(uint64_t msgType, uint64_t lfClientId, fi_addr_t peer, int32_t status,
@@ -153,7 +127,7 @@ void FabricServer::sendResponse(uint64_t msgType, uint64_t lfClientId, fi_addr_t
   if (data)
     for (const Piece &p : *data) w.putBytes(p.ptr, p.len);
   if (!w.ok()) {  // cannot happen for eager sizes; never send a partial message
-    freeSends_.push_back(op);
+    releaseSend(op);
     log(LOG_ERROR, "fabric", "response %s does not fit a message", msgTypeName(msgType));
     return;
   }
@@ -178,7 +152,9 @@ void FabricServer::run(const std::atomic<bool> &stop) {
       n = transport_.cq.poll(c, 16);
       if (n == 0) continue;
     } else {
-      n = opts_.activePolling ? transport_.cq.poll(c, 16) : transport_.cq.wait(c, 16, 200);
+      // Messages waiting on the provider (EAGAIN) are retried soon, not at the next 200 ms tick.
+      int waitMs = retrySendsSoon_ ? 5 : 200;
+      n = opts_.activePolling ? transport_.cq.poll(c, 16) : transport_.cq.wait(c, 16, waitMs);
     }
     if (n) spinUntil = std::chrono::steady_clock::now() + std::chrono::microseconds(spinUs_);
     for (size_t i = 0; i < n; i++) onCompletion(c[i]);
@@ -186,6 +162,7 @@ void FabricServer::run(const std::atomic<bool> &stop) {
     if (cache_.runCompletions()) spinUntil = std::chrono::steady_clock::now() + std::chrono::microseconds(spinUs_);
     if (!parked_.empty()) retryParked();
     drainWork();
+    pumpSends();
     serveControl();
     auto now = std::chrono::steady_clock::now();
     if (!inflight_.empty()) expireRequests();
@@ -201,6 +178,7 @@ void FabricServer::run(const std::atomic<bool> &stop) {
     }
   }
   broadcastFatal("server shutting down");
+  stopTransfers();
   std::lock_guard<std::mutex> lock(ctlMu_);
   ctlStopped_ = true;
   ctlPending_ = false;
@@ -624,6 +602,7 @@ void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piec
     }
     remote += p.len;
   }
+  countRmaPostsForSigtermHook(raw->error ? 0 : pieces.size());
   if (--raw->pending == 0) doneRequests_.push_back(raw);
 }
 
@@ -736,7 +715,6 @@ const std::pair<const uint64_t, FabricServer::LfClient> *FabricServer::senderOf(
 }
 
 void FabricServer::broadcastFatal(const std::string &message) {
-  sendRetryMs_ = 200;  // shutting down: do not wait long for clients that are gone
   for (auto &kv : clients_) {
     SendOp *op = acquireSend();
     Header h;
@@ -746,9 +724,15 @@ void FabricServer::broadcastFatal(const std::string &message) {
     m.message = message;
     postSend(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, h, m), kv.second.addr);
   }
-  // Give the messages a moment to leave (bounded).
+  // Give the messages a moment to leave (bounded: a peer that does not read is not waited for).
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
-  while (freeSends_.size() < sendOps_.size() && std::chrono::steady_clock::now() < deadline) progress();
+  while (std::chrono::steady_clock::now() < deadline) {
+    pumpSends();
+    bool busy = false;
+    for (auto &kv : peerSends_) busy = busy || kv.second.posted || !kv.second.waiting.empty();
+    if (!busy) break;
+    progress();
+  }
 }
 
 void FabricServer::clientGone(uint64_t tcpClientId) {

@@ -34,6 +34,9 @@ class FabricServer {
   // Serve until stop becomes true (then tell the clients, and return).
   void run(const std::atomic<bool> &stop);
   void wake() { transport_.cq.signal(); }
+  // After run(): operations to peers that never progressed were still posted, so the endpoint
+  // was not closed; the process must then exit without destroying the fabric objects.
+  bool endpointLeftOpen() const { return endpointLeftOpen_; }
   // From the TCP thread: a client's side channel closed.
   void clientGone(uint64_t tcpClientId);
   // From any thread (e.g. on SIGUSR1): log the cache figures now.
@@ -57,6 +60,16 @@ class FabricServer {
   };
   struct SendOp : Op {
     char *buf;
+    void *desc = nullptr;  // of the slot's chunk (FI_MR_LOCAL)
+    fi_addr_t peer = FI_ADDR_UNSPEC;  // while posted
+    std::chrono::steady_clock::time_point postedAt;
+    bool spare = false;      // the unregistered overflow slot: its message is always queued
+    bool abandoned = false;  // posted to a peer given up: back to the free list on completion
+  };
+  // Outgoing messages of one peer that wait for a slot or for the provider (EAGAIN), in order.
+  struct PeerSends {
+    std::deque<std::pair<std::chrono::steady_clock::time_point, std::vector<char>>> waiting;
+    size_t posted = 0;  // sends posted and not completed
   };
   struct Request;
   struct RmaOp : Op {
@@ -107,8 +120,16 @@ class FabricServer {
   void progress();  // reads completions, queues the work they make
   void onCompletion(const fabric::Completion &c);
   void drainWork();
+  // The send path never waits: acquireSend always returns a slot (the spare one when none is
+  // free), and postSend posts it or queues its message for its peer (fabric_server_send.cc).
   SendOp *acquireSend();
+  void releaseSend(SendOp *op);
   void postSend(SendOp *op, size_t len, fi_addr_t peer);
+  void queueSend(SendOp *op, size_t len, fi_addr_t peer);
+  void onSendCompletion(SendOp *op, int error);
+  bool addSendSlots();
+  void pumpSends();  // posts waiting messages into free slots; gives up peers stuck too long
+  size_t giveUpPeer(fi_addr_t peer);  // returns how many queued messages it dropped
   bool retryAfterEagain(std::chrono::steady_clock::time_point start, int limitMs);
   void sendResponse(uint64_t msgType, uint64_t lfClientId, fi_addr_t peer, int32_t status, uint64_t dataSize = 0,
                     const std::vector<Piece> *data = nullptr);
@@ -126,6 +147,7 @@ class FabricServer {
   // The connected client that owns these TCP credentials (nullptr when they are not valid).
   const std::pair<const uint64_t, LfClient> *senderOf(uint64_t tcpClientId, uint64_t tcpClientKey);
   void broadcastFatal(const std::string &message);
+  void stopTransfers();  // at shutdown: drain (bounded), close the endpoint, abandon the rest
   void drainClientGone();
   void printStats();
   void logCacheStats(bool onlyIfChanged);
@@ -139,17 +161,32 @@ class FabricServer {
   TcpChannel &tcp_;
 
   std::vector<RecvOp> recvOps_;
-  std::vector<SendOp> sendOps_;
+  // Send slots come in chunks (one buffer + MR each), added while peers hold the ones posted.
+  struct SendChunk {
+    std::unique_ptr<char[]> buf;
+    fabric::MemoryRegion mr;
+    std::vector<SendOp> ops;
+  };
+  std::vector<std::unique_ptr<SendChunk>> sendChunks_;
+  size_t sendSlots_ = 0;
   std::vector<SendOp *> freeSends_;
-  std::unique_ptr<char[]> recvBuf_, sendBuf_;
-  fabric::MemoryRegion recvMr_, sendMr_;
-  void *recvDesc_ = nullptr, *sendDesc_ = nullptr;
+  SendOp spareSend_;
+  std::unique_ptr<char[]> spareBuf_;
+  std::map<fi_addr_t, PeerSends> peerSends_;
+  size_t waitingBytes_ = 0;  // queued in every PeerSends
+  bool retrySendsSoon_ = false;
+  bool endpointLeftOpen_ = false;  // the provider said EAGAIN: retry within milliseconds
+  std::chrono::steady_clock::time_point lastSendScan_;
+  std::unique_ptr<char[]> recvBuf_;
+  fabric::MemoryRegion recvMr_;
+  void *recvDesc_ = nullptr;
 
   std::deque<std::pair<RecvOp *, size_t>> readyRecvs_;
   std::deque<Request *> doneRequests_;
   std::deque<Parked> parked_;
   bool parkRequested_ = false;
-  bool replaying_ = false;  // handling a parked message again: counted once, timed from arrival
+  bool replaying_ = false;
+  bool sendsClosed_ = false;  // stopTransfers() ran: nothing more is sent  // handling a parked message again: counted once, timed from arrival
   Parked parkAs_;
   uint64_t parkedProgress_ = 0;  // the cache's progress count when parked_ was last tried
   std::vector<Request *> heldInPlace_;  // test hook IOC_TEST_HOLD_INPLACE
@@ -164,7 +201,6 @@ class FabricServer {
   std::vector<std::pair<size_t, std::unique_ptr<char[]>>> stagingPool_;
   std::unique_ptr<char[]> takeStaging(size_t size, size_t &capacity);
   void returnStaging(std::unique_ptr<char[]> buf, size_t capacity);
-  int sendRetryMs_ = 2000;
   // Microseconds to poll after activity before sleeping (IOC_SERVER_SPIN_US, default 50).
   int spinUs_ = [] {
     const char *v = getenv("IOC_SERVER_SPIN_US");

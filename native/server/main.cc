@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -54,11 +55,26 @@ static const char USAGE[] =
     "  --max-message SIZE (36KB)  --max-object-size SIZE (1TB)  --rma-timeout SECONDS (30)\n"
     "  --shutdown-timeout SECONDS (60)  --write-behind on|off (on)\n"
     "  --high-water PCT (90)  --low-water PCT (70)  --stats-interval SECONDS (60; 0: off)\n"
+    "  --max-clients N (default: from the open-file limit, raised to its hard limit at start)\n"
     "IOC_CONTROL_FD=N: answer stats/ls commands on fd N. SIGUSR1 logs the cache figures.\n";
 
 uint64_t ioc::server::defaultCacheSize() {
   uint64_t ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
   return std::min<uint64_t>(ram / 4, 64ull << 30);
+}
+
+// Raises the soft open-file limit to the hard one (a side channel and up to 8 libfabric
+// connections per client), then leaves 256 descriptors for everything else.
+size_t ioc::server::defaultMaxClients() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 100;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = std::min<rlim_t>(lim.rlim_max, 1u << 20);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  if (lim.rlim_cur == RLIM_INFINITY) return 100000;
+  return lim.rlim_cur > 256 + 9 ? (size_t)((lim.rlim_cur - 256) / 9) : 1;
 }
 
 bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
@@ -84,6 +100,7 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
       {"stats-interval", required_argument, nullptr, 'I'},
       {"ceph-conf", required_argument, nullptr, 'K'},
       {"ceph-client", required_argument, nullptr, 'U'},
+      {"max-clients", required_argument, nullptr, 'K'},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
   };
@@ -211,6 +228,16 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
         o.statsInterval = (int)v;
         break;
       }
+      case 'K': {
+        char *end;
+        long v = strtol(optarg, &end, 10);
+        if (*end || v < 1 || v > 1000000) {
+          fprintf(stderr, "iocatcher-serverd: --max-clients takes a number of clients (1-1000000)\n");
+          return false;
+        }
+        o.maxClients = (size_t)v;
+        break;
+      }
       case 'h':
         fputs(USAGE, stdout);
         exit(0);
@@ -223,6 +250,7 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
     return false;
   }
   if (o.cacheSize == 0) o.cacheSize = defaultCacheSize();
+  if (o.maxClients == 0) o.maxClients = defaultMaxClients();
   if (o.cacheSize < 2 * o.segmentSize) {
     fprintf(stderr, "iocatcher-serverd: --cache-size must hold at least two segments (%zu bytes)\n", 2 * o.segmentSize);
     return false;
@@ -359,8 +387,9 @@ int main(int argc, char **argv) {
     log(LOG_INFO, "cache", "%llu MiB (spill above %d%%, down to %d%%), %zu KiB segments, in %s",
         (unsigned long long)(opts.cacheSize >> 20), opts.highWater, opts.lowWater, opts.segmentSize >> 10,
         memory->describe().c_str());
+    log(LOG_INFO, "tcp", "at most %zu clients at once (--max-clients)", opts.maxClients);
     RangeRegistry ranges(opts.consistencyCheck);
-    TcpChannel tcp(opts.listenIp, opts.port + 1, opts.auth, [&](uint64_t id) {
+    TcpChannel tcp(opts.listenIp, opts.port + 1, opts.auth, opts.maxClients, [&](uint64_t id) {
       if (FabricServer *s = serverPtr.load()) s->clientGone(id);
     });
     FabricServer server(opts, transport, cache, ranges, tcp);
@@ -403,6 +432,13 @@ int main(int argc, char **argv) {
     signals.join();  // run() only returns once the signal thread has set stop
     if (control.joinable()) control.join();
     log(LOG_INFO, "server", "stopped");
+    if (server.endpointLeftOpen()) {
+      // Closing the fabric with operations still posted crashes libfabric 1.17 (ofi_rxm):
+      // everything is flushed and stopped, the kernel reclaims the rest.
+      fflush(stdout);
+      fflush(stderr);
+      _exit(ret < 0 ? 1 : 0);
+    }
     return ret < 0 ? 1 : 0;
   } catch (const std::exception &e) {
     fprintf(stderr, "iocatcher-server: %s\n", e.what());

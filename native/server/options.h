@@ -31,10 +31,15 @@ struct ServerOptions {
   uint64_t cacheSize = 0;                // bytes of cached segments; 0: defaultCacheSize()
   int highWater = 90, lowWater = 70;     // % of cacheSize: spill/drop above high until low
   int statsInterval = 60;                // seconds between cache figure lines (0: never)
+  size_t maxClients = 0;                 // TCP side channels at once; 0: defaultMaxClients()
 };
 
 // A quarter of the RAM, at most 64 GiB.
 uint64_t defaultCacheSize();
+
+// Clients the descriptor limit allows: each holds a side channel and up to 8 libfabric
+// connections; some descriptors stay for store files, pools and the listening sockets.
+size_t defaultMaxClients();
 
 // Parses argv; on error prints to stderr and returns false.
 bool parseOptions(int argc, char **argv, ServerOptions &out);

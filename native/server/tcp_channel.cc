@@ -20,8 +20,8 @@
 namespace ioc {
 namespace server {
 
-TcpChannel::TcpChannel(const std::string &ip, uint16_t port, bool auth, CloseHandler onClose)
-    : ip_(ip), auth_(auth), onClose_(std::move(onClose)) {
+TcpChannel::TcpChannel(const std::string &ip, uint16_t port, bool auth, size_t maxClients, CloseHandler onClose)
+    : ip_(ip), auth_(auth), maxClients_(maxClients), onClose_(std::move(onClose)) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -66,32 +66,67 @@ size_t TcpChannel::connectedClients() {
   return keys_.size();
 }
 
+static constexpr auto ACCEPT_PAUSE = std::chrono::milliseconds(200);
+
 void TcpChannel::accept() {
   int fd = accept4(listenFd_, nullptr, nullptr, SOCK_CLOEXEC);
-  if (fd < 0) return;
+  if (fd < 0) {
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      // Out of descriptors: the listening socket stays readable, so retrying at once would spin
+      // (it did, at 80-90% CPU). Pause accepting; the connection waits in the backlog meanwhile.
+      if (!refusing_)
+        log(LOG_WARN, "tcp", "accept: %s with %zu clients connected: not accepting for a while (raise the fd "
+            "limit, or lower --max-clients)", strerror(errno), fdToClient_.size());
+      refusing_ = true;
+      acceptPausedUntil_ = std::chrono::steady_clock::now() + ACCEPT_PAUSE;
+    }
+    return;
+  }
+  if (fdToClient_.size() >= maxClients_) return refuse(fd);
+  if (refusing_ && fdToClient_.size() < maxClients_) {
+    refusing_ = false;
+    log(LOG_INFO, "tcp", "accepting clients again (%zu connected)", fdToClient_.size());
+  }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   proto::TcpHandshake hs;
   if (getrandom(&hs.clientKey, sizeof hs.clientKey, 0) != sizeof hs.clientKey) hs.clientKey ^= (uint64_t)random() << 17;
-  hs.keepConnection = auth_;
+  // Kept with --no-auth too: its close is how the server learns that a client died and
+  // releases its range registrations (only the key checks are skipped).
+  hs.keepConnection = true;
   {
     std::lock_guard<std::mutex> lock(mu_);
     hs.clientId = nextId_++;
-    if (auth_) keys_[hs.clientId] = hs.clientKey;
+    keys_[hs.clientId] = hs.clientKey;
   }
   char buf[proto::TcpHandshake::WIRE_SIZE];
   proto::Writer w(buf, sizeof buf);
   hs.encode(w);
-  if (send(fd, buf, w.size(), MSG_NOSIGNAL) != (ssize_t)w.size() || !auth_) {
+  if (send(fd, buf, w.size(), MSG_NOSIGNAL) != (ssize_t)w.size()) {
     close(fd);
-    if (auth_) {
-      std::lock_guard<std::mutex> lock(mu_);
-      keys_.erase(hs.clientId);
-    }
+    std::lock_guard<std::mutex> lock(mu_);
+    keys_.erase(hs.clientId);
     return;
   }
   fdToClient_[fd] = hs.clientId;
   log(LOG_DEBUG, "tcp", "client %llu connected", (unsigned long long)hs.clientId);
+}
+
+// A client beyond --max-clients: a greeting with client id 0 (never assigned) says "refused",
+// then the connection closes. One log line per episode.
+void TcpChannel::refuse(int fd) {
+  if (!refusing_)
+    log(LOG_WARN, "tcp", "refusing new clients: %zu connected, the --max-clients limit", fdToClient_.size());
+  refusing_ = true;
+  proto::TcpHandshake hs;
+  hs.clientId = 0;
+  hs.clientKey = 0;
+  hs.keepConnection = false;
+  char buf[proto::TcpHandshake::WIRE_SIZE];
+  proto::Writer w(buf, sizeof buf);
+  hs.encode(w);
+  (void)!send(fd, buf, w.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  close(fd);
 }
 
 void TcpChannel::run() {
@@ -99,9 +134,12 @@ void TcpChannel::run() {
   for (;;) {
     fds.clear();
     fds.push_back({wakeFd_, POLLIN, 0});
-    fds.push_back({listenFd_, POLLIN, 0});
+    auto now = std::chrono::steady_clock::now();
+    bool paused = now < acceptPausedUntil_;
+    fds.push_back({listenFd_, (short)(paused ? 0 : POLLIN), 0});
     for (auto &kv : fdToClient_) fds.push_back({kv.first, POLLIN, 0});
-    int n = poll(fds.data(), fds.size(), -1);
+    int timeoutMs = paused ? (int)std::chrono::duration_cast<std::chrono::milliseconds>(acceptPausedUntil_ - now).count() + 1 : -1;
+    int n = poll(fds.data(), fds.size(), timeoutMs);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) break;
     if (fds[0].revents) break;
@@ -120,6 +158,10 @@ void TcpChannel::run() {
       }
       log(LOG_DEBUG, "tcp", "client %llu disconnected", (unsigned long long)id);
       onClose_(id);
+      if (refusing_ && fdToClient_.size() < maxClients_) {
+        refusing_ = false;
+        log(LOG_INFO, "tcp", "accepting clients again (%zu connected)", fdToClient_.size());
+      }
     }
   }
 }

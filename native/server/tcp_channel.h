@@ -2,6 +2,7 @@
 // a client's connection closes so that its range registrations can be released.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -16,7 +17,9 @@ class TcpChannel {
  public:
   using CloseHandler = std::function<void(uint64_t clientId)>;
   // Binds ip:port now (throws on failure); serves from start() on.
-  TcpChannel(const std::string &ip, uint16_t port, bool auth, CloseHandler onClose);
+  // At most maxClients side channels at once: a client beyond that gets a refusal greeting
+  // (client id 0) and its connection closed.
+  TcpChannel(const std::string &ip, uint16_t port, bool auth, size_t maxClients, CloseHandler onClose);
   ~TcpChannel();
   void start();
   void stop();
@@ -27,8 +30,12 @@ class TcpChannel {
  private:
   void run();
   void accept();
+  void refuse(int fd);
   std::string ip_;
   bool auth_;
+  size_t maxClients_;
+  bool refusing_ = false;  // an episode of refusals is logged once
+  std::chrono::steady_clock::time_point acceptPausedUntil_;  // after EMFILE/ENFILE
   CloseHandler onClose_;
   int listenFd_ = -1;
   int wakeFd_ = -1;

@@ -13,7 +13,9 @@
 //       overflow-read, overflow-flush, overflow-register, overflow-cow, big-read (1 MiB),
 //       big-eager (16 KiB eager write), far-write (1 byte at 1 TiB), foreign-lf-id,
 //       unknown-lf-id, foreign-tcp-id, bad-rma-key-write, bad-rma-key-read, bad-rma-addr-write,
-//       truncated-payload.
+//       truncated-payload, dead-addresses (10 CONNECT_INITs naming addresses nobody answers at),
+//       stalled-read, stalled-write (a 64 MiB read or write, then the endpoint is never
+//       progressed again; until killed).
 //   iocatcher-live-fuzz IP PORT forge [--ids N] [--rounds R]
 //       Plays an attacker who knows only the small sequential ids of other clients, not their
 //       keys: R rounds of OBJ_READ, CREATE and PING messages carrying every lf id and TCP id in
@@ -719,6 +721,45 @@ int runCase(const std::string &ip, const std::string &port, const std::string &n
     if (name == "bad-address") m.addr[0] ^= 0x33;
     msg = build(c.header(CONNECT_INIT), m);
     expectReply = name == "bad-address" ? ERROR_ACK : ASSIGN_ID;
+  } else if (name == "dead-addresses") {
+    // Ten CONNECT_INITs naming addresses nobody answers at (a closed port on loopback, and a
+    // TEST-NET-1 address): the server must not wait on them (it used to stall ~2 s for each).
+    // Our own ping afterwards must be answered as usual.
+    for (int i = 0; i < 10; i++) {
+      FirstClientMessage m;
+      const auto &a = c.address();
+      memcpy(m.addr, a.data(), std::min(a.size(), sizeof m.addr));
+      m.addrLen = std::max(a.size(), FirstClientMessage::ORIGINAL_ADDR_SIZE);
+      sockaddr_in sin;
+      memcpy(&sin, m.addr, sizeof sin);
+      sin.sin_port = htons((uint16_t)(9 + i));  // discard, daytime...: closed here
+      if (i % 2) inet_pton(AF_INET, "192.0.2.1", &sin.sin_addr);
+      memcpy(m.addr, &sin, sizeof sin);
+      if (!c.send(build(c.header(CONNECT_INIT), m))) {
+        printf("send failed\n");
+        return 1;
+      }
+    }
+    printf("sent=10\n");
+    fflush(stdout);
+    msg.clear();
+  } else if (name == "stalled-read" || name == "stalled-write") {
+    // A 64 MiB RMA read (or write) that can never complete: we never progress our endpoint again (more
+    // than the socket buffers hold), as a stopped client would. Sleeps until killed.
+    static std::vector<char> big(64u << 20);
+    fabric::MemoryRegion bigMr(t.domain, t.info, big.data(), big.size(), FI_REMOTE_READ | FI_REMOTE_WRITE, 4545);
+    ReadWrite m;
+    m.objectId = id;
+    m.size = big.size();
+    m.iov.addr = bigMr.remoteAddr();
+    m.iov.key = bigMr.key();
+    if (!c.send(build(c.header(name == "stalled-read" ? OBJ_READ : OBJ_WRITE), m))) {
+      printf("send failed\n");
+      return 1;
+    }
+    printf("stalled\n");
+    fflush(stdout);
+    for (;;) pause();
   } else if (name == "truncated-payload") {
     Create m;
     m.objectId = id;
@@ -729,13 +770,15 @@ int runCase(const std::string &ip, const std::string &port, const std::string &n
     fprintf(stderr, "unknown case %s\n", name.c_str());
     return 2;
   }
-  if (!c.send(msg)) {
+  if (!msg.empty() && !c.send(msg)) {
     printf("send failed\n");
     return 1;
   }
   Message reply;
-  bool got = expectReply ? c.waitFor(expectReply, 5000, reply) : c.waitAny(5000, reply);
-  if (!got) {
+  bool got = msg.empty() || (expectReply ? c.waitFor(expectReply, 5000, reply) : c.waitAny(5000, reply));
+  if (msg.empty()) {
+    // nothing to wait for
+  } else if (!got) {
     printf("status=none\n");
   } else {
     printf("status=%d reply=%s\n", reply.h.msgType == BAD_AUTH ? -1 : replyStatus(reply),

@@ -1,6 +1,6 @@
 // Promise-based TypeScript client over the native C client (libiocatcher-client).
 import { addon } from '../native';
-import { errorFromErrno, IocError } from '../errors';
+import { errnoName, errorFromErrno, IocError } from '../errors';
 import type { I64, NativeClientHandle } from './native-types';
 
 export type ObjectIdPart = bigint | number;
@@ -93,7 +93,8 @@ export class IocClient {
     const list = serverListString(host ?? (process.env.IOC_SERVER?.trim() || '127.0.0.1'));
     const h = await addon().clientConnect(list, String(port));
     if (typeof h === 'number') {
-      throw errorFromErrno(h, `cannot connect to iocatcher server ${list.includes(',') || list.includes(':') ? list : `${list}:${port}`}`);
+      const full = errnoName(h) === 'EUSERS' ? ' (it serves as many clients as its --max-clients allows)' : '';
+      throw errorFromErrno(h, `cannot connect to iocatcher server ${list.includes(',') || list.includes(':') ? list : `${list}:${port}`}${full}`);
     }
     return new IocClient(h, list, port);
   }

@@ -33,6 +33,7 @@ export const SERVER_OPTION_KEYS: Record<string, Kind> = {
   'high-water': 'value',
   'low-water': 'value',
   'stats-interval': 'value',
+  'max-clients': 'value',
   metrics: 'value',
   'log-format': 'value',
 };

@@ -31,6 +31,8 @@ export interface ServerOptions {
   highWater?: number;
   lowWater?: number;
   statsInterval?: number;
+  /** Clients (TCP side channels) served at once; beyond it a new client is refused with EUSERS. */
+  maxClients?: number;
   /** HOST:PORT of the Prometheus metrics / admin HTTP endpoint (off when absent). */
   metrics?: string;
   /** Configuration file (JSON or YAML) the options were read from, if any. */
@@ -59,7 +61,8 @@ Options:
                               spread across them; acknowledged writes survive a crash and are
                               recovered at the next start on the same directories and --store
   -c, --no-consistency-check  accept overlapping write range registrations
-  -a, --no-auth               do not keep the TCP side channel nor check client keys
+  -a, --no-auth               do not check client keys (the TCP side channel is still kept:
+                              its close releases a dead client's range registrations)
   -p, --active-polling        busy-poll the completion queue (lower latency, uses a core)
   -v, --verbose               print read/write throughput and cache figures every second
   -v=CATS, --verbose=CATS     debug logs of the comma-separated categories CATS (fabric,
@@ -91,6 +94,10 @@ Options:
                               least recently used are dropped
   --high-water PCT            start spilling/dropping above PCT% of --cache-size (default 90)
   --low-water PCT             ... until the cache is down to PCT% (default 70)
+  --max-clients N             clients served at once (one TCP side channel and up to 8
+                              libfabric connections each); a client beyond it is refused at
+                              once (EUSERS), logged once per episode (default: from the
+                              open-file limit, raised to its hard limit: (limit - 256) / 9)
   --stats-interval SECONDS    log the cache figures (hits, misses, spilled and dirty bytes)
                               this often when they change (default 60; 0: never)
   -h, --help                  show this help
@@ -200,6 +207,12 @@ export function parseServerArgs(args: string[]): ServerOptions {
         o.logFormat = v;
         break;
       }
+      case '--max-clients': {
+        const v = value(a);
+        if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 1000000) throw new IocError('EINVAL', `invalid --max-clients '${v}' (1-1000000)`);
+        o.maxClients = Number(v);
+        break;
+      }
       case '--stats-interval': {
         const v = value(a);
         if (!/^\d+$/.test(v)) throw new IocError('EINVAL', `invalid --stats-interval '${v}' (seconds)`);
@@ -241,6 +254,7 @@ export function daemonArgs(o: ServerOptions): string[] {
   if (o.highWater !== undefined) a.push('--high-water', String(o.highWater));
   if (o.lowWater !== undefined) a.push('--low-water', String(o.lowWater));
   if (o.statsInterval !== undefined) a.push('--stats-interval', String(o.statsInterval));
+  if (o.maxClients !== undefined) a.push('--max-clients', String(o.maxClients));
   a.push(o.listenIp);
   return a;
 }

@@ -1,0 +1,25 @@
+// Server test hooks: environment variables (IOC_TEST_*) that make a race happen on purpose,
+// read once. Tests drive races with these, never with sleeps.
+#pragma once
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+
+namespace ioc {
+namespace server {
+
+// IOC_TEST_SIGTERM_AT_RMA=N: once N RMA operations have been posted, the server sends itself
+// SIGTERM, so that a shutdown starts with transfers in flight (test/integrity-loop.test.ts).
+inline void countRmaPostsForSigtermHook(size_t posted) {
+  static const long at = getenv("IOC_TEST_SIGTERM_AT_RMA") ? atol(getenv("IOC_TEST_SIGTERM_AT_RMA")) : 0;
+  static std::atomic<long> total{0};
+  if (at <= 0 || posted == 0) return;
+  long before = total.fetch_add((long)posted);
+  if (before < at && before + (long)posted >= at) kill(getpid(), SIGTERM);
+}
+
+}  // namespace server
+}  // namespace ioc
