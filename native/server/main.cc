@@ -100,7 +100,7 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
       {"stats-interval", required_argument, nullptr, 'I'},
       {"ceph-conf", required_argument, nullptr, 'K'},
       {"ceph-client", required_argument, nullptr, 'U'},
-      {"max-clients", required_argument, nullptr, 'K'},
+      {"max-clients", required_argument, nullptr, 'Q'},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
   };
@@ -228,7 +228,7 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
         o.statsInterval = (int)v;
         break;
       }
-      case 'K': {
+      case 'Q': {
         char *end;
         long v = strtol(optarg, &end, 10);
         if (*end || v < 1 || v > 1000000) {
