@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -27,6 +28,10 @@ class BackingStore {
   virtual bool exists(const ObjectId &id) = 0;
   // Size of the stored object (0 when absent).
   virtual int64_t size(const ObjectId &id) = 0;
+  // Whether the object is stored, and its size: 1 (stored), 0 (absent, size 0) or a negative
+  // errno when the store cannot tell (never to be taken for an absent object: it would read as
+  // zeros). The default trusts exists() and size().
+  virtual int probe(const ObjectId &id, int64_t &size);
   // Reads [offset, offset+len); bytes past the stored end read as zeros.
   virtual ssize_t read(const ObjectId &id, uint64_t offset, void *buf, size_t len) = 0;
   virtual ssize_t write(const ObjectId &id, uint64_t offset, const void *buf, size_t len) = 0;
@@ -40,6 +45,13 @@ class BackingStore {
   virtual int remove(const ObjectId &id) = 0;
   virtual std::string describe() const = 0;
 };
+
+inline int BackingStore::probe(const ObjectId &id, int64_t &size) {
+  size = 0;
+  if (!exists(id)) return 0;
+  size = this->size(id);
+  return 1;
+}
 
 inline int BackingStore::copyRange(const ObjectId &src, const ObjectId &dst, uint64_t offset, uint64_t size) {
   if (offset + size < offset) return -EINVAL;
@@ -57,13 +69,21 @@ inline int BackingStore::copyRange(const ObjectId &src, const ObjectId &dst, uin
 
 // One sparse file per object under a directory, named HIGH-LOW in 16-digit hex
 // (the two int64 halves as unsigned), e.g. 000000000000000a-0000000000000014.
+// Open files are cached, at most maxOpen() of them (least recently used closed first), so that
+// any number of objects fits in the process's file descriptor limit with room for clients.
+// A whole-object copy is written to a temporary file (TEMP_PREFIX...) and renamed over the
+// destination: a crash leaves the destination either old or new, never partial; temporaries
+// left by a crash are removed at start.
 class DirectoryStore : public BackingStore {
  public:
-  explicit DirectoryStore(const std::string &dir);
+  static constexpr const char *TEMP_PREFIX = ".cow-";
+  // maxOpen 0: a quarter of the soft RLIMIT_NOFILE, between 4 and 4096.
+  explicit DirectoryStore(const std::string &dir, size_t maxOpen = 0);
   ~DirectoryStore() override;
   int create(const ObjectId &id) override;
   bool exists(const ObjectId &id) override;
   int64_t size(const ObjectId &id) override;
+  int probe(const ObjectId &id, int64_t &size) override;
   ssize_t read(const ObjectId &id, uint64_t offset, void *buf, size_t len) override;
   ssize_t write(const ObjectId &id, uint64_t offset, const void *buf, size_t len) override;
   int copy(const ObjectId &src, const ObjectId &dst) override;
@@ -72,13 +92,31 @@ class DirectoryStore : public BackingStore {
   int remove(const ObjectId &id) override;
   std::string describe() const override { return "dir://" + dir_; }
   std::string pathOf(const ObjectId &id) const;
+  size_t maxOpen() const { return maxOpen_; }
 
  private:
-  // Open (and cache) the object's file; -ENOENT when absent and !create.
-  int fdOf(const ObjectId &id, bool create);
+  // An open object file, closed when its last holder lets go: the cache may drop it while a
+  // call still uses it.
+  struct File {
+    int fd;
+    explicit File(int f) : fd(f) {}
+    ~File();
+  };
+  using FileRef = std::shared_ptr<File>;
+  struct Cached {
+    FileRef file;
+    std::list<ObjectId>::iterator lru;
+  };
+  // The object's open file: 0, -ENOENT when absent (and !create), or another negative errno.
+  int openFile(const ObjectId &id, bool create, FileRef &out);
+  void closeOldest();  // mu_ held
+  void forget(const ObjectId &id);  // the path now names another file (or none)
+  void removeTemporaries();
   std::string dir_;
+  size_t maxOpen_;
   std::mutex mu_;
-  std::map<ObjectId, int> fds_;
+  std::map<ObjectId, Cached> open_;
+  std::list<ObjectId> lru_;  // least recently used first
 };
 
 }  // namespace server

@@ -1,5 +1,8 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +13,7 @@
 #include <vector>
 
 #include "server/backing_store.h"
+#include "server/log.h"
 
 namespace ioc {
 namespace server {
@@ -25,13 +29,33 @@ static int mkdirs(const std::string &dir) {
   return 0;
 }
 
-DirectoryStore::DirectoryStore(const std::string &dir) : dir_(dir) {
-  int ret = mkdirs(dir);
-  if (ret < 0) throw std::runtime_error("cannot create store directory " + dir + ": " + strerror(-ret));
+static size_t defaultMaxOpen() {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 4096;
+  // A quarter: the rest is for client connections (a TCP side channel and fabric sockets each).
+  return std::max<size_t>(4, std::min<size_t>(4096, rl.rlim_cur / 4));
 }
 
-DirectoryStore::~DirectoryStore() {
-  for (auto &kv : fds_) close(kv.second);
+DirectoryStore::DirectoryStore(const std::string &dir, size_t maxOpen)
+    : dir_(dir), maxOpen_(maxOpen ? maxOpen : defaultMaxOpen()) {
+  int ret = mkdirs(dir);
+  if (ret < 0) throw std::runtime_error("cannot create store directory " + dir + ": " + strerror(-ret));
+  removeTemporaries();
+}
+
+DirectoryStore::~DirectoryStore() = default;
+
+DirectoryStore::File::~File() { close(fd); }
+
+void DirectoryStore::removeTemporaries() {
+  DIR *d = opendir(dir_.c_str());
+  if (!d) return;
+  size_t n = 0;
+  size_t prefixLen = strlen(TEMP_PREFIX);
+  while (dirent *e = readdir(d))
+    if (strncmp(e->d_name, TEMP_PREFIX, prefixLen) == 0 && unlinkat(dirfd(d), e->d_name, 0) == 0) n++;
+  closedir(d);
+  if (n) log(LOG_INFO, "store", "removed %zu unfinished copies left in %s by an earlier run", n, dir_.c_str());
 }
 
 std::string DirectoryStore::pathOf(const ObjectId &id) const {
@@ -40,53 +64,85 @@ std::string DirectoryStore::pathOf(const ObjectId &id) const {
   return dir_ + "/" + name;
 }
 
-int DirectoryStore::fdOf(const ObjectId &id, bool create) {
+void DirectoryStore::closeOldest() {
+  open_.erase(lru_.front());  // the file closes now, or when its last user lets go
+  lru_.pop_front();
+}
+
+int DirectoryStore::openFile(const ObjectId &id, bool create, FileRef &out) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = fds_.find(id);
-  if (it != fds_.end()) return it->second;
-  int fd = open(pathOf(id).c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+  auto it = open_.find(id);
+  if (it != open_.end()) {
+    lru_.splice(lru_.end(), lru_, it->second.lru);
+    out = it->second.file;
+    return 0;
+  }
+  while (open_.size() >= maxOpen_) closeOldest();
+  std::string path = pathOf(id);
+  int fd;
+  // Out of descriptors (clients hold many): give cached ones back rather than fail.
+  while ((fd = open(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644)) < 0 &&
+         (errno == EMFILE || errno == ENFILE) && !open_.empty())
+    closeOldest();
   if (fd < 0) return -errno;
-  fds_[id] = fd;
-  return fd;
+  out = std::make_shared<File>(fd);
+  open_[id] = Cached{out, lru_.insert(lru_.end(), id)};
+  return 0;
+}
+
+void DirectoryStore::forget(const ObjectId &id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = open_.find(id);
+  if (it == open_.end()) return;
+  lru_.erase(it->second.lru);
+  open_.erase(it);
 }
 
 int DirectoryStore::create(const ObjectId &id) {
-  int fd = fdOf(id, true);
-  return fd < 0 ? fd : 0;
+  FileRef f;
+  return openFile(id, true, f);
 }
 
-bool DirectoryStore::exists(const ObjectId &id) { return fdOf(id, false) >= 0; }
+int DirectoryStore::probe(const ObjectId &id, int64_t &size) {
+  size = 0;
+  FileRef f;
+  int ret = openFile(id, false, f);
+  if (ret == -ENOENT) return 0;
+  if (ret < 0) return ret;
+  struct stat st;
+  if (fstat(f->fd, &st) != 0) return -errno;
+  size = st.st_size;
+  return 1;
+}
+
+bool DirectoryStore::exists(const ObjectId &id) {
+  int64_t size;
+  return probe(id, size) > 0;
+}
 
 int64_t DirectoryStore::size(const ObjectId &id) {
-  int fd = fdOf(id, false);
-  if (fd < 0) return 0;
-  struct stat st;
-  return fstat(fd, &st) == 0 ? st.st_size : 0;
+  int64_t size;
+  return probe(id, size) > 0 ? size : 0;
 }
 
 ssize_t DirectoryStore::read(const ObjectId &id, uint64_t offset, void *buf, size_t len) {
-  int fd = fdOf(id, false);
+  FileRef f;
+  int ret = openFile(id, false, f);
+  if (ret < 0 && ret != -ENOENT) return ret;
   char *p = static_cast<char *>(buf);
   size_t done = 0;
-  if (fd >= 0) {
-    while (done < len) {
-      ssize_t n = pread(fd, p + done, len - done, offset + done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return -errno;
-      if (n == 0) break;  // end of file: the rest reads as zeros
-      done += n;
-    }
-  } else if (fd != -ENOENT) {
-    return fd;
+  while (f && done < len) {
+    ssize_t n = pread(f->fd, p + done, len - done, offset + done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    if (n == 0) break;  // end of file: the rest reads as zeros
+    done += n;
   }
   if (done < len) memset(p + done, 0, len - done);
   return len;
 }
 
-ssize_t DirectoryStore::write(const ObjectId &id, uint64_t offset, const void *buf, size_t len) {
-  int fd = fdOf(id, true);
-  if (fd < 0) return fd;
-  const char *p = static_cast<const char *>(buf);
+static ssize_t pwriteAll(int fd, const char *p, size_t len, uint64_t offset) {
   size_t done = 0;
   while (done < len) {
     ssize_t n = pwrite(fd, p + done, len - done, offset + done);
@@ -97,48 +153,105 @@ ssize_t DirectoryStore::write(const ObjectId &id, uint64_t offset, const void *b
   return len;
 }
 
-int DirectoryStore::copy(const ObjectId &src, const ObjectId &dst) {
-  int in = fdOf(src, false);
-  int out = fdOf(dst, true);
-  if (out < 0) return out;
-  if (ftruncate(out, 0) != 0) return -errno;
-  if (in == -ENOENT) return 0;
-  if (in < 0) return in;
-  int64_t total = size(src);
+ssize_t DirectoryStore::write(const ObjectId &id, uint64_t offset, const void *buf, size_t len) {
+  FileRef f;
+  int ret = openFile(id, true, f);
+  if (ret < 0) return ret;
+  return pwriteAll(f->fd, static_cast<const char *>(buf), len, offset);
+}
+
+// Test hook IOC_TEST_COW_KILL_AFTER_BYTES=N: the daemon kills itself (SIGKILL) once a
+// whole-object copy has written N bytes, to show that a crash mid-copy leaves dst intact.
+static uint64_t copyKillAfter() {
+  static const uint64_t n = getenv("IOC_TEST_COW_KILL_AFTER_BYTES") ? strtoull(getenv("IOC_TEST_COW_KILL_AFTER_BYTES"), nullptr, 10) : 0;
+  return n;
+}
+
+// Copy the first `total` bytes of in to out (same offsets).
+static int copyFile(int in, int out, uint64_t total) {
+  uint64_t killAfter = copyKillAfter();
   loff_t inOff = 0, outOff = 0;
-  while (inOff < total) {
-    ssize_t n = copy_file_range(in, &inOff, out, &outOff, total - inOff, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 || n == 0) {
-      // Fallback for filesystems without copy_file_range.
-      std::vector<char> buf(1 << 20);
-      while (inOff < total) {
-        size_t chunk = std::min<int64_t>(buf.size(), total - inOff);
-        ssize_t r = read(src, inOff, buf.data(), chunk);
-        if (r < 0) return (int)r;
-        ssize_t w = write(dst, outOff, buf.data(), chunk);
-        if (w < 0) return (int)w;
-        inOff += chunk;
-        outOff += chunk;
+  bool inKernel = true;
+  std::vector<char> buf;
+  while ((uint64_t)inOff < total) {
+    uint64_t want = total - inOff;
+    if (killAfter && (uint64_t)inOff < killAfter) want = std::min<uint64_t>(want, killAfter - inOff);
+    ssize_t n = -1;
+    if (inKernel) {
+      n = copy_file_range(in, &inOff, out, &outOff, want, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) inKernel = false;  // unsupported here (or src shrank): copy through a buffer
+    }
+    if (!inKernel) {
+      if (buf.empty()) buf.resize(1 << 20);
+      size_t chunk = (size_t)std::min<uint64_t>(buf.size(), want);
+      n = pread(in, buf.data(), chunk, inOff);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return -errno;
+      if (n == 0) {  // src shrank meanwhile: the rest is zeros
+        if (ftruncate(out, total) != 0) return -errno;
+        break;
       }
-      break;
+      ssize_t w = pwriteAll(out, buf.data(), n, outOff);
+      if (w < 0) return (int)w;
+      inOff += n;
+      outOff += n;
+    }
+    if (killAfter && (uint64_t)inOff >= killAfter) {
+      log(LOG_WARN, "store", "IOC_TEST_COW_KILL_AFTER_BYTES: killed after copying %llu bytes", (unsigned long long)inOff);
+      kill(getpid(), SIGKILL);
     }
   }
   return ftruncate(out, total) == 0 ? 0 : -errno;
 }
 
+int DirectoryStore::copy(const ObjectId &src, const ObjectId &dst) {
+  FileRef in;
+  int ret = openFile(src, false, in);
+  if (ret < 0 && ret != -ENOENT) return ret;
+  int64_t total = 0;
+  if (in) {
+    struct stat st;
+    if (fstat(in->fd, &st) != 0) return -errno;
+    total = st.st_size;
+  }
+  // Into a temporary beside dst, made durable, then renamed over it: never a partial dst.
+  std::string name = pathOf(dst).substr(dir_.size() + 1);
+  std::string tmp = dir_ + "/" + TEMP_PREFIX + name + ".XXXXXX";
+  int out = mkostemp(&tmp[0], O_CLOEXEC);
+  if (out < 0) return -errno;
+  ret = fchmod(out, 0644) == 0 ? 0 : -errno;
+  if (ret == 0 && total > 0) ret = copyFile(in->fd, out, total);
+  if (ret == 0 && fsync(out) != 0) ret = -errno;
+  close(out);
+  if (ret == 0 && rename(tmp.c_str(), pathOf(dst).c_str()) != 0) ret = -errno;
+  if (ret < 0) {
+    unlink(tmp.c_str());
+    return ret;
+  }
+  forget(dst);  // a cached descriptor would still name the replaced file
+  int dirFd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirFd < 0) return -errno;
+  ret = fsync(dirFd) == 0 ? 0 : -errno;  // the rename itself
+  close(dirFd);
+  return ret;
+}
+
 int DirectoryStore::copyRange(const ObjectId &src, const ObjectId &dst, uint64_t offset, uint64_t len) {
   if (offset + len < offset) return -EINVAL;
-  int in = fdOf(src, false);
-  if (in < 0 && in != -ENOENT) return in;
-  int out = fdOf(dst, true);
-  if (out < 0) return out;
+  FileRef in, out;
+  int ret = openFile(src, false, in);
+  if (ret < 0 && ret != -ENOENT) return ret;
+  ret = openFile(dst, true, out);
+  if (ret < 0) return ret;
   // In-kernel copy for the part src holds; the rest (past its end) goes the generic way, as zeros.
-  int64_t srcSize = in < 0 ? 0 : size(src);
+  int64_t srcSize = 0;
+  struct stat st;
+  if (in && fstat(in->fd, &st) == 0) srcSize = st.st_size;
   uint64_t end = offset + len;
   loff_t inOff = offset, outOff = offset;
-  while (in >= 0 && (uint64_t)inOff < std::min<uint64_t>(end, srcSize)) {
-    ssize_t n = copy_file_range(in, &inOff, out, &outOff, std::min<uint64_t>(end, srcSize) - inOff, 0);
+  while (in && (uint64_t)inOff < std::min<uint64_t>(end, srcSize)) {
+    ssize_t n = copy_file_range(in->fd, &inOff, out->fd, &outOff, std::min<uint64_t>(end, srcSize) - inOff, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // unsupported here (or src shrank): finish generically
   }
@@ -147,21 +260,15 @@ int DirectoryStore::copyRange(const ObjectId &src, const ObjectId &dst, uint64_t
 }
 
 int DirectoryStore::sync(const ObjectId &id) {
-  int fd = fdOf(id, false);
-  if (fd == -ENOENT) return 0;
-  if (fd < 0) return fd;
-  return fdatasync(fd) == 0 ? 0 : -errno;
+  FileRef f;
+  int ret = openFile(id, false, f);
+  if (ret == -ENOENT) return 0;
+  if (ret < 0) return ret;
+  return fdatasync(f->fd) == 0 ? 0 : -errno;
 }
 
 int DirectoryStore::remove(const ObjectId &id) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = fds_.find(id);
-    if (it != fds_.end()) {
-      close(it->second);
-      fds_.erase(it);
-    }
-  }
+  forget(id);
   return unlink(pathOf(id).c_str()) == 0 || errno == ENOENT ? 0 : -errno;
 }
 

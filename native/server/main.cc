@@ -285,8 +285,24 @@ static std::unique_ptr<BackingStore> openStore(const ServerOptions &o) {
     return std::unique_ptr<BackingStore>(new RadosStore(rc));
   }
 #endif
-  if (o.storeDir.compare(0, 6, "dir://") == 0) return std::unique_ptr<BackingStore>(new DirectoryStore(o.storeDir.substr(6)));
-  return std::unique_ptr<BackingStore>(new DirectoryStore(o.storeDir));
+  DirectoryStore *dir = new DirectoryStore(o.storeDir.compare(0, 6, "dir://") == 0 ? o.storeDir.substr(6) : o.storeDir);
+  log(LOG_INFO, "store", "at most %zu object files open at once", dir->maxOpen());
+  return std::unique_ptr<BackingStore>(dir);
+}
+
+// Object files (DirectoryStore) and client connections all take descriptors: raise the soft
+// limit to the hard one (capped: some libraries walk every possible descriptor).
+static void raiseFileLimit() {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t want = std::min<rlim_t>(rl.rlim_max, 1u << 20);
+  rlim_t was = rl.rlim_cur;
+  if (was < want) {
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = was;
+  }
+  log(LOG_INFO, "server", "file descriptor limit %llu (was %llu, hard limit %llu)", (unsigned long long)rl.rlim_cur,
+      (unsigned long long)was, (unsigned long long)rl.rlim_max);
 }
 
 // IOC_CONTROL_FD (set by the iocatcher-server CLI): one command per line ("stats", "ls"), one
@@ -339,6 +355,7 @@ int main(int argc, char **argv) {
   if (!parseOptions(argc, argv, opts)) return 2;
   if (opts.verbose) setLogLevel(getenv("IOC_DEBUG") ? LOG_DEBUG : LOG_INFO);
   if (getenv("IOC_DEBUG")) setLogLevel(LOG_DEBUG);
+  raiseFileLimit();
   // Started by the CLI wrapper: never outlive it (a killed wrapper must not leak a daemon).
   if (getenv("IOC_EXIT_WITH_PARENT")) prctl(PR_SET_PDEATHSIG, SIGTERM);
 
