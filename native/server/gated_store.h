@@ -20,6 +20,7 @@ class GatedStore : public BackingStore {
   int create(const ObjectId &id) override { return inner_->create(id); }
   bool exists(const ObjectId &id) override { return inner_->exists(id); }
   int64_t size(const ObjectId &id) override { return inner_->size(id); }
+  int probe(const ObjectId &id, int64_t &size) override { return inner_->probe(id, size); }
   ssize_t read(const ObjectId &id, uint64_t offset, void *buf, size_t len) override {
     wait();
     return inner_->read(id, offset, buf, len);

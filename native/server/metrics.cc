@@ -129,7 +129,8 @@ std::string ServerMetrics::json(const Extra &x) const {
        ",\"flushedBytes\":" + u(c.flushedBytes) + ",\"spilledBytes\":" + u(c.spilledBytes) +
        ",\"drainedBytes\":" + u(c.drainedBytes) + ",\"storeJobs\":" + u(c.storeJobs) +
        ",\"refusedWrites\":" + u(c.refusedWrites) +
-       ",\"evictions\":" + u(c.evictions) + ",\"limitBytes\":" + u(c.limitBytes) + "}}";
+       ",\"evictions\":" + u(c.evictions) + ",\"limitBytes\":" + u(c.limitBytes) +
+       ",\"objects\":" + u(c.objects) + "}}";
   return o;
 }
 

@@ -99,6 +99,10 @@ PmemPool::PmemPool(const std::string &dir, uint32_t index, size_t segmentSize, s
     if (dataOffset_ != dataOffsetFor(slots_) || (uint64_t)st.st_size != dataOffset_ + slots_ * segmentSize)
       throw std::runtime_error("pool " + path_ + " has an unexpected size; move it away to start empty");
   }
+  int reserved = reserve(0, dataOffset_);
+  if (reserved < 0)
+    throw std::runtime_error("cannot reserve the records of pool " + path_ + ": " + strerror(-reserved) +
+                             " (its filesystem is full?)");
   base_ = static_cast<char *>(pmem_map_file(path_.c_str(), 0, 0, 0, &mappedLen_, &isPmem_));
   if (!base_) throw std::runtime_error("pmem_map_file " + path_ + ": " + pmem_errormsg());
   if (fresh) {
@@ -135,16 +139,27 @@ void PmemPool::persist(const void *addr, size_t len) {
     log(LOG_ERROR, "cache", "msync of pool %s failed: %s", path_.c_str(), strerror(errno));
 }
 
-bool PmemPool::allocate(SegmentSlot &out) {
-  if (free_.empty()) return false;
+int PmemPool::reserve(uint64_t offset, uint64_t len) {
+  int e = posix_fallocate(fd_, (off_t)offset, (off_t)len);
+  return e == 0 ? 0 : -e;
+}
+
+int PmemPool::allocate(SegmentSlot &out) {
+  if (free_.empty()) return -ENOMEM;
   uint32_t i = free_.back();
   void *desc = mr_.desc(base_ + dataOffset_, slots_ * segmentSize_, (size_t)i * segmentSize_);
+  int ret = reserve(dataOffset_ + (uint64_t)i * segmentSize_, segmentSize_);
+  if (ret < 0) {
+    // Whatever part was reserved goes back (never punch()'s memset fallback: the pages may be unbacked).
+    fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, dataOffset_ + (uint64_t)i * segmentSize_, segmentSize_);
+    return ret;
+  }
   free_.pop_back();
   out.data = slotData(i);
   out.desc = desc;
   out.pool = index_;
   out.index = i;
-  return true;
+  return 0;
 }
 
 void PmemPool::release(uint32_t slot) {
@@ -221,6 +236,10 @@ void PmemPool::recover(std::vector<RecoveredSegment> &out) {
       continue;
     }
     if (damaged) torn++;  // the other copy: a record update cut off; the previous record stands
+    // Reserved when handed out, so normally a no-op: the clean part is reloaded into it next.
+    int reserved = reserve(dataOffset_ + (uint64_t)i * segmentSize_, segmentSize_);
+    if (reserved < 0)
+      log(LOG_ERROR, "cache", "pool %s slot %u: cannot reserve its blocks: %s", path_.c_str(), i, strerror(-reserved));
     const PoolRecord &r = copies[best];
     lastCopy_[i] = (uint8_t)best;
     RecoveredSegment s;
@@ -257,14 +276,17 @@ PmemSegmentMemory::PmemSegmentMemory(fabric::Transport &transport, const std::ve
     pools_.emplace_back(new PmemPool(dirs[i], (uint32_t)i, segmentSize, per, transport));
 }
 
-bool PmemSegmentMemory::allocate(SegmentSlot &out) {
+int PmemSegmentMemory::allocate(SegmentSlot &out) {
   // Round-robin over the directories, so that segments (and bandwidth) spread across them.
+  int ret = -ENOMEM;
   for (size_t n = 0; n < pools_.size(); n++) {
     PmemPool &p = *pools_[next_];
     next_ = (next_ + 1) % pools_.size();
-    if (p.allocate(out)) return true;
+    int r = p.allocate(out);
+    if (r == 0) return 0;
+    if (ret == -ENOMEM) ret = r;  // a full filesystem says more than a pool without free slots
   }
-  return false;
+  return ret;
 }
 
 void PmemSegmentMemory::release(const SegmentSlot &slot) { pools_[slot.pool]->release(slot.index); }

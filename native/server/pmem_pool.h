@@ -4,6 +4,10 @@
 // original kept segments in unlinked files, lost at any crash): a record torn by a power loss
 // while it is written fails its checksum, and the slot's previous record still stands.
 //
+// The file is sparse (it has room for more slots than the cache holds); the header and records
+// are given blocks at start and a slot's blocks when it is handed out, so that a full filesystem
+// fails that allocation (ENOSPC) instead of raising SIGBUS in a store to the mapping.
+//
 // File layout (DIR/iocatcher-pool, native endian):
 //   [0, 4096)               PoolHeader
 //   [4096, +128*slots)      two PoolRecords per slot (all zeros: no record); the valid one
@@ -51,7 +55,8 @@ class PmemPool {
   // server, checks its header. An existing pool keeps its own slot count.
   PmemPool(const std::string &dir, uint32_t index, size_t segmentSize, size_t slots, fabric::Transport &transport);
   ~PmemPool();
-  bool allocate(SegmentSlot &out);
+  // 0, -ENOMEM (no free slot) or -ENOSPC (the filesystem cannot back another slot).
+  int allocate(SegmentSlot &out);
   void release(uint32_t slot);
   void persist(const void *addr, size_t len);
   void writeRecord(uint32_t slot, const SegmentRecord &rec, uint64_t seq);
@@ -69,6 +74,9 @@ class PmemPool {
   PoolRecord *record(uint32_t slot, unsigned copy) const;
   char *slotData(uint32_t slot) const { return base_ + dataOffset_ + (size_t)slot * segmentSize_; }
   void punch(uint32_t first, uint32_t count);  // give slot pages back (they read as zeros)
+  // Give the filesystem's blocks to [offset, offset+len) now: a store into a page of a sparse
+  // mapping that a full filesystem cannot back raises SIGBUS. 0 or a negative errno.
+  int reserve(uint64_t offset, uint64_t len);
 
   std::string path_;
   uint32_t index_;
@@ -88,7 +96,7 @@ class PmemSegmentMemory : public SegmentMemory {
  public:
   PmemSegmentMemory(fabric::Transport &transport, const std::vector<std::string> &dirs, size_t segmentSize,
                     size_t slots);
-  bool allocate(SegmentSlot &out) override;
+  int allocate(SegmentSlot &out) override;
   void release(const SegmentSlot &slot) override;
   size_t segmentSize() const override { return segmentSize_; }
   size_t capacity() const override;

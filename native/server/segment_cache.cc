@@ -61,10 +61,13 @@ SegmentCache::Object &SegmentCache::object(const ObjectId &id) {
   Object &obj = objects_[id];
   obj.id = id;
   obj.statted = true;
-  if (store_.exists(id)) {
-    obj.known = true;
-    obj.size = store_.size(id);
-  }
+  idle_.push_back(id);
+  int64_t size = 0;
+  int found = store_.probe(id, size);
+  if (found < 0)  // never "absent": that would serve zeros for what the store may hold
+    log(LOG_ERROR, "cache", "cannot look an object up in the store: %s (taken as existing)", strerror(-found));
+  obj.known = found != 0;
+  obj.size = found > 0 ? (uint64_t)size : 0;
   return obj;
 }
 
@@ -73,6 +76,7 @@ SegmentCache::Object &SegmentCache::entry(const ObjectId &id) {
   if (it != objects_.end()) return it->second;
   Object &obj = objects_[id];
   obj.id = id;
+  idle_.push_back(id);
   std::unique_ptr<StoreJob> job(new StoreJob);
   job->kind = StoreJob::Kind::Stat;
   enqueue(obj, std::move(job));
@@ -81,9 +85,34 @@ SegmentCache::Object &SegmentCache::entry(const ObjectId &id) {
 
 int SegmentCache::lookup(const ObjectId &id, Object *&out) {
   Object &obj = entry(id);
+  if (obj.statError) return takeStatError(obj);
   if (!obj.statted) return kBusy;
   out = &obj;
   return 0;
+}
+
+int SegmentCache::takeStatError(Object &obj) {
+  // The store could not say whether it holds the object: an error, never zeros. Once nothing
+  // holds the entry it goes, so that the next access asks the store again.
+  int err = obj.statError;
+  if (obj.segments.empty() && obj.jobs.empty() && !obj.jobRunning && obj.inPlaceWrites == 0 && !obj.drainQueued)
+    objects_.erase(obj.id);
+  return err;
+}
+
+void SegmentCache::pruneIdle() {
+  std::vector<ObjectId> candidates;
+  candidates.swap(idle_);
+  for (const ObjectId &id : candidates) {
+    auto it = objects_.find(id);
+    if (it == objects_.end()) continue;
+    const Object &obj = it->second;
+    // Without segments the entry says what the store says (a dirty segment is written back
+    // before it is dropped); jobs, in-place writes and the drain queue hold pointers to it.
+    if (obj.segments.empty() && obj.jobs.empty() && !obj.jobRunning && obj.inPlaceWrites == 0 && !obj.drainQueued &&
+        (obj.statted || obj.statError))
+      objects_.erase(it);
+  }
 }
 
 // Reload the bytes of a segment that are not dirty (they must equal the store's).
@@ -165,13 +194,26 @@ int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, b
     }
   }
   SegmentSlot slot;
-  if (!memory_.allocate(slot)) {
-    evict(0);  // every slot taken: the pool only has room beyond the cache size for pinned segments
-    if (!memory_.allocate(slot)) {
-      if (spillingBytes_ > 0) return kBusy;
-      log(LOG_ERROR, "cache", "no free segment slot (%llu segments pinned by requests in flight)",
-          (unsigned long long)stats().pinned);
-      return -ENOMEM;
+  int got = memory_.allocate(slot);
+  if (got == -ENOSPC) {
+    // The pool's filesystem is full: dropped segments give their blocks back. A quarter first,
+    // so that the next misses find room too.
+    evict(stats_.bytes - stats_.bytes / 4);
+    got = memory_.allocate(slot);
+  }
+  if (got < 0) {
+    // Every slot taken (the pool only has room beyond the cache size for pinned segments), or
+    // still no room in the pool's filesystem.
+    evict(0);
+    got = memory_.allocate(slot);
+    if (got < 0) {
+      if (spillingBytes_ > 0) return kBusy;  // spilled segments give their slots back
+      if (got == -ENOMEM)
+        log(LOG_ERROR, "cache", "no free segment slot (%llu segments pinned by requests in flight)",
+            (unsigned long long)stats().pinned);
+      else
+        log(LOG_ERROR, "cache", "no room for a segment in %s: %s", memory_.describe().c_str(), strerror(-got));
+      return got;
     }
   }
   Segment *seg = new Segment;
@@ -209,6 +251,7 @@ int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, b
 }
 
 int SegmentCache::access(const ObjectId &id, uint64_t offset, uint64_t size, bool write, std::vector<Piece> &out) {
+  pruneIdle();
   return accessImpl(id, offset, size, write, false, out);
 }
 
@@ -302,6 +345,10 @@ void SegmentCache::release(std::vector<Piece> &pieces) {
       if (ret < 0) log(LOG_WARN, "cache", "cannot reload a segment after a failed write: %s", strerror(-ret));
       seg->unloaded = false;
     }
+    // Read of an object nobody created or wrote: the segment is zeros, not worth a slot (reads
+    // of absent objects would otherwise push real data out of the cache).
+    if (seg->pins == 0 && !seg->obj->known && !seg->dirty() && !seg->loading && !seg->inPlace && !seg->writingBack)
+      drop(seg);
   }
   progress_++;  // unpinned segments may be evicted now, making room for a waiting request
   // A large request may have pinned the cache past its high-water mark: shrink back now.
@@ -349,6 +396,7 @@ void SegmentCache::markClean(Segment &seg) {
 
 void SegmentCache::drop(Segment *seg) {
   seg->obj->segments.erase(seg->offset);
+  if (seg->obj->segments.empty()) idle_.push_back(seg->id);
   lru_.erase(seg->lru);
   stats_.segments--;
   stats_.bytes -= segmentSize_;
@@ -436,9 +484,9 @@ void SegmentCache::startNextJob(Object &obj) {
   StoreWorker::Work work;
   if (job->kind == StoreJob::Kind::Stat) {
     work = [&store, id, job] {
-      job->statExists = store.exists(id);
-      job->statSize = job->statExists ? store.size(id) : 0;
-      return job->statSize < 0 ? (int)job->statSize : 0;
+      int found = store.probe(id, job->statSize);
+      job->statExists = found > 0;
+      return found < 0 ? found : 0;
     };
   } else if (job->kind == StoreJob::Kind::Create) {
     work = [&store, id] { return store.create(id); };
@@ -479,10 +527,16 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
   progress_++;
   std::vector<Segment *> unpin;
   if (job.kind == StoreJob::Kind::Stat) {
-    if (ret < 0) log(LOG_WARN, "cache", "cannot stat an object in the store: %s (taken as absent)", strerror(-ret));
-    if (job.statExists) obj.known = true;
-    if (ret == 0) obj.size = std::max<uint64_t>(obj.size, (uint64_t)job.statSize);
-    obj.statted = true;
+    if (ret < 0) {
+      // Not "absent" (its data would read as zeros): the waiting requests get the error.
+      log(LOG_ERROR, "cache", "cannot look an object up in the store: %s", strerror(-ret));
+      obj.statError = ret;
+      idle_.push_back(obj.id);
+    } else {
+      if (job.statExists) obj.known = true;
+      obj.size = std::max<uint64_t>(obj.size, (uint64_t)job.statSize);
+      obj.statted = true;
+    }
   } else if (job.kind == StoreJob::Kind::Create) {
     if (ret == 0) obj.known = true;
   } else if (job.kind == StoreJob::Kind::Load) {
@@ -561,7 +615,11 @@ void SegmentCache::startDrains() {
   }
 }
 
-size_t SegmentCache::runCompletions() { return worker_.runCompletions(); }
+size_t SegmentCache::runCompletions() {
+  size_t n = worker_.runCompletions();
+  pruneIdle();
+  return n;
+}
 
 bool SegmentCache::objectBusy(const ObjectId &id) const {
   auto it = objects_.find(id);
@@ -645,7 +703,10 @@ int SegmentCache::copyThrough(const ObjectId &src, const ObjectId &dst, uint64_t
 
 int SegmentCache::cow(const ObjectId &src, const ObjectId &dst, bool allowExist, uint64_t offset, uint64_t size) {
   if (src == dst) return -EINVAL;
+  pruneIdle();
   // Store jobs (stats included) and in-place writes on either object go first.
+  if (entry(src).statError) return takeStatError(entry(src));
+  if (entry(dst).statError) return takeStatError(entry(dst));
   if (!entry(src).statted || !entry(dst).statted || objectBusy(src) || objectBusy(dst)) return kBusy;
   if (!exists(src)) return -ENOENT;
   if (!allowExist && exists(dst)) return -EEXIST;
@@ -694,6 +755,7 @@ int SegmentCache::cow(const ObjectId &src, const ObjectId &dst, bool allowExist,
 
 CacheStats SegmentCache::stats() const {
   CacheStats s = stats_;
+  s.objects = objects_.size();
   s.pinned = 0;
   for (Segment *seg : lru_)
     if (seg->pins > 0) s.pinned++;

@@ -43,6 +43,7 @@ struct CacheStats {
   uint64_t limitBytes = 0;
   uint64_t storeJobs = 0;     // store jobs queued or running
   uint64_t refusedWrites = 0; // new dirty data refused (ENOSPC) while spills fail
+  uint64_t objects = 0;       // objects the cache keeps an entry for (segments, jobs, a lookup)
   std::vector<size_t> slotsPerPool;
 };
 
@@ -140,6 +141,7 @@ class SegmentCache {
     uint64_t size = 0;                       // logical size: max(stored size, end of writes)
     bool known = false;                      // created, written, or found in the store
     bool statted = false;                    // known/size reflect the store (a stat job ran)
+    int statError = 0;                       // the stat job failed: reported to the next lookup
     std::deque<std::unique_ptr<StoreJob>> jobs;  // store jobs, one running at a time
     bool jobRunning = false;
     int inPlaceWrites = 0;
@@ -151,6 +153,12 @@ class SegmentCache {
   // the request loop never waits for the store, even for metadata.
   int lookup(const ObjectId &id, Object *&out);
   Object &entry(const ObjectId &id);  // the entry, statted or not; queues a stat job if needed
+  // Forget the entries of idle_ that hold no segment, job or in-place write (so that metadata
+  // does not grow with every id ever touched; the next access asks the store again). Only
+  // where no Object reference is held: at the start of access() and cow(), after completions.
+  void pruneIdle();
+  // The error of a failed stat job (the entry is forgotten if nothing holds it).
+  int takeStatError(Object &obj);
   // The segment at segOffset; a missing one is loaded by a store job (kBusy) unless the caller
   // overwrites all of it or syncLoad (cow, which runs on the loop) asks to read it here.
   int segment(const ObjectId &id, Object &obj, uint64_t segOffset, bool fullOverwrite, bool write, bool syncLoad,
@@ -187,6 +195,7 @@ class SegmentCache {
   void wantDrain(Object &obj);
   void startDrains();
   std::map<ObjectId, Object> objects_;
+  std::vector<ObjectId> idle_;  // entries that may hold nothing any more
   std::list<Segment *> lru_;  // least recently used first
   mutable CacheStats stats_;
   StoreWorker worker_;  // last: its threads stop before the rest goes

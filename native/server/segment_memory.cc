@@ -1,5 +1,6 @@
 #include "server/segment_memory.h"
 
+#include <errno.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -46,8 +47,8 @@ AnonymousSegmentMemory::AnonymousSegmentMemory(fabric::Transport &transport, siz
 
 AnonymousSegmentMemory::~AnonymousSegmentMemory() { munmap(base_, segmentSize_ * slots_); }
 
-bool AnonymousSegmentMemory::allocate(SegmentSlot &out) {
-  if (free_.empty()) return false;
+int AnonymousSegmentMemory::allocate(SegmentSlot &out) {
+  if (free_.empty()) return -ENOMEM;
   uint32_t i = free_.back();
   void *desc = mr_.desc(base_, segmentSize_ * slots_, (size_t)i * segmentSize_);  // may throw: slot stays free
   free_.pop_back();
@@ -56,7 +57,7 @@ bool AnonymousSegmentMemory::allocate(SegmentSlot &out) {
   out.desc = desc;
   out.pool = 0;
   out.index = i;
-  return true;
+  return 0;
 }
 
 void AnonymousSegmentMemory::release(const SegmentSlot &slot) {

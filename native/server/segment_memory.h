@@ -43,8 +43,9 @@ struct RecoveredSegment {
 class SegmentMemory {
  public:
   virtual ~SegmentMemory() = default;
-  // A free, zero-filled slot of segmentSize() bytes; false when every slot is in use.
-  virtual bool allocate(SegmentSlot &out) = 0;
+  // A free, zero-filled slot of segmentSize() bytes: 0, -ENOMEM when every slot is in use,
+  // -ENOSPC when the memory's filesystem has no room for another slot.
+  virtual int allocate(SegmentSlot &out) = 0;
   // Forget the slot's record and give its pages back; the slot becomes free.
   virtual void release(const SegmentSlot &slot) = 0;
   virtual size_t segmentSize() const = 0;
@@ -87,7 +88,7 @@ class AnonymousSegmentMemory : public SegmentMemory {
  public:
   AnonymousSegmentMemory(fabric::Transport &transport, size_t segmentSize, size_t slots);
   ~AnonymousSegmentMemory() override;
-  bool allocate(SegmentSlot &out) override;
+  int allocate(SegmentSlot &out) override;
   void release(const SegmentSlot &slot) override;
   size_t segmentSize() const override { return segmentSize_; }
   size_t capacity() const override { return slots_; }

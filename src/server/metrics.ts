@@ -22,6 +22,8 @@ export interface DaemonStats {
   cache: {
     segments: number; bytes: number; dirtyBytes: number; pinned: number; hits: number; misses: number;
     flushedBytes: number; spilledBytes: number; drainedBytes: number; storeJobs: number; refusedWrites: number; evictions: number; limitBytes: number;
+    /** Objects the daemon keeps metadata for (with cached segments, or looked up just now). */
+    objects: number;
   };
 }
 
