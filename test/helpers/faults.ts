@@ -1,7 +1,7 @@
 // Fault injection shared by the integrity tests: bounded waits, waiting for a server's log to
-// say a test hook fired. The faults themselves are server/client test hooks (IOC_TEST_*
+// say a test hook fired, resource limits, small file systems, descriptor counts. The faults themselves are server/client test hooks (IOC_TEST_*
 // environment variables, documented where they are read) and real signals to real processes.
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { ChildProcess, execFileSync, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { buildDir, repoRoot, ServerHandle, startServer, StartOptions, tmpDir } from './server';
@@ -136,4 +136,36 @@ export async function spawnUntilReady(cmd: string, args: string[], readyLine: Re
     });
   });
   return { child, output: () => out };
+}
+
+/** Prefix for StartOptions.runUnder: the server runs with at most `n` file descriptors (soft = hard). */
+export function fileLimit(n: number): string[] {
+  return ['prlimit', `--nofile=${n}:${n}`];
+}
+
+/** Number of file descriptors a process has open now (from /proc/PID/fd). */
+export function openFdCount(pid: number): number {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/**
+ * Mount a tmpfs of `sizeMiB` on a new temporary directory (needs root). Resolves with the
+ * directory and an unmount function, or with a `skip` reason when mounting is refused here.
+ */
+export function mountSmallTmpfs(sizeMiB: number): { dir: string; unmount: () => void } | { skip: string } {
+  const dir = tmpDir('ioc-tmpfs-');
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m`, 'tmpfs', dir], { stdio: 'pipe' });
+  } catch (e) {
+    return { skip: `cannot mount a tmpfs on ${dir}: ${String((e as { stderr?: Buffer }).stderr ?? (e as Error).message).trim()}` };
+  }
+  let mounted = true;
+  return {
+    dir,
+    unmount: () => {
+      if (!mounted) return;
+      execFileSync('umount', ['-l', dir], { stdio: 'pipe' });
+      mounted = false;
+    },
+  };
 }

@@ -30,6 +30,8 @@ export interface StartOptions {
   args?: string[];
   env?: NodeJS.ProcessEnv;
   port?: number;
+  /** A command the server runs under, e.g. ['prlimit', '--nofile=128:128'] (see faults.ts). */
+  runUnder?: string[];
 }
 
 const running = new Set<ChildProcess>();
@@ -65,7 +67,8 @@ async function startOnce(port: number, opts: StartOptions): Promise<ServerHandle
   const store = opts.store ?? tmpDir('ioc-store-');
   const args = [path.join(repoRoot, 'bin', 'iocatcher-server.js'), '--port', String(port), '--store', store,
     ...(opts.args ?? []), '127.0.0.1'];
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [cmd, ...cmdArgs] = [...(opts.runUnder ?? []), process.execPath, ...args];
+  const child = spawn(cmd, cmdArgs, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let out = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {
