@@ -212,6 +212,21 @@ int64_t RadosStore::size(const ObjectId &id) {
   return (int64_t)sz;
 }
 
+int RadosStore::probe(const ObjectId &id, int64_t &size) {
+  std::lock_guard<std::mutex> lock(mu_);
+  size = 0;
+  int e = drain(&id);
+  if (e < 0) errors_.emplace(id, e);  // still to be reported by sync()
+  uint64_t sz = 0;
+  std::string name = objectName(id);
+  int r = stat(name, &sz);
+  if (r == -ENOENT) return 0;
+  if (r < 0) return note(r, "stat", name);  // not "absent": the object would read as zeros
+  known_.insert(id);
+  size = (int64_t)sz;
+  return 1;
+}
+
 ssize_t RadosStore::read(const ObjectId &id, uint64_t offset, void *buf, size_t len) {
   std::lock_guard<std::mutex> lock(mu_);
   if (len == 0) return 0;

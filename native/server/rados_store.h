@@ -40,6 +40,7 @@ class RadosStore : public BackingStore {
   int create(const ObjectId &id) override;
   bool exists(const ObjectId &id) override;
   int64_t size(const ObjectId &id) override;
+  int probe(const ObjectId &id, int64_t &size) override;
   ssize_t read(const ObjectId &id, uint64_t offset, void *buf, size_t len) override;
   ssize_t write(const ObjectId &id, uint64_t offset, const void *buf, size_t len) override;
   int copy(const ObjectId &src, const ObjectId &dst) override;
