@@ -61,7 +61,6 @@ SegmentCache::Object &SegmentCache::object(const ObjectId &id) {
   Object &obj = objects_[id];
   obj.id = id;
   obj.statted = true;
-  idle_.push_back(id);
   int64_t size = 0;
   int found = store_.probe(id, size);
   if (found < 0)  // never "absent": that would serve zeros for what the store may hold
@@ -76,7 +75,6 @@ SegmentCache::Object &SegmentCache::entry(const ObjectId &id) {
   if (it != objects_.end()) return it->second;
   Object &obj = objects_[id];
   obj.id = id;
-  idle_.push_back(id);
   std::unique_ptr<StoreJob> job(new StoreJob);
   job->kind = StoreJob::Kind::Stat;
   enqueue(obj, std::move(job));
@@ -531,7 +529,6 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
       // Not "absent" (its data would read as zeros): the waiting requests get the error.
       log(LOG_ERROR, "cache", "cannot look an object up in the store: %s", strerror(-ret));
       obj.statError = ret;
-      idle_.push_back(obj.id);
     } else {
       if (job.statExists) obj.known = true;
       obj.size = std::max<uint64_t>(obj.size, (uint64_t)job.statSize);
@@ -539,6 +536,7 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
     }
   } else if (job.kind == StoreJob::Kind::Create) {
     if (ret == 0) obj.known = true;
+    idle_.push_back(obj.id);  // the store has it now: an entry without segments is not needed
   } else if (job.kind == StoreJob::Kind::Load) {
     Segment *seg = job.load;
     seg->loading = false;
@@ -579,6 +577,7 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
       else log(LOG_WARN, "cache", "write-behind to the store failed: %s (the data stays dirty in the cache)", strerror(-ret));
     } else if (ret == 0) {
       stats_.flushedBytes += written;
+      idle_.push_back(obj.id);  // flushed: an entry without segments is not needed
     }
   }
   // release() unpins (and frees detached segments, drops spilled clean ones once over the

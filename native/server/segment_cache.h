@@ -156,6 +156,8 @@ class SegmentCache {
   // Forget the entries of idle_ that hold no segment, job or in-place write (so that metadata
   // does not grow with every id ever touched; the next access asks the store again). Only
   // where no Object reference is held: at the start of access() and cow(), after completions.
+  // Entries are queued when they lose their last segment or a create/flush is done, never
+  // when just statted: a parked request is about to use that answer.
   void pruneIdle();
   // The error of a failed stat job (the entry is forgotten if nothing holds it).
   int takeStatError(Object &obj);

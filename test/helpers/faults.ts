@@ -1,6 +1,7 @@
 // Fault injection shared by the integrity tests: bounded waits, waiting for a server's log to
-// say a test hook fired, resource limits, small file systems, descriptor counts. The faults themselves are server/client test hooks (IOC_TEST_*
-// environment variables, documented where they are read) and real signals to real processes.
+// say a test hook fired, resource limits, small file systems, descriptor counts. The faults
+// themselves are server/client test hooks (IOC_TEST_* environment variables, documented where
+// they are read) and real signals to real processes.
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
