@@ -3,7 +3,9 @@
 // filesystem. Real servers, real files; crashes come from test hooks, never from timing.
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
+import * as path from 'path';
 import { IocClient, IocError } from '../src';
+import { hex16 } from './helpers/assertions';
 import { fileLimit, mountSmallTmpfs, openFdCount } from './helpers/faults';
 import { freePort, httpGet } from './helpers/ops';
 import { pattern, ServerHandle, startServer, StartOptions, tmpDir } from './helpers/server';
@@ -87,6 +89,24 @@ describe('integrity: more objects than file descriptors', function () {
       await readBackAll(client, 731, count, SIZE, (i) => i + 7);
     });
   }
+
+  it('an object file the store cannot open is an error, never zeros, and is served once it opens again', async () => {
+    const store = tmpDir('ioc-open-');
+    const data = pattern(64 * KiB, 9);
+    let { client } = await start({ store });
+    await client.write(735, 1, 0, data);
+    await client.flush(735, 1);
+    await stopAll();
+    const file = path.join(store, `${hex16(735)}-${hex16(1)}`);
+    fs.renameSync(file, `${file}.away`);
+    fs.mkdirSync(file);  // open(O_RDWR) fails with EISDIR (root ignores permission bits)
+    ({ client } = await start({ store }));
+    assert.equal(await code(client.read(735, 1, 0, data.length)), 'EISDIR');
+    assert.equal(await code(client.write(735, 1, 0, Buffer.from('x'))), 'EISDIR');
+    fs.rmdirSync(file);
+    fs.renameSync(`${file}.away`, file);
+    assert.ok((await client.read(735, 1, 0, data.length)).equals(data), 'asked again: the stored bytes');
+  });
 
   it('reads of thousands of absent objects leave the tracked-object count where it was', async () => {
     const metrics = `127.0.0.1:${await freePort()}`;
