@@ -73,8 +73,8 @@ describe('integrity: more objects than file descriptors', function () {
   for (const nvdimm of [false, true]) {
     it(`a SIGTERM shutdown ${nvdimm ? 'with' : 'without'} --nvdimm writes every dirty object back`, async () => {
       const store = tmpDir('ioc-fds-');
-      // All of them stay dirty in the cache until the shutdown writes them back.
-      const args = ['--segment-size', '64KB', '--cache-size', '128MB', ...(nvdimm ? ['--nvdimm', tmpDir('ioc-pool-')] : [])];
+      // All of them stay dirty in the cache (no write-behind) until the shutdown writes them back.
+      const args = ['--segment-size', '64KB', '--cache-size', '128MB', '--write-behind', 'off', ...(nvdimm ? ['--nvdimm', tmpDir('ioc-pool-')] : [])];
       const opts = { store, args, runUnder: fileLimit(LIMIT) };
       // Each write to a pool on this disk waits for an msync: fewer, still 3x the process's limit.
       const count = nvdimm ? 3 * LIMIT : OBJECTS;
@@ -185,7 +185,11 @@ describe('integrity: --nvdimm pool on a full filesystem', function () {
   it('no SIGBUS: writes past the pool filesystem spill, one needing more room gets ENOSPC, acknowledged data survives SIGKILL', async () => {
     const store = tmpDir('ioc-full-');
     // 1 MiB segments in a 24 MiB filesystem: about 22 slots fit, the cache would take 64.
-    const opts = { store, args: ['--nvdimm', pool!.dir, '--segment-size', '1MB', '--cache-size', '64MB', '--max-transfer', '64MB'] };
+    // No write-behind: the last writes are still dirty in the pool when the server is killed.
+    const opts = {
+      store,
+      args: ['--nvdimm', pool!.dir, '--segment-size', '1MB', '--cache-size', '64MB', '--max-transfer', '64MB', '--write-behind', 'off'],
+    };
     let { server, client } = await start(opts);
     for (let i = 0; i < 40; i++) assert.equal(await client.write(750, i, 0, pattern(MiB, i + 5)), MiB, `write ${i}`);
     // 32 segments pinned at once by one request cannot all have blocks.

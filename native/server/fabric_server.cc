@@ -818,6 +818,7 @@ void FabricServer::serveControl() {
 std::string FabricServer::controlAnswer(const std::string &command) {
   if (command == "stats") {
     ServerMetrics::Extra x;
+    cache_.pruneIdle();  // the object count without entries only waiting to be forgotten
     x.cache = cache_.stats();
     x.tcpClients = tcp_.connectedClients();
     x.fabricClients = clients_.size();

@@ -536,7 +536,6 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
     }
   } else if (job.kind == StoreJob::Kind::Create) {
     if (ret == 0) obj.known = true;
-    idle_.push_back(obj.id);  // the store has it now: an entry without segments is not needed
   } else if (job.kind == StoreJob::Kind::Load) {
     Segment *seg = job.load;
     seg->loading = false;
@@ -577,9 +576,10 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
       else log(LOG_WARN, "cache", "write-behind to the store failed: %s (the data stays dirty in the cache)", strerror(-ret));
     } else if (ret == 0) {
       stats_.flushedBytes += written;
-      idle_.push_back(obj.id);  // flushed: an entry without segments is not needed
     }
   }
+  // Created, loaded, written back: an entry left without segments is not needed any more.
+  if (job.kind != StoreJob::Kind::Stat) idle_.push_back(obj.id);
   // release() unpins (and frees detached segments, drops spilled clean ones once over the
   // high-water mark); then the next job of the object starts.
   std::vector<Piece> pieces;
