@@ -105,12 +105,11 @@ class SegmentCache {
   bool exists(const ObjectId &id);
   // Copy-on-write copy of the whole object (size 0) or of a range, loaded or not.
   int cow(const ObjectId &src, const ObjectId &dst, bool allowExist, uint64_t offset, uint64_t size);
-  // Forget the entries of idle_ that hold no segment, job or in-place write (so that metadata
-  // does not grow with every id ever touched; the next access asks the store again). Only
-  // where no Object reference is held: at the start of access() and cow(), after completions,
-  // before stats.
-  // Entries are queued when they lose their last segment or a create/flush is done, never
-  // when just statted: a parked request is about to use that answer.
+  // Forget the entries of idle_ that hold no segment, job, in-place write or drain (so that
+  // metadata does not grow with every id ever touched; the next access asks the store again).
+  // Only where no Object reference is held: at the start of access() and cow(), after
+  // completions, before stats. Entries are queued when they lose their last segment or a store
+  // job ends, never when just statted: a parked request is about to use that answer.
   void pruneIdle();
   CacheStats stats() const;
   std::string describeStats() const;
