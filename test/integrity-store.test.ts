@@ -188,7 +188,8 @@ describe('integrity: --nvdimm pool on a full filesystem', function () {
     // No write-behind: the last writes are still dirty in the pool when the server is killed.
     const opts = {
       store,
-      args: ['--nvdimm', pool!.dir, '--segment-size', '1MB', '--cache-size', '64MB', '--max-transfer', '64MB', '--write-behind', 'off'],
+      args: ['--nvdimm', path.join(pool!.dir, 'a'), '--segment-size', '1MB', '--cache-size', '64MB', '--max-transfer', '64MB',
+        '--write-behind', 'off'],
     };
     let { server, client } = await start(opts);
     for (let i = 0; i < 40; i++) assert.equal(await client.write(750, i, 0, pattern(MiB, i + 5)), MiB, `write ${i}`);
@@ -206,5 +207,25 @@ describe('integrity: --nvdimm pool on a full filesystem', function () {
     const recovered = /recovered (\d+) dirty segments/.exec(server.logs());
     assert.ok(recovered && Number(recovered[1]) > 0, 'the restart recovered dirty segments from the pool');
     await readBackAll(client, 750, 50, MiB, (i) => i + 5);
+  });
+
+  it('a pool filesystem filled by another file: a write needing a new slot gets ENOSPC, and succeeds once there is room', async () => {
+    fs.rmSync(path.join(pool!.dir, 'a'), { recursive: true, force: true });  // the previous test's pool
+    const { client } = await start({ args: ['--nvdimm', path.join(pool!.dir, 'b'), '--segment-size', '1MB', '--cache-size', '64MB'] });
+    const filler = path.join(pool!.dir, 'filler');
+    const fd = fs.openSync(filler, 'w');
+    try {
+      for (;;) fs.writeSync(fd, Buffer.alloc(MiB));
+    } catch (e) {
+      assert.equal((e as NodeJS.ErrnoException).code, 'ENOSPC', 'the filler fills the file system');
+    } finally {
+      fs.closeSync(fd);
+    }
+    const data = pattern(MiB, 41);
+    assert.equal(await code(client.write(752, 0, 0, data)), 'ENOSPC');
+    await client.ping();
+    fs.rmSync(filler);
+    assert.equal(await client.write(752, 0, 0, data), MiB);
+    assert.ok((await client.read(752, 0, 0, MiB)).equals(data));
   });
 });
