@@ -76,8 +76,8 @@ describe('integrity: more objects than file descriptors', function () {
       // All of them stay dirty in the cache (no write-behind) until the shutdown writes them back.
       const args = ['--segment-size', '64KB', '--cache-size', '128MB', '--write-behind', 'off', ...(nvdimm ? ['--nvdimm', tmpDir('ioc-pool-')] : [])];
       const opts = { store, args, runUnder: fileLimit(LIMIT) };
-      // Each write to a pool on this disk waits for an msync: fewer, still 3x the process's limit.
-      const count = nvdimm ? 3 * LIMIT : OBJECTS;
+      // Each write to a pool on this disk waits for an msync: fewer, still twice the process's limit.
+      const count = nvdimm ? 2 * LIMIT : OBJECTS;
       let { server, client } = await start(opts);
       for (let i = 0; i < count; i++) assert.equal(await client.write(731, i, 0, pattern(SIZE, i + 7)), SIZE);
       client.close();
