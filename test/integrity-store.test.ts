@@ -53,7 +53,8 @@ describe('integrity: more objects than file descriptors', function () {
 
   it('flushed objects read back byte for byte after a restart; descriptors stay bounded; clients still connect', async () => {
     const store = tmpDir('ioc-fds-');
-    const opts = { store, args: ['--segment-size', '64KB', '--cache-size', '4MB'], runUnder: fileLimit(LIMIT) };
+    // The default --max-clients leaves 256 descriptors for the rest: at this limit, name a few.
+    const opts = { store, args: ['--segment-size', '64KB', '--cache-size', '4MB', '--max-clients', '4'], runUnder: fileLimit(LIMIT) };
     let { server, client } = await start(opts);
     for (let i = 0; i < OBJECTS; i++) {
       assert.equal(await client.write(730, i, 0, pattern(SIZE, i + 1)), SIZE);

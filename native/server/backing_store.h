@@ -77,8 +77,10 @@ inline int BackingStore::copyRange(const ObjectId &src, const ObjectId &dst, uin
 class DirectoryStore : public BackingStore {
  public:
   static constexpr const char *TEMP_PREFIX = ".cow-";
-  // maxOpen 0: a quarter of the soft RLIMIT_NOFILE, between 4 and 4096.
+  // maxOpen 0: defaultMaxOpen().
   explicit DirectoryStore(const std::string &dir, size_t maxOpen = 0);
+  // A quarter of the soft RLIMIT_NOFILE, between 4 and 4096.
+  static size_t defaultMaxOpen();
   ~DirectoryStore() override;
   int create(const ObjectId &id) override;
   bool exists(const ObjectId &id) override;

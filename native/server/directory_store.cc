@@ -14,6 +14,7 @@
 
 #include "server/backing_store.h"
 #include "server/log.h"
+#include "server/test_hooks.h"
 
 namespace ioc {
 namespace server {
@@ -29,7 +30,7 @@ static int mkdirs(const std::string &dir) {
   return 0;
 }
 
-static size_t defaultMaxOpen() {
+size_t DirectoryStore::defaultMaxOpen() {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 4096;
   // A quarter: the rest is for client connections (a TCP side channel and fabric sockets each).
@@ -160,16 +161,9 @@ ssize_t DirectoryStore::write(const ObjectId &id, uint64_t offset, const void *b
   return pwriteAll(f->fd, static_cast<const char *>(buf), len, offset);
 }
 
-// Test hook IOC_TEST_COW_KILL_AFTER_BYTES=N: the daemon kills itself (SIGKILL) once a
-// whole-object copy has written N bytes, to show that a crash mid-copy leaves dst intact.
-static uint64_t copyKillAfter() {
-  static const uint64_t n = getenv("IOC_TEST_COW_KILL_AFTER_BYTES") ? strtoull(getenv("IOC_TEST_COW_KILL_AFTER_BYTES"), nullptr, 10) : 0;
-  return n;
-}
-
 // Copy the first `total` bytes of in to out (same offsets).
 static int copyFile(int in, int out, uint64_t total) {
-  uint64_t killAfter = copyKillAfter();
+  uint64_t killAfter = cowKillAfterBytes();
   loff_t inOff = 0, outOff = 0;
   bool inKernel = true;
   std::vector<char> buf;

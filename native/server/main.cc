@@ -64,7 +64,8 @@ uint64_t ioc::server::defaultCacheSize() {
 }
 
 // Raises the soft open-file limit to the hard one (a side channel and up to 8 libfabric
-// connections per client), then leaves 256 descriptors for everything else.
+// connections per client), then leaves 256 descriptors for everything else and the object
+// files a directory store keeps open.
 size_t ioc::server::defaultMaxClients() {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 100;
@@ -74,7 +75,8 @@ size_t ioc::server::defaultMaxClients() {
     if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
   }
   if (lim.rlim_cur == RLIM_INFINITY) return 100000;
-  return lim.rlim_cur > 256 + 9 ? (size_t)((lim.rlim_cur - 256) / 9) : 1;
+  rlim_t reserve = 256 + DirectoryStore::defaultMaxOpen();
+  return lim.rlim_cur > reserve + 9 ? (size_t)((lim.rlim_cur - reserve) / 9) : 1;
 }
 
 bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
@@ -286,23 +288,11 @@ static std::unique_ptr<BackingStore> openStore(const ServerOptions &o) {
   }
 #endif
   DirectoryStore *dir = new DirectoryStore(o.storeDir.compare(0, 6, "dir://") == 0 ? o.storeDir.substr(6) : o.storeDir);
-  log(LOG_INFO, "store", "at most %zu object files open at once", dir->maxOpen());
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  log(LOG_INFO, "store", "at most %zu object files open at once (open-file limit %llu)", dir->maxOpen(),
+      (unsigned long long)lim.rlim_cur);
   return std::unique_ptr<BackingStore>(dir);
-}
-
-// Object files (DirectoryStore) and client connections all take descriptors: raise the soft
-// limit to the hard one (capped: some libraries walk every possible descriptor).
-static void raiseFileLimit() {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
-  rlim_t want = std::min<rlim_t>(rl.rlim_max, 1u << 20);
-  rlim_t was = rl.rlim_cur;
-  if (was < want) {
-    rl.rlim_cur = want;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = was;
-  }
-  log(LOG_INFO, "server", "file descriptor limit %llu (was %llu, hard limit %llu)", (unsigned long long)rl.rlim_cur,
-      (unsigned long long)was, (unsigned long long)rl.rlim_max);
 }
 
 // IOC_CONTROL_FD (set by the iocatcher-server CLI): one command per line ("stats", "ls"), one
@@ -355,7 +345,6 @@ int main(int argc, char **argv) {
   if (!parseOptions(argc, argv, opts)) return 2;
   if (opts.verbose) setLogLevel(getenv("IOC_DEBUG") ? LOG_DEBUG : LOG_INFO);
   if (getenv("IOC_DEBUG")) setLogLevel(LOG_DEBUG);
-  raiseFileLimit();
   // Started by the CLI wrapper: never outlive it (a killed wrapper must not leak a daemon).
   if (getenv("IOC_EXIT_WITH_PARENT")) prctl(PR_SET_PDEATHSIG, SIGTERM);
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 
 namespace ioc {
@@ -19,6 +20,15 @@ inline void countRmaPostsForSigtermHook(size_t posted) {
   if (at <= 0 || posted == 0) return;
   long before = total.fetch_add((long)posted);
   if (before < at && before + (long)posted >= at) kill(getpid(), SIGTERM);
+}
+
+// IOC_TEST_COW_KILL_AFTER_BYTES=N: the daemon SIGKILLs itself once a whole-object copy
+// (DirectoryStore::copy) has written N bytes, to show that a crash mid-copy leaves the
+// destination intact (test/integrity-store.test.ts). 0: off.
+inline uint64_t cowKillAfterBytes() {
+  static const uint64_t n =
+      getenv("IOC_TEST_COW_KILL_AFTER_BYTES") ? strtoull(getenv("IOC_TEST_COW_KILL_AFTER_BYTES"), nullptr, 10) : 0;
+  return n;
 }
 
 }  // namespace server
