@@ -233,9 +233,9 @@ async function main(): Promise<void> {
     const start = process.hrtime.bigint();
     for (let i = 0; i < words.length; i++) words[i] = i;
     const filled = process.hrtime.bigint();
-    m.sync();
+    await m.sync();
     const synced = process.hrtime.bigint();
-    m.unmap();
+    await m.unmap();
     const fillSecs = Number(filled - start) / 1e9;
     const syncSecs = Number(synced - filled) / 1e9;
     ratioRow('checkpoint', `${label} via ummap: sync of the filled mapping`, total / syncSecs / 1e9, 'GB/s', 'C client write + flush', Number(cc.GBps), true);

@@ -45,7 +45,7 @@ function fillStore(): void {
   const m = ummap(`mem://1GB?name=${STORE}`, GiB, { noFirstRead: true, segmentSize: 16 * MiB });
   const words = new Uint32Array(m.buffer);
   for (let off = 0; off < words.length; off += 4 * MiB) words.subarray(off, off + 4 * MiB).fill(0x01020304 + off);
-  m.unmap({ sync: true });
+  m.unmapSync({ sync: true });
 }
 
 function tmpfsBaseline(log: (s: string) => void): number {
@@ -74,7 +74,7 @@ function firstTouch(segmentSize: number): { gbps: number; faults: number } {
     const m = ummap(`mem://1GB?name=${STORE}`, GiB, { segmentSize });
     const seconds = scan(m.buffer);
     faults = m.stats().faults;
-    m.unmap({ sync: false });
+    m.unmapSync({ sync: false });
     return gbps(GiB, seconds);
   });
   return { gbps: rate, faults };
@@ -90,8 +90,8 @@ function timeMs(f: () => void): number {
 function syncCost(mode: DirtyTrackingMode): { clean: number; dirty: Array<{ percent: number; ms: number; written: number }> } {
   const m: Mapping = ummap(`mem://1GB?name=${STORE}`, GiB, { dirtyTracking: mode });
   scan(m.buffer);  // everything resident
-  m.sync();
-  const clean = Math.min(timeMs(() => m.sync()), timeMs(() => m.sync()), timeMs(() => m.sync()));
+  m.syncSync();
+  const clean = Math.min(timeMs(() => m.syncSync()), timeMs(() => m.syncSync()), timeMs(() => m.syncSync()));
   const pages = GiB / 4096;
   const view = new Uint8Array(m.buffer);
   const dirty = [];
@@ -99,10 +99,10 @@ function syncCost(mode: DirtyTrackingMode): { clean: number; dirty: Array<{ perc
     const stride = 100 / percent;  // evenly spread pages: no two dirty runs merge
     for (let p = 0; p < pages; p += stride) view[p * 4096 + 8] ^= 0xff;
     const before = m.stats().bytesWritten;
-    const ms = timeMs(() => m.sync());
+    const ms = timeMs(() => m.syncSync());
     dirty.push({ percent, ms, written: m.stats().bytesWritten - before });
   }
-  m.unmap({ sync: false });
+  m.unmapSync({ sync: false });
   return { clean, dirty };
 }
 

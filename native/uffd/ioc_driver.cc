@@ -69,6 +69,8 @@ class IocDriver : public StorageDriver {
   ssize_t write(const void* buf, size_t size, uint64_t offset) override {
     return retryReset([&] { return ioc_client_obj_write(client_->get(), high_, low_, buf, size, offset); });
   }
+  // Each concurrent call leases its own pooled connection.
+  unsigned writeParallelism() const override { return 4; }
   int sync(uint64_t offset, size_t size) override {
     return static_cast<int>(retryReset([&] { return ioc_client_obj_flush(client_->get(), high_, low_, offset, size); }));
   }
