@@ -135,13 +135,13 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       // The grid first, then the header that points at it: a crash in between keeps the old
       // checkpoint valid. The grid is copied at the call; the steps go on while it is written.
       const grid = m.sync(HEADER + (completed % 2) * gridBytes, gridBytes);
-      writing = grid.then(() => {
+      writing = grid.then(async () => {
         header[2] = BigInt(completed);
-        return m.sync(0, HEADER);
+        await m.sync(0, HEADER);
+        if (!args.quiet) console.log(`heat2d: checkpoint at step ${completed}`);  // durable now
       });
       checkpointNs += process.hrtime.bigint() - c0;
       checkpoints++;
-      if (!args.quiet) console.log(`heat2d: checkpoint at step ${completed}`);
     }
   }
   const final = grids[args.steps % 2];

@@ -184,6 +184,31 @@ describe('ummap integrity', function () {
       assert.ok(stored.subarray(0, half).every((b) => b === 0), 'the evicted half is gone from the restarted server');
     });
 
+    it('the asynchronous sync() rejects with the same EIO naming the lost bytes, once; the next one writes the resident half', async () => {
+      const pages = 512, size = pages * PAGE, half = size / 2;
+      const first = await startServer({ args: ['--write-behind', 'off'] });
+      servers.push(first);
+      const m = ummap(74, 2, size, { server: first.address, segmentSize: 64 * 1024 });
+      mappings.push(m);
+      const expected = Buffer.alloc(size);
+      writeEveryOtherPage(m, pages, expected);
+      await m.flush(0, half, { evict: true });
+      await m.flush(half, half);
+      await first.kill();
+      const second = await startAgain(first);
+      servers.push(second);
+      const lostBytes = (pages / 4) * PAGE;
+      await assert.rejects(m.sync(), (e: unknown) => {
+        assert.ok(e instanceof IocError);
+        assert.equal(e.code, 'EIO', e.message);
+        assert.match(e.message, new RegExp(`restarted and lost ${lostBytes} acknowledged bytes`));
+        return true;
+      });
+      await m.sync();
+      const stored = await readBack(second, 74, 2, size);
+      assert.equal(firstDifference(stored.subarray(half), expected.subarray(half)), -1, 'the resident half byte for byte');
+    });
+
     it('with --nvdimm, acknowledged writes survive the restart: evicted pages are not reported lost, nothing is written twice', async () => {
       const pages = 512, size = pages * PAGE;
       const args = ['--nvdimm', tmpDir('ioc-pool-'), '--segment-size', '1MB', '--cache-size', '64MB'];

@@ -41,7 +41,6 @@ class FileDriver : public StorageDriver {
     }
     return done;
   }
-  unsigned writeParallelism() const override { return 2; }
   int sync(uint64_t, size_t) override { return fdatasync(fd_) == 0 ? 0 : -errno; }
   bool exists() override { return existed_; }
   std::string describe() const override { return "file://" + path_; }

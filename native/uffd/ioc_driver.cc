@@ -69,8 +69,11 @@ class IocDriver : public StorageDriver {
   ssize_t write(const void* buf, size_t size, uint64_t offset) override {
     return retryReset([&] { return ioc_client_obj_write(client_->get(), high_, low_, buf, size, offset); });
   }
-  // Each concurrent call leases its own pooled connection.
-  unsigned writeParallelism() const override { return 4; }
+  // The server's staging buffers are kept up to 256 MiB: pieces that fit reuse them. One at a
+  // time: concurrent calls lease more pooled connections, and each has its own TCP client id
+  // (the range registration made on one is not found by an unregister sent on another: the
+  // next mapping of the range gets EBUSY); several in flight were not faster here either.
+  size_t writePieceBytes() const override { return size_t{256} << 20; }
   int sync(uint64_t offset, size_t size) override {
     return static_cast<int>(retryReset([&] { return ioc_client_obj_flush(client_->get(), high_, low_, offset, size); }));
   }

@@ -35,6 +35,16 @@ constexpr size_t kFillChunk = 2 << 20;  // read-ahead installs in ~2 MiB steps t
 
 size_t roundUp(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
+// The driver's write-back shape, or $UMMAP_WRITE_PIECE_BYTES / $UMMAP_WRITE_PARALLELISM (tuning
+// and before/after measurements).
+size_t envOr(const char* name, size_t fallback) {
+  const char* v = getenv(name);
+  unsigned long long n = v && *v ? strtoull(v, nullptr, 0) : 0;
+  return n > 0 ? static_cast<size_t>(n) : fallback;
+}
+size_t pieceBytes(const StorageDriver& d) { return roundUp(envOr("UMMAP_WRITE_PIECE_BYTES", d.writePieceBytes()), kPageSize); }
+unsigned parallelism(const StorageDriver& d) { return static_cast<unsigned>(envOr("UMMAP_WRITE_PARALLELISM", d.writeParallelism())); }
+
 }  // namespace
 
 // Waits (releasing the mapping's lock meanwhile) until `turn` is served; ends the turn when it
@@ -278,8 +288,8 @@ int Mapping::writeBackRound(size_t offset, size_t length, uint64_t epoch) {
   if (ret < 0) return ret;
   std::vector<WritePiece> pieces;
   for (const PageRun& run : runs)
-    if (run.offset < options_.size) cutIntoPieces(run.offset, run.length, base_ + run.offset, driver_->writePieceBytes(), pieces);
-  writePieces(pieces, driver_->writeParallelism(), [&](size_t index, int result) { pieces[index].result = result; });
+    if (run.offset < options_.size) cutIntoPieces(run.offset, run.length, base_ + run.offset, pieceBytes(*driver_), pieces);
+  writePieces(pieces, parallelism(*driver_), [&](size_t index, int result) { pieces[index].result = result; });
   for (const WritePiece& piece : pieces) {
     if (piece.result == 0) {
       accountWritten(piece, epoch);
@@ -430,7 +440,7 @@ void Mapping::copyDirty(WriteBackJob& job) {
   size_t at = 0;
   for (const PageRun& run : runs) {
     memcpy(copy->data() + at, base_ + run.offset, run.length);
-    if (run.offset < options_.size) cutIntoPieces(run.offset, run.length, copy->data() + at, driver_->writePieceBytes(), job.pieces);
+    if (run.offset < options_.size) cutIntoPieces(run.offset, run.length, copy->data() + at, pieceBytes(*driver_), job.pieces);
     at += run.length;
   }
   job.copies.push_back(std::move(copy));
@@ -491,12 +501,12 @@ int Mapping::writeSnapshot(std::unique_lock<std::mutex>& lock, WriteBackJob& job
 
 int Mapping::writeSnapshotRound(std::unique_lock<std::mutex>& lock, WriteBackJob& job, uint64_t epoch) {
   std::shared_ptr<StorageDriver> keep = driver_;
-  unsigned parallelism = testGateArmed() ? 1 : driver_->writeParallelism();
+  unsigned inFlight = testGateArmed() ? 1 : parallelism(*driver_);
   int error = 0;
   size_t written = 0;
   lock.unlock();  // faults and evictions go on meanwhile; evictions leave unwritten pieces alone
   try {
-    writePieces(job.pieces, parallelism, [&](size_t index, int result) {
+    writePieces(job.pieces, inFlight, [&](size_t index, int result) {
       size_t count;
       {
         std::lock_guard<std::mutex> relock(mutex_);
