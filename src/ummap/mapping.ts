@@ -83,6 +83,8 @@ export class Mapping {
   private buf: ArrayBuffer;
   private currentUri: string;
   private closedFlag = false;
+  /** The last asynchronous call: their promises settle in call order, as their write-backs run. */
+  private lastCall: Promise<unknown> = Promise.resolve();
   private readonly server?: string;
   private readonly vars?: UriVars;
 
@@ -143,7 +145,7 @@ export class Mapping {
     if (this.closedFlag) return;
     this.closedFlag = true;
     try {
-      await callNativeAsync(() => addon().umapUnmapAsync(this.handle, this.buf, opts.sync ?? true));
+      await this.inCallOrder(callNativeAsync(() => addon().umapUnmapAsync(this.handle, this.buf, opts.sync ?? true)));
     } catch (e) {
       this.buf = callNative(() => addon().umapBuffer(this.handle));
       this.closedFlag = false;
@@ -202,7 +204,15 @@ export class Mapping {
 
   private async rangeAsync(offset: number, size: number | undefined, syncDriver: boolean, opts: RangeOptions): Promise<void> {
     const length = this.checkRange(offset, size);
-    await callNativeAsync(() => addon().umapFlushAsync(this.handle, offset, length, syncDriver, opts.evict ?? false));
+    await this.inCallOrder(callNativeAsync(() => addon().umapFlushAsync(this.handle, offset, length, syncDriver, opts.evict ?? false)));
+  }
+
+  /** Settles after the earlier asynchronous calls have (each native call is already under way). */
+  private inCallOrder<T>(call: Promise<T>): Promise<T> {
+    call.catch(() => undefined);  // handled: it may reject before the earlier calls settle
+    const mine = this.lastCall.then(() => call);
+    this.lastCall = mine.catch(() => undefined);
+    return mine;
   }
 
   /** The range's length; IocError EBADF when unmapped, EINVAL when outside the mapping. */
