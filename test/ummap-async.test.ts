@@ -183,6 +183,45 @@ describe('ummap asynchronous write-back', function () {
     assert.equal(firstDifference(await stores[1].read(90), latest), -1, 'the store holds the last content');
   });
 
+  it('a memory policy does not evict segments whose copy is not written yet; what it evicts keeps its newer content', async () => {
+    const file = tmpFile('async-policy');
+    const m = ummap(`file://${file}`, SIZE, { segmentSize: SEGMENT, policy: 'fifo://6MB' });
+    open.push(m);
+    const view = new Uint8Array(m.buffer);
+    const asOfCall = Buffer.alloc(SIZE);
+    RUNS.forEach((run, i) => {
+      const bytes = pattern(run.length, 30 + i);
+      view.set(bytes, run.offset);
+      bytes.copy(asOfCall, run.offset);
+    });
+    pauseWriteBackAfter(1);
+    const sync = m.sync();
+    waitPaused();
+    // Newer content in a written run and an unwritten one, then touch every segment: the policy
+    // must evict to load them, and may not drop the unwritten ones.
+    const now = Buffer.from(asOfCall);
+    for (const [run, seed] of [[RUNS[0], 41], [RUNS[2], 42]] as const) {
+      const bytes = pattern(PAGE, seed);
+      view.set(bytes, run.offset);
+      bytes.copy(now, run.offset);
+    }
+    let sum = 0;
+    for (let seg = 0; seg < SIZE / SEGMENT; seg++) sum += view[seg * SEGMENT + 100];
+    assert.ok(sum >= 0);
+    assert.ok(m.stats().evictions > 0, 'the policy evicted');
+    addon().umapTestReleaseWriteBack();
+    await sync;
+    const stored = Buffer.alloc(SIZE);
+    fs.readFileSync(file).copy(stored);
+    // Run 0's segment may have been evicted after its piece was written (newer content written
+    // then); run 2's must hold the copy as of the call.
+    assert.equal(firstDifference(stored.subarray(RUNS[2].offset, RUNS[2].offset + RUNS[2].length), asOfCall.subarray(RUNS[2].offset, RUNS[2].offset + RUNS[2].length)), -1, 'run 2 as of the call');
+    await m.sync();
+    const final = Buffer.alloc(SIZE);
+    fs.readFileSync(file).copy(final);
+    assert.equal(firstDifference(final, now), -1, 'after the next sync the file holds every newer byte');
+  });
+
   it('small pieces written four at a time (UMMAP_WRITE_PIECE_BYTES / UMMAP_WRITE_PARALLELISM) land byte for byte, async and sync', async () => {
     const saved = { piece: process.env.UMMAP_WRITE_PIECE_BYTES, parallel: process.env.UMMAP_WRITE_PARALLELISM };
     process.env.UMMAP_WRITE_PIECE_BYTES = String(16 * PAGE);

@@ -172,13 +172,14 @@ export class Mapping {
 
   /**
    * Copy the stored content to another object (server-side for ioc), then re-point the mapping
-   * to it: dirty pages go to the new object, the old one keeps its content.
+   * to it: dirty pages go to the new object, the old one keeps its content. Waits (blocking)
+   * for the mapping's asynchronous write-backs called before it.
    */
   cow(target: MappingTarget, opts: { allowExist?: boolean } = {}): void {
     this.repoint(target, true, opts.allowExist ?? false);
   }
 
-  /** Re-point the mapping to another object without copying. */
+  /** Re-point the mapping to another object without copying (after the pending write-backs, as cow). */
   switch(target: MappingTarget): void {
     this.repoint(target, false, false);
   }
