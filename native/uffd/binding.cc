@@ -298,9 +298,9 @@ Napi::Value runOffThread(Napi::Env env, std::function<void()> work) {
     settleFn.Release();
   };
   try {
-    std::thread(std::move(body)).detach();
+    std::thread(body).detach();  // a copy: body stays callable if no thread can be had
   } catch (const std::system_error&) {
-    body();  // no thread to be had: do it here rather than never
+    body();  // then do it here rather than never
   }
   return promise;
 }
