@@ -247,6 +247,35 @@ describe('ummap asynchronous write-back', function () {
     }
   });
 
+  it('ioc: after a sync beside faults and pieces written four at a time, the unmapped range maps again (no EBUSY)', async () => {
+    // The data client then has several pooled connections, each with its own TCP client id; the
+    // range registration must be released whichever of them is idle at unmap.
+    const saved = { parallel: process.env.UMMAP_WRITE_PARALLELISM, piece: process.env.UMMAP_WRITE_PIECE_BYTES };
+    process.env.UMMAP_WRITE_PARALLELISM = '4';
+    process.env.UMMAP_WRITE_PIECE_BYTES = String(MiB);
+    try {
+      for (let round = 0; round < 3; round++) {
+        const m = ummap(0xa5e, round, SIZE, { server: server!.address, segmentSize: SEGMENT });
+        const view = new Uint8Array(m.buffer);
+        view.fill(round + 1, 0, SIZE / 2);
+        const sync = m.sync();
+        let sum = 0;
+        for (let off = SIZE / 2; off < SIZE; off += PAGE) sum += view[off];  // faults: reads
+        await sync;
+        assert.equal(sum, 0);
+        await m.unmap();
+        const again = ummap(0xa5e, round, SIZE, { server: server!.address, segmentSize: SEGMENT });
+        assert.equal(new Uint8Array(again.buffer)[0], round + 1);
+        again.unmapSync({ sync: false });
+      }
+    } finally {
+      for (const [name, value] of [['UMMAP_WRITE_PARALLELISM', saved.parallel], ['UMMAP_WRITE_PIECE_BYTES', saved.piece]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
   it('bad ranges and unmapped mappings reject with typed errors; the Sync forms throw them', async () => {
     const m = stores[0].map('wp-async', 91);
     open.push(m);
