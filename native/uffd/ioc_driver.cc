@@ -75,9 +75,11 @@ class IocDriver : public StorageDriver {
   ssize_t write(const void* buf, size_t size, uint64_t offset) override {
     return retryReset([&] { return ioc_client_obj_write(client_->get(), high_, low_, buf, size, offset); });
   }
-  // The server's staging buffers are kept up to 256 MiB: pieces that fit reuse them. One at a
-  // time (StorageDriver's default): several in flight were not faster on the 2-vCPU VM.
-  size_t writePieceBytes() const override { return size_t{256} << 20; }
+  // Measured on the 2-vCPU VM, 1 GiB all dirty to a warm object, medians of 8 interleaved
+  // runs: one 256 MiB piece at a time ~590 ms, 64 MiB x 2 in flight ~420 ms, 16 MiB x 4 ~470 ms.
+  // Each piece in flight leases its own pooled connection.
+  size_t writePieceBytes() const override { return size_t{64} << 20; }
+  unsigned writeParallelism() const override { return 2; }
   int sync(uint64_t offset, size_t size) override {
     return static_cast<int>(retryReset([&] { return ioc_client_obj_flush(client_->get(), high_, low_, offset, size); }));
   }
