@@ -1,8 +1,11 @@
 // ummap benchmark: first-touch sequential read of a 1 GiB mem mapping at several segment sizes
 // beside the kernel's own mmap of a tmpfs file and bulk UFFDIO_COPY, then the cost of sync()
-// on 1 GiB with 1% of the pages dirty beside all clean.
+// on 1 GiB with 1% of the pages dirty beside all clean, then how long an asynchronous 256 MiB
+// checkpoint blocks the event loop.
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
+import { monitorEventLoopDelay } from 'perf_hooks';
 import { addon } from '../src/native';
 import { dropMemStore, Mapping, ummap, ummapSupport } from '../src/ummap';
 import type { DirtyTrackingMode } from '../src/ummap';
@@ -45,7 +48,7 @@ function fillStore(): void {
   const m = ummap(`mem://1GB?name=${STORE}`, GiB, { noFirstRead: true, segmentSize: 16 * MiB });
   const words = new Uint32Array(m.buffer);
   for (let off = 0; off < words.length; off += 4 * MiB) words.subarray(off, off + 4 * MiB).fill(0x01020304 + off);
-  m.unmap({ sync: true });
+  m.unmapSync({ sync: true });
 }
 
 function tmpfsBaseline(log: (s: string) => void): number {
@@ -74,7 +77,7 @@ function firstTouch(segmentSize: number): { gbps: number; faults: number } {
     const m = ummap(`mem://1GB?name=${STORE}`, GiB, { segmentSize });
     const seconds = scan(m.buffer);
     faults = m.stats().faults;
-    m.unmap({ sync: false });
+    m.unmapSync({ sync: false });
     return gbps(GiB, seconds);
   });
   return { gbps: rate, faults };
@@ -90,8 +93,8 @@ function timeMs(f: () => void): number {
 function syncCost(mode: DirtyTrackingMode): { clean: number; dirty: Array<{ percent: number; ms: number; written: number }> } {
   const m: Mapping = ummap(`mem://1GB?name=${STORE}`, GiB, { dirtyTracking: mode });
   scan(m.buffer);  // everything resident
-  m.sync();
-  const clean = Math.min(timeMs(() => m.sync()), timeMs(() => m.sync()), timeMs(() => m.sync()));
+  m.syncSync();
+  const clean = Math.min(timeMs(() => m.syncSync()), timeMs(() => m.syncSync()), timeMs(() => m.syncSync()));
   const pages = GiB / 4096;
   const view = new Uint8Array(m.buffer);
   const dirty = [];
@@ -99,14 +102,48 @@ function syncCost(mode: DirtyTrackingMode): { clean: number; dirty: Array<{ perc
     const stride = 100 / percent;  // evenly spread pages: no two dirty runs merge
     for (let p = 0; p < pages; p += stride) view[p * 4096 + 8] ^= 0xff;
     const before = m.stats().bytesWritten;
-    const ms = timeMs(() => m.sync());
+    const ms = timeMs(() => m.syncSync());
     dirty.push({ percent, ms, written: m.stats().bytesWritten - before });
   }
-  m.unmap({ sync: false });
+  m.unmapSync({ sync: false });
   return { clean, dirty };
 }
 
-export async function runUmapBench(log: (s: string) => void): Promise<BenchResult[]> {
+/**
+ * An asynchronous sync() of `size` all-dirty bytes to `uri`, twice (the second reuses the copy
+ * buffer, as repeated checkpoints do): how long the event loop was blocked (the copy at the call
+ * plus any other delay, from monitorEventLoopDelay at 1 ms resolution) beside the checkpoint's
+ * time. The synchronous form blocks it for the whole checkpoint.
+ */
+async function checkpointStall(uri: string, size: number, server?: string): Promise<{ blockedMs: number; checkpointMs: number; callMs: number }> {
+  const m = ummap(uri, size, { server, segmentSize: 8 * MiB, noFirstRead: true });
+  const words = new Float64Array(m.buffer);
+  let result = { blockedMs: 0, checkpointMs: 0, callMs: 0 };
+  try {
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < words.length; i += 512) words[i] = i + round;  // every page dirty
+      const delay = monitorEventLoopDelay({ resolution: 1 });
+      delay.enable();
+      await new Promise((resolve) => setTimeout(resolve, 5));  // the monitor's timer is running
+      const t0 = process.hrtime.bigint();
+      const done = m.sync();
+      const t1 = process.hrtime.bigint();
+      await done;
+      const t2 = process.hrtime.bigint();
+      await new Promise((resolve) => setTimeout(resolve, 5));  // the sample that saw the last stall
+      delay.disable();
+      // The monitor records the interval between its 1 ms timer's runs: what exceeds 1 ms is time
+      // the loop could not run (the copy at the call included).
+      const blockedMs = Math.max(Number(t1 - t0) / 1e6, ((delay.mean - 1e6) * delay.count) / 1e6);
+      result = { blockedMs, checkpointMs: Number(t2 - t0) / 1e6, callMs: Number(t1 - t0) / 1e6 };
+    }
+  } finally {
+    await m.unmap({ sync: false });
+  }
+  return result;
+}
+
+export async function runUmapBench(log: (s: string) => void, opts: { server?: string } = {}): Promise<BenchResult[]> {
   const support = ummapSupport();
   if (!support.available) throw new Error(`userfaultfd unavailable: ${support.error}`);
   const results: BenchResult[] = [];
@@ -134,6 +171,16 @@ export async function runUmapBench(log: (s: string) => void): Promise<BenchResul
         log(`  sync ${mode}: ${d.percent}% dirty ${d.ms.toFixed(2)} ms (${(d.written / MiB).toFixed(1)} MiB written), clean ${s.clean.toFixed(2)} ms`);
         results.push({ name: `sync() 1 GiB, ${d.percent}% pages dirty (${mode}) vs clean`, value: d.ms, unit: 'ms', baseline: s.clean, ratio: d.ms / s.clean });
       }
+    }
+    const size = 256 * MiB;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ummap-bench-'));
+    try {
+      const target = opts.server ? { uri: 'ioc://0x10d:1', name: 'ioc' } : { uri: `file://${path.join(dir, 'checkpoint')}`, name: 'file' };
+      const c = await checkpointStall(target.uri, size, opts.server);
+      log(`  async sync() of 256 MiB dirty (${target.name}): event loop blocked ${c.blockedMs.toFixed(1)} ms (the call: ${c.callMs.toFixed(1)} ms) of a ${c.checkpointMs.toFixed(0)} ms checkpoint`);
+      results.push({ name: `async sync() of 256 MiB all dirty (${target.name}): event loop blocked vs checkpoint time`, value: c.blockedMs, unit: 'ms', baseline: c.checkpointMs, ratio: c.blockedMs / c.checkpointMs });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   } finally {
     dropMemStore(STORE);

@@ -25,7 +25,7 @@ interface Job {
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex').slice(0, 32);
 
-function workerMain(job: Job): void {
+async function workerMain(job: Job): Promise<void> {
   const m = ummap(BigInt(job.high), BigInt(job.low), job.sliceBytes, {
     server: job.server, storageOffset: job.index * job.sliceBytes, segmentSize: '256KB',
   });
@@ -34,17 +34,20 @@ function workerMain(job: Job): void {
   parentPort!.postMessage({ type: 'mapped', index: job.index });
   Atomics.wait(new Int32Array(job.gate), 0, 0);
   let checkpoints = 0;
+  let writing: Promise<void> = Promise.resolve();  // the last checkpoint, written while steps go on
   for (let s = 1; s <= job.steps; s++) {
     const r = 3.6 + job.index * 0.05;
     for (let i = 0; i < cells.length; i++) cells[i] = r * cells[i] * (1 - cells[i]);
     if (s % job.every === 0 || s === job.steps) {
-      m.sync();
+      await writing;
+      writing = m.sync();  // copies the slice now
       checkpoints++;
     }
   }
+  await writing;
   const sum = sha(new Uint8Array(m.buffer));
   const stats = m.stats();
-  m.unmap();
+  await m.unmap();
   parentPort!.postMessage({ type: 'done', index: job.index, checksum: sum, checkpoints, bytesWritten: stats.bytesWritten });
 }
 
@@ -80,12 +83,12 @@ async function main(argv: string[]): Promise<void> {
     for (let i = 0; i < o.workers; i++) {
       const job: Job = { server: o.server, high, low, index: i, sliceBytes: o.sliceBytes, steps: o.steps, every: o.every, gate };
       const w = new Worker(__filename, { workerData: job });
-      w.on('message', (msg) => {
+      w.on('message', async (msg) => {
         if (msg.type === 'mapped' && ++mapped === o.workers) {
           // Every slice is registered for writing: a mapping across two slices must be refused.
           try {
             const intruder = ummap(BigInt(high), BigInt(low), 8192, { server: o.server, storageOffset: o.sliceBytes - 4096 });
-            intruder.unmap();
+            await intruder.unmap();
             overlapOutcome = 'mapped';
           } catch (e) {
             overlapRefused = (e as IocError).code === 'EBUSY';
@@ -126,5 +129,5 @@ if (isMainThread) {
     process.exit(1);
   });
 } else {
-  workerMain(workerData as Job);
+  workerMain(workerData as Job);  // a rejection ends the worker with an error event: main rejects
 }

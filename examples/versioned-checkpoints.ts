@@ -101,7 +101,7 @@ async function run(a: Args): Promise<void> {
     for (let i = 0; i < a.cells; i++) state[i] = 3.7 * state[i] * (1 - state[i]); // logistic map: chaotic, deterministic
     if (s % a.every === 0) {
       version++;
-      m.sync(); // the live object now holds step s
+      await m.sync(); // the live object now holds step s
       const slot = 1 + ((version - 1) % a.keep);
       await client.cow({ high: a.high, low: a.low }, { high: a.high, low: a.low + BigInt(slot) }, { allowExist: true });
       const sum = checksum(new Uint8Array(m.buffer, 0, bytes));
@@ -111,7 +111,7 @@ async function run(a: Args): Promise<void> {
       console.log(`version ${version} at step ${s}: checksum ${sum} (slot ${slot})`);
     }
   }
-  m.unmap({ sync: true });
+  await m.unmap({ sync: true });
   client.close();
   console.log(`versioned-checkpoints: ${a.steps} steps, ${version} versions made, kept ${entries.map((e) => e.version).join(', ')}, ${((Date.now() - t0) / 1000).toFixed(2)} s`);
 }
@@ -139,7 +139,7 @@ async function restore(a: Args): Promise<void> {
     await client.cow({ high: a.high, low: a.low + BigInt(slot) }, { high: a.high, low: a.low }, { allowExist: true });
     const m = ummap(a.high, a.low, cat.cells * 8, { server: a.server, readOnly: true });
     const sum = checksum(new Uint8Array(m.buffer, 0, cat.cells * 8));
-    m.unmap();
+    await m.unmap();
     if (sum !== e.checksum) throw new Error(`restored data of version ${e.version} has checksum ${sum}, expected ${e.checksum}`);
     console.log(`restored version ${e.version} (step ${e.step}) into the live object: checksum ${sum} ok`);
   } finally {

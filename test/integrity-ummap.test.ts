@@ -36,7 +36,7 @@ describe('ummap integrity', function () {
       page(m.buffer, 5 * GiB)[1] = 9;
       assert.equal(page(m.buffer, 5 * GiB)[1], 9);
       assert.ok(m.stats().residentBytes <= 64 * 2 ** 20, 'only the touched segments (and read-ahead) are resident');
-      m.unmap({ sync: false });
+      m.unmapSync({ sync: false });
       assert.equal(m.buffer.byteLength, 0, 'detached after unmap');
     });
 
@@ -46,7 +46,7 @@ describe('ummap integrity', function () {
       fs.truncateSync(path, 6 * GiB);
       let m = ummap(`file://${path}`, 6 * GiB, { segmentSize: 65536 });
       offsets.forEach((off, i) => page(m.buffer, off).fill(0x30 + i));
-      m.unmap();
+      m.unmapSync();
       // The file itself, read with positions above 2^32.
       const fd = fs.openSync(path, 'r');
       try {
@@ -64,7 +64,7 @@ describe('ummap integrity', function () {
       // And through a new mapping.
       m = ummap(`file://${path}`, 6 * GiB, { segmentSize: 65536, readOnly: true });
       offsets.forEach((off, i) => assert.ok(page(m.buffer, off).every((b) => b === 0x30 + i), `mapped byte at ${off}`));
-      m.unmap({ sync: false });
+      m.unmapSync({ sync: false });
       fs.rmSync(path);
     });
   });
@@ -95,7 +95,7 @@ describe('ummap integrity', function () {
     const mappings: Mapping[] = [];
     afterEach(async () => {
       for (const m of mappings.splice(0)) {
-        try { m.unmap({ sync: false }); } catch { /* already reported */ }
+        try { m.unmapSync({ sync: false }); } catch { /* already reported */ }
       }
       for (const s of servers.splice(0)) await s.stop();
     });
@@ -128,7 +128,7 @@ describe('ummap integrity', function () {
       const expected = Buffer.alloc(size);
       writeEveryOtherPage(m, pages, expected);
 
-      assert.throws(() => m.sync(), (e: unknown) => e instanceof IocError && /^ECONN(RESET|REFUSED)$/.test(e.code), 'the cut sync fails');
+      assert.throws(() => m.syncSync(), (e: unknown) => e instanceof IocError && /^ECONN(RESET|REFUSED)$/.test(e.code), 'the cut sync fails');
       const cutAt = Date.now();
       await withBound(first.exited, 10000, 'server exit');
       assert.match(first.logs(), new RegExp(`killed after ${acked} acknowledged writes`));
@@ -140,7 +140,7 @@ describe('ummap integrity', function () {
       // The cut sync's refused reconnect makes the client back off for 100 ms (a fixed delay,
       // not a race): past it for sure, the next call connects.
       await new Promise((r) => setTimeout(r, Math.max(0, cutAt + 300 - Date.now())));
-      m.sync();
+      m.syncSync();
       // Everything again: the pages the first server acknowledged, and those it never got.
       assert.ok(m.stats().bytesWritten - bytesBefore >= written * PAGE - PAGE, 'the acknowledged pages were written again');
       const stored = await readBack(second, 71, 1, size);
@@ -161,8 +161,8 @@ describe('ummap integrity', function () {
       mappings.push(m);
       const expected = Buffer.alloc(size);
       writeEveryOtherPage(m, pages, expected);
-      m.flush(0, half, { evict: true });  // written back (in the server's memory only), dropped here
-      m.flush(half, half);                // written back, still resident
+      m.flushSync(0, half, { evict: true });// written back (in the server's memory only), dropped here
+      m.flushSync(half, half);                // written back, still resident
       await first.kill();
       const second = await startAgain(first);
       servers.push(second);
@@ -171,17 +171,42 @@ describe('ummap integrity', function () {
       // hide the loss (the reloaded pages are not taken for the acknowledged ones).
       assert.equal(new Uint8Array(m.buffer, 0, PAGE)[0], 0, 'the restarted server has none of it');
       const lostBytes = (pages / 4) * PAGE;  // the written pages of the evicted half
-      assert.throws(() => m.sync(), (e: unknown) => {
+      assert.throws(() => m.syncSync(), (e: unknown) => {
         assert.ok(e instanceof IocError);
         assert.equal(e.code, 'EIO', e.message);
         assert.match(e.message, new RegExp(`restarted and lost ${lostBytes} acknowledged bytes`));
         return true;
       });
       // The resident half was written again and synced; the loss is reported once.
-      m.sync();
+      m.syncSync();
       const stored = await readBack(second, 72, 2, size);
       assert.equal(firstDifference(stored.subarray(half), expected.subarray(half)), -1, 'the resident half byte for byte');
       assert.ok(stored.subarray(0, half).every((b) => b === 0), 'the evicted half is gone from the restarted server');
+    });
+
+    it('the asynchronous sync() rejects with the same EIO naming the lost bytes, once; the next one writes the resident half', async () => {
+      const pages = 512, size = pages * PAGE, half = size / 2;
+      const first = await startServer({ args: ['--write-behind', 'off'] });
+      servers.push(first);
+      const m = ummap(74, 2, size, { server: first.address, segmentSize: 64 * 1024 });
+      mappings.push(m);
+      const expected = Buffer.alloc(size);
+      writeEveryOtherPage(m, pages, expected);
+      await m.flush(0, half, { evict: true });
+      await m.flush(half, half);
+      await first.kill();
+      const second = await startAgain(first);
+      servers.push(second);
+      const lostBytes = (pages / 4) * PAGE;
+      await assert.rejects(m.sync(), (e: unknown) => {
+        assert.ok(e instanceof IocError);
+        assert.equal(e.code, 'EIO', e.message);
+        assert.match(e.message, new RegExp(`restarted and lost ${lostBytes} acknowledged bytes`));
+        return true;
+      });
+      await m.sync();
+      const stored = await readBack(second, 74, 2, size);
+      assert.equal(firstDifference(stored.subarray(half), expected.subarray(half)), -1, 'the resident half byte for byte');
     });
 
     it('with --nvdimm, acknowledged writes survive the restart: evicted pages are not reported lost, nothing is written twice', async () => {
@@ -193,12 +218,12 @@ describe('ummap integrity', function () {
       mappings.push(m);
       const expected = Buffer.alloc(size);
       writeEveryOtherPage(m, pages, expected);
-      m.flush(0, size, { evict: true });
+      m.flushSync(0, size, { evict: true });
       const written = m.stats().bytesWritten;
       await first.kill();
       const second = await startAgain(first, { args });
       servers.push(second);
-      m.sync();
+      m.syncSync();
       assert.equal(m.stats().bytesWritten, written, 'nothing written again');
       assert.equal(firstDifference(await readBack(second, 73, 3, size), expected), -1, 'every page byte for byte');
     });

@@ -213,7 +213,7 @@ describe('RADOS backing store on a real Ceph cluster', function () {
       try {
         assert.ok(Buffer.from(m.buffer).equals(dataOf(5)), 'ummap of object 5 over the server list');
       } finally {
-        m.unmap();
+        m.unmapSync();
       }
     });
 

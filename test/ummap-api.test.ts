@@ -38,7 +38,7 @@ describe('ummap API', function () {
       const path = tmpFile('vars.bin');
       const m = ummap('file://{p}', 4096, { vars: { p: path } });
       new Uint8Array(m.buffer)[0] = 42;
-      m.unmap();
+      m.unmapSync();
       assert.equal(fs.readFileSync(path)[0], 42);
     });
 
@@ -46,16 +46,16 @@ describe('ummap API', function () {
       const m = ummap('mem://1MB', MiB);
       const view = new Uint8Array(m.buffer);
       view[0] = 1;
-      m.unmap();
+      m.unmapSync();
       assert.equal(m.buffer.byteLength, 0);
       assert.equal(view.length, 0);
       assert.equal(view[0], undefined);
       assert.equal(m.closed, true);
-      assertCode(() => m.sync(), 'EBADF');
-      assertCode(() => m.flush(), 'EBADF');
+      assertCode(() => m.syncSync(), 'EBADF');
+      assertCode(() => m.flushSync(), 'EBADF');
       assertCode(() => m.stats(), 'EBADF');
       assertCode(() => m.cow('mem://1MB'), 'EBADF');
-      m.unmap();
+      m.unmapSync();
     });
 
     it('readOnly mappings never write back', () => {
@@ -65,9 +65,9 @@ describe('ummap API', function () {
       const view = new Uint8Array(m.buffer);
       assert.equal(view[5], 1);
       view[5] = 2;
-      m.sync();
+      m.syncSync();
       assert.equal(m.stats().bytesWritten, 0);
-      m.unmap();
+      m.unmapSync();
       assert.equal(fs.readFileSync(path)[5], 1);
     });
 
@@ -76,12 +76,12 @@ describe('ummap API', function () {
       const view = new Uint8Array(m.buffer);
       view[10] = 1;
       view[3 * MiB + 10] = 1;
-      m.flush(3 * MiB, MiB);
+      m.flushSync(3 * MiB, MiB);
       assert.equal(m.stats().bytesWritten, 4096);
       assert.equal(m.stats().driverSyncs, 0);
-      m.sync();
+      m.syncSync();
       assert.equal(m.stats().bytesWritten, 8192);
-      m.unmap();
+      m.unmapSync();
     });
   });
 
@@ -109,10 +109,10 @@ describe('ummap API', function () {
           assert.ok(s.bytesWritten > 0, 'evictions wrote dirty data back');
           // Read everything back while mapped (evicted segments reload from the store).
           assert.equal(firstDifference(view, reference), -1);
-          m.unmap();
+          m.unmapSync();
           m = ummap(`mem://64MB?name=${name}`, size);
           assert.equal(firstDifference(new Uint8Array(m.buffer), reference), -1);
-          m.unmap({ sync: false });
+          m.unmapSync({ sync: false });
         } finally {
           dropMemStore(name);
         }
@@ -129,7 +129,7 @@ describe('ummap API', function () {
         const before = m.stats().faults;
         void view[survivor * MiB];
         assert.equal(m.stats().faults, before, `${policy}: segment ${survivor} still resident`);
-        m.unmap();
+        m.unmapSync();
       }
     });
 
@@ -152,8 +152,8 @@ describe('ummap API', function () {
       assert.ok(a.stats().evictions > 0 && b.stats().evictions > 0);
       assert.equal(firstDifference(va, ra), -1);
       assert.equal(firstDifference(vb, rb), -1);
-      a.unmap();
-      b.unmap();
+      a.unmapSync();
+      b.unmapSync();
       assert.equal(quota.stats().used, 0);
     });
 
@@ -161,13 +161,13 @@ describe('ummap API', function () {
       const m = ummap('mem://4MB', 4 * MiB, { segmentSize: MiB });
       const view = new Uint8Array(m.buffer);
       view.fill(9, 0, 4 * MiB);
-      m.sync(0, undefined, { evict: true });
+      m.syncSync(0, undefined, { evict: true });
       assert.equal(m.stats().residentBytes, 0);
       assert.equal(m.stats().bytesWritten, 4 * MiB);
       const faults = m.stats().faults;
       assert.equal(view[2 * MiB], 9);
       assert.ok(m.stats().faults > faults);
-      m.unmap();
+      m.unmapSync();
     });
   });
 
@@ -178,13 +178,13 @@ describe('ummap API', function () {
       const m = ummap(`file://${a}`, 2 * MiB);
       const view = new Uint8Array(m.buffer);
       view.fill(1, 0, MiB);
-      m.sync();
+      m.syncSync();
       view.fill(2, 100, 200);  // dirty, not yet synced
       m.cow(`file://${b}`);
       assert.equal(m.uri, `file://${b}`);
       view.fill(3, MiB, MiB + 10);
-      m.sync();
-      m.unmap();
+      m.syncSync();
+      m.unmapSync();
       const oldContent = fs.readFileSync(a);
       const newContent = fs.readFileSync(b);
       const expectedOld = Buffer.alloc(MiB, 1);
@@ -202,7 +202,7 @@ describe('ummap API', function () {
       const m = ummap(`file://${a}`, MiB);
       assertCode(() => m.cow(`file://${b}`), 'EEXIST');
       m.cow(`file://${b}`, { allowExist: true });
-      m.unmap();
+      m.unmapSync();
     });
 
     it('switch re-points without copying; dirty pages go to the new object', () => {
@@ -211,11 +211,11 @@ describe('ummap API', function () {
       const m = ummap(`file://${a}`, MiB);
       const view = new Uint8Array(m.buffer);
       view.fill(1, 0, 4096);
-      m.sync();
+      m.syncSync();
       view.fill(5, 8192, 8192 + 10);
       m.switch(`file://${c}`);
-      m.sync();
-      m.unmap();
+      m.syncSync();
+      m.unmapSync();
       const oldContent = fs.readFileSync(a);
       assert.equal(oldContent.length, 4096, 'old object unchanged');
       assert.ok(oldContent.every((x) => x === 1));
@@ -230,18 +230,18 @@ describe('ummap API', function () {
         const m = ummap('mem://1MB?name=cow-src', MiB);
         const view = new Uint8Array(m.buffer);
         view.fill(4);
-        m.sync();
+        m.syncSync();
         view[0] = 8;
         m.cow('mem://1MB?name=cow-dst');
-        m.sync();
-        m.unmap();
+        m.syncSync();
+        m.unmapSync();
         const src = ummap('mem://1MB?name=cow-src', MiB);
         const dst = ummap('mem://1MB?name=cow-dst', MiB);
         assert.equal(new Uint8Array(src.buffer)[0], 4);
         assert.equal(new Uint8Array(dst.buffer)[0], 8);
         assert.equal(new Uint8Array(dst.buffer)[MiB - 1], 4);
-        src.unmap();
-        dst.unmap();
+        src.unmapSync();
+        dst.unmapSync();
       } finally {
         dropMemStore('cow-src');
         dropMemStore('cow-dst');

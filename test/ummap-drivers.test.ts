@@ -26,10 +26,10 @@ describe('ummap drivers', function () {
       const v = new Uint8Array(m.buffer);
       if (v[5] !== 0) throw new Error("not zero");  // load first: the write below is a WP fault
       v[5] = 1;
-      m.sync();
+      m.syncSync();
       const s = m.stats();
       console.log(JSON.stringify({ def: ummapSupport().defaultTracking, mode: m.dirtyTracking, wf: s.writeFaults, w: s.bytesWritten }));
-      m.unmap();`;
+      m.unmapSync();`;
     const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, IOC_UFFD_NO_WP_ASYNC: '1' } }).toString();
     assert.deepEqual(JSON.parse(out), { def: 'wp-fault', mode: 'wp-fault', wf: 1, w: 4096 });
   });
@@ -43,16 +43,16 @@ describe('ummap drivers', function () {
           let m = ummap(uri, SIZE, { dirtyTracking: mode });
           assert.equal(m.dirtyTracking, mode);
           randomWrites(new Uint8Array(m.buffer), reference, 20000, 1);
-          m.sync();
+          m.syncSync();
           const s = m.stats();
           assert.ok(s.bytesWritten > 0 && s.bytesWritten < SIZE, `wrote ${s.bytesWritten} bytes`);
           if (mode === 'wp-fault') assert.ok(s.writeFaults > 0);
           else assert.equal(s.writeFaults, 0);
-          m.unmap();
+          m.unmapSync();
           m = ummap(uri, SIZE, { dirtyTracking: mode });
           assert.equal(firstDifference(new Uint8Array(m.buffer), reference), -1);
           assert.equal(m.stats().bytesRead, SIZE);
-          m.unmap({ sync: false });
+          m.unmapSync({ sync: false });
         } finally {
           dropMemStore(`roundtrip-${mode}`);
         }
@@ -63,12 +63,12 @@ describe('ummap drivers', function () {
         const reference = new Uint8Array(SIZE);
         let m = ummap(`file://${path}`, SIZE, { dirtyTracking: mode, segmentSize: 256 * 1024 });
         randomWrites(new Uint8Array(m.buffer), reference, 20000, 2);
-        m.unmap({ sync: true });
+        m.unmapSync({ sync: true });
         const onDisk = fs.readFileSync(path);
         assert.equal(firstDifference(onDisk.subarray(0, Math.min(onDisk.length, SIZE)), reference.subarray(0, onDisk.length)), -1);
         m = ummap(`file://${path}`, SIZE, { dirtyTracking: mode });
         assert.equal(firstDifference(new Uint8Array(m.buffer), reference), -1);
-        m.unmap();
+        m.unmapSync();
       });
     });
   }
@@ -77,17 +77,17 @@ describe('ummap drivers', function () {
     let m = ummap('dummy://7', SIZE);
     const reference = new Uint8Array(SIZE);
     randomWrites(new Uint8Array(m.buffer), reference, 20000, 3);
-    m.sync();
+    m.syncSync();
     const written = m.stats().bytesWritten;
     assert.ok(written > 0);
-    m.unmap();
+    m.unmapSync();
     m = ummap('dummy://7', SIZE);
     const view = new Uint8Array(m.buffer);
     assert.equal(firstDifference(view, new Uint8Array(SIZE).fill(7)), -1);
-    m.unmap();
+    m.unmapSync();
     m = ummap('dummy://A', 4096);
     assert.equal(new Uint8Array(m.buffer)[100], 65);
-    m.unmap();
+    m.unmapSync();
   });
 
   it('last partial segment and an unaligned storageOffset', () => {
@@ -104,7 +104,7 @@ describe('ummap drivers', function () {
     view[0] = 0xee;
     view[size - 1] = 0xdd;
     view[3 * MiB] = 0xcc;
-    m.unmap();
+    m.unmapSync();
     const after = fs.readFileSync(path);
     assert.equal(after.length, content.length, 'no write past the mapping');
     assert.equal(after[offset], 0xee);
@@ -126,14 +126,14 @@ describe('ummap drivers', function () {
     assert.equal(view[2 * MiB - 1], 0);
     assert.equal(m.stats().bytesRead, 0);
     view[10] = 1;
-    m.sync(0, undefined, { evict: true });
+    m.syncSync(0, undefined, { evict: true });
     assert.equal(m.stats().bytesWritten, 4096);
     // Evicted segments are read back from the file now.
     assert.equal(view[10], 1);
     assert.equal(view[11], 0);  // rest of the written page: the zeros that were there
     assert.equal(view[4096], 0xab);
     assert.ok(m.stats().bytesRead > 0);
-    m.unmap();
+    m.unmapSync();
     const after = fs.readFileSync(path);
     assert.equal(after[10], 1);
     assert.equal(after[4096], 0xab);
@@ -148,16 +148,16 @@ describe('ummap drivers', function () {
       let sum = 0;
       for (let i = 0; i < view.length; i += 4096) sum += view[i];
       assert.equal(sum, 3 * 2048);
-      m.sync();
+      m.syncSync();
       assert.equal(m.stats().bytesWritten, 0, mode);
       assert.equal(m.stats().writeBacks, 0, mode);
       assert.equal(m.stats().driverSyncs, 0, mode);
       view[5 * MiB + 1] = 9;
-      m.sync();
+      m.syncSync();
       assert.equal(m.stats().bytesWritten, 4096, mode);
-      m.sync();
+      m.syncSync();
       assert.equal(m.stats().bytesWritten, 4096, `${mode}: second sync`);
-      m.unmap();
+      m.unmapSync();
     }
   });
 
@@ -175,7 +175,7 @@ describe('ummap drivers', function () {
       assert.equal(n, 4 * MiB);
       assert.equal(firstDifference(new Uint8Array(m.buffer, MiB + 100, 4 * MiB), content), -1);
       // The kernel's writes are tracked like any other: they reach the store.
-      m.unmap();
+      m.unmapSync();
       const stored = fs.readFileSync(store);
       assert.equal(firstDifference(stored.subarray(MiB + 100, MiB + 100 + 4 * MiB), content), -1, mode);
 
@@ -185,7 +185,7 @@ describe('ummap drivers', function () {
       assert.equal(fs.writeSync(wfd, new Uint8Array(m2.buffer)), 2 * MiB);
       fs.closeSync(wfd);
       assert.equal(firstDifference(fs.readFileSync(out), new Uint8Array(2 * MiB).fill(5)), -1);
-      m2.unmap();
+      m2.unmapSync();
     }
   });
 });

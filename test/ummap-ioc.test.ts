@@ -37,12 +37,12 @@ describe('ummap ioc driver', function () {
     const reference = new Uint8Array(SIZE);
     let m = ummap(10, 20, SIZE, opts);
     randomWrites(new Uint8Array(m.buffer), reference, 20000, 21);
-    m.sync();
+    m.syncSync();
     assert.ok(m.stats().driverSyncs >= 1);
-    m.unmap();
+    m.unmapSync();
     m = ummap('ioc://10:20', SIZE, opts);
     assert.equal(firstDifference(new Uint8Array(m.buffer), reference), -1);
-    m.unmap();
+    m.unmapSync();
   });
 
   it('storageOffset, partial last segment, eviction, cow and switch keep the old object', () => {
@@ -52,20 +52,20 @@ describe('ummap ioc driver', function () {
     const view = new Uint8Array(m.buffer);
     const reference = new Uint8Array(size);
     randomWrites(view, reference, 3000, 22);
-    m.sync();
+    m.syncSync();
     assert.ok(m.stats().evictions > 0);
     view[0] = 0x5a;  // dirty, goes to the cow target only
     m.cow({ high: 11, low: 2 });
-    m.sync();
+    m.syncSync();
     view[1] = 0x6b;
     m.switch('ioc://11:3');
-    m.sync();
-    m.unmap();
+    m.syncSync();
+    m.unmapSync();
 
     const read = (low: number) => {
       const r = ummap(`ioc://11:${low}`, size, { ...opts, policy: 'none' });
       const copy = new Uint8Array(r.buffer).slice();
-      r.unmap({ sync: false });
+      r.unmapSync({ sync: false });
       return copy;
     };
     assert.equal(firstDifference(read(1), reference), -1, 'old object unchanged');

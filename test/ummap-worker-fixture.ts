@@ -15,11 +15,11 @@ try {
     Atomics.wait(new Int32Array(gate), 0, 0);
   }
   const evictions = m.stats().evictions;
-  m.sync();
-  m.unmap();
+  m.syncSync();
+  m.unmapSync();
   m = ummap(uri, size);
   const diff = firstDifference(new Uint8Array(m.buffer), reference);
-  m.unmap({ sync: false });
+  m.unmapSync({ sync: false });
   parentPort!.postMessage({ ok: diff === -1, diff, evictions, threadFaults: true });
 } catch (e) {
   parentPort!.postMessage({ ok: false, error: String((e as Error).stack ?? e) });

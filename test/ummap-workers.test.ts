@@ -45,7 +45,7 @@ describe('ummap worker threads', function () {
       assert.ok(a.ok, `worker a mismatch at ${a.diff}`);
       assert.ok(b.ok, `worker b mismatch at ${b.diff}`);
       assert.ok((b.evictions ?? 0) > 0, 'worker b ran under its fifo policy');
-      main.unmap();
+      main.unmapSync();
     } finally {
       dropMemStore('worker-a');
     }

@@ -8,13 +8,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 
 #include "eviction_policy.h"
 #include "mapping.h"
+#include "test_gate.h"
 #include "uffd_abi.h"
 
 // Node's own V8 header (the addon is always built against the Node that runs it): for mappings
@@ -258,6 +261,104 @@ Napi::Value Unmap(const Napi::CallbackInfo& info) {
   });
 }
 
+// How an asynchronous call ended, carried from its thread to the JS thread.
+struct Outcome {
+  Napi::Promise::Deferred deferred;
+  int error = 0;  // errno
+  std::string message;
+};
+
+void settle(Napi::Env env, Napi::Function, std::nullptr_t*, Outcome* outcome) {
+  std::unique_ptr<Outcome> done(outcome);
+  if (!env) return;  // the environment is going away: nobody waits for the promise
+  Napi::HandleScope scope(env);
+  if (done->error) done->deferred.Reject(errnoError(env, done->error, done->message).Value());
+  else done->deferred.Resolve(env.Undefined());
+}
+using SettleFunction = Napi::TypedThreadSafeFunction<std::nullptr_t, Outcome, settle>;
+
+// Run work on its own thread and settle the returned promise on the JS thread. A thread per
+// call rather than the libuv pool: the work may wait for earlier write-backs of the mapping, and
+// it must run even if the environment is torn down meanwhile (the teardown's unmap waits for it).
+Napi::Value runOffThread(Napi::Env env, std::function<void()> work) {
+  auto* outcome = new Outcome{Napi::Promise::Deferred::New(env), 0, {}};
+  Napi::Promise promise = outcome->deferred.Promise();
+  SettleFunction settleFn = SettleFunction::New(env, "ummapWriteBack", 0, 1);
+  auto body = [work = std::move(work), outcome, settleFn]() mutable {
+    try {
+      work();
+    } catch (const std::system_error& e) {
+      outcome->error = e.code().value();
+      outcome->message = e.what();
+    } catch (const std::exception& e) {
+      outcome->error = EIO;
+      outcome->message = e.what();
+    }
+    if (settleFn.BlockingCall(outcome) != napi_ok) delete outcome;
+    settleFn.Release();
+  };
+  try {
+    std::thread(body).detach();  // a copy: body stays callable if no thread can be had
+  } catch (const std::system_error&) {
+    body();  // then do it here rather than never
+  }
+  return promise;
+}
+
+// flushAsync(handle, offset, length, syncDriver, evict) -> Promise<void>. The dirty pages are
+// copied now (the caller's thread); the copy is written on another thread.
+Napi::Value FlushAsync(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    auto m = mappingOf(info[0]);
+    auto job = m->snapshotWriteBack(static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue()),
+                                    static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue()), info[3].ToBoolean(),
+                                    info[4].ToBoolean());
+    return runOffThread(info.Env(), [m, job] { m->runWriteBack(*job); });
+  });
+}
+
+// unmapAsync(handle, buffer, sync) -> Promise<void>: the buffer is detached now (nothing writes
+// after the call), the write-back and munmap run on another thread. If the write-back fails the
+// mapping stays open: umapBuffer gives its memory back to JavaScript.
+Napi::Value UnmapAsync(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    auto m = mappingOf(info[0]);
+    bool sync = info[2].ToBoolean();
+    if (info[1].IsArrayBuffer()) {
+      Napi::ArrayBuffer buffer = info[1].As<Napi::ArrayBuffer>();
+      if (buffer.Data() == m->base() && !m->closed()) buffer.Detach();
+    }
+    return runOffThread(info.Env(), [m, sync] { m->unmap(sync); });
+  });
+}
+
+// buffer(handle) -> a new ArrayBuffer over the mapping's memory (after a failed unmapAsync).
+Napi::Value Buffer(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsExternal()) throw std::invalid_argument("not a mapping handle");
+    const LeaseRef& lease = *info[0].As<Napi::External<LeaseRef>>().Data();
+    if (lease->mapping->closed()) throw std::system_error(EBADF, std::generic_category(), "mapping is unmapped");
+    return mappedArrayBuffer(info.Env(), lease);
+  });
+}
+
+// Test hook (test_gate.h): pause the next asynchronous write-back after `pieces` pieces.
+Napi::Value TestPauseWriteBack(const Napi::CallbackInfo& info) {
+  testGateArm(static_cast<size_t>(info[0].As<Napi::Number>().DoubleValue()));
+  return info.Env().Undefined();
+}
+
+// Blocks the JS thread until a write-back is paused (the write-back never needs it): true, or
+// false after timeoutMs.
+Napi::Value TestWaitPaused(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), testGateWaitPaused(static_cast<unsigned>(info[0].As<Napi::Number>().DoubleValue())));
+}
+
+Napi::Value TestReleaseWriteBack(const Napi::CallbackInfo& info) {
+  testGateRelease();
+  return info.Env().Undefined();
+}
+
 // switchTo(handle, scheme, params, copyFirst, allowExist)
 Napi::Value SwitchTo(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
@@ -393,6 +494,12 @@ Napi::Object InitUmapBinding(Napi::Env env, Napi::Object exports) {
   exports.Set("umapCreate", Napi::Function::New(env, Create, "umapCreate"));
   exports.Set("umapFlush", Napi::Function::New(env, Flush, "umapFlush"));
   exports.Set("umapUnmap", Napi::Function::New(env, Unmap, "umapUnmap"));
+  exports.Set("umapFlushAsync", Napi::Function::New(env, FlushAsync, "umapFlushAsync"));
+  exports.Set("umapUnmapAsync", Napi::Function::New(env, UnmapAsync, "umapUnmapAsync"));
+  exports.Set("umapBuffer", Napi::Function::New(env, Buffer, "umapBuffer"));
+  exports.Set("umapTestPauseWriteBack", Napi::Function::New(env, TestPauseWriteBack, "umapTestPauseWriteBack"));
+  exports.Set("umapTestWaitPaused", Napi::Function::New(env, TestWaitPaused, "umapTestWaitPaused"));
+  exports.Set("umapTestReleaseWriteBack", Napi::Function::New(env, TestReleaseWriteBack, "umapTestReleaseWriteBack"));
   exports.Set("umapSwitch", Napi::Function::New(env, SwitchTo, "umapSwitch"));
   exports.Set("umapStats", Napi::Function::New(env, Stats, "umapStats"));
   exports.Set("umapPolicyCreate", Napi::Function::New(env, PolicyCreate, "umapPolicyCreate"));

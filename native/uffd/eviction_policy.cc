@@ -39,6 +39,11 @@ void EvictionPolicy::onDropped(size_t bytes) {
   used_ = used_ > bytes ? used_ - bytes : 0;
 }
 
+void EvictionPolicy::requeue(const std::shared_ptr<Mapping>& mapping, size_t segment, uint64_t generation, size_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  entries_.push_back({mapping, segment, generation, bytes});
+}
+
 size_t EvictionPolicy::used() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return used_;

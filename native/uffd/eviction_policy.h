@@ -33,6 +33,8 @@ class EvictionPolicy {
   void chooseVictims(size_t incoming, std::vector<Victim>& out);
   void onLoaded(const std::shared_ptr<Mapping>& mapping, size_t segment, uint64_t generation, size_t bytes);
   void onDropped(size_t bytes);
+  // A victim that could not be evicted now (still counted in used): queue it again.
+  void requeue(const std::shared_ptr<Mapping>& mapping, size_t segment, uint64_t generation, size_t bytes);
 
   size_t limit() const { return limit_; }
   size_t window() const { return window_; }

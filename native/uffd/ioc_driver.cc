@@ -1,6 +1,10 @@
 // ioc://HIGH:LOW: an object of an iocatcher server, through the C client API. One client per
 // server address is shared by every mapping of the process (the client is thread-safe), and
-// released when its last mapping goes.
+// released when its last mapping goes. Range registrations go through a second client whose
+// calls are serialised: the data client leases one pooled connection per concurrent call (a
+// fault's read beside an asynchronous write-back), each with its own TCP client id, and the
+// server only takes an unregister from the id that registered (otherwise the range stays
+// registered and the next mapping of it gets EBUSY: 5 of 6 times with a sync beside faults).
 #include <errno.h>
 
 #include <mutex>
@@ -21,6 +25,7 @@ class SharedClient {
   }
   ~SharedClient() { ioc_client_fini(client_); }
   ioc_client_t* get() const { return client_; }
+  std::mutex serial;  // held around every call of a client used for registrations only
 
  private:
   ioc_client_t* client_;
@@ -29,9 +34,9 @@ class SharedClient {
 std::mutex clientsMutex;
 std::map<std::string, std::weak_ptr<SharedClient>> clients;
 
-std::shared_ptr<SharedClient> clientFor(const std::string& host, const std::string& port) {
+std::shared_ptr<SharedClient> clientFor(const std::string& host, const std::string& port, const char* role) {
   std::lock_guard<std::mutex> lock(clientsMutex);
-  auto& slot = clients[host + ":" + port];
+  auto& slot = clients[host + ":" + port + "/" + role];
   auto client = slot.lock();
   if (!client) {
     client = std::make_shared<SharedClient>(host, port);
@@ -49,8 +54,9 @@ int64_t parseI64(const std::string& text, const char* what) {
 
 class IocDriver : public StorageDriver {
  public:
-  IocDriver(std::shared_ptr<SharedClient> client, std::string address, int64_t high, int64_t low)
-      : client_(std::move(client)), address_(std::move(address)), high_(high), low_(low) {}
+  IocDriver(std::shared_ptr<SharedClient> client, std::shared_ptr<SharedClient> ranges, std::string address, int64_t high,
+            int64_t low)
+      : client_(std::move(client)), ranges_(std::move(ranges)), address_(std::move(address)), high_(high), low_(low) {}
   ~IocDriver() override { detach(); }
 
   ssize_t read(void* buf, size_t size, uint64_t offset) override {
@@ -69,6 +75,11 @@ class IocDriver : public StorageDriver {
   ssize_t write(const void* buf, size_t size, uint64_t offset) override {
     return retryReset([&] { return ioc_client_obj_write(client_->get(), high_, low_, buf, size, offset); });
   }
+  // Measured on the 2-vCPU VM, 1 GiB all dirty to a warm object, medians of 8 interleaved
+  // runs: one 256 MiB piece at a time ~590 ms, 64 MiB x 2 in flight ~420 ms, 16 MiB x 4 ~470 ms.
+  // Each piece in flight leases its own pooled connection.
+  size_t writePieceBytes() const override { return size_t{64} << 20; }
+  unsigned writeParallelism() const override { return 2; }
   int sync(uint64_t offset, size_t size) override {
     return static_cast<int>(retryReset([&] { return ioc_client_obj_flush(client_->get(), high_, low_, offset, size); }));
   }
@@ -84,7 +95,8 @@ class IocDriver : public StorageDriver {
     return ret < 0 ? ret : 1;
   }
   int attach(uint64_t offset, size_t size, bool write) override {
-    int32_t id = ioc_client_obj_range_register(client_->get(), high_, low_, offset, size, write);
+    std::lock_guard<std::mutex> serial(ranges_->serial);
+    int32_t id = ioc_client_obj_range_register(ranges_->get(), high_, low_, offset, size, write);
     if (id == -EBUSY) return id;  // another writer maps an overlapping range
     if (id > 0) {
       rangeId_ = id;
@@ -95,7 +107,8 @@ class IocDriver : public StorageDriver {
     return 0;  // other errors: the server does not check consistency; map anyway
   }
   void detach() override {
-    if (rangeId_ > 0) ioc_client_obj_range_unregister(client_->get(), rangeId_, high_, low_, rangeOffset_, rangeSize_, rangeWrite_);
+    std::lock_guard<std::mutex> serial(ranges_->serial);
+    if (rangeId_ > 0) ioc_client_obj_range_unregister(ranges_->get(), rangeId_, high_, low_, rangeOffset_, rangeSize_, rangeWrite_);
     rangeId_ = 0;
   }
   std::string describe() const override {
@@ -104,6 +117,7 @@ class IocDriver : public StorageDriver {
 
  private:
   std::shared_ptr<SharedClient> client_;
+  std::shared_ptr<SharedClient> ranges_;  // registrations only, one call at a time
   std::string address_;
   int64_t high_, low_;
   int32_t rangeId_ = 0;
@@ -119,7 +133,7 @@ std::shared_ptr<StorageDriver> createIocDriver(const DriverParams& params) {
   const std::string& port = requireParam(params, "port");
   int64_t high = parseI64(requireParam(params, "high"), "object id high");
   int64_t low = parseI64(requireParam(params, "low"), "object id low");
-  return std::make_shared<IocDriver>(clientFor(host, port), host + ":" + port, high, low);
+  return std::make_shared<IocDriver>(clientFor(host, port, "data"), clientFor(host, port, "ranges"), host + ":" + port, high, low);
 }
 
 }  // namespace ummap

@@ -18,7 +18,9 @@
 
 #include "fault_reader.h"
 #include "segment_filler.h"
+#include "test_gate.h"
 #include "uffd_abi.h"
+#include "write_pool.h"
 
 namespace ummap {
 namespace {
@@ -27,13 +29,48 @@ std::atomic<uint64_t> loadCounter{0};  // generations: unique per load, never 0
 
 constexpr size_t kFillChunk = 2 << 20;  // read-ahead installs in ~2 MiB steps to wake waiters early
 
-void throwErrno(int negErrno, const std::string& what) {
+[[noreturn]] void throwErrno(int negErrno, const std::string& what) {
   throw std::system_error(-negErrno, std::generic_category(), what);
 }
 
 size_t roundUp(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
+// The driver's write-back shape, or $UMMAP_WRITE_PIECE_BYTES / $UMMAP_WRITE_PARALLELISM (tuning
+// and before/after measurements).
+size_t envOr(const char* name, size_t fallback) {
+  const char* v = getenv(name);
+  unsigned long long n = v && *v ? strtoull(v, nullptr, 0) : 0;
+  return n > 0 ? static_cast<size_t>(n) : fallback;
+}
+size_t pieceBytes(const StorageDriver& d) { return roundUp(envOr("UMMAP_WRITE_PIECE_BYTES", d.writePieceBytes()), kPageSize); }
+unsigned parallelism(const StorageDriver& d) { return static_cast<unsigned>(envOr("UMMAP_WRITE_PARALLELISM", d.writeParallelism())); }
+
 }  // namespace
+
+// Waits (releasing the mapping's lock meanwhile) until `turn` is served; ends the turn when it
+// goes out of scope, with the lock held again.
+class Mapping::TurnHold {
+ public:
+  TurnHold(Mapping& m, std::unique_lock<std::mutex>& lock, uint64_t turn, WriteBackJob* job = nullptr)
+      : m_(m), job_(job) {
+    m_.turnChanged_.wait(lock, [&] { return m_.servingTurn_ == turn; });
+  }
+  ~TurnHold() {
+    if (job_) {
+      m_.pendingJobs_.erase(std::find(m_.pendingJobs_.begin(), m_.pendingJobs_.end(), job_));
+      // Keep the largest copy for the next snapshot: a fresh one costs page faults.
+      for (auto& copy : job_->copies)
+        if (!m_.closed_ && (!m_.spareCopy_ || copy->size() > m_.spareCopy_->size())) m_.spareCopy_ = std::move(copy);
+      job_->copies.clear();
+    }
+    m_.servingTurn_++;
+    m_.turnChanged_.notify_all();
+  }
+
+ private:
+  Mapping& m_;
+  WriteBackJob* job_;
+};
 
 std::shared_ptr<Mapping> Mapping::create(std::shared_ptr<StorageDriver> driver, const MappingOptions& o) {
   if (o.size == 0) throw std::invalid_argument("size must be > 0");
@@ -143,7 +180,8 @@ void Mapping::makeRoom(size_t bytes) {
   options_.policy->chooseVictims(bytes, victims);
   for (auto& v : victims) {
     if (v.mapping.get() == this) {
-      if (isResident(v.segment, v.generation)) evictLocked(v.segment);
+      if (isResident(v.segment, v.generation) && evictLocked(v.segment) == 1)
+        options_.policy->requeue(v.mapping, v.segment, v.generation, segmentBytes(v.segment));
     } else {
       // Only this (handler) thread ever holds two mapping locks: no lock-order cycle.
       v.mapping->evictForPolicy(v.segment, v.generation);
@@ -153,7 +191,8 @@ void Mapping::makeRoom(size_t bytes) {
 
 void Mapping::evictForPolicy(size_t segment, uint64_t generation) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!closed_ && isResident(segment, generation)) evictLocked(segment);
+  if (!closed_ && isResident(segment, generation) && evictLocked(segment) == 1 && options_.policy)
+    options_.policy->requeue(shared_from_this(), segment, generation, segmentBytes(segment));
 }
 
 void Mapping::loadSegments(size_t first, size_t count, uint64_t faultFlags, size_t faultPage, uint32_t tid) {
@@ -242,33 +281,57 @@ int Mapping::writeBackLocked(size_t offset, size_t length) {
   return -EIO;
 }
 
+// Under mutex_, which stays held: the pieces are written from the mapping itself.
 int Mapping::writeBackRound(size_t offset, size_t length, uint64_t epoch) {
   std::vector<PageRun> runs;
   int ret = dirty_->collect(offset, length, runs);
   if (ret < 0) return ret;
-  for (size_t r = 0; r < runs.size(); r++) {
-    const PageRun& run = runs[r];
-    if (run.offset >= options_.size) continue;
-    size_t n = std::min(run.length, options_.size - run.offset);
-    ssize_t w = driver_->write(base_ + run.offset, n, options_.storageOffset + run.offset);
-    if (w != static_cast<ssize_t>(n)) {
-      // Keep this run and the following ones dirty so that a later sync retries them.
-      for (size_t k = r; k < runs.size(); k++) dirty_->markDirty(runs[k].offset, runs[k].length);
-      stats_.ioErrors++;
-      ret = w < 0 ? static_cast<int>(w) : -EIO;
-      break;
+  std::vector<WritePiece> pieces;
+  for (const PageRun& run : runs)
+    if (run.offset < options_.size) cutIntoPieces(run.offset, run.length, base_ + run.offset, pieceBytes(*driver_), pieces);
+  writePieces(pieces, parallelism(*driver_), [&](size_t index, int result) { pieces[index].result = result; });
+  for (const WritePiece& piece : pieces) {
+    if (piece.result == 0) {
+      accountWritten(piece, epoch);
+      continue;
     }
-    stats_.bytesWritten += n;
-    stats_.writeBacks++;
-    unsyncedWrites_ = true;
-    if (epoch) unsynced_.add(run.offset, run.length);
-    else if (driver_->volatileEpoch()) {
-      // The first handshake with a volatile server happened during this write: track it too
-      // (the caller's check sees the epoch change and writes the run again).
-      dirty_->markDirty(run.offset, run.length);
+    // Keep the pieces not written dirty so that a later sync retries them.
+    dirty_->markDirty(piece.offset, piece.length);
+    if (piece.result < 0) {
+      stats_.ioErrors++;
+      if (ret == 0) ret = piece.result;
     }
   }
   return ret;
+}
+
+void Mapping::writePieces(const std::vector<WritePiece>& pieces, unsigned parallelism, const std::function<void(size_t, int)>& done) {
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < pieces.size(); i++)
+    if (pieces[i].result != 0) todo.push_back(i);
+  std::atomic<bool> failed{false};
+  StorageDriver& driver = *driver_;  // turns keep switchDriver away meanwhile
+  runInParallel(todo.size(), parallelism, [&](size_t k) {
+    const WritePiece& piece = pieces[todo[k]];
+    if (failed.load()) return;  // stays 1: not written
+    size_t n = std::min(piece.length, options_.size - piece.offset);
+    ssize_t w = driver.write(piece.source, n, options_.storageOffset + piece.offset);
+    int result = w == static_cast<ssize_t>(n) ? 0 : w < 0 ? static_cast<int>(w) : -EIO;
+    if (result < 0) failed = true;
+    done(todo[k], result);
+  });
+}
+
+void Mapping::accountWritten(const WritePiece& piece, uint64_t epoch) {
+  stats_.bytesWritten += std::min(piece.length, options_.size - piece.offset);
+  stats_.writeBacks++;
+  unsyncedWrites_ = true;
+  if (epoch) unsynced_.add(piece.offset, piece.length);
+  else if (driver_->volatileEpoch()) {
+    // The first handshake with a volatile server happened during this write: track it too
+    // (the caller's check sees the epoch change and writes the piece again).
+    dirty_->markDirty(piece.offset, piece.length);
+  }
 }
 
 uint64_t Mapping::noticeEpoch(size_t untrustedFirst, size_t untrustedEnd) {
@@ -312,6 +375,8 @@ void Mapping::reportLostBytes() {
 // Write back, then drop the pages so that the next touch faults and reloads the segment.
 int Mapping::evictLocked(size_t seg) {
   size_t offset = seg * options_.segmentSize, length = segmentBytes(seg);
+  // Its copy must land before the current content, which this eviction would write now.
+  if (snapshotPending(seg)) return 1;
   int ret = writeBackLocked(offset, length);
   if (ret < 0) return ret;  // keep the data resident rather than lose it
   madvise(base_ + offset, length, MADV_DONTNEED);
@@ -323,10 +388,174 @@ int Mapping::evictLocked(size_t seg) {
   return 0;
 }
 
+bool Mapping::snapshotPending(size_t seg) const {
+  size_t from = seg * options_.segmentSize, to = from + segmentBytes(seg);
+  for (const WriteBackJob* job : pendingJobs_)
+    if (job->unwrittenIn(from, to)) return true;
+  return false;
+}
+
 void Mapping::flush(size_t offset, size_t length, bool syncDriver, bool evict) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (closed_) throw std::system_error(EBADF, std::generic_category(), "mapping is unmapped");
+  TurnHold turn(*this, lock, nextTurn_++);
   if (closed_) throw std::system_error(EBADF, std::generic_category(), "mapping is unmapped");
   flushLocked(offset, length, syncDriver, evict);
+}
+
+std::shared_ptr<WriteBackJob> Mapping::snapshotWriteBack(size_t offset, size_t length, bool syncDriver, bool evict) {
+  auto job = std::make_shared<WriteBackJob>();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (closed_) throw std::system_error(EBADF, std::generic_category(), "mapping is unmapped");
+  job->offset = std::min(offset, options_.size);
+  job->length = std::min(length, options_.size - job->offset);
+  job->start = job->offset & ~(kPageSize - 1);
+  job->end = std::min(roundUp(job->offset + job->length, kPageSize), mappedLength_);
+  job->syncDriver = syncDriver;
+  job->evict = evict;
+  if (!options_.readOnly && job->length > 0) copyDirty(*job);
+  // The turn is taken once nothing can fail any more: turns are never skipped.
+  job->turn = nextTurn_++;
+  job->failuresAtCall = writeBackFailures_;
+  pendingJobs_.push_back(job.get());
+  return job;
+}
+
+// Copy the dirty pages of the job's range (now write-protected again) into a snapshot buffer.
+void Mapping::copyDirty(WriteBackJob& job) {
+  std::vector<PageRun> runs;
+  int ret = dirty_->collect(job.start, job.end - job.start, runs);
+  if (ret < 0) throwErrno(ret, "dirty page scan");
+  size_t total = 0;
+  for (const PageRun& run : runs) total += run.length;
+  if (total == 0) return;
+  std::unique_ptr<SnapshotBuffer> copy;
+  try {
+    if (spareCopy_ && spareCopy_->size() >= total) copy = std::move(spareCopy_);
+    else copy = std::make_unique<SnapshotBuffer>(total);
+  } catch (...) {
+    for (const PageRun& run : runs) dirty_->markDirty(run.offset, run.length);
+    throw;
+  }
+  // The caller waits for the copy (it is the snapshot): spread it over threads in ~4 MiB steps,
+  // which also spreads the page faults of a fresh buffer over CPUs.
+  struct Step {
+    uint8_t* to;
+    const uint8_t* from;
+    size_t length;
+  };
+  constexpr size_t kCopyStep = size_t{4} << 20;
+  std::vector<Step> steps;
+  size_t at = 0;
+  for (const PageRun& run : runs) {
+    for (size_t done = 0; done < run.length; done += kCopyStep)
+      steps.push_back({copy->data() + at + done, base_ + run.offset + done, std::min(kCopyStep, run.length - done)});
+    if (run.offset < options_.size) cutIntoPieces(run.offset, run.length, copy->data() + at, pieceBytes(*driver_), job.pieces);
+    at += run.length;
+  }
+  static const unsigned copyThreads = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
+  runInParallel(steps.size(), steps.size() > 1 ? copyThreads : 1, [&](size_t i) { memcpy(steps[i].to, steps[i].from, steps[i].length); });
+  job.copies.push_back(std::move(copy));
+}
+
+void Mapping::runWriteBack(WriteBackJob& job) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  TurnHold turn(*this, lock, job.turn, &job);
+  if (closed_) throw std::system_error(EBADF, std::generic_category(), "mapping is unmapped");
+  // As flushLocked, repeated when the store restarted during its sync.
+  for (int round = 0;; round++) {
+    int ret = writeSnapshot(lock, job);
+    if (ret < 0) failWriteBack(job, ret, "write back to " + driver_->describe());
+    if (job.evict) {
+      // Eviction writes what was written since the call too, then drops (the lock is held).
+      for (size_t seg = job.start / options_.segmentSize; seg * options_.segmentSize < job.end; seg++) {
+        if (!loaded(seg)) continue;
+        ret = evictLocked(seg);
+        if (ret < 0) failWriteBack(job, ret, "evict to " + driver_->describe());
+      }
+    }
+    if (!job.syncDriver || !unsyncedWrites_) break;
+    uint64_t epoch = noticeEpoch();
+    std::shared_ptr<StorageDriver> driver = driver_;
+    lock.unlock();
+    ret = driver->sync(options_.storageOffset + job.offset, job.length);
+    lock.lock();
+    stats_.driverSyncs++;
+    if (noticeEpoch() != epoch) {
+      if (round < 3) {
+        restartSnapshot(job);
+        continue;
+      }
+      failWriteBack(job, -EIO, "sync " + driver_->describe() + ": the server restarted during every attempt");
+    }
+    if (ret < 0) throwErrno(ret, "sync " + driver_->describe());
+    unsynced_.remove(job.start, job.end - job.start);
+    if (job.offset == 0 && job.length == options_.size) unsyncedWrites_ = false;
+    break;
+  }
+  if (writeBackFailures_ != job.failuresAtCall)
+    throwErrno(-EIO, "write back to " + driver_->describe() +
+                         ": an earlier write-back of this mapping failed after this one was called (its pages are dirty "
+                         "again and go with the next sync)");
+  reportLostBytes();
+}
+
+// Rounds as writeBackLocked: repeated when the store restarted meanwhile.
+int Mapping::writeSnapshot(std::unique_lock<std::mutex>& lock, WriteBackJob& job) {
+  for (int round = 0; round < 4; round++) {
+    uint64_t before = noticeEpoch();
+    int ret = writeSnapshotRound(lock, job, before);
+    if (noticeEpoch() == before) return ret;
+    restartSnapshot(job);
+  }
+  return -EIO;
+}
+
+int Mapping::writeSnapshotRound(std::unique_lock<std::mutex>& lock, WriteBackJob& job, uint64_t epoch) {
+  std::shared_ptr<StorageDriver> keep = driver_;
+  unsigned inFlight = testGateArmed() ? 1 : parallelism(*driver_);
+  int error = 0;
+  size_t written = 0;
+  lock.unlock();  // faults and evictions go on meanwhile; evictions leave unwritten pieces alone
+  try {
+    writePieces(job.pieces, inFlight, [&](size_t index, int result) {
+      size_t count;
+      {
+        std::lock_guard<std::mutex> relock(mutex_);
+        WritePiece& piece = job.pieces[index];
+        piece.result = result;
+        if (result < 0) {
+          stats_.ioErrors++;
+          if (error == 0) error = result;
+          return;
+        }
+        accountWritten(piece, epoch);
+        count = ++written;
+      }
+      testGateAfterPiece(count);
+    });
+  } catch (...) {
+    lock.lock();
+    throw;
+  }
+  lock.lock();
+  return error;
+}
+
+// The store restarted: write the whole copy again, and what it lost that is not in the copy
+// (noticeEpoch made it dirty again) from the mapping as it is now.
+void Mapping::restartSnapshot(WriteBackJob& job) {
+  for (WritePiece& piece : job.pieces) piece.result = 1;
+  copyDirty(job);
+}
+
+void Mapping::failWriteBack(WriteBackJob& job, int error, const std::string& what) {
+  // What this copy did not write goes with the next write-back, from the mapping's content.
+  for (WritePiece& piece : job.pieces)
+    if (piece.result != 0) dirty_->markDirty(piece.offset, piece.length);
+  for (WritePiece& piece : job.pieces) piece.result = 0;  // nothing left to keep resident for
+  writeBackFailures_++;
+  throwErrno(error, what);
 }
 
 void Mapping::flushLocked(size_t offset, size_t length, bool syncDriver, bool evict) {
@@ -362,10 +591,13 @@ void Mapping::flushLocked(size_t offset, size_t length, bool syncDriver, bool ev
 }
 
 void Mapping::unmap(bool sync) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (closed_) return;
+  TurnHold turn(*this, lock, nextTurn_++);
   if (closed_) return;
   if (sync) flushLocked(0, options_.size, true, false);
   closed_ = true;
+  spareCopy_.reset();
   unregisterMapping(reinterpret_cast<uintptr_t>(base_));
   ctx_.unregisterRange(base_, mappedLength_);  // wakes any thread still waiting on a fault
   munmap(base_, mappedLength_);
@@ -376,7 +608,9 @@ void Mapping::unmap(bool sync) {
 }
 
 void Mapping::switchDriver(std::shared_ptr<StorageDriver> next, bool copyFirst, bool allowExist) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (closed_) throw std::system_error(EBADF, std::generic_category(), "mapping is unmapped");
+  TurnHold turn(*this, lock, nextTurn_++);
   if (closed_) throw std::system_error(EBADF, std::generic_category(), "mapping is unmapped");
   if (copyFirst) {
     if (!allowExist && next->exists()) throw std::system_error(EEXIST, std::generic_category(), next->describe() + " exists");

@@ -9,10 +9,15 @@
 // cannot race this way (the writer is the thread that is blocked or busy in the call); the
 // synchronous write-protect mode (wp-fault) has no such window, so mappings under a
 // process-wide (named) policy, which other threads' faults evict from, always use wp-fault.
+//
+// Write-backs (flush, runWriteBack, unmap, switchDriver) take turns in call order: a later one
+// waits for the earlier ones, so an older copy of a page never lands after a newer one.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -22,6 +27,7 @@
 #include "storage_driver.h"
 #include "uffd_context.h"
 #include "unsynced_pages.h"
+#include "write_back_job.h"
 
 namespace ummap {
 
@@ -71,6 +77,15 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   // Write back dirty pages of [offset, offset+length); then the driver's sync when syncDriver;
   // then drop the segments when evict. Throws std::system_error on I/O errors.
   void flush(size_t offset, size_t length, bool syncDriver, bool evict);
+  // The same in two steps, so that the I/O runs on another thread while the application goes
+  // on writing. snapshotWriteBack (the caller's thread, a memcpy of the dirty pages): takes the
+  // next turn and copies the range's dirty pages as they are now; pages written afterwards are
+  // dirty again and go with the next write-back. runWriteBack (any thread): waits for the
+  // earlier turns, writes the copy, then the driver's sync / eviction as flush does. Throws
+  // std::system_error; also EIO when an earlier write-back failed after this one's call (its
+  // pages are dirty again, but not in this copy).
+  std::shared_ptr<WriteBackJob> snapshotWriteBack(size_t offset, size_t length, bool syncDriver, bool evict);
+  void runWriteBack(WriteBackJob& job);
   // Write back (when sync) and release everything. Idempotent.
   void unmap(bool sync);
   // Re-point to another store. copyFirst (cow) copies the current stored content to it first;
@@ -98,6 +113,18 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   void flushLocked(size_t offset, size_t length, bool syncDriver, bool evict);
   int writeBackLocked(size_t offset, size_t length);
   int writeBackRound(size_t offset, size_t length, uint64_t epoch);
+  // Write the pieces whose result is not 0 yet, `parallelism` at once; after each, done(index,
+  // 0 or -errno) on the writing thread (pieces left unwritten after a failure get no call).
+  void writePieces(const std::vector<WritePiece>& pieces, unsigned parallelism, const std::function<void(size_t, int)>& done);
+  void accountWritten(const WritePiece& piece, uint64_t epoch);  // under mutex_
+  // Asynchronous write-back steps (under mutex_, which writeSnapshot drops during the I/O).
+  void copyDirty(WriteBackJob& job);
+  int writeSnapshot(std::unique_lock<std::mutex>& lock, WriteBackJob& job);
+  int writeSnapshotRound(std::unique_lock<std::mutex>& lock, WriteBackJob& job, uint64_t epoch);
+  void restartSnapshot(WriteBackJob& job);
+  [[noreturn]] void failWriteBack(WriteBackJob& job, int error, const std::string& what);
+  bool snapshotPending(size_t seg) const;
+  // 0 evicted, 1 kept (an asynchronous write-back still has to write its copy of it), -errno.
   int evictLocked(size_t seg);
   // After talking to the store: when its volatile epoch changed (the server restarted), what it
   // acknowledged before is gone: such pages still in memory become dirty again, the others are
@@ -123,6 +150,14 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   uint64_t lostBytes_ = 0;                         // acknowledged, lost by a restart, not reported
   std::atomic<bool> closed_{false};
   mutable std::mutex mutex_;
+
+  // Turns of write-backs (see the top). A TurnHold waits for its turn and ends it.
+  class TurnHold;
+  uint64_t nextTurn_ = 0, servingTurn_ = 0;
+  std::condition_variable turnChanged_;
+  std::vector<WriteBackJob*> pendingJobs_;         // snapshotted, turn not ended
+  uint64_t writeBackFailures_ = 0;                 // asynchronous write-backs that failed
+  std::unique_ptr<SnapshotBuffer> spareCopy_;      // the last copy, reused by the next snapshot
 
   struct AtomicStats {
     std::atomic<uint64_t> faults{0}, writeFaults{0}, segmentsLoaded{0}, readAheadSegments{0}, bytesRead{0},

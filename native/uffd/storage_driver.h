@@ -30,6 +30,11 @@ class StorageDriver {
   // without them (ioc over a server without --nvdimm): the server's start epoch, which changes
   // when it restarts. 0: written bytes stay once acknowledged (or nothing is known).
   virtual uint64_t volatileEpoch() { return 0; }
+  // How a write-back cuts its dirty runs and how many pieces it keeps in flight at once (write()
+  // is then called from that many threads; $UMMAP_WRITE_PIECE_BYTES / $UMMAP_WRITE_PARALLELISM
+  // override both). One 8 MiB piece at a time unless the driver knows better (ioc).
+  virtual size_t writePieceBytes() const { return size_t{8} << 20; }
+  virtual unsigned writeParallelism() const { return 1; }
 
   // Zero-copy read: a pointer to size stable bytes at offset, or nullptr when the driver has no
   // such memory. Lets the filler UFFDIO_COPY straight from the store.

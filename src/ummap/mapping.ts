@@ -39,6 +39,15 @@ export function callNative<T>(f: () => T): T {
   }
 }
 
+/** The same for a native call that returns a promise: its rejection becomes an IocError too. */
+export async function callNativeAsync<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    rethrow(e);
+  }
+}
+
 export interface MappingInit {
   handle: NativeMappingHandle;
   buffer: ArrayBuffer;
@@ -54,6 +63,15 @@ export interface MappingInit {
 /**
  * A userfaultfd-backed memory mapping of a storage object. `buffer` is the mapped memory:
  * first touches load whole segments from the driver; sync()/flush() write dirty pages back.
+ *
+ * Write-back comes in two forms. `sync()`, `flush()` and `unmap()` return promises: they copy
+ * the dirty pages at the call (a memcpy on the calling thread, ~10 GB/s) and write the copy on
+ * another thread, several pieces in flight, while the application computes and writes on. Use
+ * them for checkpoints. `syncSync()`, `flushSync()` and `unmapSync()` write the pages straight
+ * from the mapping and return when done, blocking the thread meanwhile: for short scripts,
+ * finalizers and places that cannot await. Write-backs of one mapping run one at a time in
+ * call order, whichever the form: a second sync waits for the first, a synchronous one blocks
+ * until the asynchronous ones called before it are done.
  */
 export class Mapping {
   readonly size: number;
@@ -65,6 +83,8 @@ export class Mapping {
   private buf: ArrayBuffer;
   private currentUri: string;
   private closedFlag = false;
+  /** The last asynchronous call: their promises settle in call order, as their write-backs run. */
+  private lastCall: Promise<unknown> = Promise.resolve();
   private readonly server?: string;
   private readonly vars?: UriVars;
 
@@ -95,18 +115,56 @@ export class Mapping {
     return this.closedFlag;
   }
 
-  /** Write back the dirty pages of the range, then make them durable (server flush, fdatasync). */
-  sync(offset = 0, size?: number, opts: RangeOptions = {}): void {
+  /**
+   * Write back the dirty pages of the range, then make them durable (server flush, fdatasync),
+   * off the JS thread. The content written is the range's content at the call: pages written
+   * after the call go with the next sync, never half in each. (An eviction by a memory policy,
+   * `evict`, or a server restart during the sync may bring newer content of some pages along.)
+   * The copy costs memory as large as the dirty pages; the mapping keeps the last one for reuse
+   * until unmap. Concurrent calls are serialised: this one starts when the earlier write-backs
+   * of the mapping are done. Rejects with IocError (EIO, ENOSPC, ...; EIO naming the lost bytes
+   * when a restarted server lost acknowledged pages no longer in memory; EIO when an earlier
+   * write-back failed after this call, whose pages then go with the next sync).
+   */
+  async sync(offset = 0, size?: number, opts: RangeOptions = {}): Promise<void> {
+    return this.rangeAsync(offset, size, true, opts);
+  }
+
+  /** sync() without the driver's durability step: write back the dirty pages of the range. */
+  async flush(offset = 0, size?: number, opts: RangeOptions = {}): Promise<void> {
+    return this.rangeAsync(offset, size, false, opts);
+  }
+
+  /**
+   * Release the mapping; sync (default true) writes dirty data back first, off the JS thread.
+   * `buffer` is detached at the call (nothing is written after it); the promise settles when the
+   * write-back (after any earlier sync of the mapping) and the release are done. If the
+   * write-back fails the mapping stays open with a new `buffer` over the same memory.
+   */
+  async unmap(opts: { sync?: boolean } = {}): Promise<void> {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    try {
+      await this.inCallOrder(callNativeAsync(() => addon().umapUnmapAsync(this.handle, this.buf, opts.sync ?? true)));
+    } catch (e) {
+      this.buf = callNative(() => addon().umapBuffer(this.handle));
+      this.closedFlag = false;
+      throw e;
+    }
+  }
+
+  /** sync() on the calling thread: writes the range's dirty pages and returns when durable. */
+  syncSync(offset = 0, size?: number, opts: RangeOptions = {}): void {
     this.range(offset, size, true, opts);
   }
 
-  /** Write back the dirty pages of the range (no driver sync). */
-  flush(offset = 0, size?: number, opts: RangeOptions = {}): void {
+  /** flush() on the calling thread: writes the range's dirty pages back (no driver sync). */
+  flushSync(offset = 0, size?: number, opts: RangeOptions = {}): void {
     this.range(offset, size, false, opts);
   }
 
-  /** Release the mapping; sync (default true) writes dirty data back first. `buffer` is detached. */
-  unmap(opts: { sync?: boolean } = {}): void {
+  /** unmap() on the calling thread. If the write-back fails, the mapping and `buffer` stay usable. */
+  unmapSync(opts: { sync?: boolean } = {}): void {
     if (this.closedFlag) return;
     callNative(() => addon().umapUnmap(this.handle, this.buf, opts.sync ?? true));
     this.closedFlag = true;
@@ -114,13 +172,14 @@ export class Mapping {
 
   /**
    * Copy the stored content to another object (server-side for ioc), then re-point the mapping
-   * to it: dirty pages go to the new object, the old one keeps its content.
+   * to it: dirty pages go to the new object, the old one keeps its content. Waits (blocking)
+   * for the mapping's asynchronous write-backs called before it.
    */
   cow(target: MappingTarget, opts: { allowExist?: boolean } = {}): void {
     this.repoint(target, true, opts.allowExist ?? false);
   }
 
-  /** Re-point the mapping to another object without copying. */
+  /** Re-point the mapping to another object without copying (after the pending write-backs, as cow). */
   switch(target: MappingTarget): void {
     this.repoint(target, false, false);
   }
@@ -140,12 +199,31 @@ export class Mapping {
   }
 
   private range(offset: number, size: number | undefined, syncDriver: boolean, opts: RangeOptions): void {
+    const length = this.checkRange(offset, size);
+    callNative(() => addon().umapFlush(this.handle, offset, length, syncDriver, opts.evict ?? false));
+  }
+
+  private async rangeAsync(offset: number, size: number | undefined, syncDriver: boolean, opts: RangeOptions): Promise<void> {
+    const length = this.checkRange(offset, size);
+    await this.inCallOrder(callNativeAsync(() => addon().umapFlushAsync(this.handle, offset, length, syncDriver, opts.evict ?? false)));
+  }
+
+  /** Settles after the earlier asynchronous calls have (each native call is already under way). */
+  private inCallOrder<T>(call: Promise<T>): Promise<T> {
+    call.catch(() => undefined);  // handled: it may reject before the earlier calls settle
+    const mine = this.lastCall.then(() => call);
+    this.lastCall = mine.catch(() => undefined);
+    return mine;
+  }
+
+  /** The range's length; IocError EBADF when unmapped, EINVAL when outside the mapping. */
+  private checkRange(offset: number, size: number | undefined): number {
     this.checkOpen();
     const length = size ?? this.size - offset;
     if (!Number.isSafeInteger(offset) || offset < 0 || offset > this.size || !Number.isSafeInteger(length) || length < 0 || offset + length > this.size) {
       throw new IocError('EINVAL', `range [${offset}, ${offset}+${size}) is outside the mapping (size ${this.size})`);
     }
-    callNative(() => addon().umapFlush(this.handle, offset, length, syncDriver, opts.evict ?? false));
+    return length;
   }
 
   private checkOpen(): void {

@@ -51,6 +51,17 @@ export interface NativeUmapBinding {
   umapCreate(spec: NativeMappingSpec): { handle: NativeMappingHandle; buffer: ArrayBuffer; tracking: DirtyTrackingMode };
   umapFlush(handle: NativeMappingHandle, offset: number, size: number, syncDriver: boolean, evict: boolean): void;
   umapUnmap(handle: NativeMappingHandle, buffer: ArrayBuffer, sync: boolean): void;
+  /** Copies the range's dirty pages now, writes them on another thread. */
+  umapFlushAsync(handle: NativeMappingHandle, offset: number, size: number, syncDriver: boolean, evict: boolean): Promise<void>;
+  /** Detaches buffer now; writes back and unmaps on another thread (the mapping stays open if that fails). */
+  umapUnmapAsync(handle: NativeMappingHandle, buffer: ArrayBuffer, sync: boolean): Promise<void>;
+  /** A new ArrayBuffer over an open mapping's memory. */
+  umapBuffer(handle: NativeMappingHandle): ArrayBuffer;
+  /** Test hooks: pause the next asynchronous write-back after `pieces` pieces (written one at a
+   *  time), wait until it is paused (blocks the calling thread; false after timeoutMs), release it. */
+  umapTestPauseWriteBack(pieces: number): void;
+  umapTestWaitPaused(timeoutMs: number): boolean;
+  umapTestReleaseWriteBack(): void;
   umapSwitch(handle: NativeMappingHandle, scheme: string, params: Record<string, string>, copyFirst: boolean, allowExist: boolean): void;
   umapStats(handle: NativeMappingHandle): NativeMappingStats;
   umapPolicyCreate(order: 'fifo' | 'lifo', limit: number, window: number, name?: string): NativePolicyHandle;

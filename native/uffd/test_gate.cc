@@ -1,0 +1,51 @@
+#include "test_gate.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
+namespace ummap {
+namespace {
+
+std::atomic<bool> armed{false};
+std::mutex gateMutex;
+std::condition_variable gateChanged;
+size_t pauseAfter = 0;
+bool paused = false, released = false;
+
+}  // namespace
+
+void testGateArm(size_t afterPieces) {
+  std::lock_guard<std::mutex> lock(gateMutex);
+  pauseAfter = afterPieces;
+  paused = released = false;
+  armed = true;
+}
+
+bool testGateArmed() { return armed.load(); }
+
+void testGateAfterPiece(size_t written) {
+  if (!armed.load()) return;
+  std::unique_lock<std::mutex> lock(gateMutex);
+  if (!armed || written != pauseAfter) return;
+  armed = false;  // one pause per arming
+  paused = true;
+  gateChanged.notify_all();
+  gateChanged.wait(lock, [] { return released; });
+  paused = false;
+}
+
+bool testGateWaitPaused(unsigned timeoutMs) {
+  std::unique_lock<std::mutex> lock(gateMutex);
+  return gateChanged.wait_for(lock, std::chrono::milliseconds(timeoutMs), [] { return paused; });
+}
+
+void testGateRelease() {
+  std::lock_guard<std::mutex> lock(gateMutex);
+  released = true;
+  armed = false;
+  gateChanged.notify_all();
+}
+
+}  // namespace ummap

@@ -1,0 +1,320 @@
+// Asynchronous write-back (issue 12): sync()/flush()/unmap() return promises, write off the JS
+// thread, and write the content as of the call. Races are driven by the addon's test hook that
+// pauses a write-back after N pieces, never by sleeps.
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import { IocClient } from '../src';
+import { IocError } from '../src/errors';
+import { addon } from '../src/native';
+import { Mapping, ummap } from '../src/ummap';
+import type { DirtyTrackingMode } from '../src/ummap';
+import { pattern, ServerHandle, startServer } from './helpers/server';
+import { firstDifference, MiB, randomWrites, tmpFile } from './ummap-util';
+
+const PAGE = 4096;
+const SEGMENT = MiB;
+const SIZE = 16 * MiB;
+// Four dirty runs far apart: each is a piece of its own (pieces are at most 8 MiB).
+const RUNS = [0, 4, 8, 12].map((seg) => ({ offset: seg * SEGMENT + 3 * PAGE, length: 64 * PAGE }));
+
+async function rejectsWith(p: Promise<unknown>, code: string, messagePart?: RegExp): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof IocError, `an IocError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    if (messagePart) assert.match(e.message, messagePart);
+    return true;
+  });
+}
+
+/** Let the event loop turn a few times (settled promises run their callbacks). */
+async function turns(n = 5): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Pause the next asynchronous write-back once it has written `pieces` pieces. */
+function pauseWriteBackAfter(pieces: number): void {
+  addon().umapTestPauseWriteBack(pieces);
+}
+
+function waitPaused(): void {
+  assert.ok(addon().umapTestWaitPaused(30000), 'the write-back reached the pause');
+}
+
+/** Tracks whether a promise has settled, and in which order among others. */
+function track(p: Promise<unknown>, name: string, order: string[]): { settled: () => boolean; done: Promise<void> } {
+  let settled = false;
+  const done = p.then(
+    () => { settled = true; order.push(name); },
+    (e) => { settled = true; order.push(name); throw e; },
+  );
+  return { settled: () => settled, done };
+}
+
+interface Store {
+  name: string;
+  map(tracking: DirtyTrackingMode, key: number): Mapping;
+  /** What the store holds for the mapping (SIZE bytes). */
+  read(key: number): Promise<Buffer>;
+}
+
+describe('ummap asynchronous write-back', function () {
+  this.timeout(90000);
+  let server: ServerHandle | undefined;
+  let client: IocClient | undefined;
+  const files = new Map<number, string>();
+  const open: Mapping[] = [];
+
+  before(async () => {
+    server = await startServer();
+    client = await IocClient.connect(server.host, server.port);
+  });
+
+  after(async () => {
+    client?.close();
+    if (server) await server.stop();
+  });
+
+  afterEach(() => {
+    addon().umapTestReleaseWriteBack();  // a failed test must not leave a write-back paused
+    for (const m of open.splice(0)) {
+      try { m.unmapSync({ sync: false }); } catch { /* already reported */ }
+    }
+  });
+
+  const stores: Store[] = [
+    {
+      name: 'file://',
+      map(tracking, key) {
+        const file = tmpFile(`async-${key}`);
+        files.set(key, file);
+        return ummap(`file://${file}`, SIZE, { segmentSize: SEGMENT, dirtyTracking: tracking });
+      },
+      async read(key) {
+        const bytes = Buffer.alloc(SIZE);
+        fs.readFileSync(files.get(key)!).copy(bytes);
+        return bytes;
+      },
+    },
+    {
+      name: 'ioc://',
+      map(tracking, key) {
+        return ummap(0xa5c, key, SIZE, { server: server!.address, segmentSize: SEGMENT, dirtyTracking: tracking });
+      },
+      async read(key) {
+        return client!.read(0xa5c, key, 0, SIZE);
+      },
+    },
+  ];
+
+  let nextKey = 1;
+  for (const store of stores) {
+    for (const tracking of ['wp-async', 'wp-fault'] as DirtyTrackingMode[]) {
+      it(`${store.name} ${tracking}: a sync paused after its first piece writes the content as of the call; the next sync writes the newer one`, async () => {
+        const key = nextKey++;
+        const m = store.map(tracking, key);
+        open.push(m);
+        const view = new Uint8Array(m.buffer);
+        const asOfCall = Buffer.alloc(SIZE);
+        RUNS.forEach((run, i) => {
+          const bytes = pattern(run.length, 10 + i);
+          view.set(bytes, run.offset);
+          bytes.copy(asOfCall, run.offset);
+        });
+
+        pauseWriteBackAfter(1);
+        const order: string[] = [];
+        const sync = track(m.sync(), 'sync', order);
+        waitPaused();
+        // The event loop runs while the write-back is held: the I/O is not on this thread.
+        await turns();
+        assert.equal(sync.settled(), false, 'the sync is still running');
+        const stored = await store.read(key);
+        assert.equal(firstDifference(stored.subarray(RUNS[0].offset, RUNS[0].offset + RUNS[0].length), asOfCall.subarray(RUNS[0].offset, RUNS[0].offset + RUNS[0].length)), -1, 'the first run is written');
+        assert.ok(stored.subarray(RUNS[2].offset, RUNS[2].offset + RUNS[2].length).every((b) => b === 0), 'the third run is not written yet');
+
+        // Overwrite a page already written, pages not yet written (inside and across a run's
+        // end), and a page that was clean at the call.
+        const now = Buffer.from(asOfCall);
+        const overwrite = (offset: number, length: number, seed: number) => {
+          const bytes = pattern(length, seed);
+          view.set(bytes, offset);
+          bytes.copy(now, offset);
+        };
+        overwrite(RUNS[0].offset + PAGE, PAGE, 91);
+        overwrite(RUNS[2].offset + 5 * PAGE, 3 * PAGE, 92);
+        overwrite(RUNS[3].offset + RUNS[3].length - PAGE, 2 * PAGE, 93);
+        overwrite(6 * SEGMENT, PAGE, 94);
+
+        addon().umapTestReleaseWriteBack();
+        await sync.done;
+        assert.equal(firstDifference(await store.read(key), asOfCall), -1, 'the store holds the content as of the call, byte for byte');
+
+        await m.sync();
+        assert.equal(firstDifference(await store.read(key), now), -1, 'the next sync writes the newer content');
+        await m.unmap();
+        assert.equal(m.closed, true);
+        assert.equal(m.buffer.byteLength, 0, 'buffer detached');
+      });
+    }
+  }
+
+  it('concurrent calls are serialised in call order; unmap() waits for a running sync', async () => {
+    const m = stores[1].map('wp-async', 90);
+    const view = new Uint8Array(m.buffer);
+    for (const run of RUNS) view.set(pattern(run.length, 1), run.offset);
+    pauseWriteBackAfter(1);
+    const order: string[] = [];
+    const first = track(m.sync(), 'first', order);
+    waitPaused();
+    // Written after the first call: the second sync's copy has the first page, the third's both.
+    view.set(pattern(PAGE, 7), 2 * SEGMENT);
+    const second = track(m.flush(), 'second', order);
+    view.set(pattern(PAGE, 8), 3 * SEGMENT);
+    const third = track(m.sync(), 'third', order);
+    const latest = Buffer.from(view);
+    const unmapped = track(m.unmap(), 'unmap', order);
+    assert.equal(m.closed, true, 'closed at the unmap() call');
+    await rejectsWith(m.sync(), 'EBADF');
+    await turns();
+    assert.deepEqual(order, [], 'nothing settles while the first write-back is held');
+    addon().umapTestReleaseWriteBack();
+    await Promise.all([first.done, second.done, third.done, unmapped.done]);
+    assert.deepEqual(order, ['first', 'second', 'third', 'unmap']);
+    assert.equal(firstDifference(await stores[1].read(90), latest), -1, 'the store holds the last content');
+  });
+
+  it('a memory policy does not evict segments whose copy is not written yet; what it evicts keeps its newer content', async () => {
+    const file = tmpFile('async-policy');
+    const m = ummap(`file://${file}`, SIZE, { segmentSize: SEGMENT, policy: 'fifo://6MB' });
+    open.push(m);
+    const view = new Uint8Array(m.buffer);
+    const asOfCall = Buffer.alloc(SIZE);
+    RUNS.forEach((run, i) => {
+      const bytes = pattern(run.length, 30 + i);
+      view.set(bytes, run.offset);
+      bytes.copy(asOfCall, run.offset);
+    });
+    pauseWriteBackAfter(1);
+    const sync = m.sync();
+    waitPaused();
+    // Newer content in a written run and an unwritten one, then touch every segment: the policy
+    // must evict to load them, and may not drop the unwritten ones.
+    const now = Buffer.from(asOfCall);
+    for (const [run, seed] of [[RUNS[0], 41], [RUNS[2], 42]] as const) {
+      const bytes = pattern(PAGE, seed);
+      view.set(bytes, run.offset);
+      bytes.copy(now, run.offset);
+    }
+    let sum = 0;
+    for (let seg = 0; seg < SIZE / SEGMENT; seg++) sum += view[seg * SEGMENT + 100];
+    assert.ok(sum >= 0);
+    assert.ok(m.stats().evictions > 0, 'the policy evicted');
+    addon().umapTestReleaseWriteBack();
+    await sync;
+    const stored = Buffer.alloc(SIZE);
+    fs.readFileSync(file).copy(stored);
+    // Run 0's segment may have been evicted after its piece was written (newer content written
+    // then); run 2's must hold the copy as of the call.
+    assert.equal(firstDifference(stored.subarray(RUNS[2].offset, RUNS[2].offset + RUNS[2].length), asOfCall.subarray(RUNS[2].offset, RUNS[2].offset + RUNS[2].length)), -1, 'run 2 as of the call');
+    await m.sync();
+    const final = Buffer.alloc(SIZE);
+    fs.readFileSync(file).copy(final);
+    assert.equal(firstDifference(final, now), -1, 'after the next sync the file holds every newer byte');
+  });
+
+  it('small pieces written four at a time (UMMAP_WRITE_PIECE_BYTES / UMMAP_WRITE_PARALLELISM) land byte for byte, async and sync', async () => {
+    const saved = { piece: process.env.UMMAP_WRITE_PIECE_BYTES, parallel: process.env.UMMAP_WRITE_PARALLELISM };
+    process.env.UMMAP_WRITE_PIECE_BYTES = String(16 * PAGE);
+    process.env.UMMAP_WRITE_PARALLELISM = '4';
+    try {
+      const m = stores[0].map('wp-async', 92);
+      open.push(m);
+      const reference = Buffer.alloc(SIZE);
+      const view = new Uint8Array(m.buffer);
+      randomWrites(view, reference, 4000, 12);
+      const before = m.stats().writeBacks;
+      await m.flush();
+      assert.ok(m.stats().writeBacks - before > 4, 'several pieces');
+      assert.equal(firstDifference(await stores[0].read(92), reference), -1, 'async: byte for byte');
+      randomWrites(view, reference, 4000, 13);
+      m.syncSync();
+      assert.equal(firstDifference(await stores[0].read(92), reference), -1, 'sync: byte for byte');
+    } finally {
+      for (const [name, value] of [['UMMAP_WRITE_PIECE_BYTES', saved.piece], ['UMMAP_WRITE_PARALLELISM', saved.parallel]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
+  it('ioc: after a sync beside faults and pieces written four at a time, the unmapped range maps again (no EBUSY)', async () => {
+    // The data client then has several pooled connections, each with its own TCP client id; the
+    // range registration must be released whichever of them is idle at unmap.
+    const saved = { parallel: process.env.UMMAP_WRITE_PARALLELISM, piece: process.env.UMMAP_WRITE_PIECE_BYTES };
+    process.env.UMMAP_WRITE_PARALLELISM = '4';
+    process.env.UMMAP_WRITE_PIECE_BYTES = String(MiB);
+    try {
+      for (let round = 0; round < 3; round++) {
+        const m = ummap(0xa5e, round, SIZE, { server: server!.address, segmentSize: SEGMENT });
+        const view = new Uint8Array(m.buffer);
+        view.fill(round + 1, 0, SIZE / 2);
+        const sync = m.sync();
+        let sum = 0;
+        for (let off = SIZE / 2; off < SIZE; off += PAGE) sum += view[off];  // faults: reads
+        await sync;
+        assert.equal(sum, 0);
+        await m.unmap();
+        const again = ummap(0xa5e, round, SIZE, { server: server!.address, segmentSize: SEGMENT });
+        assert.equal(new Uint8Array(again.buffer)[0], round + 1);
+        again.unmapSync({ sync: false });
+      }
+    } finally {
+      for (const [name, value] of [['UMMAP_WRITE_PARALLELISM', saved.parallel], ['UMMAP_WRITE_PIECE_BYTES', saved.piece]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
+  it('bad ranges and unmapped mappings reject with typed errors; the Sync forms throw them', async () => {
+    const m = stores[0].map('wp-async', 91);
+    open.push(m);
+    await rejectsWith(m.sync(SIZE - 1, 2), 'EINVAL');
+    await rejectsWith(m.flush(-1), 'EINVAL');
+    assert.throws(() => m.flushSync(0, SIZE + 1), (e: unknown) => e instanceof IocError && e.code === 'EINVAL');
+    await m.unmap({ sync: false });
+    await rejectsWith(m.sync(), 'EBADF');
+    await rejectsWith(m.flush(), 'EBADF');
+    assert.throws(() => m.syncSync(), (e: unknown) => e instanceof IocError && e.code === 'EBADF');
+    await m.unmap();  // idempotent
+  });
+
+  it('a failed asynchronous unmap leaves the mapping open with its content; a failed sync keeps the pages dirty for the next one', async () => {
+    const own = await startServer();
+    try {
+      const m = ummap(0xa5d, 1, 4 * MiB, { server: own.address, segmentSize: SEGMENT });
+      open.push(m);
+      const expected = pattern(4 * MiB, 5);
+      new Uint8Array(m.buffer).set(expected);
+      await own.stop();
+      await assert.rejects(m.sync(), (e: unknown) => e instanceof IocError);
+      await assert.rejects(m.unmap(), (e: unknown) => e instanceof IocError);
+      assert.equal(m.closed, false, 'still open');
+      assert.equal(firstDifference(new Uint8Array(m.buffer), expected), -1, 'a new buffer over the same memory');
+      const again = await startServer({ port: own.port, store: own.store });
+      try {
+        await m.unmap();
+        const c = await IocClient.connect(again.host, again.port);
+        try {
+          assert.equal(firstDifference(await c.read(0xa5d, 1, 0, 4 * MiB), expected), -1, 'written by the unmap after the server came back');
+        } finally {
+          c.close();
+        }
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      await own.stop().catch(() => undefined);
+    }
+  });
+});
