@@ -94,6 +94,40 @@ describe('integrity: server write path', function () {
     }
   });
 
+  it('cow runs on the store threads: with a hung store other clients are served; the copy keeps cached dirty bytes of both sides', async () => {
+    const gate = path.join(tmpDir('ioc-gate-'), 'hang');
+    const server = await startServer({ args: ['--segment-size', '1MB', '--write-behind', 'off'], env: { IOC_TEST_STORE_GATE: gate } });
+    const a = await IocClient.connect(server.host, server.port);
+    const SIZE = 3 * MiB;
+    const src = pattern(SIZE, 61), dst = pattern(SIZE, 62);
+    try {
+      await a.write(161, 1, 0, src);  // dirty in the cache only (no write-behind)
+      await a.write(161, 2, 0, dst);
+      fs.writeFileSync(gate, '');
+      const from = MiB + 100, len = MiB + 5;
+      const copied = a.cow({ high: 161, low: 1 }, { high: 161, low: 2 }, { allowExist: true, offset: from, size: len });
+      const b = await IocClient.connect(server.host, server.port);
+      await withBound(b.ping(), 10000, 'a ping during the cow');
+      assert.ok((await withBound(b.read(161, 1, 0, SIZE), 10000, 'a cached read of the source')).equals(src));
+      const dstRead = b.read(161, 2, 0, SIZE);  // waits for the cow
+      fs.unlinkSync(gate);
+      await withBound(copied, 20000, 'the cow once the store answers');
+      const expected = Buffer.from(dst);
+      src.copy(expected, from, from, from + len);
+      assert.ok((await withBound(dstRead, 20000, 'the destination read')).equals(expected), 'range cow');
+      await a.cow({ high: 161, low: 1 }, { high: 161, low: 3 });
+      assert.ok((await a.read(161, 3, 0, SIZE)).equals(src), 'whole cow of a source with only cached data');
+      await a.flush(161, 2);
+      const stored = fs.readFileSync(path.join(server.store, `${hex16(161)}-${hex16(2)}`));
+      assert.ok(stored.equals(expected), 'the store holds the same');
+      b.close();
+    } finally {
+      if (fs.existsSync(gate)) fs.unlinkSync(gate);
+      a.close();
+      await server.stop();
+    }
+  });
+
   for (const durable of [false, true]) it(`SIGTERM with a hung store ends within --shutdown-timeout and names what did not reach the store${durable ? ' (kept in the --nvdimm pool, served after a restart)' : ''}`, async () => {
     const gate = path.join(tmpDir('ioc-gate-'), 'hang');
     const store = tmpDir('ioc-store-');

@@ -370,9 +370,15 @@ void FabricServer::handleMessage(const char *buf, size_t len) {
       Cow m;
       if (!decodePayload(r, m)) return reply(COW_ACK, -EINVAL);
       if (int err = badRange(m.rangeOffset, m.rangeSize, "COW")) return reply(COW_ACK, err);
-      int ret = cache_.cow(m.src, m.dst, m.allowExist, m.rangeOffset, m.rangeSize);
+      uint64_t lf = h.lfClientId, echo = curEcho_;
+      fi_addr_t peer = client.addr;
+      int ret = cache_.cow(m.src, m.dst, m.allowExist, m.rangeOffset, m.rangeSize, [this, lf, peer, echo](int r) {
+        curEcho_ = echo;
+        sendResponse(COW_ACK, lf, peer, r);
+      });
       if (ret == SegmentCache::kBusy) return park(COW_ACK, h.lfClientId, client.addr);
-      return reply(COW_ACK, ret);
+      if (ret < 0) return reply(COW_ACK, ret);
+      return;  // answered when the store threads are done
     }
     default:
       log(LOG_WARN, "protocol", "refused message of unknown type %llu (%s) from client %llu",

@@ -15,7 +15,10 @@ namespace server {
 // flush picks its dirty segments when it starts, so that it covers every write acknowledged
 // before it was asked for.
 struct SegmentCache::StoreJob {
-  enum class Kind { Stat, Create, Load, Spill, Flush } kind;
+  enum class Kind { Stat, Create, Load, Spill, Flush, Cow } kind;
+  ObjectId cowSrc;        // Cow: the source (the job runs on the destination's queue)
+  bool cowWhole = false;  // Cow: the whole object (else offset/size)
+  uint64_t cowSrcSize = 0;  // Cow: the source's logical size when the job started
   bool statExists = false;  // Stat: filled by the store thread
   int64_t statSize = 0;
   Segment *load = nullptr;        // Load: the segment to fill (pinned)
@@ -30,7 +33,8 @@ struct SegmentCache::StoreJob {
     size_t len;
     uint64_t gen;
   };
-  std::vector<Write> writes;  // snapshot taken when the job starts
+  std::vector<Write> writes;  // snapshot taken when the job starts (Cow: the destination's)
+  std::vector<Write> cowOverlay;  // Cow: the source's dirty bytes, written over the copy
 };
 
 SegmentCache::SegmentCache(BackingStore &store, SegmentMemory &memory, const CacheLimits &limits,
@@ -164,7 +168,7 @@ void SegmentCache::recover() {
 }
 
 int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, bool fullOverwrite, bool write,
-                          bool syncLoad, Segment *&out) {
+                          Segment *&out) {
   auto it = obj.segments.find(segOffset);
   if (it != obj.segments.end()) {
     Segment *seg = it->second;
@@ -227,22 +231,14 @@ int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, b
   // Fresh slots read as zeros: only data the store holds needs loading.
   if (!fullOverwrite && segOffset < obj.size) {
     size_t len = std::min<uint64_t>(segmentSize_, obj.size - segOffset);
-    if (syncLoad) {
-      ssize_t ret = store_.read(id, segOffset, slot.data, len);
-      if (ret < 0) {
-        drop(seg);
-        return (int)ret;
-      }
-    } else {
-      seg->loading = true;
-      seg->pins++;  // the load job's
-      std::unique_ptr<StoreJob> job(new StoreJob);
-      job->kind = StoreJob::Kind::Load;
-      job->load = seg;
-      job->size = len;
-      enqueue(obj, std::move(job));
-      return kBusy;
-    }
+    seg->loading = true;
+    seg->pins++;  // the load job's
+    std::unique_ptr<StoreJob> job(new StoreJob);
+    job->kind = StoreJob::Kind::Load;
+    job->load = seg;
+    job->size = len;
+    enqueue(obj, std::move(job));
+    return kBusy;
   }
   out = seg;
   return 0;
@@ -250,17 +246,12 @@ int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, b
 
 int SegmentCache::access(const ObjectId &id, uint64_t offset, uint64_t size, bool write, std::vector<Piece> &out) {
   pruneIdle();
-  return accessImpl(id, offset, size, write, false, out);
-}
-
-int SegmentCache::accessImpl(const ObjectId &id, uint64_t offset, uint64_t size, bool write, bool syncLoad,
-                             std::vector<Piece> &out) {
   out.clear();
   if (offset + size < offset) return -EINVAL;
   Object *o = nullptr;
-  if (syncLoad) o = &object(id);
-  else if (int ret = lookup(id, o)) return ret;
+  if (int ret = lookup(id, o)) return ret;
   Object &obj = *o;
+  if (obj.cowing) return kBusy;
   uint64_t end = offset + size;
   bool busy = false;
   for (uint64_t pos = offset; pos < end;) {
@@ -268,7 +259,7 @@ int SegmentCache::accessImpl(const ObjectId &id, uint64_t offset, uint64_t size,
     uint64_t inSeg = pos - segOffset;
     size_t len = std::min<uint64_t>(segmentSize_ - inSeg, end - pos);
     Segment *seg = nullptr;
-    int ret = segment(id, obj, segOffset, write && inSeg == 0 && len == segmentSize_, write, syncLoad, seg);
+    int ret = segment(id, obj, segOffset, write && inSeg == 0 && len == segmentSize_, write, seg);
     if (ret == kBusy) {
       // Start the loads of the other missing segments too (they run while we wait), but pin
       // nothing: the request runs again from the start.
@@ -488,6 +479,26 @@ void SegmentCache::startNextJob(Object &obj) {
     };
   } else if (job->kind == StoreJob::Kind::Create) {
     work = [&store, id] { return store.create(id); };
+  } else if (job->kind == StoreJob::Kind::Cow) {
+    snapshotCow(obj, *job);
+    std::vector<StoreJob::Write> before = job->writes, overlay = job->cowOverlay;
+    ObjectId src = job->cowSrc;
+    bool whole = job->cowWhole, durable = memory_.durable();
+    uint64_t offset = job->offset, size = job->size;
+    work = [&store, id, src, whole, offset, size, before, overlay, durable] {
+      for (const StoreJob::Write &w : before) {  // the destination's dirty bytes first
+        ssize_t r = store.write(id, w.storeOffset, w.data, w.len);
+        if (r < 0) return (int)r;
+      }
+      int r = whole ? store.copy(src, id) : store.copyRange(src, id, offset, size);
+      if (r < 0) return r;
+      for (const StoreJob::Write &w : overlay) {  // then what only the source's cache holds
+        ssize_t n = store.write(id, w.storeOffset, w.data, w.len);
+        if (n < 0) return (int)n;
+      }
+      // With a pool, the destination's records go once the store has their bytes durably.
+      return durable || !before.empty() ? store.sync(id) : 0;
+    };
   } else if (job->kind == StoreJob::Kind::Load) {
     char *data = job->load->slot.data;
     uint64_t offset = job->load->offset, len = job->size;
@@ -524,7 +535,11 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
   stats_.storeJobs--;
   progress_++;
   std::vector<Segment *> unpin;
-  if (job.kind == StoreJob::Kind::Stat) {
+  if (job.kind == StoreJob::Kind::Cow) {
+    for (const StoreJob::Write &w : job.writes) unpin.push_back(w.seg);
+    for (const StoreJob::Write &w : job.cowOverlay) unpin.push_back(w.seg);
+    cowDone(obj, job, ret);
+  } else if (job.kind == StoreJob::Kind::Stat) {
     if (ret < 0) {
       // Not "absent" (its data would read as zeros): the waiting requests get the error.
       log(LOG_ERROR, "cache", "cannot look an object up in the store: %s", strerror(-ret));
@@ -684,24 +699,10 @@ void SegmentCache::dropSegments(Object &obj) {
   while (!obj.segments.empty()) drop(obj.segments.begin()->second);
 }
 
-int SegmentCache::copyThrough(const ObjectId &src, const ObjectId &dst, uint64_t pos, uint64_t len) {
-  std::vector<Piece> from, to;
-  int ret = accessImpl(src, pos, len, false, true, from);
-  if (ret < 0) return ret;
-  ret = accessImpl(dst, pos, len, true, true, to);  // may evict, but never the pinned source
-  if (ret < 0) {
-    release(from);
-    return ret;
-  }
-  memcpy(to[0].ptr, from[0].ptr, len);  // one segment each: callers pass chunks within a segment
-  ret = commit(to);
-  release(from);
-  release(to);
-  return ret;
-}
-
-int SegmentCache::cow(const ObjectId &src, const ObjectId &dst, bool allowExist, uint64_t offset, uint64_t size) {
+int SegmentCache::cow(const ObjectId &src, const ObjectId &dst, bool allowExist, uint64_t offset, uint64_t size,
+                      std::function<void(int)> done) {
   if (src == dst) return -EINVAL;
+  if (offset + size < offset) return -EINVAL;
   pruneIdle();
   // Store jobs (stats included) and in-place writes on either object go first.
   if (entry(src).statError) return takeStatError(entry(src));
@@ -709,47 +710,73 @@ int SegmentCache::cow(const ObjectId &src, const ObjectId &dst, bool allowExist,
   if (!entry(src).statted || !entry(dst).statted || objectBusy(src) || objectBusy(dst)) return kBusy;
   if (!exists(src)) return -ENOENT;
   if (!allowExist && exists(dst)) return -EEXIST;
-  if (offset + size < offset) return -EINVAL;
-  Object &s = object(src);
-  if (size == 0) {
-    // Whole object: the store copies what it holds, then dirty cached segments overlay it.
-    Object &d = object(dst);
-    dropSegments(d);
-    int ret = store_.copy(src, dst);
-    if (ret < 0) return ret;
-    d.known = true;
-    d.size = s.size;
-    std::vector<std::pair<uint64_t, uint64_t>> ranges;  // collected first: copying may evict
-    for (auto &kv : s.segments)
-      if (kv.second->dirty()) ranges.emplace_back(kv.second->offset + kv.second->dirtyBegin,
-                                                  kv.second->dirtyEnd - kv.second->dirtyBegin);
-    for (auto &r : ranges) {
-      ret = copyThrough(src, dst, r.first, r.second);
-      if (ret < 0) return ret;
+  Object &d = entry(dst);
+  std::unique_ptr<StoreJob> job(new StoreJob);
+  job->kind = StoreJob::Kind::Cow;
+  job->cowSrc = src;
+  job->cowWhole = size == 0;
+  job->offset = offset;
+  job->size = size;
+  job->done = std::move(done);
+  d.cowing = true;
+  enqueue(d, std::move(job));
+  return 0;
+}
+
+// The bytes of seg's dirty range within [from, to) of the object and its logical size.
+static bool dirtyPart(uint64_t segOffset, uint32_t dirtyBegin, uint32_t dirtyEnd, uint64_t objSize, uint64_t from,
+                      uint64_t to, uint64_t &b, uint64_t &e) {
+  b = std::max<uint64_t>(segOffset + dirtyBegin, from);
+  e = std::min<uint64_t>({segOffset + dirtyEnd, to, objSize});
+  return e > b;
+}
+
+void SegmentCache::snapshotCow(Object &dst, StoreJob &job) {
+  uint64_t from = job.cowWhole ? 0 : job.offset, to = job.cowWhole ? UINT64_MAX : job.offset + job.size;
+  auto srcIt = objects_.find(job.cowSrc);
+  if (srcIt != objects_.end()) {
+    job.cowSrcSize = srcIt->second.size;
+    for (auto &kv : srcIt->second.segments) {
+      Segment *seg = kv.second;
+      uint64_t b, e;
+      if (!seg->dirty() || !dirtyPart(seg->offset, seg->dirtyBegin, seg->dirtyEnd, srcIt->second.size, from, to, b, e))
+        continue;
+      seg->pins++;
+      job.cowOverlay.push_back({seg, b, seg->slot.data + (b - seg->offset), (size_t)(e - b), seg->gen});
     }
-    d.size = std::max(d.size, s.size);
-    return memory_.durable() ? store_.sync(dst) : 0;
   }
-  // A range, one segment-sized chunk at a time: through the store when neither side has the
-  // segment cached (no cache pollution), else through the cache.
-  Object &d = object(dst);
-  bool storeCopied = false;
-  for (uint64_t pos = offset; pos < offset + size;) {
-    uint64_t segOffset = pos - pos % segmentSize_;
-    uint64_t len = std::min<uint64_t>(segmentSize_ - (pos - segOffset), offset + size - pos);
-    int ret;
-    if (!s.segments.count(segOffset) && !d.segments.count(segOffset)) {
-      ret = store_.copyRange(src, dst, pos, len);
-      d.known = true;
-      d.size = std::max(d.size, pos + len);
-      storeCopied = true;
-    } else {
-      ret = copyThrough(src, dst, pos, len);
-    }
-    if (ret < 0) return ret;
-    pos += len;
+  if (job.cowWhole) return;  // the destination is replaced: its dirty bytes are obsolete
+  for (auto &kv : dst.segments) {
+    Segment *seg = kv.second;
+    uint64_t b, e;
+    if (!seg->dirty() || seg->offset + segmentSize_ <= from || seg->offset >= to) continue;
+    // The whole dirty range (also outside the copied range: those bytes must reach the store
+    // before the segment is dropped).
+    if (!dirtyPart(seg->offset, seg->dirtyBegin, seg->dirtyEnd, dst.size, 0, UINT64_MAX, b, e)) continue;
+    seg->pins++;
+    job.writes.push_back({seg, b, seg->slot.data + (b - seg->offset), (size_t)(e - b), seg->gen});
   }
-  return storeCopied && memory_.durable() ? store_.sync(dst) : 0;
+}
+
+void SegmentCache::cowDone(Object &dst, StoreJob &job, int ret) {
+  dst.cowing = false;
+  if (ret < 0) {
+    log(LOG_WARN, "cache", "cow %llx:%llx -> %llx:%llx failed: %s", (unsigned long long)job.cowSrc.high,
+        (unsigned long long)job.cowSrc.low, (unsigned long long)dst.id.high, (unsigned long long)dst.id.low,
+        strerror(-ret));
+    return;
+  }
+  // The store holds the result: the destination's cached segments in the range are stale.
+  uint64_t from = job.cowWhole ? 0 : job.offset, to = job.cowWhole ? UINT64_MAX : job.offset + job.size;
+  std::vector<Segment *> stale;
+  for (auto &kv : dst.segments)
+    if (kv.second->offset + segmentSize_ > from && kv.second->offset < to) stale.push_back(kv.second);
+  for (Segment *seg : stale) {
+    markClean(*seg);  // written before the copy, or replaced by it
+    drop(seg);
+  }
+  dst.known = true;
+  dst.size = job.cowWhole ? job.cowSrcSize : std::max<uint64_t>(dst.size, to);
 }
 
 CacheStats SegmentCache::stats() const {

@@ -104,7 +104,12 @@ class SegmentCache {
   void startCreate(const ObjectId &id, std::function<void(int)> done);
   bool exists(const ObjectId &id);
   // Copy-on-write copy of the whole object (size 0) or of a range, loaded or not.
-  int cow(const ObjectId &src, const ObjectId &dst, bool allowExist, uint64_t offset, uint64_t size);
+  // Store side, on a store thread: dst's dirty bytes in the range go to the store, the store
+  // copies src (the whole object atomically, or the range), src's dirty cached bytes are written
+  // over the copy, and dst's cached segments in the range are dropped. Meanwhile dst waits (kBusy).
+  // Returns 0 (done(0 or -errno) follows), kBusy, or a negative errno at once (ENOENT, EEXIST).
+  int cow(const ObjectId &src, const ObjectId &dst, bool allowExist, uint64_t offset, uint64_t size,
+          std::function<void(int)> done);
   // Forget the entries of idle_ that hold no segment, job, in-place write or drain (so that
   // metadata does not grow with every id ever touched; the next access asks the store again).
   // Only where no Object reference is held: at the start of access() and cow(), after
@@ -152,6 +157,7 @@ class SegmentCache {
     bool jobRunning = false;
     int inPlaceWrites = 0;
     bool drainQueued = false;
+    bool cowing = false;  // the destination of a cow job: every access waits
   };
   // The object, asking the store about it here (startup, cow).
   Object &object(const ObjectId &id);
@@ -162,23 +168,20 @@ class SegmentCache {
   // The error of a failed stat job (the entry is forgotten if nothing holds it).
   int takeStatError(Object &obj);
   // The segment at segOffset; a missing one is loaded by a store job (kBusy) unless the caller
-  // overwrites all of it or syncLoad (cow, which runs on the loop) asks to read it here.
-  int segment(const ObjectId &id, Object &obj, uint64_t segOffset, bool fullOverwrite, bool write, bool syncLoad,
-              Segment *&out);
-  int accessImpl(const ObjectId &id, uint64_t offset, uint64_t size, bool write, bool syncLoad,
-                 std::vector<Piece> &out);
+  // overwrites all of it.
+  int segment(const ObjectId &id, Object &obj, uint64_t segOffset, bool fullOverwrite, bool write, Segment *&out);
   // Drop clean unpinned segments and start spills of dirty ones, oldest first, until at most
   // `target` bytes are cached once the spills finish.
   void evict(uint64_t target);
   void enqueue(Object &obj, std::unique_ptr<StoreJob> job);
   void startNextJob(Object &obj);
   void jobDone(Object &obj, StoreJob &job, int ret);
+  void snapshotCow(Object &dst, StoreJob &job);  // pins what the cow job writes
+  void cowDone(Object &dst, StoreJob &job, int ret);
   void markClean(Segment &seg);
   void drop(Segment *seg);
   void dropSegments(Object &obj);
   void recover();
-  // Copy len bytes (within one segment of each) through the cache.
-  int copyThrough(const ObjectId &src, const ObjectId &dst, uint64_t pos, uint64_t len);
 
   BackingStore &store_;
   SegmentMemory &memory_;
