@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { IocClient, IocError } from '../src';
-import { cpuShare, killProcess, spawnUntilReady, stopProcess } from './helpers/faults';
+import { compileCTest, cpuShare, killProcess, spawnUntilReady, stopProcess } from './helpers/faults';
 import { buildDir, repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
 
 /** Runs call; resolves with its duration in ms, rejects when it takes longer than boundMs. */
@@ -271,5 +271,20 @@ describe('integrity: the server loop never hangs', function () {
     killProcess(holder.child.pid!);
     const id = await eventually(5000, () => c.registerRange(5150, 1, 4096, 4096, true));
     assert.ok(id >= 1);
+  });
+  it('16 client processes x 4 connections at once: every one connects, every ping and 4 KiB round trip succeeds', async () => {
+    const server = await startServer();
+    servers.push(server);
+    const exe = compileCTest('many_connections');
+    const results = await Promise.all(Array.from({ length: 16 }, (_, i) => new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(exe, ['127.0.0.1', String(server.port), '4', '20', String(i + 1)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+      child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+      child.on('exit', (code) => resolve({ code, out }));
+    })));
+    for (const [i, r] of results.entries()) assert.equal(r.code, 0, `process ${i + 1}: ${r.out}`);
+    console.log(`      slowest call per process (ms): ${results.map((r) => /worst_call_ms=([\d.]+)/.exec(r.out)?.[1]).join(' ')}`);
   });
 });

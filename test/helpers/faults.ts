@@ -71,7 +71,7 @@ export async function restartServer(server: ServerHandle, opts: StartOptions = {
 /** Compile test/c/NAME.c against the client library; returns the executable's path. */
 export function compileCTest(name: string): string {
   const exe = path.join(tmpDir('ioc-c-'), name);
-  const cc = spawnSync('cc', ['-std=c99', '-Wall', '-Werror', '-o', exe, path.join(repoRoot, 'test', 'c', `${name}.c`),
+  const cc = spawnSync('cc', ['-std=gnu99', '-Wall', '-Werror', '-pthread', '-o', exe, path.join(repoRoot, 'test', 'c', `${name}.c`),
     '-I', path.join(repoRoot, 'include'), '-L', buildDir, '-liocatcher-client', `-Wl,-rpath,${buildDir}`], { encoding: 'utf8' });
   if (cc.status !== 0) throw new Error(`cc ${name}.c failed:\n${cc.stderr}`);
   return exe;
