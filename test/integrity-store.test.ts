@@ -4,23 +4,14 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { IocClient, IocError } from '../src';
-import { hex16 } from './helpers/assertions';
+import { IocClient } from '../src';
+import { code, hex16 } from './helpers/assertions';
 import { fileLimit, mountSmallTmpfs, openFdCount } from './helpers/faults';
 import { freePort, httpGet } from './helpers/ops';
 import { pattern, ServerHandle, startServer, StartOptions, tmpDir } from './helpers/server';
 
 const KiB = 1024;
 const MiB = 1 << 20;
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    return (e as IocError).code;
-  }
-}
 
 // Servers and clients of the current test, stopped after it.
 const servers: ServerHandle[] = [];

@@ -6,20 +6,11 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { run } from './helpers/run';
-import { IocClient, IocError } from '../src';
-import { hex16 } from './helpers/assertions';
+import { IocClient } from '../src';
+import { code, hex16 } from './helpers/assertions';
 import { buildDir, pattern, ServerHandle, startServer, tmpDir } from './helpers/server';
 const MiB = 1 << 20;
 const distSrc = path.resolve(__dirname, '..', 'src');
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    return (e as IocError).code;
-  }
-}
 
 async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;

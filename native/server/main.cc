@@ -46,6 +46,18 @@ static uint64_t parseSize(const char *s, bool &ok) {
   return v * mult;
 }
 
+// A number of seconds, 1 to 86400.
+static bool parseSeconds(const char *text, const char *option, int &out) {
+  char *end;
+  long v = strtol(text, &end, 10);
+  if (end == text || *end || v < 1 || v > 86400) {
+    fprintf(stderr, "iocatcher-serverd: %s takes seconds (1-86400)\n", option);
+    return false;
+  }
+  out = (int)v;
+  return true;
+}
+
 static const char USAGE[] =
     "usage: iocatcher-serverd [options] LISTEN_IP   (normally started by iocatcher-server)\n"
     "  --port PORT  --store DIR|rados://POOL  --ceph-conf FILE  --ceph-client NAME  --provider NAME\n"
@@ -175,16 +187,9 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
           return false;
         }
         break;
-      case 'R': {
-        char *end;
-        long v = strtol(optarg, &end, 10);
-        if (*end || v < 1 || v > 86400) {
-          fprintf(stderr, "iocatcher-serverd: --rma-timeout takes seconds (1-86400)\n");
-          return false;
-        }
-        o.rmaTimeoutSec = (int)v;
+      case 'R':
+        if (!parseSeconds(optarg, "--rma-timeout", o.rmaTimeoutSec)) return false;
         break;
-      }
       case 'W':
         if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
           fprintf(stderr, "iocatcher-serverd: --write-behind takes on or off\n");
@@ -192,16 +197,9 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
         }
         o.writeBehind = strcmp(optarg, "on") == 0;
         break;
-      case 'X': {
-        char *end;
-        long v = strtol(optarg, &end, 10);
-        if (*end || v < 1 || v > 86400) {
-          fprintf(stderr, "iocatcher-serverd: --shutdown-timeout takes seconds (1-86400)\n");
-          return false;
-        }
-        o.shutdownTimeoutSec = (int)v;
+      case 'X':
+        if (!parseSeconds(optarg, "--shutdown-timeout", o.shutdownTimeoutSec)) return false;
         break;
-      }
       case 'C':
         o.cacheSize = parseSize(optarg, ok);
         if (!ok || o.cacheSize == 0) {

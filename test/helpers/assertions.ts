@@ -16,5 +16,15 @@ export async function rejectsWithCode(p: Promise<unknown>, code: string | RegExp
   assert.fail(`expected a rejection with ${code}`);
 }
 
+/** 'ok' when p resolves, else the code of the error it rejects with. */
+export async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (e) {
+    return (e as IocError).code;
+  }
+}
+
 /** An int64 half as 16 hex digits (as unsigned): how stores name objects. */
 export const hex16 = (v: number | bigint): string => BigInt.asUintN(64, BigInt(v)).toString(16).padStart(16, '0');
