@@ -180,7 +180,6 @@ class SegmentCache {
   void cowDone(Object &dst, StoreJob &job, int ret);
   void markClean(Segment &seg);
   void drop(Segment *seg);
-  void dropSegments(Object &obj);
   void recover();
 
   BackingStore &store_;

@@ -1,0 +1,279 @@
+// FabricServer's data path: reads and writes (eager data inline, server-driven RMA above 32 KiB,
+// staged or in place), pings, and the end of a request when its RMA operations complete.
+#include "server/fabric_server.h"
+
+#include <cstring>
+
+#include "server/log.h"
+#include "server/test_hooks.h"
+
+namespace ioc {
+namespace server {
+
+using namespace proto;
+
+static constexpr uint64_t PING_RMA_MAX = 64u << 20;
+static constexpr int RMA_RETRY_MS = 5000;
+
+void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r, bool write) {
+  ReadWrite m;
+  if (!decodePayload(r, m)) return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, -EINVAL);
+  int err = m.offset + m.size < m.offset ? -EINVAL
+            : m.size > opts_.maxTransfer ? -EMSGSIZE
+            : m.offset + m.size > opts_.maxObjectSize ? -EFBIG : 0;
+  if (err) {
+    log(LOG_WARN, "protocol", "refused %s of %llu bytes at %llu from client %llu: %s", write ? "OBJ_WRITE" : "OBJ_READ",
+        (unsigned long long)m.size, (unsigned long long)m.offset, (unsigned long long)h.lfClientId,
+        err == -EINVAL ? "the range overflows" : err == -EMSGSIZE ? "larger than --max-transfer"
+                                                : "ends past --max-object-size");
+    return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, err);
+  }
+  bool eager = m.size <= EAGER_MAX;
+  if (write && eager && !m.msgHasData) return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, -EINVAL);
+  std::vector<Piece> pieces;  // pinned in the cache until released
+  int ret = cache_.access(m.objectId, m.offset, m.size, write, pieces);
+  if (ret == SegmentCache::kBusy) return park(READ_WRITE_ACK, h.lfClientId, c.addr);
+  if (ret < 0) return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, ret);
+  if (write && m.msgHasData) {
+    const char *src = m.data;
+    for (const Piece &p : pieces) {
+      memcpy(p.ptr, src, p.len);
+      src += p.len;
+    }
+    ret = cache_.commit(pieces);  // durable (with --nvdimm) before the ack
+    cache_.release(pieces);
+    if (ret == 0) {
+      bytesWritten_ += m.size;
+      metrics_.transfer(true, false, m.size);
+    }
+    return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, ret, ret < 0 ? 0 : m.size);
+  }
+  if (!write && eager) {
+    bytesRead_ += m.size;
+    metrics_.transfer(false, false, m.size);
+    struct Unpin {
+      SegmentCache &cache;
+      std::vector<Piece> &pieces;
+      ~Unpin() { cache.release(pieces); }
+    } unpin{cache_, pieces};  // the response copies the data out, then the pieces are unpinned
+    return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, 0, m.size, &pieces);
+  }
+  std::unique_ptr<Request> req(new Request);
+  req->ackType = READ_WRITE_ACK;
+  req->lfClientId = h.lfClientId;
+  req->peer = c.addr;
+  req->size = m.size;
+  req->write = write;
+  req->cached = pieces;  // released by finishRequest, whatever happens to the RMA
+  req->tcpClientId = c.tcpClientId;
+  if (write)
+    bytesWritten_ += m.size;
+  else
+    bytesRead_ += m.size;
+  if (!write) return startRma(std::move(req), pieces, m.iov, write);
+  if (cache_.writableInPlace(pieces)) {
+    // Only clean segments, nobody else on them: the RMA lands in the cache directly, and the
+    // segments are ours until the request ends (others wait).
+    req->inPlace = true;
+    cache_.beginInPlace(pieces);
+    return startRma(std::move(req), pieces, m.iov, write);
+  }
+  // Stage the client's bytes (same piece boundaries); finishRequest copies them into the cache
+  // only when every RMA succeeded.
+  size_t capacity = 0;
+  std::unique_ptr<char[]> staging = takeStaging(m.size, capacity);
+  if (!staging) {
+    cache_.release(req->cached);
+    return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, -ENOMEM);
+  }
+  req->scratch = std::move(staging);
+  req->scratchCapacity = capacity;
+  void *desc = nullptr;
+  if (transport_.needsLocalMr()) {
+    req->scratchMr = fabric::MemoryRegion(transport_.domain, transport_.info, req->scratch.get(), m.size,
+                                          FI_READ | FI_WRITE, nextMrKey_++);
+    desc = req->scratchMr.desc();
+  }
+  std::vector<Piece> staged;
+  char *at = req->scratch.get();
+  for (const Piece &p : pieces) {
+    staged.push_back({at, p.len, desc});
+    at += p.len;
+  }
+  startRma(std::move(req), staged, m.iov, write);
+}
+
+void FabricServer::handlePing(const Header &h, const LfClient &c, Reader &r) {
+  std::unique_ptr<Request> req(new Request);
+  if (!decodePayload(r, req->ping) || req->ping.rdmaSize > PING_RMA_MAX)
+    return sendResponse(PONG, h.lfClientId, c.addr, -EINVAL);
+  req->ackType = PONG;
+  req->lfClientId = h.lfClientId;
+  req->peer = c.addr;
+  // Keep the eager bytes: the receive buffer is reposted before the PONG goes out.
+  uint64_t eager = req->ping.eagerSize, rdma = req->ping.rdmaSize;
+  req->scratch.reset(new char[eager + rdma + 1]);
+  if (eager) memcpy(req->scratch.get(), req->ping.data, eager);
+  req->ping.data = req->scratch.get();
+  req->echo = curEcho_;
+  if (rdma == 0) {
+    Request *raw = req.get();
+    inflight_[raw] = std::move(req);
+    return finishRequest(raw);
+  }
+  void *desc = nullptr;
+  if (transport_.needsLocalMr()) {
+    req->scratchMr = fabric::MemoryRegion(transport_.domain, transport_.info, req->scratch.get() + eager, rdma,
+                                          FI_READ | FI_WRITE, nextMrKey_++);
+    desc = req->scratchMr.desc();
+  }
+  std::vector<Piece> pieces{{req->scratch.get() + eager, rdma, desc}};
+  Iov iov = req->ping.iov;
+  startRma(std::move(req), pieces, iov, true);
+}
+
+void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piece> &pieces, const Iov &iov,
+                            bool write) {
+  Request *raw = req.get();
+  raw->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opts_.rmaTimeoutSec);
+  raw->msgType = curType_;  // metrics: the reply is timed when the RMA completes
+  raw->started = curStart_;
+  raw->echo = curEcho_;
+  curAsync_ = true;
+  inflight_[raw] = std::move(req);
+  raw->ops.resize(pieces.size());
+  raw->pending = pieces.size() + 1;  // +1 until every op is posted
+  uint64_t remote = iov.addr;
+  for (size_t i = 0; i < pieces.size(); i++) {
+    RmaOp *op = &raw->ops[i];
+    op->kind = OpKind::Rma;
+    op->req = raw;
+    const Piece &p = pieces[i];
+    auto start = std::chrono::steady_clock::now();
+    for (;;) {
+      // Server-driven RMA: a client write is our fi_read from its buffer, a read our fi_write.
+      ssize_t ret = write ? transport_.ep.rmaRead(p.ptr, p.len, p.desc, raw->peer, remote, iov.key, op)
+                          : transport_.ep.rmaWrite(p.ptr, p.len, p.desc, raw->peer, remote, iov.key, op);
+      if (ret == 0) break;
+      if (ret != -FI_EAGAIN || !retryAfterEagain(start, RMA_RETRY_MS)) {
+        log(LOG_WARN, "fabric", "%s: %s", write ? "fi_read" : "fi_write",
+            ret == -FI_EAGAIN ? "peer unreachable" : fi_strerror((int)-ret));
+        raw->error = -EIO;
+        raw->pending--;
+        break;
+      }
+      // EAGAIN: the first RMA to a new peer may need the connection set up: retry.
+    }
+    if (raw->error) {
+      // Do not post more: account for the ops never posted.
+      raw->pending -= pieces.size() - i - 1;
+      break;
+    }
+    remote += p.len;
+  }
+  countRmaPostsForSigtermHook(raw->error ? 0 : pieces.size());
+  if (--raw->pending == 0) doneRequests_.push_back(raw);
+}
+
+static constexpr size_t STAGING_KEEP = 2;
+static constexpr size_t STAGING_KEEP_MAX = 256u << 20;  // a 256 MiB rewrite stages without faults
+
+std::unique_ptr<char[]> FabricServer::takeStaging(size_t size, size_t &capacity) {
+  for (size_t i = 0; i < stagingPool_.size(); i++) {
+    if (stagingPool_[i].first >= size) {
+      capacity = stagingPool_[i].first;
+      std::unique_ptr<char[]> buf = std::move(stagingPool_[i].second);
+      stagingPool_.erase(stagingPool_.begin() + i);
+      return buf;
+    }
+  }
+  capacity = size;
+  std::unique_ptr<char[]> buf(new (std::nothrow) char[size]);
+  if (buf) populate(buf.get(), size);  // a fresh buffer: fault it in now, not page by page under the RMA
+  return buf;
+}
+
+void FabricServer::returnStaging(std::unique_ptr<char[]> buf, size_t capacity) {
+  // Kept: at most STAGING_KEEP buffers, each at most STAGING_KEEP_MAX and an eighth of the cache.
+  if (!buf || capacity > std::min<uint64_t>(STAGING_KEEP_MAX, opts_.cacheSize / 8)) return;
+  if (stagingPool_.size() >= STAGING_KEEP) {
+    // Keep the largest ones: replace the smallest if this one is bigger.
+    auto smallest = std::min_element(stagingPool_.begin(), stagingPool_.end(),
+                                     [](const auto &a, const auto &b) { return a.first < b.first; });
+    if (smallest->first >= capacity) return;
+    stagingPool_.erase(smallest);
+  }
+  stagingPool_.emplace_back(capacity, std::move(buf));
+}
+
+void FabricServer::finishRequest(Request *raw) {
+  auto it = inflight_.find(raw);
+  if (it == inflight_.end()) return;
+  // Test hook IOC_TEST_HOLD_INPLACE=N: hold the N-th in-place write, whatever its RMA did,
+  // until its client's side channel closes, then fail it as a transfer cut off by the client's
+  // death (drives the race of a writer dying mid-transfer, test/integrity-server.test.ts).
+  static int holdInPlace = getenv("IOC_TEST_HOLD_INPLACE") ? atoi(getenv("IOC_TEST_HOLD_INPLACE")) : 0;
+  if (holdInPlace > 0 && raw->inPlace && raw->write && !raw->replied && --holdInPlace == 0) {
+    heldInPlace_.push_back(raw);
+    log(LOG_WARN, "server", "test hook: in-place write of tcp client %llu held until that client goes",
+        (unsigned long long)raw->tcpClientId);
+    return;
+  }
+  std::unique_ptr<Request> req = std::move(it->second);
+  inflight_.erase(it);
+  if (!req->cached.empty()) {
+    if (req->write && !req->inPlace && req->error == 0 && !req->replied) {
+      const char *src = req->scratch.get();  // every RMA succeeded: the staged bytes go in now
+      for (const Piece &p : req->cached) {
+        memcpy(p.ptr, src, p.len);
+        src += p.len;
+      }
+    }
+    // A client write is acknowledged only once the data is committed (durable with --nvdimm).
+    if (req->write && req->error == 0 && !req->replied) req->error = cache_.commit(req->cached);
+    if (req->write && req->inPlace) cache_.endInPlace(req->cached, req->error == 0 && !req->replied);
+    cache_.release(req->cached);
+    if (req->write && req->scratch && !req->replied) returnStaging(std::move(req->scratch), req->scratchCapacity);
+  }
+  if (req->replied) return;  // timed out earlier: the client has its answer
+  if (req->started != std::chrono::steady_clock::time_point{}) {
+    if (req->error == 0 && req->ackType == READ_WRITE_ACK) metrics_.transfer(req->write, true, req->size);
+    metrics_.latency(req->msgType, std::chrono::steady_clock::now() - req->started);
+  }
+  curEcho_ = req->echo;
+  if (req->ackType == PONG && req->error == 0) {
+    SendOp *op = acquireSend();
+    Header h;
+    h.msgType = PONG;
+    h.lfClientId = req->lfClientId;
+    h.setEcho(curEcho_);
+    postSend(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, h, req->ping), req->peer);
+    return;
+  }
+  sendResponse(req->ackType, req->lfClientId, req->peer, req->error, req->error ? 0 : req->size);
+}
+
+void FabricServer::expireRequests() {
+  auto now = std::chrono::steady_clock::now();
+  for (auto &kv : inflight_) {
+    Request *req = kv.first;
+    if (req->replied || req->pending == 0 || now < req->deadline) continue;
+    // The RMA ops stay posted (libfabric cannot take them back): the request lingers until they
+    // complete or fail (at the latest when the client disconnects). A staged write's
+    // segments are released now (its bytes are only in staging); a read or an in-place write
+    // keeps its pieces pinned until then (the provider may still be writing into them).
+    req->replied = true;
+    log(LOG_WARN, "fabric", "RMA %s client %llu did not complete within %d s: request failed (ETIMEDOUT)",
+        req->write ? "from" : "to", (unsigned long long)req->lfClientId, opts_.rmaTimeoutSec);
+    if (req->write && !req->inPlace && !req->cached.empty()) {
+      cache_.release(req->cached);  // an in-place write keeps its slots until its RMA ops end
+      req->cached.clear();
+    }
+    curEcho_ = req->echo;
+    sendResponse(req->ackType, req->lfClientId, req->peer, -ETIMEDOUT);
+    metrics_.latency(req->msgType, now - req->started);
+  }
+}
+
+}  // namespace server
+}  // namespace ioc

@@ -1,0 +1,352 @@
+// The segment cache's store jobs: queued per object, run on the StoreWorker's threads, completed
+// on the owner's thread (runCompletions). Stat, create, load, spill, flush, drain
+// (write-behind), cow, and the bounded flush at shutdown.
+#include <errno.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "server/log.h"
+#include "server/segment_cache.h"
+#include "server/segment_cache_job.h"
+
+namespace ioc {
+namespace server {
+
+void SegmentCache::enqueue(Object &obj, std::unique_ptr<StoreJob> job) {
+  stats_.storeJobs++;
+  obj.jobs.push_back(std::move(job));
+  if (!obj.jobRunning) startNextJob(obj);
+}
+
+// Snapshot what the job writes (the dirty bytes within the object's logical size: never a
+// segment's zero tail), then run it on a store thread.
+void SegmentCache::startNextJob(Object &obj) {
+  if (obj.jobs.empty()) return;
+  obj.jobRunning = true;
+  StoreJob *job = obj.jobs.front().get();
+  if (job->kind == StoreJob::Kind::Flush) {
+    uint64_t end = job->size == 0 ? UINT64_MAX : job->offset + job->size;
+    for (auto &kv : obj.segments) {
+      Segment *seg = kv.second;
+      if (seg->offset + segmentSize_ <= job->offset || seg->offset >= end || !seg->dirty()) continue;
+      seg->pins++;
+      job->segs.push_back(seg);
+    }
+  }
+  if (job->kind == StoreJob::Kind::Spill || job->kind == StoreJob::Kind::Flush) {
+    for (Segment *seg : job->segs) {
+      uint64_t size = obj.size;
+      uint64_t e = std::min<uint64_t>(seg->dirtyEnd, size - std::min(size, seg->offset));
+      if (!seg->dirty() || seg->detached || e <= seg->dirtyBegin) {
+        job->writes.push_back({seg, 0, nullptr, 0, seg->gen});  // nothing to write; cleared if unchanged
+        continue;
+      }
+      job->writes.push_back({seg, seg->offset + seg->dirtyBegin, seg->slot.data + seg->dirtyBegin,
+                             (size_t)(e - seg->dirtyBegin), seg->gen});
+    }
+  }
+  ObjectId id = obj.id;
+  BackingStore &store = store_;
+  StoreWorker::Work work;
+  if (job->kind == StoreJob::Kind::Stat) {
+    work = [&store, id, job] {
+      int found = store.probe(id, job->statSize);
+      job->statExists = found > 0;
+      return found < 0 ? found : 0;
+    };
+  } else if (job->kind == StoreJob::Kind::Create) {
+    work = [&store, id] { return store.create(id); };
+  } else if (job->kind == StoreJob::Kind::Cow) {
+    snapshotCow(obj, *job);
+    std::vector<StoreJob::Write> before = job->writes, overlay = job->cowOverlay;
+    ObjectId src = job->cowSrc;
+    bool whole = job->cowWhole, durable = memory_.durable();
+    uint64_t offset = job->offset, size = job->size;
+    work = [&store, id, src, whole, offset, size, before, overlay, durable] {
+      for (const StoreJob::Write &w : before) {  // the destination's dirty bytes first
+        ssize_t r = store.write(id, w.storeOffset, w.data, w.len);
+        if (r < 0) return (int)r;
+      }
+      int r = whole ? store.copy(src, id) : store.copyRange(src, id, offset, size);
+      if (r < 0) return r;
+      for (const StoreJob::Write &w : overlay) {  // then what only the source's cache holds
+        ssize_t n = store.write(id, w.storeOffset, w.data, w.len);
+        if (n < 0) return (int)n;
+      }
+      // With a pool, the destination's records go once the store has their bytes durably.
+      return durable || !before.empty() ? store.sync(id) : 0;
+    };
+  } else if (job->kind == StoreJob::Kind::Load) {
+    char *data = job->load->slot.data;
+    uint64_t offset = job->load->offset, len = job->size;
+    work = [&store, id, data, offset, len] {
+      ssize_t r = store.read(id, offset, data, len);
+      return r < 0 ? (int)r : 0;
+    };
+  } else {
+    std::vector<StoreJob::Write> writes = job->writes;
+    bool flush = job->kind == StoreJob::Kind::Flush && !job->drain;
+    bool create = flush && obj.known;        // created-but-empty objects persist too
+    bool sync = flush || memory_.durable();  // a durable pool drops records only once synced
+    work = [&store, id, writes, create, sync] {
+      for (const StoreJob::Write &w : writes) {
+        if (!w.len) continue;
+        ssize_t r = store.write(id, w.storeOffset, w.data, w.len);
+        if (r < 0) return (int)r;
+      }
+      if (create && !store.exists(id)) {
+        int r = store.create(id);
+        if (r < 0) return r;
+      }
+      return sync ? store.sync(id) : 0;
+    };
+  }
+  Object *o = &obj;
+  worker_.submit(std::move(work), [this, o, job](int ret) { jobDone(*o, *job, ret); });
+}
+
+void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
+  std::unique_ptr<StoreJob> owned = std::move(obj.jobs.front());
+  obj.jobs.pop_front();
+  obj.jobRunning = false;
+  stats_.storeJobs--;
+  progress_++;
+  std::vector<Segment *> unpin;
+  if (job.kind == StoreJob::Kind::Cow) {
+    for (const StoreJob::Write &w : job.writes) unpin.push_back(w.seg);
+    for (const StoreJob::Write &w : job.cowOverlay) unpin.push_back(w.seg);
+    cowDone(obj, job, ret);
+  } else if (job.kind == StoreJob::Kind::Stat) {
+    if (ret < 0) {
+      // Not "absent" (its data would read as zeros): the waiting requests get the error.
+      log(LOG_ERROR, "cache", "cannot look an object up in the store: %s", strerror(-ret));
+      obj.statError = ret;
+    } else {
+      if (job.statExists) obj.known = true;
+      obj.size = std::max<uint64_t>(obj.size, (uint64_t)job.statSize);
+      obj.statted = true;
+    }
+  } else if (job.kind == StoreJob::Kind::Create) {
+    if (ret == 0) obj.known = true;
+  } else if (job.kind == StoreJob::Kind::Load) {
+    Segment *seg = job.load;
+    seg->loading = false;
+    if (ret < 0) {
+      seg->loadError = ret;
+      log(LOG_WARN, "cache", "cannot load a segment from the store: %s", strerror(-ret));
+    }
+    unpin.push_back(seg);
+  } else {
+    uint64_t written = 0;
+    for (const StoreJob::Write &w : job.writes) {
+      // Cleared only if no write landed meanwhile: a later write keeps the segment dirty.
+      if (ret == 0 && w.seg->gen == w.gen && !w.seg->detached) markClean(*w.seg);
+      written += w.len;
+      unpin.push_back(w.seg);
+    }
+    if (job.kind == StoreJob::Kind::Spill) {
+      for (Segment *seg : job.segs) {
+        seg->writingBack = false;
+        spillingBytes_ -= segmentSize_;
+      }
+      if (ret < 0) {
+        if (!spillError_)
+          log(LOG_ERROR, "cache",
+              "cannot spill to the store (%s: %s): dirty segments stay cached, new dirty data is refused "
+              "(ENOSPC) while the cache is full; retrying every second",
+              store_.describe().c_str(), strerror(-ret));
+        spillError_ = ret;
+        spillRetryAt_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      } else {
+        if (spillError_) log(LOG_INFO, "cache", "spills to the store succeed again");
+        spillError_ = 0;
+        stats_.spilledBytes += written;
+      }
+    } else if (job.drain) {
+      drainsInFlight_--;
+      if (ret == 0) stats_.drainedBytes += written;
+      else log(LOG_WARN, "cache", "write-behind to the store failed: %s (the data stays dirty in the cache)", strerror(-ret));
+    } else if (ret == 0) {
+      stats_.flushedBytes += written;
+    }
+  }
+  // Created, loaded, written back: an entry left without segments is not needed any more.
+  if (job.kind != StoreJob::Kind::Stat) idle_.push_back(obj.id);
+  // release() unpins (and frees detached segments, drops spilled clean ones once over the
+  // high-water mark); then the next job of the object starts.
+  std::vector<Piece> pieces;
+  for (Segment *seg : unpin) pieces.push_back({nullptr, 0, nullptr, seg});
+  if (!obj.jobs.empty()) startNextJob(obj);
+  std::function<void(int)> done = std::move(job.done);
+  release(pieces);
+  if (job.drain) startDrains();
+  if (done) done(ret);
+}
+
+void SegmentCache::wantDrain(Object &obj) {
+  if (obj.drainQueued) return;
+  obj.drainQueued = true;
+  drainQueue_.push_back(&obj);
+  startDrains();
+}
+
+// A drain is a flush without a reply: it writes whatever is dirty in the object when it starts
+// (writes that land meanwhile keep their segments dirty and queue the object again).
+void SegmentCache::startDrains() {
+  // After a failed spill or drain the store is refusing: leave the data for flushes and spills.
+  while (drainsInFlight_ < maxDrains_ && !drainQueue_.empty() && !spillError_) {
+    Object *obj = drainQueue_.front();
+    drainQueue_.pop_front();
+    obj->drainQueued = false;
+    std::unique_ptr<StoreJob> job(new StoreJob);
+    job->kind = StoreJob::Kind::Flush;
+    job->drain = true;
+    drainsInFlight_++;
+    enqueue(*obj, std::move(job));
+  }
+}
+
+size_t SegmentCache::runCompletions() {
+  size_t n = worker_.runCompletions();
+  pruneIdle();
+  return n;
+}
+
+bool SegmentCache::objectBusy(const ObjectId &id) const {
+  auto it = objects_.find(id);
+  return it != objects_.end() && (it->second.jobRunning || it->second.inPlaceWrites > 0);
+}
+
+void SegmentCache::startFlush(const ObjectId &id, uint64_t offset, uint64_t size, std::function<void(int)> done) {
+  if (size != 0 && offset + size < offset) return done(-EINVAL);
+  Object &obj = entry(id);  // a stat job, if one is needed, runs first
+  std::unique_ptr<StoreJob> job(new StoreJob);
+  job->kind = StoreJob::Kind::Flush;
+  job->offset = offset;
+  job->size = size;
+  job->done = std::move(done);
+  enqueue(obj, std::move(job));
+}
+
+int SegmentCache::flushAllBounded(std::chrono::milliseconds timeout) {
+  int first = 0;
+  for (auto &kv : objects_) {
+    bool dirty = false;  // created objects are in the store already (create() writes through)
+    for (auto &seg : kv.second.segments) dirty |= seg.second->dirty();
+    if (!dirty) continue;
+    startFlush(kv.first, 0, 0, [&first](int ret) {
+      if (ret < 0 && first == 0) first = ret;
+    });
+  }
+  if (worker_.waitIdle(std::chrono::steady_clock::now() + timeout)) return first;
+  // Stuck in the store: say exactly what did not get there.
+  uint64_t objects = 0, bytes = 0;
+  for (auto &kv : objects_) {
+    uint64_t dirty = 0;
+    for (auto &seg : kv.second.segments) dirty += seg.second->dirtyEnd - seg.second->dirtyBegin;
+    if (!dirty) continue;
+    objects++;
+    bytes += dirty;
+    log(LOG_ERROR, "server", "shutdown: object %llx:%llx: %llu dirty bytes not in the store (%s)",
+        (unsigned long long)kv.first.high, (unsigned long long)kv.first.low, (unsigned long long)dirty,
+        memory_.durable() ? "kept in the persistent pool" : "LOST");
+  }
+  log(LOG_ERROR, "server", "shutdown: the store did not finish within %lld ms: %llu objects, %llu dirty bytes %s",
+      (long long)timeout.count(), (unsigned long long)objects, (unsigned long long)bytes,
+      memory_.durable() ? "stay in the persistent pool (served again at the next start)" : "are lost");
+  worker_.abandon();
+  return -ETIMEDOUT;
+}
+
+void SegmentCache::startCreate(const ObjectId &id, std::function<void(int)> done) {
+  Object &obj = entry(id);
+  std::unique_ptr<StoreJob> job(new StoreJob);
+  job->kind = StoreJob::Kind::Create;
+  job->done = std::move(done);
+  enqueue(obj, std::move(job));
+}
+
+
+int SegmentCache::cow(const ObjectId &src, const ObjectId &dst, bool allowExist, uint64_t offset, uint64_t size,
+                      std::function<void(int)> done) {
+  if (src == dst) return -EINVAL;
+  if (offset + size < offset) return -EINVAL;
+  pruneIdle();
+  // Store jobs (stats included) and in-place writes on either object go first.
+  if (entry(src).statError) return takeStatError(entry(src));
+  if (entry(dst).statError) return takeStatError(entry(dst));
+  if (!entry(src).statted || !entry(dst).statted || objectBusy(src) || objectBusy(dst)) return kBusy;
+  if (!exists(src)) return -ENOENT;
+  if (!allowExist && exists(dst)) return -EEXIST;
+  Object &d = entry(dst);
+  std::unique_ptr<StoreJob> job(new StoreJob);
+  job->kind = StoreJob::Kind::Cow;
+  job->cowSrc = src;
+  job->cowWhole = size == 0;
+  job->offset = offset;
+  job->size = size;
+  job->done = std::move(done);
+  d.cowing = true;
+  enqueue(d, std::move(job));
+  return 0;
+}
+
+// The bytes of seg's dirty range within [from, to) of the object and its logical size.
+static bool dirtyPart(uint64_t segOffset, uint32_t dirtyBegin, uint32_t dirtyEnd, uint64_t objSize, uint64_t from,
+                      uint64_t to, uint64_t &b, uint64_t &e) {
+  b = std::max<uint64_t>(segOffset + dirtyBegin, from);
+  e = std::min<uint64_t>({segOffset + dirtyEnd, to, objSize});
+  return e > b;
+}
+
+void SegmentCache::snapshotCow(Object &dst, StoreJob &job) {
+  uint64_t from = job.cowWhole ? 0 : job.offset, to = job.cowWhole ? UINT64_MAX : job.offset + job.size;
+  auto srcIt = objects_.find(job.cowSrc);
+  if (srcIt != objects_.end()) {
+    job.cowSrcSize = srcIt->second.size;
+    for (auto &kv : srcIt->second.segments) {
+      Segment *seg = kv.second;
+      uint64_t b, e;
+      if (!seg->dirty() || !dirtyPart(seg->offset, seg->dirtyBegin, seg->dirtyEnd, srcIt->second.size, from, to, b, e))
+        continue;
+      seg->pins++;
+      job.cowOverlay.push_back({seg, b, seg->slot.data + (b - seg->offset), (size_t)(e - b), seg->gen});
+    }
+  }
+  if (job.cowWhole) return;  // the destination is replaced: its dirty bytes are obsolete
+  for (auto &kv : dst.segments) {
+    Segment *seg = kv.second;
+    uint64_t b, e;
+    if (!seg->dirty() || seg->offset + segmentSize_ <= from || seg->offset >= to) continue;
+    // The whole dirty range (also outside the copied range: those bytes must reach the store
+    // before the segment is dropped).
+    if (!dirtyPart(seg->offset, seg->dirtyBegin, seg->dirtyEnd, dst.size, 0, UINT64_MAX, b, e)) continue;
+    seg->pins++;
+    job.writes.push_back({seg, b, seg->slot.data + (b - seg->offset), (size_t)(e - b), seg->gen});
+  }
+}
+
+void SegmentCache::cowDone(Object &dst, StoreJob &job, int ret) {
+  dst.cowing = false;
+  if (ret < 0) {
+    log(LOG_WARN, "cache", "cow %llx:%llx -> %llx:%llx failed: %s", (unsigned long long)job.cowSrc.high,
+        (unsigned long long)job.cowSrc.low, (unsigned long long)dst.id.high, (unsigned long long)dst.id.low,
+        strerror(-ret));
+    return;
+  }
+  // The store holds the result: the destination's cached segments in the range are stale.
+  uint64_t from = job.cowWhole ? 0 : job.offset, to = job.cowWhole ? UINT64_MAX : job.offset + job.size;
+  std::vector<Segment *> stale;
+  for (auto &kv : dst.segments)
+    if (kv.second->offset + segmentSize_ > from && kv.second->offset < to) stale.push_back(kv.second);
+  for (Segment *seg : stale) {
+    markClean(*seg);  // written before the copy, or replaced by it
+    drop(seg);
+  }
+  dst.known = true;
+  dst.size = job.cowWhole ? job.cowSrcSize : std::max<uint64_t>(dst.size, to);
+}
+
+}  // namespace server
+}  // namespace ioc
