@@ -48,11 +48,33 @@ SegmentCache::Object &SegmentCache::object(const ObjectId &id) {
   return obj;
 }
 
+// Ids the store did not hold when their entries were pruned (at most ABSENT_KEPT, oldest
+// forgotten first): reading them again needs no stat job (a read of an absent object would
+// otherwise wait for a store thread every time).
+static constexpr size_t ABSENT_KEPT = 4096;
+
+void SegmentCache::rememberAbsent(const ObjectId &id, bool absent) {
+  if (!absent) {
+    absent_.erase(id);
+    return;
+  }
+  if (!absent_.insert(id).second) return;
+  absentOrder_.push_back(id);
+  while (absentOrder_.size() > ABSENT_KEPT) {
+    absent_.erase(absentOrder_.front());
+    absentOrder_.pop_front();
+  }
+}
+
 SegmentCache::Object &SegmentCache::entry(const ObjectId &id) {
   auto it = objects_.find(id);
   if (it != objects_.end()) return it->second;
   Object &obj = objects_[id];
   obj.id = id;
+  if (absent_.count(id)) {
+    obj.statted = true;  // absent when last asked; a write or create here makes it known
+    return obj;
+  }
   std::unique_ptr<StoreJob> job(new StoreJob);
   job->kind = StoreJob::Kind::Stat;
   enqueue(obj, std::move(job));
@@ -86,8 +108,10 @@ void SegmentCache::pruneIdle() {
     // Without segments the entry says what the store says (a dirty segment is written back
     // before it is dropped); jobs, in-place writes and the drain queue hold pointers to it.
     if (obj.segments.empty() && obj.jobs.empty() && !obj.jobRunning && obj.inPlaceWrites == 0 && !obj.drainQueued &&
-        (obj.statted || obj.statError))
+        (obj.statted || obj.statError)) {
+      rememberAbsent(id, obj.statted && !obj.known && obj.size == 0);
       objects_.erase(it);
+    }
   }
 }
 
@@ -170,18 +194,21 @@ int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, b
     }
   }
   SegmentSlot slot;
-  int got = memory_.allocate(slot);
+  // Pages are faulted in now when they will be written (a write, or a load from the store);
+  // zeros read from an absent object map the zero page instead.
+  bool filled = write || (!fullOverwrite && segOffset < obj.size);
+  int got = memory_.allocate(slot, filled);
   if (got == -ENOSPC) {
     // The pool's filesystem is full: dropped segments give their blocks back. A quarter first,
     // so that the next misses find room too.
     evict(stats_.bytes - stats_.bytes / 4);
-    got = memory_.allocate(slot);
+    got = memory_.allocate(slot, filled);
   }
   if (got < 0) {
     // Every slot taken (the pool only has room beyond the cache size for pinned segments), or
     // still no room in the pool's filesystem.
     evict(0);
-    got = memory_.allocate(slot);
+    got = memory_.allocate(slot, filled);
     if (got < 0) {
       if (spillingBytes_ > 0) return kBusy;  // spilled segments give their slots back
       if (got == -ENOMEM)

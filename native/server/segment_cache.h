@@ -16,6 +16,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -200,6 +201,9 @@ class SegmentCache {
   void startDrains();
   std::map<ObjectId, Object> objects_;
   std::vector<ObjectId> idle_;  // entries that may hold nothing any more
+  std::set<ObjectId> absent_;   // see rememberAbsent()
+  std::deque<ObjectId> absentOrder_;
+  void rememberAbsent(const ObjectId &id, bool absent);
   std::list<Segment *> lru_;  // least recently used first
   mutable CacheStats stats_;
   StoreWorker worker_;  // last: its threads stop before the rest goes

@@ -47,13 +47,13 @@ AnonymousSegmentMemory::AnonymousSegmentMemory(fabric::Transport &transport, siz
 
 AnonymousSegmentMemory::~AnonymousSegmentMemory() { munmap(base_, segmentSize_ * slots_); }
 
-int AnonymousSegmentMemory::allocate(SegmentSlot &out) {
+int AnonymousSegmentMemory::allocate(SegmentSlot &out, bool populateNow) {
   if (free_.empty()) return -ENOMEM;
   uint32_t i = free_.back();
   void *desc = mr_.desc(base_, segmentSize_ * slots_, (size_t)i * segmentSize_);  // may throw: slot stays free
   free_.pop_back();
   out.data = base_ + (size_t)i * segmentSize_;
-  populate(out.data, segmentSize_);
+  if (populateNow) populate(out.data, segmentSize_);
   out.desc = desc;
   out.pool = 0;
   out.index = i;

@@ -45,7 +45,9 @@ class SegmentMemory {
   virtual ~SegmentMemory() = default;
   // A free, zero-filled slot of segmentSize() bytes: 0, -ENOMEM when every slot is in use,
   // -ENOSPC when the memory's filesystem has no room for another slot.
-  virtual int allocate(SegmentSlot &out) = 0;
+  // populate: fault its pages in now (the slot is about to be written); a slot only read
+  // (zeros of an absent object) maps the zero page instead.
+  virtual int allocate(SegmentSlot &out, bool populate = true) = 0;
   // Forget the slot's record and give its pages back; the slot becomes free.
   virtual void release(const SegmentSlot &slot) = 0;
   virtual size_t segmentSize() const = 0;
@@ -88,7 +90,7 @@ class AnonymousSegmentMemory : public SegmentMemory {
  public:
   AnonymousSegmentMemory(fabric::Transport &transport, size_t segmentSize, size_t slots);
   ~AnonymousSegmentMemory() override;
-  int allocate(SegmentSlot &out) override;
+  int allocate(SegmentSlot &out, bool populate = true) override;
   void release(const SegmentSlot &slot) override;
   size_t segmentSize() const override { return segmentSize_; }
   size_t capacity() const override { return slots_; }
