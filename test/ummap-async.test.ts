@@ -32,6 +32,17 @@ async function turns(n = 5): Promise<void> {
 }
 
 /** Pause the next asynchronous write-back once it has written `pieces` pieces. */
+/** Writes pattern(seed + i) into RUNS[i] of the mapping; returns the mapping's expected content. */
+function writeRuns(view: Uint8Array, seed: number): Buffer {
+  const expected = Buffer.alloc(SIZE);
+  RUNS.forEach((run, i) => {
+    const bytes = pattern(run.length, seed + i);
+    view.set(bytes, run.offset);
+    bytes.copy(expected, run.offset);
+  });
+  return expected;
+}
+
 function pauseWriteBackAfter(pieces: number): void {
   addon().umapTestPauseWriteBack(pieces);
 }
@@ -114,12 +125,7 @@ describe('ummap asynchronous write-back', function () {
         const m = store.map(tracking, key);
         open.push(m);
         const view = new Uint8Array(m.buffer);
-        const asOfCall = Buffer.alloc(SIZE);
-        RUNS.forEach((run, i) => {
-          const bytes = pattern(run.length, 10 + i);
-          view.set(bytes, run.offset);
-          bytes.copy(asOfCall, run.offset);
-        });
+        const asOfCall = writeRuns(view, 10);
 
         pauseWriteBackAfter(1);
         const order: string[] = [];
@@ -188,12 +194,7 @@ describe('ummap asynchronous write-back', function () {
     const m = ummap(`file://${file}`, SIZE, { segmentSize: SEGMENT, policy: 'fifo://6MB' });
     open.push(m);
     const view = new Uint8Array(m.buffer);
-    const asOfCall = Buffer.alloc(SIZE);
-    RUNS.forEach((run, i) => {
-      const bytes = pattern(run.length, 30 + i);
-      view.set(bytes, run.offset);
-      bytes.copy(asOfCall, run.offset);
-    });
+    const asOfCall = writeRuns(view, 30);
     pauseWriteBackAfter(1);
     const sync = m.sync();
     waitPaused();
