@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <atomic>
 #include <list>
 #include <map>
 #include <memory>
@@ -114,6 +115,8 @@ class DirectoryStore : public BackingStore {
   void closeOldest();  // mu_ held
   void forget(const ObjectId &id);  // the path now names another file (or none)
   void removeTemporaries();
+  ssize_t writeDirect(int cachedFd, uint64_t offset, const char *p, size_t len);
+  std::atomic<bool> directUnsupported_{false};
   std::string dir_;
   size_t maxOpen_;
   std::mutex mu_;

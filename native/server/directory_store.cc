@@ -154,11 +154,40 @@ static ssize_t pwriteAll(int fd, const char *p, size_t len, uint64_t offset) {
   return len;
 }
 
+// Large aligned writes bypass the page cache (O_DIRECT): the bytes are already cached in the
+// server's segments, and copying them into fresh page-cache pages cost a store thread a whole
+// core at 0.4 GB/s on a 2-vCPU VM, beside the transfers it should not slow down. The rest, and
+// filesystems without O_DIRECT, go through the page cache. Writes of one object never run
+// concurrently (the cache runs one store job per object at a time), and the kernel keeps the two
+// paths coherent for later reads.
+static constexpr size_t DIRECT_MIN = 1u << 20, DIRECT_ALIGN = 4096;
+
+ssize_t DirectoryStore::writeDirect(int cachedFd, uint64_t offset, const char *p, size_t len) {
+  // The same file as the cached descriptor (which later syncs it), whatever its path names now.
+  char self[40];
+  snprintf(self, sizeof self, "/proc/self/fd/%d", cachedFd);
+  int fd = open(self, O_WRONLY | O_CLOEXEC | O_DIRECT);
+  if (fd < 0) {
+    if (errno == EINVAL) directUnsupported_ = true;  // e.g. an older tmpfs
+    return -errno;
+  }
+  ssize_t ret = pwriteAll(fd, p, len, offset);
+  close(fd);
+  if (ret == -EINVAL) directUnsupported_ = true;
+  return ret;
+}
+
 ssize_t DirectoryStore::write(const ObjectId &id, uint64_t offset, const void *buf, size_t len) {
   FileRef f;
   int ret = openFile(id, true, f);
   if (ret < 0) return ret;
-  return pwriteAll(f->fd, static_cast<const char *>(buf), len, offset);
+  const char *p = static_cast<const char *>(buf);
+  if (len >= DIRECT_MIN && !directUnsupported_ && offset % DIRECT_ALIGN == 0 && len % DIRECT_ALIGN == 0 &&
+      (uintptr_t)p % DIRECT_ALIGN == 0) {
+    ssize_t n = writeDirect(f->fd, offset, p, len);
+    if (n >= 0 || !directUnsupported_) return n;
+  }
+  return pwriteAll(f->fd, p, len, offset);
 }
 
 // Copy the first `total` bytes of in to out (same offsets).

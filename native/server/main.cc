@@ -65,7 +65,7 @@ static const char USAGE[] =
     "  -c/--no-consistency-check  -a/--no-auth  -p/--active-polling  -v/--verbose[=CATS]\n"
     "  --segment-size SIZE  --max-transfer SIZE  --cache-size SIZE (default: RAM/4, at most 64GB)\n"
     "  --max-message SIZE (36KB)  --max-object-size SIZE (1TB)  --rma-timeout SECONDS (30)\n"
-    "  --shutdown-timeout SECONDS (60)  --write-behind on|off (on)\n"
+    "  --shutdown-timeout SECONDS (60)  --write-behind on|off (on)  --prefault SIZE|off (cache, at most 1GB)\n"
     "  --high-water PCT (90)  --low-water PCT (70)  --stats-interval SECONDS (60; 0: off)\n"
     "  --max-clients N (default: from the open-file limit, raised to its hard limit at start)\n"
     "IOC_CONTROL_FD=N: answer stats/ls commands on fd N. SIGUSR1 logs the cache figures.\n";
@@ -109,6 +109,7 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
       {"shutdown-timeout", required_argument, nullptr, 'X'},
       {"write-behind", required_argument, nullptr, 'W'},
       {"cache-size", required_argument, nullptr, 'C'},
+      {"prefault", required_argument, nullptr, 'F'},
       {"high-water", required_argument, nullptr, 'H'},
       {"low-water", required_argument, nullptr, 'L'},
       {"stats-interval", required_argument, nullptr, 'I'},
@@ -197,6 +198,17 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
         }
         o.writeBehind = strcmp(optarg, "on") == 0;
         break;
+      case 'F':
+        if (strcmp(optarg, "off") == 0) {
+          o.prefault = 0;
+          break;
+        }
+        o.prefault = parseSize(optarg, ok);
+        if (!ok) {
+          fprintf(stderr, "iocatcher-serverd: invalid --prefault '%s' (a size, or off)\n", optarg);
+          return false;
+        }
+        break;
       case 'X':
         if (!parseSeconds(optarg, "--shutdown-timeout", o.shutdownTimeoutSec)) return false;
         break;
@@ -250,6 +262,8 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
     return false;
   }
   if (o.cacheSize == 0) o.cacheSize = defaultCacheSize();
+  if (o.prefault == UINT64_MAX) o.prefault = std::min<uint64_t>(o.cacheSize, 1ull << 30);
+  o.prefault = std::min(o.prefault, o.cacheSize);
   if (o.maxClients == 0) o.maxClients = defaultMaxClients();
   if (o.cacheSize < 2 * o.segmentSize) {
     fprintf(stderr, "iocatcher-serverd: --cache-size must hold at least two segments (%zu bytes)\n", 2 * o.segmentSize);
@@ -378,7 +392,7 @@ int main(int argc, char **argv) {
     size_t slots = (2 * opts.cacheSize + opts.maxTransfer + opts.segmentSize - 1) / opts.segmentSize + 2;
     std::unique_ptr<SegmentMemory> memory;
     if (opts.nvdimm.empty())
-      memory.reset(new AnonymousSegmentMemory(transport, opts.segmentSize, slots));
+      memory.reset(new AnonymousSegmentMemory(transport, opts.segmentSize, slots, opts.prefault));
     else
       memory.reset(new PmemSegmentMemory(transport, opts.nvdimm, opts.segmentSize, slots));
     CacheLimits limits{opts.cacheSize, opts.highWater / 100.0, opts.lowWater / 100.0};

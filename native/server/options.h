@@ -26,9 +26,10 @@ struct ServerOptions {
   uint64_t maxMessage = 36864;           // largest request message (eager data + header; at most 36 KiB)
   uint64_t maxObjectSize = 1ull << 40;   // no byte at or beyond this offset (1 TiB)
   int rmaTimeoutSec = 30;                // an RMA not completed by then fails the request (-ETIMEDOUT)
-  int shutdownTimeoutSec = 60;
-  bool writeBehind = true;               // drain dirty segments to the store in the background           // SIGTERM: give up writing dirty data to the store after this
+  int shutdownTimeoutSec = 60;           // SIGTERM: give up writing dirty data to the store after this
+  bool writeBehind = true;               // drain dirty segments to the store in the background
   uint64_t cacheSize = 0;                // bytes of cached segments; 0: defaultCacheSize()
+  uint64_t prefault = UINT64_MAX;        // cache memory faulted in at start; default min(cacheSize, 1 GiB)
   int highWater = 90, lowWater = 70;     // % of cacheSize: spill/drop above high until low
   int statsInterval = 60;                // seconds between cache figure lines (0: never)
   size_t maxClients = 0;                 // TCP side channels at once; 0: defaultMaxClients()

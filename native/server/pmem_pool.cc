@@ -276,7 +276,7 @@ PmemSegmentMemory::PmemSegmentMemory(fabric::Transport &transport, const std::ve
     pools_.emplace_back(new PmemPool(dirs[i], (uint32_t)i, segmentSize, per, transport));
 }
 
-int PmemSegmentMemory::allocate(SegmentSlot &out, bool) {
+int PmemSegmentMemory::allocate(SegmentSlot &out, bool, bool) {
   // Round-robin over the directories, so that segments (and bandwidth) spread across them.
   int ret = -ENOMEM;
   for (size_t n = 0; n < pools_.size(); n++) {

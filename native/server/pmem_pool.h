@@ -96,7 +96,7 @@ class PmemSegmentMemory : public SegmentMemory {
  public:
   PmemSegmentMemory(fabric::Transport &transport, const std::vector<std::string> &dirs, size_t segmentSize,
                     size_t slots);
-  int allocate(SegmentSlot &out, bool populate = true) override;
+  int allocate(SegmentSlot &out, bool populate = true, bool overwrite = false) override;
   void release(const SegmentSlot &slot) override;
   size_t segmentSize() const override { return segmentSize_; }
   size_t capacity() const override;

@@ -197,18 +197,18 @@ int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, b
   // Pages are faulted in now when they will be written (a write, or a load from the store);
   // zeros read from an absent object map the zero page instead.
   bool filled = write || (!fullOverwrite && segOffset < obj.size);
-  int got = memory_.allocate(slot, filled);
+  int got = memory_.allocate(slot, filled, fullOverwrite);
   if (got == -ENOSPC) {
     // The pool's filesystem is full: dropped segments give their blocks back. A quarter first,
     // so that the next misses find room too.
     evict(stats_.bytes - stats_.bytes / 4);
-    got = memory_.allocate(slot, filled);
+    got = memory_.allocate(slot, filled, fullOverwrite);
   }
   if (got < 0) {
     // Every slot taken (the pool only has room beyond the cache size for pinned segments), or
     // still no room in the pool's filesystem.
     evict(0);
-    got = memory_.allocate(slot, filled);
+    got = memory_.allocate(slot, filled, fullOverwrite);
     if (got < 0) {
       if (spillingBytes_ > 0) return kBusy;  // spilled segments give their slots back
       if (got == -ENOMEM)
@@ -224,7 +224,9 @@ int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, b
   seg->obj = &obj;
   seg->offset = segOffset;
   seg->slot = slot;
-  seg->unloaded = fullOverwrite && segOffset < obj.size;
+  // A slot for a full overwrite may hold a dropped segment's bytes (recycled memory is not
+  // zeroed for it): it is valid only once the overwrite is committed, dropped otherwise.
+  seg->unloaded = fullOverwrite;
   seg->lru = lru_.insert(lru_.end(), seg);
   obj.segments[segOffset] = seg;
   stats_.segments++;
@@ -291,6 +293,7 @@ int SegmentCache::commit(const std::vector<Piece> &pieces) {
     uint32_t ob = seg->dirtyBegin, oe = seg->dirtyEnd;
     bool wasDirty = seg->dirty();
     seg->gen++;
+    seg->dirtiedAt = std::chrono::steady_clock::now();
     seg->dirtyBegin = wasDirty ? std::min(ob, b) : b;
     seg->dirtyEnd = wasDirty ? std::max(oe, e) : e;
     stats_.dirtyBytes += (seg->dirtyEnd - seg->dirtyBegin) - (oe - ob);
@@ -330,6 +333,10 @@ void SegmentCache::release(std::vector<Piece> &pieces) {
         drop(seg);
         continue;
       }
+      // Zeros around the dirty bytes first (past the object's end they stay so), then the
+      // store's bytes where it has some.
+      memset(seg->slot.data, 0, seg->dirtyBegin);
+      memset(seg->slot.data + seg->dirtyEnd, 0, segmentSize_ - seg->dirtyEnd);
       int ret = reloadClean(store_, seg->id, seg->obj->size, seg->offset, seg->slot.data, segmentSize_,
                             seg->dirtyBegin, seg->dirtyEnd);
       if (ret < 0) log(LOG_WARN, "cache", "cannot reload a segment after a failed write: %s", strerror(-ret));

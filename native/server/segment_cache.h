@@ -143,6 +143,7 @@ class SegmentCache {
     bool inPlace = false;   // an in-place write owns it
     bool unloaded = false;  // allocated for a full overwrite: holds no store data until committed
     bool detached = false;  // dropped while pinned: freed by the last release
+    std::chrono::steady_clock::time_point dirtiedAt;  // last commit (write-behind lets it settle)
     std::list<Segment *>::iterator lru;
     bool dirty() const { return dirtyEnd > dirtyBegin; }
   };
@@ -197,8 +198,15 @@ class SegmentCache {
   size_t maxDrains_;
   std::deque<Object *> drainQueue_;
   size_t drainsInFlight_ = 0;
+  // Segments written again within DRAIN_SETTLE are left for a later drain (a segment rewritten
+  // every few ms would otherwise be written to the store as often): their objects wait here,
+  // drainQueued still set, until runCompletions() finds them due.
+  static constexpr std::chrono::milliseconds DRAIN_SETTLE{20};
+  std::deque<std::pair<std::chrono::steady_clock::time_point, Object *>> deferredDrains_;
   void wantDrain(Object &obj);
   void startDrains();
+  void deferDrain(Object &obj);
+  void requeueDeferredDrains();
   std::map<ObjectId, Object> objects_;
   std::vector<ObjectId> idle_;  // entries that may hold nothing any more
   std::set<ObjectId> absent_;   // see rememberAbsent()

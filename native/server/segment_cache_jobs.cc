@@ -27,12 +27,19 @@ void SegmentCache::startNextJob(Object &obj) {
   StoreJob *job = obj.jobs.front().get();
   if (job->kind == StoreJob::Kind::Flush) {
     uint64_t end = job->size == 0 ? UINT64_MAX : job->offset + job->size;
+    auto settled = std::chrono::steady_clock::now() - DRAIN_SETTLE;
+    bool unsettled = false;
     for (auto &kv : obj.segments) {
       Segment *seg = kv.second;
       if (seg->offset + segmentSize_ <= job->offset || seg->offset >= end || !seg->dirty()) continue;
+      if (job->drain && seg->dirtiedAt > settled) {
+        unsettled = true;  // still being written: a later drain takes it
+        continue;
+      }
       seg->pins++;
       job->segs.push_back(seg);
     }
+    if (unsettled) deferDrain(obj);
   }
   if (job->kind == StoreJob::Kind::Spill || job->kind == StoreJob::Kind::Flush) {
     for (Segment *seg : job->segs) {
@@ -88,7 +95,9 @@ void SegmentCache::startNextJob(Object &obj) {
     std::vector<StoreJob::Write> writes = job->writes;
     bool flush = job->kind == StoreJob::Kind::Flush && !job->drain;
     bool create = flush && obj.known;        // created-but-empty objects persist too
-    bool sync = flush || memory_.durable();  // a durable pool drops records only once synced
+    // A durable pool drops records only once synced (a drain that found nothing settled has
+    // nothing to sync).
+    bool sync = flush || (memory_.durable() && !writes.empty());
     work = [&store, id, writes, create, sync] {
       for (const StoreJob::Write &w : writes) {
         if (!w.len) continue;
@@ -207,7 +216,24 @@ void SegmentCache::startDrains() {
   }
 }
 
+void SegmentCache::deferDrain(Object &obj) {
+  if (obj.drainQueued) return;  // queued already: that drain looks again
+  obj.drainQueued = true;
+  deferredDrains_.emplace_back(std::chrono::steady_clock::now() + DRAIN_SETTLE, &obj);
+}
+
+void SegmentCache::requeueDeferredDrains() {
+  auto now = std::chrono::steady_clock::now();
+  while (!deferredDrains_.empty() && deferredDrains_.front().first <= now) {
+    Object *obj = deferredDrains_.front().second;
+    deferredDrains_.pop_front();
+    obj->drainQueued = false;
+    wantDrain(*obj);
+  }
+}
+
 size_t SegmentCache::runCompletions() {
+  requeueDeferredDrains();
   size_t n = worker_.runCompletions();
   pruneIdle();
   return n;

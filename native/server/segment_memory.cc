@@ -1,9 +1,16 @@
 #include "server/segment_memory.h"
 
+#include "server/log.h"
+
 #include <errno.h>
 #include <sys/mman.h>
 
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 
 namespace ioc {
@@ -36,24 +43,55 @@ void *ChunkRegistrar::desc(char *base, size_t totalBytes, size_t offset) {
 // Chunks of about 256 MiB, whole slots each, so that no slot straddles two registrations.
 static size_t chunkBytesFor(size_t segmentSize) { return segmentSize * std::max<size_t>(1, (256u << 20) / segmentSize); }
 
-AnonymousSegmentMemory::AnonymousSegmentMemory(fabric::Transport &transport, size_t segmentSize, size_t slots)
-    : segmentSize_(segmentSize), slots_(slots), mr_(transport, chunkBytesFor(segmentSize), 1) {
+AnonymousSegmentMemory::AnonymousSegmentMemory(fabric::Transport &transport, size_t segmentSize, size_t slots,
+                                               uint64_t prefault)
+    : segmentSize_(segmentSize), slots_(slots), stale_(slots, false), mr_(transport, chunkBytesFor(segmentSize), 1) {
   void *p = mmap(nullptr, segmentSize * slots, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) throw std::runtime_error("cannot reserve memory for the segment cache");
   base_ = static_cast<char *>(p);
   madvise(base_, segmentSize * slots, MADV_HUGEPAGE);  // best effort: THP may be off
   for (size_t i = slots; i-- > 0;) free_.push_back((uint32_t)i);
+  keptSlots_ = std::min<uint64_t>(slots, prefault / segmentSize);
+  if (keptSlots_ > 0) prefaulter_ = std::thread([this] { prefaultInBackground(keptSlots_ * segmentSize_); });
 }
 
-AnonymousSegmentMemory::~AnonymousSegmentMemory() { munmap(base_, segmentSize_ * slots_); }
+AnonymousSegmentMemory::~AnonymousSegmentMemory() {
+  stopPrefault_ = true;
+  if (prefaulter_.joinable()) prefaulter_.join();
+  munmap(base_, segmentSize_ * slots_);
+}
 
-int AnonymousSegmentMemory::allocate(SegmentSlot &out, bool populateNow) {
+// A first touch of memory costs far more than the network moving data into it (measured on a
+// 2-vCPU VM: 0.2 GB/s for pages the VM never used, 5 GB/s for recycled ones, against 2.7 GB/s
+// of RMA): fault the kept slots in now, at idle priority, so that a checkpoint does not. Racing
+// the loop is harmless: populating a page already written leaves it as it is, and kept slots are
+// never given back. Allocation takes low slots first, the ones populated first.
+void AnonymousSegmentMemory::prefaultInBackground(size_t bytes) {
+  sched_param idle{};
+  pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);  // best effort: only spare CPU
+  auto start = std::chrono::steady_clock::now();
+  const size_t step = 32u << 20;
+  size_t done = 0;
+  for (; done < bytes && !stopPrefault_; done += step) populate(base_ + done, std::min(step, bytes - done));
+  if (stopPrefault_) return;
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  log(LOG_INFO, "cache", "%zu MiB of segment memory prefaulted in %.1f s (--prefault)", bytes >> 20, secs);
+}
+
+int AnonymousSegmentMemory::allocate(SegmentSlot &out, bool populateNow, bool overwrite) {
   if (free_.empty()) return -ENOMEM;
   uint32_t i = free_.back();
   void *desc = mr_.desc(base_, segmentSize_ * slots_, (size_t)i * segmentSize_);  // may throw: slot stays free
   free_.pop_back();
   out.data = base_ + (size_t)i * segmentSize_;
-  if (populateNow) populate(out.data, segmentSize_);
+  if (stale_[i]) {
+    // A recycled slot: its pages are there; only its old bytes may need to go.
+    stale_[i] = false;
+    if (!populateNow) madvise(out.data, segmentSize_, MADV_DONTNEED);  // zeros of an absent object
+    else if (!overwrite) memset(out.data, 0, segmentSize_);
+  } else if (populateNow) {
+    populate(out.data, segmentSize_);
+  }
   out.desc = desc;
   out.pool = 0;
   out.index = i;
@@ -61,8 +99,12 @@ int AnonymousSegmentMemory::allocate(SegmentSlot &out, bool populateNow) {
 }
 
 void AnonymousSegmentMemory::release(const SegmentSlot &slot) {
-  // Private anonymous pages: DONTNEED frees them and the slot reads as zeros again.
-  madvise(slot.data, segmentSize_, MADV_DONTNEED);
+  if (slot.index < keptSlots_) {
+    stale_[slot.index] = true;  // kept populated for the next segment
+  } else {
+    // Private anonymous pages: DONTNEED frees them and the slot reads as zeros again.
+    madvise(slot.data, segmentSize_, MADV_DONTNEED);
+  }
   free_.push_back(slot.index);
 }
 

@@ -6,8 +6,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fabric/fabric.h"
@@ -47,7 +49,9 @@ class SegmentMemory {
   // -ENOSPC when the memory's filesystem has no room for another slot.
   // populate: fault its pages in now (the slot is about to be written); a slot only read
   // (zeros of an absent object) maps the zero page instead.
-  virtual int allocate(SegmentSlot &out, bool populate = true) = 0;
+  // overwrite: the caller writes the whole slot before anybody reads it (or drops the slot), so
+  // a recycled slot may keep its old bytes instead of being zeroed.
+  virtual int allocate(SegmentSlot &out, bool populate = true, bool overwrite = false) = 0;
   // Forget the slot's record and give its pages back; the slot becomes free.
   virtual void release(const SegmentSlot &slot) = 0;
   virtual size_t segmentSize() const = 0;
@@ -85,12 +89,15 @@ class ChunkRegistrar {
 };
 
 // Slots in one anonymous mapping reserved up front (MAP_NORESERVE: pages are committed when
-// touched and returned with MADV_DONTNEED when a segment is dropped).
+// touched). The first `prefault` bytes of slots are faulted in by a background thread at start
+// and kept when their segments are dropped (recycled: zeroed when handed out again, unless the
+// new segment is overwritten whole), so that a burst of writes lands in memory that is already
+// there. Slots beyond them give their pages back (MADV_DONTNEED) when dropped.
 class AnonymousSegmentMemory : public SegmentMemory {
  public:
-  AnonymousSegmentMemory(fabric::Transport &transport, size_t segmentSize, size_t slots);
+  AnonymousSegmentMemory(fabric::Transport &transport, size_t segmentSize, size_t slots, uint64_t prefault = 0);
   ~AnonymousSegmentMemory() override;
-  int allocate(SegmentSlot &out, bool populate = true) override;
+  int allocate(SegmentSlot &out, bool populate = true, bool overwrite = false) override;
   void release(const SegmentSlot &slot) override;
   size_t segmentSize() const override { return segmentSize_; }
   size_t capacity() const override { return slots_; }
@@ -98,10 +105,16 @@ class AnonymousSegmentMemory : public SegmentMemory {
   std::string describe() const override { return "memory"; }
 
  private:
+  void prefaultInBackground(size_t bytes);
+
   size_t segmentSize_, slots_;
+  size_t keptSlots_ = 0;  // slots [0, keptSlots_) keep their pages when released
   char *base_ = nullptr;
-  std::vector<uint32_t> free_;  // a stack: low indexes first
+  std::vector<uint32_t> free_;  // a stack: low indexes first, the last released on top
+  std::vector<bool> stale_;     // kept slot still holding a dropped segment's bytes
   ChunkRegistrar mr_;
+  std::atomic<bool> stopPrefault_{false};
+  std::thread prefaulter_;
 };
 
 }  // namespace server

@@ -30,6 +30,7 @@ export const SERVER_OPTION_KEYS: Record<string, Kind> = {
   'shutdown-timeout': 'value',
   'write-behind': 'value',
   'cache-size': 'value',
+  prefault: 'value',
   'high-water': 'value',
   'low-water': 'value',
   'stats-interval': 'value',

@@ -28,6 +28,7 @@ export interface ServerOptions {
   shutdownTimeout?: number;
   writeBehind?: 'on' | 'off';
   cacheSize?: string;
+  prefault?: string;
   highWater?: number;
   lowWater?: number;
   statsInterval?: number;
@@ -92,6 +93,10 @@ Options:
   --cache-size SIZE           bound of the segment cache (default: a quarter of the RAM, at
                               most 64GB); beyond it, dirty segments spill to the store and the
                               least recently used are dropped
+  --prefault SIZE|off         cache memory faulted in at start by a background thread at idle
+                              priority, and kept when segments are dropped, so that a burst
+                              of writes does not pay page faults (default: --cache-size, at
+                              most 1GB; it stays resident)
   --high-water PCT            start spilling/dropping above PCT% of --cache-size (default 90)
   --low-water PCT             ... until the cache is down to PCT% (default 70)
   --max-clients N             clients served at once (one TCP side channel and up to 8
@@ -164,6 +169,12 @@ export function parseServerArgs(args: string[]): ServerOptions {
         const v = value(a);
         if (!SIZE_RE.test(v) || /^0+\s*[a-z]*$/i.test(v)) throw new IocError('EINVAL', `invalid size for ${a}: '${v}'`);
         if (a === '--max-message') o.maxMessage = v; else o.maxObjectSize = v;
+        break;
+      }
+      case '--prefault': {
+        const v = value(a);
+        if (v !== 'off' && !SIZE_RE.test(v)) throw new IocError('EINVAL', `invalid --prefault '${v}' (a size, or off)`);
+        o.prefault = v;
         break;
       }
       case '--write-behind': {
@@ -251,6 +262,7 @@ export function daemonArgs(o: ServerOptions): string[] {
   if (o.shutdownTimeout !== undefined) a.push('--shutdown-timeout', String(o.shutdownTimeout));
   if (o.writeBehind) a.push('--write-behind', o.writeBehind);
   if (o.cacheSize) a.push('--cache-size', o.cacheSize.replace(/\s+/g, ''));
+  if (o.prefault) a.push('--prefault', o.prefault.replace(/\s+/g, ''));
   if (o.highWater !== undefined) a.push('--high-water', String(o.highWater));
   if (o.lowWater !== undefined) a.push('--low-water', String(o.lowWater));
   if (o.statsInterval !== undefined) a.push('--stats-interval', String(o.statsInterval));
