@@ -20,7 +20,9 @@ extern "C" {
 
 #define IOC_CLIENT_MAX_CONNECTIONS 8
 
-typedef struct ioc_client_t ioc_client_t;
+/* The struct tag is the original's (and ummap-io-v2's public header repeats this exact line): a
+ * program may include both headers, or declare the handle itself, with no conflicting types. */
+typedef struct ioc_client_s ioc_client_t;
 
 /* Connect to the server listening on ip:port (libfabric port; the TCP side channel is port+1).
  * port may be NULL for the default "8556". Returns NULL on failure (errno is set).

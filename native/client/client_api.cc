@@ -45,7 +45,7 @@ struct ServerPool {
   }
 };
 
-struct ioc_client_t {
+struct ioc_client_s {
   std::vector<ServerAddress> addrs;                // as parsed, in list order
   std::vector<std::unique_ptr<ServerPool>> pools;  // same order
   std::string providerName;
