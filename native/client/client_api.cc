@@ -43,6 +43,18 @@ struct ServerPool {
     durable = c.serverDurable();
     epoch = c.serverEpoch();
   }
+  // The handle's one TCP side channel to this server, shared by every connection of the pool
+  // (ranges registered on one connection are then unregistered on any other). Replaced only
+  // when the server closed it (a restart: the new server knows none of our ranges anyway).
+  // Held here as well as by the connections: dropping the last connection must not release
+  // the handle's ranges.
+  std::shared_ptr<SideChannel> sideChannel(const ConnectOptions &o) {
+    std::lock_guard<std::mutex> lock(sideMu);
+    if (!side || side->gone()) side = std::make_shared<SideChannel>(o);
+    return side;
+  }
+  std::mutex sideMu;
+  std::shared_ptr<SideChannel> side;
 };
 
 struct ioc_client_s {
@@ -95,7 +107,7 @@ class Lease {
         if (nowMs() < pool->retryAtMs.load()) throw ConnectError(pool->lastConnectError.load(), "backing off");
         ConnectOptions o = pool->opts;
         o.timeoutMs = c->timeoutMs;
-        conn_.reset(new Connection(o));
+        conn_.reset(new Connection(o, pool->sideChannel(o)));
         pool->noteHandshake(*conn_);
         pool->backoffMs = 0;
       } catch (const ConnectError &e) {
@@ -235,7 +247,7 @@ IOC_API ioc_client_t *ioc_client_init(const char *ip, const char *port) {
     pool->opts.port = a.port;
     pool->opts.timeoutMs = c->timeoutMs;
     try {
-      std::unique_ptr<Connection> first(new Connection(pool->opts));
+      std::unique_ptr<Connection> first(new Connection(pool->opts, pool->sideChannel(pool->opts)));
       pool->noteHandshake(*first);
       if (c->providerName.empty()) c->providerName = first->providerName();
       pool->idle.push_back(std::move(first));

@@ -62,9 +62,11 @@ void applyProviderDefaults() {
   });
 }
 
-Connection::Connection(const ConnectOptions &opts) : opts_(opts) {
+Connection::Connection(const ConnectOptions &opts, std::shared_ptr<SideChannel> side)
+    : opts_(opts), side_(std::move(side)) {
   applyProviderDefaults();
-  connectTcp();
+  if (!side_) side_ = std::make_shared<SideChannel>(opts_);
+  tcp_ = side_->credentials();
   // The fabric handshake: CONNECT_INIT with our endpoint's address, answered by ASSIGN_ID.
   // With libfabric 1.17's tcp;ofi_rxm, about one connection in a few thousand, made while the
   // server is busy accepting others, never gets its ASSIGN_ID although the server sent it
@@ -87,7 +89,6 @@ Connection::Connection(const ConnectOptions &opts) : opts_(opts) {
       name = transport_->ep.name();
     } catch (const fabric::FabricError &e) {
       closeEndpoint();
-      if (tcpFd_ >= 0) close(tcpFd_);
       throw ConnectError(ENETUNREACH, e.what());
     }
     ret = handshake(name);
@@ -101,7 +102,6 @@ Connection::Connection(const ConnectOptions &opts) : opts_(opts) {
   }
   opts_.timeoutMs = saved;
   if (ret < 0) {
-    if (tcpFd_ >= 0) close(tcpFd_);
     throw ConnectError(-ret, std::string("connection handshake failed: ") + strerror(-ret) + " (" + failure + ")");
   }
 }
@@ -188,10 +188,7 @@ std::string Connection::handshakeState(const std::vector<char> &ourName) const {
   return out;
 }
 
-Connection::~Connection() {
-  closeEndpoint();
-  if (tcpFd_ >= 0) close(tcpFd_);
-}
+Connection::~Connection() { closeEndpoint(); }
 
 static int pollFd(int fd, short events, unsigned timeoutMs) {
   pollfd p{fd, events, 0};
@@ -202,16 +199,25 @@ static int pollFd(int fd, short events, unsigned timeoutMs) {
   return n == 0 ? -ETIMEDOUT : 0;
 }
 
-void Connection::connectTcp() {
+SideChannel::~SideChannel() {
+  if (fd_ >= 0) close(fd_);
+}
+
+SideChannel::SideChannel(const ConnectOptions &opts) {
   // Connecting is bounded by the call timeout too: a server that hangs must not hold a call longer.
-  unsigned connectMs = opts_.timeoutMs && opts_.timeoutMs < CONNECT_TIMEOUT_MS ? opts_.timeoutMs : CONNECT_TIMEOUT_MS;
+  unsigned connectMs = opts.timeoutMs && opts.timeoutMs < CONNECT_TIMEOUT_MS ? opts.timeoutMs : CONNECT_TIMEOUT_MS;
   addrinfo hints{}, *res = nullptr;
   hints.ai_family = AF_INET;
   hints.ai_socktype = SOCK_STREAM;
-  std::string tcpPort = std::to_string(atoi(opts_.port.c_str()) + 1);
-  int gai = getaddrinfo(opts_.ip.c_str(), tcpPort.c_str(), &hints, &res);
-  if (gai != 0) throw ConnectError(EINVAL, std::string("cannot resolve ") + opts_.ip + ": " + gai_strerror(gai));
+  std::string tcpPort = std::to_string(atoi(opts.port.c_str()) + 1);
+  int gai = getaddrinfo(opts.ip.c_str(), tcpPort.c_str(), &hints, &res);
+  if (gai != 0) throw ConnectError(EINVAL, std::string("cannot resolve ") + opts.ip + ": " + gai_strerror(gai));
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    int err = errno;
+    freeaddrinfo(res);
+    throw ConnectError(err, std::string("socket: ") + strerror(err));
+  }
   int ret = connect(fd, res->ai_addr, res->ai_addrlen);
   freeaddrinfo(res);
   int err = 0;
@@ -225,7 +231,7 @@ void Connection::connectTcp() {
   }
   if (err) {
     close(fd);
-    throw ConnectError(err, "cannot connect to " + opts_.ip + ":" + tcpPort + ": " + strerror(err));
+    throw ConnectError(err, "cannot connect to " + opts.ip + ":" + tcpPort + ": " + strerror(err));
   }
   char buf[TcpHandshake::WIRE_SIZE];
   size_t got = 0;
@@ -241,17 +247,17 @@ void Connection::connectTcp() {
   }
   if (got != sizeof buf && timedOut) {  // accepted, but no answer: a hung server
     close(fd);
-    throw ConnectError(ETIMEDOUT, "no greeting on the TCP side channel of " + opts_.ip + ":" + tcpPort + " within " +
+    throw ConnectError(ETIMEDOUT, "no greeting on the TCP side channel of " + opts.ip + ":" + tcpPort + " within " +
                                       std::to_string(connectMs) + " ms");
   }
   if (got != sizeof buf) {
     close(fd);
-    throw ConnectError(ECONNRESET, "the server closed the TCP side channel of " + opts_.ip + ":" + tcpPort + " before its greeting");
+    throw ConnectError(ECONNRESET, "the server closed the TCP side channel of " + opts.ip + ":" + tcpPort + " before its greeting");
   }
   Reader r(buf, got);
   if (!tcp_.decode(r)) {
     close(fd);
-    throw ConnectError(EPROTO, "no valid greeting on the TCP side channel of " + opts_.ip + ":" + tcpPort);
+    throw ConnectError(EPROTO, "no valid greeting on the TCP side channel of " + opts.ip + ":" + tcpPort);
   }
   if (tcp_.version != PROTOCOL_VERSION) {
     close(fd);
@@ -259,24 +265,27 @@ void Connection::connectTcp() {
   }
   if (tcp_.clientId == 0) {  // the server's refusal greeting (ids start at 1)
     close(fd);
-    throw ConnectError(EUSERS, "the server at " + opts_.ip + ":" + tcpPort +
+    throw ConnectError(EUSERS, "the server at " + opts.ip + ":" + tcpPort +
                                          " refused the connection: it serves as many clients as its --max-clients allows");
   }
   if (tcp_.keepConnection) {
-    tcpFd_ = fd;
+    fd_ = fd;
   } else {
     close(fd);
   }
 }
 
-bool Connection::serverGone() {
-  if (tcpFd_ < 0) return false;
-  pollfd p{tcpFd_, POLLIN | POLLRDHUP, 0};
+// Only peeks: several connections (threads) of a handle ask at once.
+bool SideChannel::gone() const {
+  if (fd_ < 0) return false;
+  pollfd p{fd_, POLLIN | POLLRDHUP, 0};
   if (poll(&p, 1, 0) <= 0) return false;
   char c;
-  ssize_t n = recv(tcpFd_, &c, 1, MSG_DONTWAIT | MSG_PEEK);
+  ssize_t n = recv(fd_, &c, 1, MSG_DONTWAIT | MSG_PEEK);
   return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
 }
+
+bool Connection::serverGone() { return side_->gone(); }
 
 void Connection::repost(char *buf) {
   Slot *slot = nullptr;

@@ -36,10 +36,33 @@ struct ConnectOptions {
   bool passiveWait = true;
 };
 
+// The TCP side channel (port+1) of one client handle to one server, as the original opens it:
+// once per handle, and every libfabric connection of the handle carries its id/key. Range
+// registrations belong to that id, so a range registered on one connection is unregistered on
+// any other; the server releases them when this socket closes (the handle's end, or a crash).
+class SideChannel {
+ public:
+  // Connects and reads the greeting; throws ConnectError on failure.
+  explicit SideChannel(const ConnectOptions &opts);
+  ~SideChannel();
+  SideChannel(const SideChannel &) = delete;
+  SideChannel &operator=(const SideChannel &) = delete;
+  const proto::TcpHandshake &credentials() const { return tcp_; }
+  // -1 when the server asked not to keep it (keepConnection false: an original --no-auth server).
+  int fd() const { return fd_; }
+  // True once the server closed it (it restarted or stopped). Safe from any thread.
+  bool gone() const;
+
+ private:
+  int fd_ = -1;
+  proto::TcpHandshake tcp_;
+};
+
 class Connection {
  public:
-  // Throws ConnectError on failure.
-  explicit Connection(const ConnectOptions &opts);
+  // Throws ConnectError on failure. side: the handle's side channel to this server, shared by
+  // its connections; nullptr: this connection opens its own.
+  explicit Connection(const ConnectOptions &opts, std::shared_ptr<SideChannel> side = nullptr);
   ~Connection();
 
   // Send one request and wait for its reply; onReply decodes the reply payload.
@@ -76,7 +99,7 @@ class Connection {
   bool broken() const { return broken_; }
   // After a call failed with a reset: whether this idle connection may be stale too, because
   // the server closed our side channel, or there is none to tell (server run with --no-auth).
-  bool maybeStale() { return broken_ || tcpFd_ < 0 || serverGone(); }
+  bool maybeStale() { return broken_ || side_->fd() < 0 || serverGone(); }
   const std::string &providerName() const { return providerName_; }
   void setPassiveWait(bool v) { opts_.passiveWait = v; }
   void setTimeout(unsigned ms) { opts_.timeoutMs = ms; }
@@ -94,7 +117,6 @@ class Connection {
   bool serverDurable() const { return serverDurable_; }
 
  private:
-  void connectTcp();
   void openEndpoint();
   void closeEndpoint();
   int handshake(const std::vector<char> &name);
@@ -106,8 +128,8 @@ class Connection {
   std::string handshakeState(const std::vector<char> &ourName) const;
 
   ConnectOptions opts_;
-  int tcpFd_ = -1;
-  proto::TcpHandshake tcp_;
+  std::shared_ptr<SideChannel> side_;
+  proto::TcpHandshake tcp_;  // side_'s credentials (overrideCredentials may change this copy)
   std::unique_ptr<fabric::Transport> transport_;
   fi_addr_t server_ = FI_ADDR_UNSPEC;
   uint64_t lfClientId_ = 0;

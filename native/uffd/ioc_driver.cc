@@ -1,10 +1,8 @@
 // ioc://HIGH:LOW: an object of an iocatcher server, through the C client API. One client per
 // server address is shared by every mapping of the process (the client is thread-safe), and
-// released when its last mapping goes. Range registrations go through a second client whose
-// calls are serialised: the data client leases one pooled connection per concurrent call (a
-// fault's read beside an asynchronous write-back), each with its own TCP client id, and the
-// server only takes an unregister from the id that registered (otherwise the range stays
-// registered and the next mapping of it gets EBUSY: 5 of 6 times with a sync beside faults).
+// released when its last mapping goes. Range registrations use the same client: its pooled
+// connections share one TCP client id, to which the server ties the ranges, so a range may be
+// unregistered on another connection than the one that registered it.
 #include <errno.h>
 
 #include <mutex>
@@ -25,7 +23,6 @@ class SharedClient {
   }
   ~SharedClient() { ioc_client_fini(client_); }
   ioc_client_t* get() const { return client_; }
-  std::mutex serial;  // held around every call of a client used for registrations only
 
  private:
   ioc_client_t* client_;
@@ -34,9 +31,9 @@ class SharedClient {
 std::mutex clientsMutex;
 std::map<std::string, std::weak_ptr<SharedClient>> clients;
 
-std::shared_ptr<SharedClient> clientFor(const std::string& host, const std::string& port, const char* role) {
+std::shared_ptr<SharedClient> clientFor(const std::string& host, const std::string& port) {
   std::lock_guard<std::mutex> lock(clientsMutex);
-  auto& slot = clients[host + ":" + port + "/" + role];
+  auto& slot = clients[host + ":" + port];
   auto client = slot.lock();
   if (!client) {
     client = std::make_shared<SharedClient>(host, port);
@@ -54,9 +51,8 @@ int64_t parseI64(const std::string& text, const char* what) {
 
 class IocDriver : public StorageDriver {
  public:
-  IocDriver(std::shared_ptr<SharedClient> client, std::shared_ptr<SharedClient> ranges, std::string address, int64_t high,
-            int64_t low)
-      : client_(std::move(client)), ranges_(std::move(ranges)), address_(std::move(address)), high_(high), low_(low) {}
+  IocDriver(std::shared_ptr<SharedClient> client, std::string address, int64_t high, int64_t low)
+      : client_(std::move(client)), address_(std::move(address)), high_(high), low_(low) {}
   ~IocDriver() override { detach(); }
 
   ssize_t read(void* buf, size_t size, uint64_t offset) override {
@@ -95,8 +91,7 @@ class IocDriver : public StorageDriver {
     return ret < 0 ? ret : 1;
   }
   int attach(uint64_t offset, size_t size, bool write) override {
-    std::lock_guard<std::mutex> serial(ranges_->serial);
-    int32_t id = ioc_client_obj_range_register(ranges_->get(), high_, low_, offset, size, write);
+    int32_t id = ioc_client_obj_range_register(client_->get(), high_, low_, offset, size, write);
     if (id == -EBUSY) return id;  // another writer maps an overlapping range
     if (id > 0) {
       rangeId_ = id;
@@ -107,8 +102,7 @@ class IocDriver : public StorageDriver {
     return 0;  // other errors: the server does not check consistency; map anyway
   }
   void detach() override {
-    std::lock_guard<std::mutex> serial(ranges_->serial);
-    if (rangeId_ > 0) ioc_client_obj_range_unregister(ranges_->get(), rangeId_, high_, low_, rangeOffset_, rangeSize_, rangeWrite_);
+    if (rangeId_ > 0) ioc_client_obj_range_unregister(client_->get(), rangeId_, high_, low_, rangeOffset_, rangeSize_, rangeWrite_);
     rangeId_ = 0;
   }
   std::string describe() const override {
@@ -117,7 +111,6 @@ class IocDriver : public StorageDriver {
 
  private:
   std::shared_ptr<SharedClient> client_;
-  std::shared_ptr<SharedClient> ranges_;  // registrations only, one call at a time
   std::string address_;
   int64_t high_, low_;
   int32_t rangeId_ = 0;
@@ -133,7 +126,7 @@ std::shared_ptr<StorageDriver> createIocDriver(const DriverParams& params) {
   const std::string& port = requireParam(params, "port");
   int64_t high = parseI64(requireParam(params, "high"), "object id high");
   int64_t low = parseI64(requireParam(params, "low"), "object id low");
-  return std::make_shared<IocDriver>(clientFor(host, port, "data"), clientFor(host, port, "ranges"), host + ":" + port, high, low);
+  return std::make_shared<IocDriver>(clientFor(host, port), host + ":" + port, high, low);
 }
 
 }  // namespace ummap
