@@ -112,6 +112,7 @@ bool FabricServer::retryAfterEagain(std::chrono::steady_clock::time_point start,
 void FabricServer::sendResponse(uint64_t msgType, uint64_t lfClientId, fi_addr_t peer, int32_t status,
                                 uint64_t dataSize, const std::vector<Piece> *data) {
   if (status < 0) metrics_.errorReply(msgType, status);
+  if (originalErrors_ && status < 0) status = -1;
   SendOp *op = acquireSend();
   Writer w(op->buf, MSG_BUFFER_SIZE);
   Header h;
@@ -361,8 +362,8 @@ void FabricServer::handleMessage(const char *buf, size_t len) {
     case RANGE_UNREGISTER: {
       UnregisterRange m;
       if (!decodePayload(r, m)) return reply(RANGE_UNREGISTER_ACK, -EINVAL);
-      return reply(RANGE_UNREGISTER_ACK,
-                   ranges_.remove(m.id, m.objectId, m.offset, m.size, m.write, client.tcpClientId));
+      reply(RANGE_UNREGISTER_ACK, ranges_.remove(m.id, m.objectId, m.offset, m.size, m.write, client.tcpClientId));
+      return countUnregisterForHoldHook();
     }
     case COW: {
       Cow m;
@@ -442,7 +443,7 @@ void FabricServer::handleConnect(const Header &h, Reader &r) {
     if (getrandom(&e, sizeof e, 0) != sizeof e) e = (uint64_t)time(nullptr) << 20 ^ (uint64_t)getpid();
     return e ? e : 1;
   }();
-  fh.hasServerInfo = true;
+  fh.hasServerInfo = !originalErrors_;
   fh.serverEpoch = epoch;
   fh.durableWrites = !opts_.nvdimm.empty();
   postSend(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, out, fh), addr);
@@ -505,6 +506,15 @@ void FabricServer::drainClientGone() {
           (unsigned long long)id);
       req->error = -EIO;
       finishRequest(req);
+    }
+    for (auto held = heldWrites_.begin(); held != heldWrites_.end();) {
+      if ((*held)->tcpClientId != id) {
+        ++held;
+        continue;
+      }
+      Request *req = *held;
+      held = heldWrites_.erase(held);
+      finishRequest(req);  // heldOnce: not held again; its reply goes nowhere
     }
     size_t n = ranges_.releaseOwner(id);
     for (auto it = clients_.begin(); it != clients_.end();)

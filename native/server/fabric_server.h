@@ -101,6 +101,7 @@ class FabricServer {
     uint64_t msgType = 0;  // metrics: the request's type and when its handling started
     uint64_t echo = 0;     // its request's sequence (RequestTrailer), echoed in the reply
     std::chrono::steady_clock::time_point started;
+    bool heldOnce = false;  // test hook IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS
   };
   struct LfClient {
     fi_addr_t addr;
@@ -190,6 +191,12 @@ class FabricServer {
   Parked parkAs_;
   uint64_t parkedProgress_ = 0;  // the cache's progress count when parked_ was last tried
   std::vector<Request *> heldInPlace_;  // test hook IOC_TEST_HOLD_INPLACE
+  // Test hook IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS (finishRequest): unregisters still to come.
+  int holdWritesUntilUnregisters_ = getenv("IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS")
+                                        ? atoi(getenv("IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS"))
+                                        : 0;
+  std::vector<Request *> heldWrites_;
+  void countUnregisterForHoldHook();
   std::map<Request *, std::unique_ptr<Request>> inflight_;
   std::map<uint64_t, LfClient> clients_;
   uint64_t nextLfClientId_ = 1;
@@ -230,6 +237,12 @@ class FabricServer {
   bool noEcho_ = getenv("IOC_TEST_NO_ECHO") != nullptr;
   bool noTrailer_ = getenv("IOC_TEST_NO_TRAILER") != nullptr;
   bool duplicateReplies_ = getenv("IOC_TEST_DUPLICATE_REPLIES") != nullptr;
+  // IOC_TEST_ORIGINAL_PING answers PING as the original server: once the RMA part is read, a
+  // plain Response (no data); status 0 when the inline bytes are all 43 and the RMA ones 42 (the
+  // original asserts that), else -1. IOC_TEST_ORIGINAL_ERRORS answers every failure with -1 and
+  // leaves out the server info in ASSIGN_ID (which tells clients that statuses are errno codes).
+  bool originalPing_ = getenv("IOC_TEST_ORIGINAL_PING") != nullptr;
+  bool originalErrors_ = getenv("IOC_TEST_ORIGINAL_ERRORS") != nullptr;
   // Control requests: one at a time, from the control thread.
   std::mutex ctlMu_;
   std::condition_variable ctlCv_;

@@ -206,6 +206,14 @@ void FabricServer::returnStaging(std::unique_ptr<char[]> buf, size_t capacity) {
   stagingPool_.emplace_back(capacity, std::move(buf));
 }
 
+void FabricServer::countUnregisterForHoldHook() {
+  if (holdWritesUntilUnregisters_ <= 0 || --holdWritesUntilUnregisters_ > 0) return;
+  log(LOG_WARN, "server", "test hook: %zu held writes released", heldWrites_.size());
+  std::vector<Request *> held;
+  held.swap(heldWrites_);
+  for (Request *req : held) finishRequest(req);
+}
+
 void FabricServer::finishRequest(Request *raw) {
   auto it = inflight_.find(raw);
   if (it == inflight_.end()) return;
@@ -217,6 +225,16 @@ void FabricServer::finishRequest(Request *raw) {
     heldInPlace_.push_back(raw);
     log(LOG_WARN, "server", "test hook: in-place write of tcp client %llu held until that client goes",
         (unsigned long long)raw->tcpClientId);
+    return;
+  }
+  // Test hook IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS=N: the reply of every RMA write waits
+  // until the server has answered N RANGE_UNREGISTERs, so that a client's writes keep its
+  // pooled connections busy while it registers and unregisters ranges (test/c-api-compat).
+  if (holdWritesUntilUnregisters_ > 0 && raw->write && !raw->replied && !raw->heldOnce) {
+    raw->heldOnce = true;
+    heldWrites_.push_back(raw);
+    log(LOG_WARN, "server", "test hook: write of tcp client %llu held until %d more range unregisters (%zu held)",
+        (unsigned long long)raw->tcpClientId, holdWritesUntilUnregisters_, heldWrites_.size());
     return;
   }
   std::unique_ptr<Request> req = std::move(it->second);
@@ -241,6 +259,14 @@ void FabricServer::finishRequest(Request *raw) {
     metrics_.latency(req->msgType, std::chrono::steady_clock::now() - req->started);
   }
   curEcho_ = req->echo;
+  if (req->ackType == PONG && req->error == 0 && originalPing_) {
+    const char *bytes = req->scratch.get();
+    uint64_t eager = req->ping.eagerSize, rdma = req->ping.rdmaSize;
+    bool ok = std::all_of(bytes, bytes + eager, [](char b) { return b == 43; }) &&
+              std::all_of(bytes + eager, bytes + eager + rdma, [](char b) { return b == 42; });
+    if (!ok) log(LOG_WARN, "server", "test hook: PING bytes are not the original's 43 (inline) and 42 (RMA): -1");
+    return sendResponse(PONG, req->lfClientId, req->peer, ok ? 0 : -1);
+  }
   if (req->ackType == PONG && req->error == 0) {
     SendOp *op = acquireSend();
     Header h;
