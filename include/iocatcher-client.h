@@ -66,7 +66,14 @@ const char * ioc_client_provider_name(ioc_client_t * client);
 /* true (default): block in the completion queue; false: busy-poll it (lower latency, one core). */
 void ioc_client_set_passive_wait(ioc_client_t * client, bool value);
 
+/* cnt PING/PONG round trips with every server, each PING carrying eagerSize (<= 32 KiB) inline
+ * bytes and offering rdmaSize bytes that the server reads by RMA. Like the original it returns
+ * nothing; errno is 0 after success, else the first error (EINVAL, ECONNRESET, ...). */
+void ioc_client_ping_pong(ioc_client_t *client, int cnt, size_t eagerSize, size_t rdmaSize);
+
 /* Extensions (not in the original API). */
+/* ioc_client_ping_pong with its result: 0 or a negative errno-style value. */
+int ioc_client_ping_rounds(ioc_client_t * client, int cnt, size_t eager_size, size_t rdma_size);
 /* Round trip of a PING carrying eager_size inline bytes; 0 or negative. */
 int ioc_client_ping(ioc_client_t * client, size_t eager_size);
 /* Per-call timeout in milliseconds (default 30000; 0 = wait forever). */

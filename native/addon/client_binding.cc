@@ -338,9 +338,11 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
   }
   Napi::Value Ping(const Napi::CallbackInfo &info) {
     size_t eager = (size_t)toU64(info[0]);
-    auto viaPool = [=](ioc_client_t *c) { return (int64_t)ioc_client_ping(c, eager); };
-    // With one server, the ping can run on the event loop; with several, every server answers.
-    if (state_->client && ioc_client_server_count(state_->client) == 1 && eager <= ioc::proto::EAGER_MAX) {
+    size_t rdma = info.Length() > 1 ? (size_t)toU64(info[1]) : 0;
+    auto viaPool = [=](ioc_client_t *c) { return (int64_t)ioc_client_ping_rounds(c, 1, eager, rdma); };
+    // With one server and no RMA part (no buffer to register), the ping can run on the event
+    // loop; with several, every server answers.
+    if (state_->client && rdma == 0 && ioc_client_server_count(state_->client) == 1 && eager <= ioc::proto::EAGER_MAX) {
       Napi::Value fast = LoopCall<ioc::client::PingCall>::Start(info.Env(), state_, 0, 0,
                                                                  std::make_unique<ioc::client::PingCall>(eager),
                                                                  Napi::Object::New(info.Env()), viaPool);

@@ -400,21 +400,44 @@ IOC_API int ioc_client_obj_range_unregister(ioc_client_t *client, int32_t id, in
   return simpleCall(client, high, low, !write, false, RANGE_UNREGISTER, RANGE_UNREGISTER_ACK, m);
 }
 
-IOC_API int ioc_client_ping(ioc_client_t *client, size_t eager_size) {
-  if (!client || eager_size > EAGER_MAX) return -EINVAL;
-  PingCall ping(eager_size);
-  // Every server answers (the first error is returned).
+IOC_API int ioc_client_ping_rounds(ioc_client_t *client, int cnt, size_t eager_size, size_t rdma_size) {
+  if (!client || cnt < 0 || eager_size > EAGER_MAX) return -EINVAL;
+  PingCall ping(eager_size, rdma_size);
+  // Each server answers its rounds on one connection (the first error is returned).
   int first = 0;
-  auto call = [&](Lease &conn) -> int64_t {
-    return conn->call(
-        ping.msgType(), [&](Writer &w) { ping.encode(w); }, ping.replyType(),
-        [&](uint64_t, Reader &r) { return ping.onReply(r); });
+  auto rounds = [&](Lease &conn) -> int64_t {
+    fabric::MemoryRegion mr;  // the RMA part, registered on this connection for its rounds
+    if (rdma_size) {
+      try {
+        mr = conn->registerBuffer(ping.rdma.data(), rdma_size, ping.msg.iov);
+      } catch (const fabric::FabricError &e) {
+        return e.code() < 0 ? e.code() : -EIO;
+      }
+    }
+    for (int i = 0; i < cnt; i++) {
+      int ret = conn->call(
+          ping.msgType(), [&](Writer &w) { ping.encode(w); }, ping.replyType(),
+          [&](uint64_t, Reader &r) { return ping.onReply(r); });
+      if (ret < 0) return ret;
+    }
+    return 0;
   };
   for (auto &pool : client->pools) {
-    int ret = (int)onPool(client, pool.get(), true, call);
+    int ret = (int)onPool(client, pool.get(), true, rounds);
     if (ret < 0 && first == 0) first = ret;
   }
   return first;
+}
+
+IOC_API int ioc_client_ping(ioc_client_t *client, size_t eager_size) {
+  return ioc_client_ping_rounds(client, 1, eager_size, 0);
+}
+
+IOC_API void ioc_client_ping_pong(ioc_client_t *client, int cnt, size_t eagerSize, size_t rdmaSize) {
+  // The original's signature returns nothing (it aborted on failure): errno says how it went.
+  int ret = ioc_client_ping_rounds(client, cnt, eagerSize, rdmaSize);
+  if (ret < 0 && clientDebug()) fprintf(stderr, "iocatcher-client: ping_pong: %s\n", strerror(-ret));
+  errno = ret < 0 ? -ret : 0;
 }
 
 // --- non-blocking borrowing, for the Node addon's event-loop path (client/requests.h) ---

@@ -33,12 +33,19 @@ int ReadWriteCall::onReply(Reader &r) {
   return 0;
 }
 
-PingCall::PingCall(size_t eagerSize) : data(eagerSize, 'p') {
+PingCall::PingCall(size_t eagerSize, size_t rdmaSize) : data(eagerSize, EAGER_BYTE), rdma(rdmaSize, RMA_BYTE) {
   msg.eagerSize = eagerSize;
+  msg.rdmaSize = rdmaSize;
   msg.data = data.data();
 }
 
 int PingCall::onReply(Reader &r) {
+  Reader asResponse = r;
+  Response resp;
+  if (decodePayload(asResponse, resp)) {  // the original's PONG (13 bytes; a Ping echo has >= 32)
+    if (resp.status < 0) return resp.status;
+    return resp.msgDataSize == 0 && !resp.msgHasData ? 0 : -EPROTO;
+  }
   Ping back;
   if (!decodePayload(r, back)) return -EPROTO;
   return back.eagerSize == msg.eagerSize ? 0 : -EPROTO;

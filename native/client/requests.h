@@ -30,9 +30,13 @@ struct ReadWriteCall {
   int64_t transferred = 0;
 };
 
-// One PING carrying eagerSize inline bytes; the PONG must echo as many.
+// One PING carrying eagerSize inline bytes and offering rdmaSize bytes for the server to read by
+// RMA (the caller registers rdma and fills msg.iov). The bytes are the original's: it checks
+// that inline ones are 43 and RMA ones 42. Two answers are accepted: ours echoes the Ping
+// payload; the original sends a plain Response (msgDataSize 0, status 0, no data).
 struct PingCall {
-  explicit PingCall(size_t eagerSize);
+  static constexpr char EAGER_BYTE = 43, RMA_BYTE = 42;
+  explicit PingCall(size_t eagerSize, size_t rdmaSize = 0);
   uint64_t msgType() const { return proto::PING; }
   uint64_t replyType() const { return proto::PONG; }
   void encode(proto::Writer &w) const { msg.encode(w); }
@@ -40,6 +44,7 @@ struct PingCall {
   int64_t result() const { return 0; }
 
   std::vector<char> data;
+  std::vector<char> rdma;
   proto::Ping msg;
 };
 

@@ -29,6 +29,7 @@ static void usage(FILE *out) {
           "  --size SIZE        transfer size for read/write, e.g. 4096, 1M, 8M (default 8M)\n"
           "  --count N          operations per measurement (default: sized to ~1 s)\n"
           "  --eager SIZE       inline bytes carried by each ping (default 0)\n"
+          "  --rdma SIZE        bytes each ping offers the server to read by RMA (default 0)\n"
           "  --active           busy-poll completions instead of blocking\n"
           "  --json             also print one JSON object per measurement\n"
           "  -h, --help         show this help\n");
@@ -70,10 +71,11 @@ int main(int argc, char **argv) {
   static option longOpts[] = {{"port", required_argument, nullptr, 'P'},  {"mode", required_argument, nullptr, 'm'},
                               {"size", required_argument, nullptr, 's'},  {"count", required_argument, nullptr, 'n'},
                               {"eager", required_argument, nullptr, 'e'}, {"active", no_argument, nullptr, 'a'},
+                              {"rdma", required_argument, nullptr, 'r'},
                               {"json", no_argument, nullptr, 'j'}, {"total", required_argument, nullptr, 't'},        {"help", no_argument, nullptr, 'h'},
                               {nullptr, 0, nullptr, 0}};
   std::string port = "8556", mode = "all";
-  size_t size = 8 << 20, count = 0, eager = 0, total = 1ull << 30;
+  size_t size = 8 << 20, count = 0, eager = 0, rdma = 0, total = 1ull << 30;
   bool active = false, json = false;
   int c;
   while ((c = getopt_long(argc, argv, "h", longOpts, nullptr)) != -1) {
@@ -90,6 +92,12 @@ int main(int argc, char **argv) {
       case 'e':
         if (!parseSize(optarg, eager) || eager > 32768) {
           fprintf(stderr, "iocatcher-client: --eager must be at most 32768\n");
+          return 2;
+        }
+        break;
+      case 'r':
+        if (!parseSize(optarg, rdma)) {
+          fprintf(stderr, "iocatcher-client: invalid --rdma '%s'\n", optarg);
           return 2;
         }
         break;
@@ -140,7 +148,31 @@ int main(int argc, char **argv) {
     return true;
   };
   bool ok = true;
-  if (mode == "ping" || mode == "all") ok &= measure("ping", eager, [&] { return (long)ioc_client_ping(client, eager); });
+  if (mode == "ping" || mode == "all") {
+    // The original's client API: ioc_client_ping_pong runs the rounds, errno tells how it went.
+    auto pingPong = [&](size_t n) -> long {
+      ioc_client_ping_pong(client, (int)n, eager, rdma);
+      return errno ? -errno : 0;
+    };
+    size_t n = count;
+    if (n == 0) {  // calibrate: ~1 s of work
+      auto t0 = Clock::now();
+      size_t probe = 0;
+      while (ok && std::chrono::duration<double>(Clock::now() - t0).count() < 0.1) {
+        ok = pingPong(1) == 0;
+        probe++;
+      }
+      n = std::max<size_t>(probe * 10, 3);
+    }
+    auto t0 = Clock::now();
+    long ret = ok ? pingPong(n) : -errno;
+    if (ret < 0) {
+      fprintf(stderr, "iocatcher-client: ping failed: %s\n", strerror((int)-ret));
+      ok = false;
+    } else {
+      report({"ping", n, eager + rdma, std::chrono::duration<double>(Clock::now() - t0).count()}, json);
+    }
+  }
   if (ok && (mode == "write" || mode == "all"))
     ok &= measure("write", size, [&] { return (long)ioc_client_obj_write(client, 0x10c, 1, buf.data(), size, 0); });
   if (ok && (mode == "read" || mode == "all"))

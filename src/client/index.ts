@@ -186,11 +186,16 @@ export class IocClient {
     );
   }
 
-  /** One round trip carrying eagerSize inline bytes each way. */
-  async ping(eagerSize = 0): Promise<void> {
+  /**
+   * One round trip with every server: the PING carries eagerSize inline bytes and offers rdmaSize
+   * bytes that the server reads by RMA (at most 64 MiB with our server). Works with original
+   * iocatcher servers too (their PONG carries no data).
+   */
+  async ping(eagerSize = 0, rdmaSize = 0): Promise<void> {
     const n = this.native;
     if (!Number.isInteger(eagerSize) || eagerSize < 0 || eagerSize > 32768) throw new IocError('EINVAL', `invalid eager size ${eagerSize}`);
-    check(await n.ping(eagerSize), 'ping');
+    if (!Number.isSafeInteger(rdmaSize) || rdmaSize < 0) throw new IocError('EINVAL', `invalid RMA size ${rdmaSize}`);
+    check(await n.ping(eagerSize, rdmaSize), 'ping');
   }
 
   /** libfabric provider in use, e.g. "tcp;ofi_rxm". */

@@ -11,7 +11,7 @@ export interface NativeClientHandle {
   cow(srcHigh: I64, srcLow: I64, dstHigh: I64, dstLow: I64, allowExist: boolean, offset: I64, size: I64): Promise<number>;
   registerRange(high: I64, low: I64, offset: I64, size: I64, write: boolean): Promise<number>;
   unregisterRange(id: number, high: I64, low: I64, offset: I64, size: I64, write: boolean): Promise<number>;
-  ping(eagerSize: number): Promise<number>;
+  ping(eagerSize: number, rdmaSize: number): Promise<number>;
   providerName(): string;
   setPassiveWait(value: boolean): void;
   setTimeout(ms: number): void;
