@@ -154,6 +154,7 @@ int Connection::handshake(const std::vector<char> &name) {
         lfClientId_ = fh.assignLfClientId;
         serverEpoch_ = fh.hasServerInfo ? fh.serverEpoch : 0;
         serverDurable_ = fh.hasServerInfo && fh.durableWrites;
+        errnoStatuses_ = fh.hasServerInfo;
         return 0;
       });
 }
@@ -409,6 +410,15 @@ int Connection::onCompletion(const fabric::Completion &c) {
   } else if (rh.msgType == call_.replyType && !call_.replied) {
     call_.status = call_.onReply(rh.msgType, r);
     call_.replied = true;
+    // The original server answers every failure with -1, which is no errno (it would read as
+    // EPERM): an I/O error of that request. Ours speaks errno codes (its handshake says so).
+    if (call_.status == -1 && !errnoStatuses_) {
+      call_.status = -EIO;
+      lastError_ = std::string("the server answered ") + msgTypeName(call_.requestType) +
+                   " with status -1 (an original server: no cause given)";
+      if (clientDebug())
+        fprintf(stderr, "iocatcher-client: %s:%s: %s: EIO\n", opts_.ip.c_str(), opts_.port.c_str(), lastError_.c_str());
+    }
   }
   repost(slot->buf);  // stray messages (none expected) are dropped
   return 0;
@@ -490,6 +500,7 @@ int Connection::begin(uint64_t msgType, const std::function<void(Writer &)> &enc
   sendRetries_ = 0;
   sendPosted_ = false;
   call_.replyType = replyType;
+  call_.requestType = msgType;
   call_.onReply = onReply;
   call_.deadline = Clock::now() + std::chrono::milliseconds(opts_.timeoutMs);
   int ret = postSend(w.size(), call_.deadline);

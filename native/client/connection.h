@@ -135,6 +135,9 @@ class Connection {
   uint64_t lfClientId_ = 0;
   uint64_t serverEpoch_ = 0;
   bool serverDurable_ = false;
+  // From the handshake: the server's statuses are negative errno values (ours; it appends its
+  // server info to ASSIGN_ID). The original's are -1 for every failure.
+  bool errnoStatuses_ = false;
   std::string providerName_;
   std::unique_ptr<char[]> buffers_;  // RECV_SLOTS receive buffers + one send buffer
   fabric::MemoryRegion buffersMr_;
@@ -148,6 +151,7 @@ class Connection {
   Slot send_;
   struct PendingCall {
     uint64_t replyType = 0;
+    uint64_t requestType = 0;
     ReplyHandler onReply;
     std::chrono::steady_clock::time_point deadline;
     bool replied = false;
