@@ -1,5 +1,7 @@
 #include "fabric/fabric.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -31,8 +33,17 @@ Info::Info(const Options &opts) {
   const char *node = opts.node.empty() ? nullptr : opts.node.c_str();
   const char *service = opts.service.empty() ? nullptr : opts.service.c_str();
   // shm addresses are names, not IP:port: both sides derive the server's name from the port.
+  // The original server takes the name shm gives fi_getinfo(IP, PORT, FI_SOURCE), whose region
+  // is /dev/shm/IP:PORT (libfabric 1.17): when that region exists, a client connects the
+  // original's way, fi_getinfo(IP, PORT) (our server keeps its port-only name: see docs/c-api.md).
   std::string shmName;
-  if (prov == "shm") {
+  struct stat st;
+  if (prov == "shm" && !opts.listen && node && service &&
+      stat(("/dev/shm/" + std::string(node) + ":" + service).c_str(), &st) == 0) {
+    // the original server's name: fi_getinfo resolves it (dest_addr fi_ns://IP:PORT)
+  } else if (prov == "shm" && opts.listen && getenv("IOC_TEST_ORIGINAL_SHM_NAME")) {
+    // Test hook (server): listen under the original server's name, to test the client's lookup.
+  } else if (prov == "shm") {
     if (opts.listen) {
       shmName = "iocatcher-" + opts.service;
       node = shmName.c_str();
