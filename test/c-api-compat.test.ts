@@ -4,13 +4,14 @@
 // test hooks (IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS), never by sleeps.
 import { strict as assert } from 'assert';
 import { ChildProcess, spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 import { IocClient } from '../src';
 import { rejectsWithCode } from './helpers/assertions';
 import { compileCTest, waitForLog } from './helpers/faults';
 import { delta, freePort, scrape } from './helpers/ops';
 import { run } from './helpers/run';
-import { repoRoot, ServerHandle, startServer, StartOptions } from './helpers/server';
+import { buildDir, repoRoot, ServerHandle, startServer, StartOptions } from './helpers/server';
 
 const MiB = 1 << 20;
 
@@ -42,6 +43,29 @@ describe('C API: drop-in for the original\'s C ecosystem (issue 13)', function (
     const base = await scrape(metrics);
     return { s, pings: async () => delta(base, await scrape(metrics), 'ioc_requests_total{type="PING"}') };
   }
+
+  it('docs/c-api.md lists every exported function and every environment variable the library reads', () => {
+    const doc = fs.readFileSync(path.join(repoRoot, 'docs', 'c-api.md'), 'utf8');
+    const nm = spawnSync('nm', ['-D', '--defined-only', path.join(buildDir, 'libiocatcher-client.so')], { encoding: 'utf8' });
+    assert.equal(nm.status, 0, nm.stderr);
+    const exported = [...nm.stdout.matchAll(/ T (ioc_client_\w+)$/gm)].map((m) => m[1]);
+    assert.ok(exported.includes('ioc_client_ping_pong') && exported.length >= 19, exported.join(' '));
+    const header = fs.readFileSync(path.join(repoRoot, 'include', 'iocatcher-client.h'), 'utf8');
+    for (const f of exported) {
+      assert.match(doc, new RegExp(`\\b${f}\\(`), `${f} is not in docs/c-api.md`);
+      assert.match(header, new RegExp(`\\b${f}\\(`), `${f} is exported but not declared in the header`);
+    }
+    const vars = new Set<string>();
+    for (const dir of ['client', 'fabric']) {
+      for (const file of fs.readdirSync(path.join(repoRoot, 'native', dir))) {
+        const src = fs.readFileSync(path.join(repoRoot, 'native', dir, file), 'utf8');
+        for (const m of src.matchAll(/getenv\("(\w+)"\)/g)) vars.add(m[1]);
+        for (const m of src.matchAll(/"(FI_OFI_\w+)"/g)) vars.add(m[1]);  // read through a list
+      }
+    }
+    assert.ok(vars.size >= 6, [...vars].join(' '));
+    for (const v of vars) assert.match(doc, new RegExp(`\`${v}\``), `${v} is not in docs/c-api.md`);
+  });
 
   it('the header beside ummap-io-v2\'s typedef: the redundant typedef builds (C and C++)', () => {
     // header_compat.c starts with `typedef struct ioc_client_s ioc_client_t;` (ummap.h's line).
