@@ -151,7 +151,9 @@ describe('C API: drop-in for the original\'s C ecosystem (issue 13)', function (
   });
 
   it('C: ranges registered while large writes hold connections are unregistered from other threads (other connections): all 0; a killed client\'s ranges are released', async () => {
-    const s = await server({ args: ['--verbose=server'], env: { IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS: '4' } });
+    const metrics = `127.0.0.1:${await freePort()}`;
+    const s = await server({ args: ['--verbose=server', '--metrics', metrics, '--stats-interval', '0'],
+      env: { IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS: '4' } });
     const exe = compileCTest('shared_ranges');
     const child = spawn(exe, ['127.0.0.1', String(s.port), '31'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, IOC_CLIENT_DEBUG: '1' } });
     children.push(child);
@@ -177,6 +179,10 @@ describe('C API: drop-in for the original\'s C ecosystem (issue 13)', function (
     await untilOut(/^ok failures=\d+/m);
     assert.match(out, /^ok failures=0 unregistered=4$/m, err);
     await waitForLog(s, /test hook: 7 held writes released/, 1000);
+    // All 8 connections of the handle (IOC_CLIENT_MAX_CONNECTIONS) over its one side channel.
+    const m = await scrape(metrics);
+    assert.equal(m.get('ioc_connected_clients{channel="fabric"}'), 8);
+    assert.equal(m.get('ioc_connected_clients{channel="tcp"}'), 1);
     // Its ranges B (registered beside the first writes) and C (on the 8th connection) are held...
     const other = await client(s);
     await rejectsWithCode(other.registerRange(31, 2, 0, 4 * 4096, true), 'EBUSY');
