@@ -103,6 +103,7 @@ describe('C API: drop-in for the original\'s C ecosystem (issue 13)', function (
     assert.doesNotMatch(s.logs(), /PING bytes are not the original's/);
     await rejectsWithCode(c.ping(32769), 'EINVAL');
     await rejectsWithCode(c.ping(0, -1), 'EINVAL');
+    await rejectsWithCode(c.ping(0, Number.MAX_SAFE_INTEGER), 'ENOMEM');  // beyond the address space
     // Beyond what our server reads for a ping (64 MiB): its errno, named.
     const plain = await client(await server());
     await plain.ping(0, MiB);

@@ -402,7 +402,13 @@ IOC_API int ioc_client_obj_range_unregister(ioc_client_t *client, int32_t id, in
 
 IOC_API int ioc_client_ping_rounds(ioc_client_t *client, int cnt, size_t eager_size, size_t rdma_size) {
   if (!client || cnt < 0 || eager_size > EAGER_MAX) return -EINVAL;
-  PingCall ping(eager_size, rdma_size);
+  std::unique_ptr<PingCall> owned;
+  try {  // nothing may escape into C: an RMA part too large to allocate is ENOMEM
+    owned.reset(new PingCall(eager_size, rdma_size));
+  } catch (const std::exception &) {
+    return -ENOMEM;
+  }
+  PingCall &ping = *owned;
   // Each server answers its rounds on one connection (the first error is returned).
   int first = 0;
   auto rounds = [&](Lease &conn) -> int64_t {

@@ -52,6 +52,7 @@ int main(int argc, char **argv) {
   ioc_client_ping_pong(NULL, 1, 0, 0);
   check("ping_pong NULL errno", errno, EINVAL);
   check("ping_rounds eager 32769", ioc_client_ping_rounds(client, 1, 32769, 0), -EINVAL);
+  check("ping_rounds rdma SIZE_MAX", ioc_client_ping_rounds(client, 1, 0, (size_t)-1), -ENOMEM);
 
   char out[5000], in[5000];
   for (size_t i = 0; i < sizeof out; i++) out[i] = (char)(i * 31 + 7);
