@@ -199,6 +199,7 @@ void FabricServer::drainWork() {
     if (!postRecv(op))
       log(LOG_ERROR, "fabric", "fi_recv: the provider refuses another posted receive; serving with one slot less");
   }
+  persistAndAck();  // the writes of this round share one persist (--nvdimm)
 }
 
 void FabricServer::dispatch(const char *buf, size_t len, const Parked *again) {

@@ -134,6 +134,16 @@ class FabricServer {
   bool retryAfterEagain(std::chrono::steady_clock::time_point start, int limitMs);
   void sendResponse(uint64_t msgType, uint64_t lfClientId, fi_addr_t peer, int32_t status, uint64_t dataSize = 0,
                     const std::vector<Piece> *data = nullptr);
+  // A committed write's acknowledgement: sent at once, or, when the cache batches persists
+  // (group commit with --nvdimm), held until persistAndAck() made the batch durable.
+  void ackWrite(uint64_t lfClientId, fi_addr_t peer, int32_t status, uint64_t dataSize);
+  void persistAndAck();
+  struct HeldAck {
+    uint64_t lfClientId, echo, dataSize;
+    fi_addr_t peer;
+    int32_t status;
+  };
+  std::vector<HeldAck> heldAcks_;
   void handleMessage(const char *buf, size_t len);
   // Handle a message; when the handler asked to wait (park()), keep a copy to handle again.
   void dispatch(const char *buf, size_t len, const Parked *again = nullptr);

@@ -23,8 +23,10 @@ void FabricServer::stopTransfers() {
       doneRequests_.pop_front();
       finishRequest(req);
     }
+    persistAndAck();
     pumpSends();
   }
+  persistAndAck();  // nothing committed stays unpersisted (or pinned) past this point
   sendsClosed_ = true;  // from now on nothing is sent (replies of store jobs ending in the final flush)
   bool sendsPosted = false;
   for (auto &chunk : sendChunks_)

@@ -46,7 +46,7 @@ void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r
       bytesWritten_ += m.size;
       metrics_.transfer(true, false, m.size);
     }
-    return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, ret, ret < 0 ? 0 : m.size);
+    return ackWrite(h.lfClientId, c.addr, ret, ret < 0 ? 0 : m.size);
   }
   if (!write && eager) {
     bytesRead_ += m.size;
@@ -276,7 +276,27 @@ void FabricServer::finishRequest(Request *raw) {
     postSend(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, h, req->ping), req->peer);
     return;
   }
+  if (req->write && req->ackType == READ_WRITE_ACK)
+    return ackWrite(req->lfClientId, req->peer, req->error, req->error ? 0 : req->size);
   sendResponse(req->ackType, req->lfClientId, req->peer, req->error, req->error ? 0 : req->size);
+}
+
+void FabricServer::ackWrite(uint64_t lfClientId, fi_addr_t peer, int32_t status, uint64_t dataSize) {
+  if (!cache_.persistPending()) return sendResponse(READ_WRITE_ACK, lfClientId, peer, status, dataSize);
+  heldAcks_.push_back({lfClientId, curEcho_, dataSize, peer, status});
+}
+
+// Group commit: every write committed since the last call becomes durable in one batch (two
+// flushes per pool), then their acknowledgements go out. Called after each round of work,
+// before store completions run (they may clear the records the batch writes).
+void FabricServer::persistAndAck() {
+  if (cache_.persistPending()) cache_.persistBatch();
+  std::vector<HeldAck> acks;
+  acks.swap(heldAcks_);
+  for (const HeldAck &a : acks) {
+    curEcho_ = a.echo;
+    sendResponse(READ_WRITE_ACK, a.lfClientId, a.peer, a.status, a.dataSize);
+  }
 }
 
 void FabricServer::expireRequests() {

@@ -56,10 +56,16 @@ class PmemPool {
   PmemPool(const std::string &dir, uint32_t index, size_t segmentSize, size_t slots, fabric::Transport &transport);
   ~PmemPool();
   // 0, -ENOMEM (no free slot) or -ENOSPC (the filesystem cannot back another slot).
-  int allocate(SegmentSlot &out);
+  // populate: map its pages now (it is about to be written).
+  int allocate(SegmentSlot &out, bool populate);
   void release(uint32_t slot);
   void persist(const void *addr, size_t len);
-  void writeRecord(uint32_t slot, const SegmentRecord &rec, uint64_t seq);
+  // Group commit: flush() ranges (a cache flush on persistent memory, nothing on a file), then
+  // one drain() makes all of them durable (a fence, or one fdatasync of the pool file).
+  void flush(const void *addr, size_t len);
+  void drain();
+  // persistNow false: the caller drains later.
+  void writeRecord(uint32_t slot, const SegmentRecord &rec, uint64_t seq, bool persistNow = true);
   void clearRecord(uint32_t slot);
   // Scans the records: the newest valid dirty record of each slot is returned (the slot stays
   // in use), a slot with no valid record but a damaged one is reported; every other slot is
@@ -106,6 +112,8 @@ class PmemSegmentMemory : public SegmentMemory {
   void persistData(const SegmentSlot &slot, size_t offset, size_t len) override;
   void writeRecord(const SegmentSlot &slot, const SegmentRecord &rec) override;
   void clearRecord(const SegmentSlot &slot) override;
+  void persistBatch(const std::vector<DataRange> &data,
+                    const std::vector<std::pair<SegmentSlot, SegmentRecord>> &records) override;
   std::vector<RecoveredSegment> recover() override;
 
  private:

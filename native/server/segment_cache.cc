@@ -304,13 +304,34 @@ int SegmentCache::commit(const std::vector<Piece> &pieces) {
     if (!memory_.durable()) continue;
     // Data first (the written bytes, and any loaded bytes the dirty range now spans), then the
     // record: a record never names bytes that are not durable.
-    memory_.persistData(seg->slot, b, e - b);
-    if (wasDirty && e < ob) memory_.persistData(seg->slot, e, ob - e);
-    if (wasDirty && oe < b) memory_.persistData(seg->slot, oe, b - oe);
-    if (!wasDirty || seg->dirtyBegin != ob || seg->dirtyEnd != oe)
-      memory_.writeRecord(seg->slot, SegmentRecord{seg->id, seg->offset, seg->dirtyBegin, seg->dirtyEnd});
+    // Batched: the writes acknowledged together share the flushes (persistBatch).
+    batchData_.push_back({seg->slot, b, e - b});
+    if (wasDirty && e < ob) batchData_.push_back({seg->slot, e, ob - e});
+    if (wasDirty && oe < b) batchData_.push_back({seg->slot, oe, b - oe});
+    if ((!wasDirty || seg->dirtyBegin != ob || seg->dirtyEnd != oe) && !seg->inBatch) {
+      seg->inBatch = true;
+      seg->pins++;  // its slot stays its own until the record is written
+      batchSegs_.push_back(seg);
+    }
   }
   return 0;
+}
+
+void SegmentCache::persistBatch() {
+  std::vector<std::pair<SegmentSlot, SegmentRecord>> records;
+  for (Segment *seg : batchSegs_) {
+    seg->inBatch = false;
+    // The record names the dirty range as it is now (every byte of it is in the batch's data
+    // or persisted earlier); a segment cleaned or dropped meanwhile needs none.
+    if (!seg->detached && seg->dirty())
+      records.push_back({seg->slot, SegmentRecord{seg->id, seg->offset, seg->dirtyBegin, seg->dirtyEnd}});
+  }
+  memory_.persistBatch(batchData_, records);
+  batchData_.clear();
+  std::vector<Piece> unpin;
+  for (Segment *seg : batchSegs_) unpin.push_back({nullptr, 0, nullptr, seg});
+  batchSegs_.clear();
+  release(unpin);
 }
 
 void SegmentCache::release(std::vector<Piece> &pieces) {

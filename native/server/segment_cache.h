@@ -73,7 +73,11 @@ class SegmentCache {
   int access(const ObjectId &id, uint64_t offset, uint64_t size, bool write, std::vector<Piece> &out);
   // The pieces of a write are filled: mark them dirty and, with durable memory, persist the data
   // and the segment's record. Call before acknowledging the write.
+  // With durable memory the persist is batched (group commit): when persistPending(), call
+  // persistBatch() before acknowledging any write committed since the last one.
   int commit(const std::vector<Piece> &pieces);
+  bool persistPending() const { return !batchData_.empty() || !batchSegs_.empty(); }
+  void persistBatch();
   // Unpin. A segment whose slot does not hold the stored bytes (a full overwrite that never
   // arrived, an in-place write that failed) is repaired once nothing pins it: dropped when clean,
   // else its clean part reloaded.
@@ -144,6 +148,7 @@ class SegmentCache {
     bool unloaded = false;  // allocated for a full overwrite: holds no store data until committed
     bool detached = false;  // dropped while pinned: freed by the last release
     std::chrono::steady_clock::time_point dirtiedAt;  // last commit (write-behind lets it settle)
+    bool inBatch = false;   // its record is written by the next persistBatch (pinned until then)
     std::list<Segment *>::iterator lru;
     bool dirty() const { return dirtyEnd > dirtyBegin; }
   };
@@ -207,6 +212,9 @@ class SegmentCache {
   void startDrains();
   void deferDrain(Object &obj);
   void requeueDeferredDrains();
+  // Group commit: what the next persistBatch() makes durable.
+  std::vector<SegmentMemory::DataRange> batchData_;
+  std::vector<Segment *> batchSegs_;
   std::map<ObjectId, Object> objects_;
   std::vector<ObjectId> idle_;  // entries that may hold nothing any more
   std::set<ObjectId> absent_;   // see rememberAbsent()

@@ -68,6 +68,17 @@ class SegmentMemory {
   virtual void writeRecord(const SegmentSlot &, const SegmentRecord &) {}
   // Durably forget the slot's record (its data is in the store, or obsolete).
   virtual void clearRecord(const SegmentSlot &) {}
+  // Group commit: persistData of every range, then writeRecord of every record, sharing the
+  // flushes (one drain or fdatasync per pool for the data, one for the records).
+  struct DataRange {
+    SegmentSlot slot;
+    size_t offset, len;
+  };
+  virtual void persistBatch(const std::vector<DataRange> &data,
+                            const std::vector<std::pair<SegmentSlot, SegmentRecord>> &records) {
+    for (const DataRange &d : data) persistData(d.slot, d.offset, d.len);
+    for (const auto &r : records) writeRecord(r.first, r.second);
+  }
   // Valid records found at start (corrupt ones are reported and their slots freed).
   virtual std::vector<RecoveredSegment> recover() { return {}; }
 };
