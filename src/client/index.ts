@@ -114,9 +114,9 @@ async function connectError(ret: number, list: string, port: number): Promise<Io
   return errorFromErrno(ret, `${what}${hint}`);
 }
 
-/** "bytes [a, b)" of a request, or "the whole object" for size 0 where 0 means all. */
-function rangeText(offset: bigint, size: bigint, zeroIsAll: boolean): string {
-  return size === 0n && zeroIsAll ? 'the whole object' : `bytes [${offset}, ${offset + size})`;
+/** "bytes [a, b) of object H:L", or "object H:L" for size 0 where 0 means the whole object. */
+function subject(h: bigint, l: bigint, offset: bigint, size: bigint, zeroIsAll: boolean): string {
+  return size === 0n && zeroIsAll ? `object ${h}:${l}` : `bytes [${offset}, ${offset + size}) of object ${h}:${l}`;
 }
 
 /**
@@ -207,9 +207,9 @@ export class IocClient {
     }
   }
 
-  /** `what` of object h:l on its server, as an IocError (message: "... : CODE (errno)[: hint]"). */
+  /** `what` (naming object h:l) on its server, as an IocError (message: "... : CODE (errno)[: hint]"). */
   private opError(ret: number, what: string, h: bigint, l: bigint, hint = ''): IocError {
-    const e = errorFromErrno(ret, `${what} of object ${h}:${l} on ${this.serverName(h, l)}`);
+    const e = errorFromErrno(ret, `${what} on ${this.serverName(h, l)}`);
     if (hint) e.message += `: ${hint}`;
     return e;
   }
@@ -232,7 +232,7 @@ export class IocClient {
     if (!Number.isSafeInteger(size) || size < 0) throw new IocError('EINVAL', `invalid size ${size}`);
     if (size > bufferConstants.MAX_LENGTH) {
       const [h, l, o] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset')];
-      throw new IocError('ERANGE', `read of ${rangeText(o, BigInt(size), false)} of object ${h}:${l} on ${this.serverName(h, l)}: ` +
+      throw new IocError('ERANGE', `read of ${subject(h, l, o, BigInt(size), false)} on ${this.serverName(h, l)}: ` +
         `${size} bytes is more than a Buffer holds (${bufferConstants.MAX_LENGTH}); read it in pieces with readInto()`);
     }
     const buf = Buffer.alloc(size);
@@ -259,12 +259,12 @@ export class IocClient {
     const n = this.native;
     const [h, l, o] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset')];
     const bytes = bytesOf(target, 'target');
-    const what = () => `read of ${rangeText(o, BigInt(bytes.byteLength), false)} of object ${h}:${l} on ${this.serverName(h, l)}`;
+    const what = () => `read of ${subject(h, l, o, BigInt(bytes.byteLength), false)} on ${this.serverName(h, l)}`;
     checkSignal(opts.signal, what);
     if (bytes.byteLength === 0) return 0;
     const into = opts.signal ? Buffer.allocUnsafe(bytes.byteLength) : bytes;
     const ret = await raceAbort(n.read(h, l, o, into), opts.signal, what);
-    if (ret < 0) throw this.opError(ret, `read of ${rangeText(o, BigInt(bytes.byteLength), false)}`, h, l);
+    if (ret < 0) throw this.opError(ret, `read of ${subject(h, l, o, BigInt(bytes.byteLength), false)}`, h, l);
     if (into !== bytes) bytes.set(into.subarray(0, ret));
     return ret;
   }
@@ -291,12 +291,12 @@ export class IocClient {
     const n = this.native;
     const [h, l, o] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset')];
     const bytes = bytesOf(data, 'data');
-    const what = () => `write of ${rangeText(o, BigInt(bytes.byteLength), false)} of object ${h}:${l} on ${this.serverName(h, l)}`;
+    const what = () => `write of ${subject(h, l, o, BigInt(bytes.byteLength), false)} on ${this.serverName(h, l)}`;
     checkSignal(opts.signal, what);
     if (bytes.byteLength === 0) return 0;
     const from = opts.signal ? Buffer.from(bytes) : bytes;
     const ret = await raceAbort(n.write(h, l, o, from), opts.signal, what);
-    if (ret < 0) throw this.opError(ret, `write of ${rangeText(o, BigInt(bytes.byteLength), false)}`, h, l);
+    if (ret < 0) throw this.opError(ret, `write of ${subject(h, l, o, BigInt(bytes.byteLength), false)}`, h, l);
     return ret;
   }
 
@@ -316,10 +316,10 @@ export class IocClient {
   async flush(high: ObjectIdPart, low: ObjectIdPart, offset: I64 = 0, size: I64 = 0, opts: AbortOptions = {}): Promise<void> {
     const n = this.native;
     const [h, l, o, s] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset'), u64(size, 'size')];
-    const what = () => `flush of ${rangeText(o, s, true)} of object ${h}:${l} on ${this.serverName(h, l)}`;
+    const what = () => `flush of ${subject(h, l, o, s, true)} on ${this.serverName(h, l)}`;
     checkSignal(opts.signal, what);
     const ret = await raceAbort(n.flush(h, l, o, s), opts.signal, what);
-    if (ret < 0) throw this.opError(ret, `flush of ${rangeText(o, s, true)}`, h, l);
+    if (ret < 0) throw this.opError(ret, `flush of ${subject(h, l, o, s, true)}`, h, l);
   }
 
   /**
@@ -330,7 +330,7 @@ export class IocClient {
     const n = this.native;
     const [h, l] = [idPart(high, 'high'), idPart(low, 'low')];
     const ret = await n.create(h, l);
-    if (ret < 0) throw this.opError(ret, 'create', h, l);
+    if (ret < 0) throw this.opError(ret, `create of object ${h}:${l}`, h, l);
   }
 
   /**
@@ -358,7 +358,7 @@ export class IocClient {
     const [o, s] = [u64(opts.offset ?? 0, 'offset'), u64(opts.size ?? 0, 'size')];
     const allowExist = opts.allowExist ?? false;
     // The destination's server does the copy.
-    const what = `cow of ${rangeText(o, s, true)} of object ${sh}:${sl} to object ${dh}:${dl} on ${this.serverName(dh, dl)}`;
+    const what = `cow of ${subject(sh, sl, o, s, true)} to object ${dh}:${dl} on ${this.serverName(dh, dl)}`;
     checkSignal(opts.signal, () => what);
     const ret = await raceAbort(n.cow(sh, sl, dh, dl, allowExist, o, s), opts.signal, () => what);
     if (ret >= 0) return;
@@ -382,7 +382,7 @@ export class IocClient {
     if (ret >= 0) return ret;
     const hint = errnoName(ret) === 'EBUSY'
       ? `it overlaps a range registered by another mapping${write ? '' : ' for writing'} (a write range may overlap no other range)` : '';
-    throw this.opError(ret, `range register of ${rangeText(o, s, false)} for ${write ? 'writing' : 'reading'}`, h, l, hint);
+    throw this.opError(ret, `range register of ${subject(h, l, o, s, false)} for ${write ? 'writing' : 'reading'}`, h, l, hint);
   }
 
   /**
@@ -394,7 +394,7 @@ export class IocClient {
     if (!Number.isInteger(id)) throw new IocError('EINVAL', `invalid range id ${id}`);
     const [h, l, o, s] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset'), u64(size, 'size')];
     const ret = await n.unregisterRange(id, h, l, o, s, !!write);
-    if (ret < 0) throw this.opError(ret, `range unregister (id ${id}) of ${rangeText(o, s, false)} for ${write ? 'writing' : 'reading'}`, h, l);
+    if (ret < 0) throw this.opError(ret, `range unregister (id ${id}) of ${subject(h, l, o, s, false)} for ${write ? 'writing' : 'reading'}`, h, l);
   }
 
   /**
