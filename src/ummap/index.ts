@@ -16,6 +16,7 @@ export { defaultServer, envDefaultServer, parseUri } from './uri';
 export type { DriverSpec, UriVars } from './uri';
 export type { DirtyTrackingMode, NativeMappingStats, NativeUmapSupport } from './native-types';
 
+/** Options of {@link ummap}. */
 export interface UmapOptions {
   /** Bytes loaded per fault; a multiple of 4096 (default 1 MiB). Accepts '64KB'-style strings. */
   segmentSize?: number | string;

@@ -7,6 +7,7 @@ import type { UmapPolicy } from './policy';
 import { idPart } from '../client';
 import { DriverSpec, objectIdPart, parseUri, UriVars } from './uri';
 
+/** An object id half: a bigint or safe-integer number within int64, or a decimal / 0x hex string. */
 export type ObjectIdInput = bigint | number | string;
 
 /** An object id half given as an argument: IocClient's rule for numbers and bigints, the URI
@@ -17,7 +18,14 @@ export function objectIdInput(v: ObjectIdInput, what: string): string {
 }
 
 /** Where cow()/switch() re-point a mapping: a URI, or an object of the mapping's server. */
-export type MappingTarget = string | { high: ObjectIdInput; low: ObjectIdInput; server?: string };
+export type MappingTarget = string | {
+  /** High half of the target object's id. */
+  high: ObjectIdInput;
+  /** Low half of the target object's id. */
+  low: ObjectIdInput;
+  /** Its server ("host:port"); default the mapping's. */
+  server?: string;
+};
 
 /** Options of sync()/flush() (and their synchronous forms, which take no signal). */
 export interface RangeOptions {
@@ -25,6 +33,7 @@ export interface RangeOptions {
   evict?: boolean;
 }
 
+/** Counters of a mapping ({@link Mapping.stats}). */
 export type UmapStats = NativeMappingStats;
 
 /** Native errors carry code/errno: rethrow them as IocError (message prefixed by `context`). */
@@ -85,10 +94,13 @@ export interface MappingInit {
  * until the asynchronous ones called before it are done.
  */
 export class Mapping {
+  /** Bytes mapped. */
   readonly size: number;
+  /** Bytes loaded per fault (and the unit of eviction). */
   readonly segmentSize: number;
   /** How written pages are found: 'wp-async' (PAGEMAP_SCAN) or 'wp-fault' (a fault per page). */
   readonly dirtyTracking: DirtyTrackingMode;
+  /** The eviction policy (memory quota) of the mapping, if any. */
   readonly policy?: UmapPolicy;
   private handle: NativeMappingHandle;
   private buf: ArrayBuffer;
@@ -130,6 +142,7 @@ export class Mapping {
     return this.currentUri;
   }
 
+  /** true once unmapped. */
   get closed(): boolean {
     return this.closedFlag;
   }
