@@ -8,7 +8,8 @@ import * as path from 'path';
 import { IocClient, IocError, ummap } from '../src';
 import { addon } from '../src/native';
 import { hex16, rejectsWithCode } from './helpers/assertions';
-import { pattern, ServerHandle, startServer, tmpDir } from './helpers/server';
+import { run } from './helpers/run';
+import { pattern, repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
 
 const MiB = 1024 * 1024;
 
@@ -203,6 +204,16 @@ describe('api: errors name the object, the range and the server', function () {
     const big = await rejectsWithCode(client.read(43, 1, 0, 2 ** 32 + 1), 'ERANGE');
     assert.ok(big instanceof IocError);
     assert.match(big.message, new RegExp(`^read of bytes \\[0, 4294967297\\) of object 43:1 on ${server.address}: .*readInto`));
+  });
+
+  it('a provider mismatch times out with a hint naming FI_PROVIDER and --provider', async () => {
+    // FI_PROVIDER is read when libfabric starts: a child process with its own.
+    const script = `require(${JSON.stringify(path.join(repoRoot, 'dist', 'src'))}).IocClient.connect(${JSON.stringify(server.address)})` +
+      '.then(() => process.exit(3), (e) => { console.log(JSON.stringify({ code: e.code, message: e.message })); })';
+    const r = await run(process.execPath, ['-e', script], { env: { ...process.env, FI_PROVIDER: 'net', IOC_CLIENT_TIMEOUT_MS: '2000' } });
+    const err = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.equal(err.code, 'ETIMEDOUT');
+    assert.match(err.message, new RegExp(`^cannot connect to iocatcher server ${server.address}: ETIMEDOUT \\(-110\\): no answer .*same libfabric provider\\? This client: FI_PROVIDER=net; the server: iocatcher-server --provider`));
   });
 
   it('an unknown host is ENOTFOUND naming the host, as Node says', async () => {

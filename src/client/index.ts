@@ -106,12 +106,11 @@ async function connectError(ret: number, list: string, port: number): Promise<Io
       }
     }
   }
-  let hint = '';
-  if (code === 'EUSERS') hint = ' (it serves as many clients as its --max-clients allows)';
+  const e = errorFromErrno(ret, `${what}${code === 'EUSERS' ? ' (it serves as many clients as its --max-clients allows)' : ''}`);
   if (code === 'ETIMEDOUT') {
-    hint = ` (no answer to the connection handshake: is a server listening there, and do client and server use the same libfabric provider? This client: FI_PROVIDER=${process.env.FI_PROVIDER || '(unset: tcp;ofi_rxm)'}; the server: iocatcher-server --provider)`;
+    e.message += `: no answer to the connection handshake. Is a server listening there, and do client and server use the same libfabric provider? This client: FI_PROVIDER=${process.env.FI_PROVIDER || '(unset: tcp;ofi_rxm)'}; the server: iocatcher-server --provider`;
   }
-  return errorFromErrno(ret, `${what}${hint}`);
+  return e;
 }
 
 /** "bytes [a, b) of object H:L", or "object H:L" for size 0 where 0 means the whole object. */
