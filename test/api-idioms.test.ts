@@ -175,7 +175,8 @@ describe('api: errors name the object, the range and the server', function () {
     try {
       assert.throws(() => m.cow({ high: 41, low: 2 }), (e: IocError) => {
         assert.equal(e.code, 'EEXIST');
-        assert.match(e.message, new RegExp(`^cow of object 41:1 on ${server.address} to object 41:2 on ${server.address}: .*allowExist`));
+        assert.equal(e.message, `cow ioc://41:1@${server.address} -> ioc://41:2@${server.address}: File exists: ` +
+          `object 41:2 on ${server.address} exists; pass { allowExist: true } (iocatcher cow --allow-exist) to overwrite it`);
         return true;
       });
     } finally {

@@ -267,8 +267,8 @@ export class Mapping {
     const spec: DriverSpec = parseUri(uri, { vars: this.vars, server });
     const to = targetText(uri, spec);
     const hint = (code: string) => (code === 'EEXIST' && copyFirst ? `${to} exists; pass { allowExist: true } (iocatcher cow --allow-exist) to overwrite it` : '');
-    callNative(() => addon().umapSwitch(this.handle, spec.scheme, spec.params, copyFirst, allowExist),
-      `${copyFirst ? 'cow' : 'switch'} of ${this.target} to ${to}`, hint);
+    // The native message names both objects and the server ("cow ioc://1:2@h:p -> ioc://1:3@h:p").
+    callNative(() => addon().umapSwitch(this.handle, spec.scheme, spec.params, copyFirst, allowExist), undefined, hint);
     this.currentUri = uri;
     this.target = to;
   }
