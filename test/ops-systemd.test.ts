@@ -6,6 +6,8 @@ import { strict as assert } from 'assert';
 import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { IocClient } from '../src';
+import { hex16 } from './helpers/assertions';
 import { repoRoot, startServer, tmpDir } from './helpers/server';
 
 const docs = path.join(repoRoot, 'docs', 'operations.md');
@@ -123,6 +125,46 @@ describe('ops: systemd', function () {
       }
     });
   }
+
+  it('runs as an unprivileged user (nobody): notifies READY=1, serves, writes its store', async function () {
+    if (process.getuid?.() !== 0 || !has('setpriv') || !has('python3')) {
+      console.log('      skipped: needs root (to drop to nobody), setpriv and python3');
+      return this.skip();
+    }
+    const NOBODY = 65534;
+    const store = tmpDir('ioc-unpriv-');
+    fs.chmodSync(store, 0o777);
+    const sockDir = tmpDir('ioc-notify-');
+    fs.chmodSync(sockDir, 0o777);
+    const address = path.join(sockDir, 'notify.sock');
+    const listener = await notifyListener(address);
+    fs.chmodSync(address, 0o666);  // systemd's socket accepts any user's datagrams too
+    try {
+      const server = await startServer({
+        store: path.join(store, 'objects'),
+        env: { NOTIFY_SOCKET: address },
+        runUnder: ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'],
+      });
+      try {
+        assert.equal(fs.statSync(`/proc/${server.pid}`).uid, NOBODY, 'the daemon runs as nobody');
+        await listener.next((m) => m.split('\n').includes('READY=1'));
+        const c = await IocClient.connect(server.address);
+        try {
+          await c.write(51, 1, 0, Buffer.alloc(8192, 7));
+          await c.flush(51, 1);
+        } finally {
+          c.close();
+        }
+        const file = path.join(store, 'objects', `${hex16(51)}-${hex16(1)}`);
+        assert.equal(fs.statSync(file).uid, NOBODY);
+        assert.ok(fs.readFileSync(file).equals(Buffer.alloc(8192, 7)));
+      } finally {
+        assert.equal(await server.stop(), 0);
+      }
+    } finally {
+      listener.proc.kill();
+    }
+  });
 
   it('a NOTIFY_SOCKET nobody listens on is a warning, not a failure', async () => {
     const server = await startServer({ env: { NOTIFY_SOCKET: path.join(tmpDir('ioc-notify-'), 'nobody.sock') } });
