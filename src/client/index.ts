@@ -19,8 +19,9 @@ const INT64_MAX = (1n << 63n) - 1n;
 const UINT64_MAX = (1n << 64n) - 1n;
 
 /**
- * One half of an object id as IocClient takes it (a safe-integer number or a bigint within int64),
- * else IocError EINVAL. ummap checks its ids with it too, so both accept the same ones.
+ * One half of an object id as IocClient takes it (a safe-integer number, a bigint within int64,
+ * or its decimal / 0x hex text), else IocError EINVAL. ummap and ioc:// URIs check their ids with
+ * it too, so all accept the same ones.
  * @internal
  */
 export function idPart(v: ObjectIdPart, what: string): bigint {
