@@ -26,23 +26,59 @@ function fmt(v: number): string {
   return v.toFixed(3);
 }
 
+/**
+ * The row's label: "group: name vs baseline", so that two rows of one measurement against two
+ * baselines (C client read vs fi_pingpong, vs a raw RTT) read apart.
+ */
+export function rowLabel(r: BenchRow): string {
+  const vs = r.baselineName && !/\bvs\b/.test(r.name) ? ` vs ${r.baselineName}` : '';
+  return `${r.group}: ${r.name}${vs}`;
+}
+
+/** Whether a row meets its target; undefined without a target (nothing to meet). */
+export function meetsTarget(r: BenchRow): boolean | undefined {
+  if (r.target === undefined || r.ratio === undefined) return undefined;
+  return r.ratio >= r.target;
+}
+
+/**
+ * The ratio as printed, two decimals. A miss is rounded down, so that it never reads as the
+ * target (0.7955 against 0.8 is "0.79x", never "0.80x" beside a red bar).
+ */
+export function ratioText(r: BenchRow): string {
+  const v = meetsTarget(r) === false ? Math.floor(r.ratio! * 100) / 100 : r.ratio!;
+  return `${v.toFixed(2)}x`;
+}
+
+/** Bar colours: green meets its target, red misses it, grey-blue has no target. */
+export const BAR_COLOURS = { met: '#3a7', missed: '#d64', none: '#89a' } as const;
+
+export function barColour(r: BenchRow): string {
+  const ok = meetsTarget(r);
+  return ok === undefined ? BAR_COLOURS.none : ok ? BAR_COLOURS.met : BAR_COLOURS.missed;
+}
+
 export function table(rows: BenchRow[]): string {
   const head = ['benchmark', 'ours', 'baseline', 'ratio', 'target'];
   const body = rows.map((r) => [
-    `${r.group}: ${r.name}`,
+    rowLabel(r),
     `${fmt(r.value)} ${r.unit}`,
     r.baseline !== undefined ? `${fmt(r.baseline)} ${r.unit} (${r.baselineName})` : '-',
-    r.ratio !== undefined ? `${r.ratio.toFixed(2)}x` : '-',
-    r.target !== undefined ? `>= ${r.target}x${r.ratio !== undefined ? (r.ratio >= r.target ? ' ok' : ' MISSED') : ''}` : '',
+    r.ratio !== undefined ? ratioText(r) : '-',
+    r.target !== undefined ? `>= ${r.target}x${r.ratio !== undefined ? (meetsTarget(r) ? ' ok' : ' MISSED') : ''}` : '',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
   return [line(head), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...body.map(line)].join('\n');
 }
 
-export function svgChart(rows: BenchRow[], title: string): string {
+/** The chart of the rows with a ratio; `machine` is the results' machine line (default: this one). */
+export function svgChart(rows: BenchRow[], title: string, machine = machineDescription()): string {
   const withRatio = rows.filter((r) => r.ratio !== undefined);
-  const barH = 22, left = 480, width = 1140, top = 50;
+  // The label column fits the longest label (about 6.6 px per character at 12 px sans-serif).
+  const barH = 22, top = 50;
+  const left = Math.max(480, Math.ceil(16 + 6.6 * Math.max(0, ...withRatio.map((r) => rowLabel(r).length))));
+  const width = left + 660;
   const max = Math.max(1.5, ...withRatio.map((r) => r.ratio!));
   const scale = (v: number) => (v / max) * (width - left - 170);
   const h = top + withRatio.length * (barH + 8) + 40;
@@ -51,14 +87,14 @@ export function svgChart(rows: BenchRow[], title: string): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${h}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="10" y="20" font-size="15" font-weight="bold">${esc(title)}</text>`,
-    `<text x="10" y="38" fill="#555">ratio to the baseline measured in the same run (higher is better; dashed line = 1.0x)</text>`,
+    `<text x="10" y="38" fill="#555">ratio to the baseline measured in the same run (higher is better; dashed line = 1.0x; black tick = target: green meets it, red misses it, grey: no target)</text>`,
   ];
   withRatio.forEach((r, i) => {
     const y = top + i * (barH + 8);
-    const ok = r.target === undefined || r.ratio! >= r.target;
-    parts.push(`<text x="${left - 8}" y="${y + 15}" text-anchor="end">${esc(`${r.group}: ${r.name}`)}</text>`);
-    parts.push(`<rect x="${left}" y="${y}" width="${scale(r.ratio!).toFixed(1)}" height="${barH}" fill="${ok ? '#3a7' : '#d64'}"/>`);
-    parts.push(`<text x="${left + scale(r.ratio!) + 6}" y="${y + 15}">${r.ratio!.toFixed(2)}x${r.target !== undefined ? ` (target ${r.target}x)` : ''}</text>`);
+    parts.push(`<text x="${left - 8}" y="${y + 15}" text-anchor="end">${esc(rowLabel(r))}</text>`);
+    parts.push(`<rect x="${left}" y="${y}" width="${scale(r.ratio!).toFixed(1)}" height="${barH}" fill="${barColour(r)}"/>`);
+    const verdict = meetsTarget(r) === undefined ? '' : ` (target ${r.target}x${meetsTarget(r) ? '' : ', missed'})`;
+    parts.push(`<text x="${left + scale(r.ratio!) + 6}" y="${y + 15}">${ratioText(r)}${verdict}</text>`);
     if (r.target !== undefined) {
       const tx = left + scale(r.target);
       parts.push(`<line x1="${tx}" x2="${tx}" y1="${y - 2}" y2="${y + barH + 2}" stroke="#222" stroke-width="2"/>`);
@@ -66,7 +102,7 @@ export function svgChart(rows: BenchRow[], title: string): string {
   });
   const one = left + scale(1);
   parts.push(`<line x1="${one}" x2="${one}" y1="${top - 6}" y2="${h - 30}" stroke="#888" stroke-dasharray="4 3"/>`);
-  parts.push(`<text x="10" y="${h - 10}" fill="#555">${esc(machineDescription())}</text>`);
+  parts.push(`<text x="10" y="${h - 10}" fill="#555">${esc(machine)}</text>`);
   parts.push('</svg>');
   return parts.join('\n');
 }

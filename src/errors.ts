@@ -1,7 +1,20 @@
 import { constants } from 'os';
 
-/** Every error thrown by iocatcher carries a string `code` ('EINVAL', 'EBUSY', ...). */
+/**
+ * Every error thrown by iocatcher carries a string `code` ('EINVAL', 'EBUSY', ...). Messages of
+ * object operations name the call, the object (HIGH:LOW), the byte range and the server.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await client.cow({ high: 1n, low: 2n }, { high: 1n, low: 3n });
+ * } catch (e) {
+ *   if (e instanceof IocError && e.code === 'EEXIST') { ... }  // 1:3 exists: allowExist to overwrite
+ * }
+ * ```
+ */
 export class IocError extends Error {
+  /** errno name ('EINVAL', 'EBUSY', 'ETIMEDOUT', ...), 'ENOTFOUND' for an unknown host, 'ABORT_ERR' for an aborted call. */
   readonly code: string;
   /** Negative errno-style value when the error came from native code or the server. */
   readonly errno?: number;

@@ -3,4 +3,5 @@ export { IocClient } from './client';
 export type { ObjectIdPart, ServerList } from './client';
 export type { I64 } from './client/native-types';
 export { IocError } from './errors';
+export type { AbortOptions } from './abort';
 export * from './ummap';

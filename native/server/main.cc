@@ -23,6 +23,7 @@
 #ifdef IOC_HAVE_RADOS
 #include "server/rados_store.h"
 #endif
+#include "server/sd_notify.h"
 #include "server/segment_memory.h"
 
 using namespace ioc;
@@ -418,6 +419,7 @@ int main(int argc, char **argv) {
       int sig = 0;
       while (sigwait(&sigs, &sig) == 0 && sig == SIGUSR1) server.requestStats();
       if (sig) log(LOG_INFO, "server", "received %s, shutting down", strsignal(sig));
+      sdNotify("STOPPING=1\nSTATUS=writing dirty segments back");
       stop = true;
       server.wake();
     });
@@ -431,6 +433,12 @@ int main(int argc, char **argv) {
            opts.listenIp.c_str(), opts.port, opts.port + 1, transport.info.providerName().c_str(),
            store->describe().c_str(), opts.auth ? "on" : "off", (int)getpid());
     fflush(stdout);
+    // Under systemd (Type=notify): the fabric endpoint and the TCP side channel accept clients now.
+    {
+      char state[256];
+      snprintf(state, sizeof state, "READY=1\nSTATUS=serving on %s:%u", opts.listenIp.c_str(), opts.port);
+      sdNotify(state);
+    }
 
     server.run(stop);
     serverPtr = nullptr;  // the loop is over: completions now run in flushAllBounded

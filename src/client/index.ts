@@ -1,20 +1,35 @@
 // Promise-based TypeScript client over the native C client (libiocatcher-client).
+import { constants as bufferConstants } from 'buffer';
+import { promises as dns } from 'dns';
+import { AbortOptions, checkSignal, raceAbort } from '../abort';
+import '../dispose';
 import { addon } from '../native';
 import { errnoName, errorFromErrno, IocError } from '../errors';
 import type { I64, NativeClientHandle } from './native-types';
 
-export type ObjectIdPart = bigint | number;
+/**
+ * One half of an object id: a bigint or safe-integer number within int64, or a string in the
+ * spelling of ioc:// URIs and the iocatcher command (decimal or 0x hex, optionally negative:
+ * '42', '0x2a', '-1'), as ummap() takes it.
+ */
+export type ObjectIdPart = bigint | number | string;
 
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
 const UINT64_MAX = (1n << 64n) - 1n;
 
 /**
- * One half of an object id as IocClient takes it (a safe-integer number or a bigint within int64),
- * else IocError EINVAL. ummap checks its ids with it too, so both accept the same ones.
+ * One half of an object id as IocClient takes it (a safe-integer number, a bigint within int64,
+ * or its decimal / 0x hex text), else IocError EINVAL. ummap and ioc:// URIs check their ids with
+ * it too, so all accept the same ones.
  * @internal
  */
 export function idPart(v: ObjectIdPart, what: string): bigint {
+  if (typeof v === 'string') {
+    const text = v.trim();
+    if (!/^-?(0x[0-9a-f]+|\d+)$/i.test(text)) throw new IocError('EINVAL', `${what} must be a decimal or 0x hex integer, got '${v}'`);
+    v = text.startsWith('-') ? -BigInt(text.slice(1)) : BigInt(text);
+  }
   if (typeof v === 'number') {
     if (!Number.isSafeInteger(v)) throw new IocError('EINVAL', `${what} must be an integer, got ${v}`);
     v = BigInt(v);
@@ -58,6 +73,52 @@ function serverListString(host: ServerList): string {
   return list;
 }
 
+/** The bytes of a Buffer, TypedArray or DataView (the same memory, as fs.write takes them). */
+function bytesOf(v: unknown, what: string): Uint8Array {
+  if (v instanceof Uint8Array) return v;
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  throw new IocError('EINVAL', `${what} must be a Buffer, TypedArray or DataView`);
+}
+
+/** host and port of one server-list entry ("host", "host:port", "[v6]:port", bare IPv6). */
+function splitEntry(entry: string, defaultPort: number): { host: string; port: number } {
+  const e = entry.trim();
+  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(e);
+  if (bracket) return { host: bracket[1], port: bracket[2] ? Number(bracket[2]) : defaultPort };
+  const m = /^([^:]+):(\d+)$/.exec(e);
+  if (m) return { host: m[1], port: Number(m[2]) };
+  return { host: e, port: defaultPort };
+}
+
+/** The connect failure, with the cause a person can act on. */
+async function connectError(ret: number, list: string, port: number): Promise<IocError> {
+  const entries = list.split(',').map((e) => splitEntry(e, port));
+  const where = entries.map((e) => `${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}`).join(',');
+  const what = `cannot connect to iocatcher server ${where}`;
+  const code = errnoName(ret);
+  if (code === 'EINVAL') {
+    // libfabric reports a name it cannot resolve as EINVAL: say which name, as Node would.
+    for (const { host } of entries) {
+      try {
+        await dns.lookup(host);
+      } catch (e) {
+        const dnsCode = (e as NodeJS.ErrnoException).code ?? 'ENOTFOUND';
+        return new IocError(dnsCode, `${what}: unknown host '${host}' (getaddrinfo ${dnsCode})`);
+      }
+    }
+  }
+  const e = errorFromErrno(ret, `${what}${code === 'EUSERS' ? ' (it serves as many clients as its --max-clients allows)' : ''}`);
+  if (code === 'ETIMEDOUT') {
+    e.message += `: no answer to the connection handshake. Is a server listening there, and do client and server use the same libfabric provider? This client: FI_PROVIDER=${process.env.FI_PROVIDER || '(unset: tcp;ofi_rxm)'}; the server: iocatcher-server --provider`;
+  }
+  return e;
+}
+
+/** "bytes [a, b) of object H:L", or "object H:L" for size 0 where 0 means the whole object. */
+function subject(h: bigint, l: bigint, offset: bigint, size: bigint, zeroIsAll: boolean): string {
+  return size === 0n && zeroIsAll ? `object ${h}:${l}` : `bytes [${offset}, ${offset + size}) of object ${h}:${l}`;
+}
+
 /**
  * A connection to one iocatcher server, or to several: each object then lives on one server
  * chosen by rendezvous hashing of its id (every client agrees), and reads of an object whose
@@ -68,17 +129,32 @@ function serverListString(host: ServerList): string {
  * (default 50; 0 never polls) before the event loop waits on the completion queue's descriptor,
  * as the C client does: a small round trip then costs no sleep and wake-up. Larger calls, and
  * flush, cow and ranges, run on libuv's thread pool.
+ *
+ * Errors are IocError with an errno-style `code`; their message names the call, the object
+ * (HIGH:LOW), the byte range and the server.
+ *
+ * @example
+ * ```ts
+ * await using client = await IocClient.connect('10.0.0.5:8556');
+ * await client.write(1n, 2n, 0, new Float64Array([1.5, 2.5]));
+ * const back = await client.read(1n, 2n, 0, 16);
+ * await client.flush(1n, 2n);
+ * // closed when the block ends (or call client.close())
+ * ```
  */
 export class IocClient {
   private handle: NativeClientHandle | undefined;
-  /** The host, or the server list as given to connect(). */
+  /** The host for a one-server client ('10.0.0.5'), else the server list as given to connect(). */
   readonly host: string;
+  /** The port of the (first) server: the one in 'host:port', else connect()'s `port`. */
   readonly port: number;
 
-  private constructor(handle: NativeClientHandle, host: string, port: number) {
+  private constructor(handle: NativeClientHandle, list: string, port: number) {
     this.handle = handle;
-    this.host = host;
-    this.port = port;
+    const entries = list.split(',');
+    const first = splitEntry(entries[0], port);
+    this.host = entries.length === 1 ? first.host : list;
+    this.port = first.port;
   }
 
   /**
@@ -87,15 +163,21 @@ export class IocClient {
    * (entries without a port take `port`). Resolves once at least one server answered.
    * Without a host (undefined): the list in the environment variable IOC_SERVER
    * ("host:port[,host:port...]"), else 127.0.0.1.
+   *
+   * @example
+   * ```ts
+   * const client = await IocClient.connect('10.0.0.5:8556');
+   * ```
+   * @throws {@link IocError} `ENOTFOUND` for a host name that does not resolve, `ECONNREFUSED`
+   * when nothing listens there, `ETIMEDOUT` when the handshake gets no answer (often a libfabric
+   * provider that differs from the server's), `EUSERS` at the server's --max-clients, `EINVAL`
+   * for a malformed address or port.
    */
   static async connect(host?: ServerList, port = 8556): Promise<IocClient> {
     if (!Number.isInteger(port) || port <= 0 || port > 65534) throw new IocError('EINVAL', `invalid port ${port}`);
     const list = serverListString(host ?? (process.env.IOC_SERVER?.trim() || '127.0.0.1'));
     const h = await addon().clientConnect(list, String(port));
-    if (typeof h === 'number') {
-      const full = errnoName(h) === 'EUSERS' ? ' (it serves as many clients as its --max-clients allows)' : '';
-      throw errorFromErrno(h, `cannot connect to iocatcher server ${list.includes(',') || list.includes(':') ? list : `${list}:${port}`}${full}`);
-    }
+    if (typeof h === 'number') throw await connectError(h, list, port);
     return new IocClient(h, list, port);
   }
 
@@ -115,75 +197,204 @@ export class IocClient {
     return this.handle;
   }
 
-  /** Read size bytes at offset; never-written ranges read as zeros. */
-  async read(high: ObjectIdPart, low: ObjectIdPart, offset: I64, size: number): Promise<Buffer> {
+  /** Server of an object for error messages (the client may have been closed meanwhile). */
+  private serverName(h: bigint, l: bigint): string {
+    try {
+      const n = this.native;
+      return n.servers()[n.serverOf(h, l)];
+    } catch {
+      return this.host.includes(',') ? this.host : `${this.host}:${this.port}`;
+    }
+  }
+
+  /** `what` (naming object h:l) on its server, as an IocError (message: "... : CODE (errno)[: hint]"). */
+  private opError(ret: number, what: string, h: bigint, l: bigint, hint = ''): IocError {
+    const e = errorFromErrno(ret, `${what} on ${this.serverName(h, l)}`);
+    if (hint) e.message += `: ${hint}`;
+    return e;
+  }
+
+  /**
+   * Read size bytes at offset; never-written ranges read as zeros.
+   *
+   * With `opts.signal`, aborting rejects with ABORT_ERR at once; the request in flight completes
+   * on the server and its data is dropped.
+   *
+   * @example
+   * ```ts
+   * const header = await client.read(1n, 2n, 0, 4096, { signal: AbortSignal.timeout(5000) });
+   * ```
+   * @throws {@link IocError} `ERANGE` above the largest Buffer (4 GiB; use readInto in pieces),
+   * `ABORT_ERR` when aborted, else the server's or the connection's error (`EIO`, `ETIMEDOUT`,
+   * `ECONNRESET`, ...), naming the object, the range and the server.
+   */
+  async read(high: ObjectIdPart, low: ObjectIdPart, offset: I64, size: number, opts: AbortOptions = {}): Promise<Buffer> {
     if (!Number.isSafeInteger(size) || size < 0) throw new IocError('EINVAL', `invalid size ${size}`);
+    if (size > bufferConstants.MAX_LENGTH) {
+      const [h, l, o] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset')];
+      throw new IocError('ERANGE', `read of ${subject(h, l, o, BigInt(size), false)} on ${this.serverName(h, l)}: ` +
+        `${size} bytes is more than a Buffer holds (${bufferConstants.MAX_LENGTH}); read it in pieces with readInto()`);
+    }
     const buf = Buffer.alloc(size);
-    await this.readInto(high, low, offset, buf);
+    await this.readInto(high, low, offset, buf, opts);
     return buf;
   }
 
-  /** Read target.byteLength bytes at offset into target; resolves with the byte count. */
-  async readInto(high: ObjectIdPart, low: ObjectIdPart, offset: I64, target: Uint8Array): Promise<number> {
+  /**
+   * Read target.byteLength bytes at offset into target (a Buffer, any TypedArray or a DataView);
+   * resolves with the byte count.
+   *
+   * With `opts.signal`, the data lands in a private buffer and is copied into `target` only when
+   * the read succeeds: after an abort (ABORT_ERR, at once) `target` is never written, although
+   * the request in flight completes on the server. This costs one copy.
+   *
+   * @example
+   * ```ts
+   * const values = new Float64Array(1024);
+   * await client.readInto(1n, 2n, 0, values);
+   * ```
+   * @throws {@link IocError} as {@link IocClient.read}.
+   */
+  async readInto(high: ObjectIdPart, low: ObjectIdPart, offset: I64, target: ArrayBufferView, opts: AbortOptions = {}): Promise<number> {
     const n = this.native;
     const [h, l, o] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset')];
-    if (!(target instanceof Uint8Array)) throw new IocError('EINVAL', 'target must be a Uint8Array');
-    if (target.byteLength === 0) return 0;
-    return check(await n.read(h, l, o, target), `read of ${target.byteLength} bytes at ${o}`);
+    const bytes = bytesOf(target, 'target');
+    const what = () => `read of ${subject(h, l, o, BigInt(bytes.byteLength), false)} on ${this.serverName(h, l)}`;
+    checkSignal(opts.signal, what);
+    if (bytes.byteLength === 0) return 0;
+    const into = opts.signal ? Buffer.allocUnsafe(bytes.byteLength) : bytes;
+    const ret = await raceAbort(n.read(h, l, o, into), opts.signal, what);
+    if (ret < 0) throw this.opError(ret, `read of ${subject(h, l, o, BigInt(bytes.byteLength), false)}`, h, l);
+    if (into !== bytes) bytes.set(into.subarray(0, ret));
+    return ret;
   }
 
-  /** Write data at offset; resolves with the byte count. */
-  async write(high: ObjectIdPart, low: ObjectIdPart, offset: I64, data: Uint8Array): Promise<number> {
+  /**
+   * Write data (a Buffer, any TypedArray or a DataView: its bytes) at offset; resolves with the
+   * byte count.
+   *
+   * With `opts.signal`, the data is copied first, so that the caller may reuse its buffer as soon
+   * as the call settles, aborted or not. Aborting rejects with ABORT_ERR at once; a request
+   * already sent still runs on the server, so the range may then hold the new bytes or the old
+   * ones: write it again (or read it back) before relying on it.
+   *
+   * @example
+   * ```ts
+   * await client.write(1n, 2n, 0, new Float64Array([0.5, 1.5, 2.5]));
+   * await client.write('0x10', '7', 4096, Buffer.from('hello'));
+   * ```
+   * @throws {@link IocError} `ABORT_ERR` when aborted, `ENOSPC` when the server's cache is full
+   * and its store refuses spills, `EFBIG` above the server's --max-object-size, connection errors
+   * (`ETIMEDOUT`, `ECONNRESET`); the message names the object, the range and the server.
+   */
+  async write(high: ObjectIdPart, low: ObjectIdPart, offset: I64, data: ArrayBufferView, opts: AbortOptions = {}): Promise<number> {
     const n = this.native;
     const [h, l, o] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset')];
-    if (!(data instanceof Uint8Array)) throw new IocError('EINVAL', 'data must be a Uint8Array or Buffer');
-    if (data.byteLength === 0) return 0;
-    return check(await n.write(h, l, o, data), `write of ${data.byteLength} bytes at ${o}`);
+    const bytes = bytesOf(data, 'data');
+    const what = () => `write of ${subject(h, l, o, BigInt(bytes.byteLength), false)} on ${this.serverName(h, l)}`;
+    checkSignal(opts.signal, what);
+    if (bytes.byteLength === 0) return 0;
+    const from = opts.signal ? Buffer.from(bytes) : bytes;
+    const ret = await raceAbort(n.write(h, l, o, from), opts.signal, what);
+    if (ret < 0) throw this.opError(ret, `write of ${subject(h, l, o, BigInt(bytes.byteLength), false)}`, h, l);
+    return ret;
   }
 
-  /** Write the object's dirty cached data in [offset, offset+size) (size 0: all) to the backing store. */
-  async flush(high: ObjectIdPart, low: ObjectIdPart, offset: I64 = 0, size: I64 = 0): Promise<void> {
+  /**
+   * Write the object's dirty cached data in [offset, offset+size) (size 0: all) to the backing
+   * store. With `opts.signal`, aborting rejects with ABORT_ERR at once; a flush already sent
+   * goes on on the server (flushing twice is harmless).
+   *
+   * @example
+   * ```ts
+   * await client.flush(1n, 2n);              // the whole object
+   * await client.flush(1n, 2n, 0, 1 << 20);  // its first MiB
+   * ```
+   * @throws {@link IocError} the store's error (`EIO`, `ENOSPC`, ...) or `ABORT_ERR`, naming the
+   * object, the range and the server.
+   */
+  async flush(high: ObjectIdPart, low: ObjectIdPart, offset: I64 = 0, size: I64 = 0, opts: AbortOptions = {}): Promise<void> {
     const n = this.native;
-    check(await n.flush(idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset'), u64(size, 'size')), 'flush');
+    const [h, l, o, s] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset'), u64(size, 'size')];
+    const what = () => `flush of ${subject(h, l, o, s, true)} on ${this.serverName(h, l)}`;
+    checkSignal(opts.signal, what);
+    const ret = await raceAbort(n.flush(h, l, o, s), opts.signal, what);
+    if (ret < 0) throw this.opError(ret, `flush of ${subject(h, l, o, s, true)}`, h, l);
   }
 
+  /**
+   * Create the object (empty) on its server.
+   * @throws {@link IocError} the server's error, naming the object and the server.
+   */
   async create(high: ObjectIdPart, low: ObjectIdPart): Promise<void> {
     const n = this.native;
-    check(await n.create(idPart(high, 'high'), idPart(low, 'low')), 'create');
+    const [h, l] = [idPart(high, 'high'), idPart(low, 'low')];
+    const ret = await n.create(h, l);
+    if (ret < 0) throw this.opError(ret, `create of object ${h}:${l}`, h, l);
   }
 
-  /** Copy-on-write copy of src to dst: the whole object (size 0) or the range [offset, offset+size). */
+  /**
+   * Copy-on-write copy of src to dst: the whole object (size 0) or the range [offset, offset+size).
+   * Without `allowExist`, an existing dst is refused (EEXIST). With `opts.signal`, aborting
+   * rejects with ABORT_ERR at once; a copy already sent completes on the server (dst then holds
+   * the copy: call again with `allowExist`).
+   *
+   * @example
+   * ```ts
+   * await client.cow({ high: 1n, low: 2n }, { high: 1n, low: 3n });
+   * await client.cow({ high: 1n, low: 2n }, { high: 1n, low: 3n }, { allowExist: true }); // overwrite
+   * ```
+   * @throws {@link IocError} `EEXIST` when dst exists and allowExist is not set, `ENOENT` when
+   * src does not exist, `ABORT_ERR`; the message names both objects, the range and the server.
+   */
   async cow(
     src: { high: ObjectIdPart; low: ObjectIdPart },
     dst: { high: ObjectIdPart; low: ObjectIdPart },
-    opts: { allowExist?: boolean; offset?: I64; size?: I64 } = {},
+    opts: { allowExist?: boolean; offset?: I64; size?: I64 } & AbortOptions = {},
   ): Promise<void> {
     const n = this.native;
-    const ret = await n.cow(
-      idPart(src.high, 'src.high'), idPart(src.low, 'src.low'),
-      idPart(dst.high, 'dst.high'), idPart(dst.low, 'dst.low'),
-      opts.allowExist ?? false, u64(opts.offset ?? 0, 'offset'), u64(opts.size ?? 0, 'size'),
-    );
-    check(ret, 'cow');
+    const [sh, sl] = [idPart(src.high, 'src.high'), idPart(src.low, 'src.low')];
+    const [dh, dl] = [idPart(dst.high, 'dst.high'), idPart(dst.low, 'dst.low')];
+    const [o, s] = [u64(opts.offset ?? 0, 'offset'), u64(opts.size ?? 0, 'size')];
+    const allowExist = opts.allowExist ?? false;
+    // The destination's server does the copy.
+    const what = `cow of ${subject(sh, sl, o, s, true)} to object ${dh}:${dl} on ${this.serverName(dh, dl)}`;
+    checkSignal(opts.signal, () => what);
+    const ret = await raceAbort(n.cow(sh, sl, dh, dl, allowExist, o, s), opts.signal, () => what);
+    if (ret >= 0) return;
+    const e = errorFromErrno(ret, what);
+    const code = e.code;
+    if (code === 'EEXIST') e.message += `: object ${dh}:${dl} exists; pass { allowExist: true } (iocatcher cow --allow-exist) to overwrite it`;
+    if (code === 'ENOENT') e.message += `: object ${sh}:${sl} does not exist`;
+    throw e;
   }
 
-  /** Register a mapping range; resolves with its id (>= 1). Rejects with code EBUSY on conflict. */
+  /**
+   * Register a mapping range; resolves with its id (>= 1). Rejects with code EBUSY on conflict:
+   * a write range overlapping any other range of the object (unless the server runs with
+   * --no-consistency-check).
+   * @throws {@link IocError} `EBUSY` on conflict, naming the object, the range and the server.
+   */
   async registerRange(high: ObjectIdPart, low: ObjectIdPart, offset: I64, size: I64, write: boolean): Promise<number> {
     const n = this.native;
-    return check(
-      await n.registerRange(idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset'), u64(size, 'size'), !!write),
-      'range register',
-    );
+    const [h, l, o, s] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset'), u64(size, 'size')];
+    const ret = await n.registerRange(h, l, o, s, !!write);
+    if (ret >= 0) return ret;
+    const hint = errnoName(ret) === 'EBUSY'
+      ? `it overlaps a range registered by another mapping${write ? '' : ' for writing'} (a write range may overlap no other range)` : '';
+    throw this.opError(ret, `range register of ${subject(h, l, o, s, false)} for ${write ? 'writing' : 'reading'}`, h, l, hint);
   }
 
-  /** Unregister a range; every argument must match its registration (else ENOENT). */
+  /**
+   * Unregister a range; every argument must match its registration (else ENOENT).
+   * @throws {@link IocError} `ENOENT` when no such registration exists.
+   */
   async unregisterRange(id: number, high: ObjectIdPart, low: ObjectIdPart, offset: I64, size: I64, write: boolean): Promise<void> {
     const n = this.native;
     if (!Number.isInteger(id)) throw new IocError('EINVAL', `invalid range id ${id}`);
-    check(
-      await n.unregisterRange(id, idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset'), u64(size, 'size'), !!write),
-      'range unregister',
-    );
+    const [h, l, o, s] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset'), u64(size, 'size')];
+    const ret = await n.unregisterRange(id, h, l, o, s, !!write);
+    if (ret < 0) throw this.opError(ret, `range unregister (id ${id}) of ${subject(h, l, o, s, false)} for ${write ? 'writing' : 'reading'}`, h, l);
   }
 
   /**
@@ -195,7 +406,7 @@ export class IocClient {
     const n = this.native;
     if (!Number.isInteger(eagerSize) || eagerSize < 0 || eagerSize > 32768) throw new IocError('EINVAL', `invalid eager size ${eagerSize}`);
     if (!Number.isSafeInteger(rdmaSize) || rdmaSize < 0) throw new IocError('EINVAL', `invalid RMA size ${rdmaSize}`);
-    check(await n.ping(eagerSize, rdmaSize), 'ping');
+    check(await n.ping(eagerSize, rdmaSize), `ping of ${this.host.includes(',') ? this.host : `${this.host}:${this.port}`}`);
   }
 
   /** libfabric provider in use, e.g. "tcp;ofi_rxm". */
@@ -214,9 +425,19 @@ export class IocClient {
     this.native.setTimeout(ms);
   }
 
-  /** Close the connections; calls already running finish first. */
+  /** Close the connections; calls already running finish first. Closing twice is harmless. */
   close(): void {
     this.handle?.close();
     this.handle = undefined;
+  }
+
+  /** close(), for `using client = await IocClient.connect(...)`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** close(), for `await using client = await IocClient.connect(...)`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
   }
 }

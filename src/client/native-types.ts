@@ -1,6 +1,7 @@
 // Typed surface of the client half of the native addon (native/addon/client_binding.cc).
 // Every call resolves with a raw errno-style number: >= 0 success, < 0 a negative errno.
 
+/** An offset or size: a bigint, or a non-negative safe-integer number. */
 export type I64 = bigint | number;
 
 export interface NativeClientHandle {

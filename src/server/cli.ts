@@ -31,18 +31,19 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   const logger = createLogger({ format: opts.logFormat ?? 'text', debug: !!process.env.IOC_DEBUG, debugCategories: cats });
   const bin = daemonPath();
   if (!fs.existsSync(bin)) {
-    logger.log('error', 'server', `native daemon not built (${bin}); run: npm run build`);
+    logger.log('fatal', 'server', `native daemon not built (${bin}); run: npm run build`);
     process.exit(1);
   }
   logger.log('info', 'config', 'effective configuration', { config: effectiveConfig(opts), sources });
 
   let control: DaemonControl | undefined;
+  let daemonPid: number | undefined;  // for the metrics endpoint's process metrics of the daemon
   let metricsServer: Server | undefined;
   if (opts.metrics) {
     try {
-      metricsServer = await startMetricsServer(opts.metrics, () => control);
+      metricsServer = await startMetricsServer(opts.metrics, () => control, { daemonPid: () => daemonPid });
     } catch (e) {
-      logger.log('error', 'metrics', `cannot serve metrics on ${opts.metrics}: ${(e as Error).message}`);
+      logger.log('fatal', 'metrics', `cannot serve metrics on ${opts.metrics}: ${(e as Error).message}`);
       process.exit(1);
     }
     logger.log('info', 'metrics', `metrics on http://${opts.metrics}/metrics`);
@@ -54,6 +55,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     stdio: ['inherit', 'inherit', json ? 'pipe' : 'inherit', opts.metrics ? 'pipe' : 'ignore'],
     env: { ...process.env, IOC_EXIT_WITH_PARENT: '1', ...(opts.metrics ? { IOC_CONTROL_FD: '3' } : {}) },
   });
+  daemonPid = child.pid;
+  if (daemonPid !== undefined) logger.setDaemonPid(daemonPid);
   if (opts.metrics && child.stdio[3]) control = new DaemonControl(child.stdio[3] as Duplex);
   if (json && child.stderr) {
     let pending = '';
@@ -70,16 +73,22 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
       if (pending) logger.daemonLine(pending);
     });
   }
-  const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
+  let stopping = false;
+  const forward = (sig: NodeJS.Signals) => () => {
+    stopping = true;
+    child.kill(sig);
+  };
   process.on('SIGINT', forward('SIGINT'));
   process.on('SIGTERM', forward('SIGTERM'));
   child.on('error', (e) => {
-    logger.log('error', 'server', `cannot start ${bin}: ${e.message}`);
+    logger.log('fatal', 'server', `cannot start ${bin}: ${e.message}`);
     process.exit(1);
   });
   // 'close': the daemon exited and its stderr is fully read.
   child.on('close', (code, signal) => {
     if (signal) logger.log('error', 'server', `daemon ended by ${signal}`);
+    // A daemon that fails on its own (bad option, cannot listen, no store) ends the service: fatal.
+    else if (code !== 0 && !stopping) logger.log('fatal', 'server', `daemon exited with status ${code}`, { exitCode: code });
     control?.close();
     metricsServer?.close();
     process.exit(code ?? 1);

@@ -9,7 +9,7 @@ import pino from 'pino';
 export type LogFormat = 'text' | 'json';
 
 const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
-const BASE_FIELDS = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'category']);
+const BASE_FIELDS = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'category', 'daemonPid']);
 
 /** The daemon's text line format (native/server/log.cc). */
 const DAEMON_LINE = /^\[iocatcher (\d+)\.(\d+) (error|warn|info|debug) ([^\]]+)\] (.*)$/;
@@ -22,10 +22,17 @@ export interface DaemonLine {
   time?: number;
 }
 
-/** Parses one stderr line of the daemon; lines in another format are warnings of category 'daemon'. */
+/** Lines the daemon writes before its logger runs or when it gives up ("iocatcher-serverd: invalid
+ *  --port", "iocatcher-server: cannot listen ..."): errors, whatever their format. */
+const DAEMON_FAILURE = /^iocatcher-server(d)?: /;
+
+/**
+ * Parses one stderr line of the daemon. Lines in another format are of category 'daemon': errors
+ * when the daemon names itself (its fatal startup messages), else warnings (libfabric's, ...).
+ */
 export function parseDaemonLine(line: string): DaemonLine {
   const m = DAEMON_LINE.exec(line);
-  if (!m) return { level: 'warn', category: 'daemon', msg: line };
+  if (!m) return { level: DAEMON_FAILURE.test(line) ? 'error' : 'warn', category: 'daemon', msg: line };
   return { level: m[3] as DaemonLine['level'], category: m[4], msg: m[5], time: Number(m[1]) * 1000 + Number(m[2]) };
 }
 
@@ -49,10 +56,15 @@ export interface LoggerOptions {
   write?: (line: string) => void;
 }
 
+/** Levels of the wrapper's own records: the daemon's, and fatal (60) for a daemon that could not start. */
+export type LogLevel = DaemonLine['level'] | 'fatal';
+
 export interface Logger {
   readonly format: LogFormat;
   readonly pino: pino.Logger;
-  log(level: DaemonLine['level'], category: string, msg: string, fields?: Record<string, unknown>): void;
+  log(level: LogLevel, category: string, msg: string, fields?: Record<string, unknown>): void;
+  /** Every record from now on carries `daemonPid` (pid is the wrapper's, which pino sets). */
+  setDaemonPid(pid: number): void;
   /** Re-emits a daemon stderr line (json format; the text format passes lines through as they are). */
   daemonLine(line: string): void;
 }
@@ -74,12 +86,17 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   };
   const p = pino({ level: 'debug', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.epochTime }, stream);
   const enabled = (level: string, category: string) => level !== 'debug' || debugAll || cats.has(category);
+  let daemonPid: number | undefined;
+  const withPid = (fields: Record<string, unknown>) => (daemonPid === undefined ? fields : { ...fields, daemonPid });
   return {
     format,
     pino: p,
     log(level, category, msg, fields = {}) {
       if (!enabled(level, category)) return;
-      p[level]({ category, ...fields }, msg);
+      p[level](withPid({ category, ...fields }), msg);
+    },
+    setDaemonPid(pid: number) {
+      daemonPid = pid;
     },
     daemonLine(line: string) {
       if (format === 'text') return write(`${line}\n`);
@@ -87,7 +104,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       // The daemon already filtered by level and category: keep everything it wrote.
       const fields: Record<string, unknown> = { category: d.category, source: 'daemon' };
       if (d.time !== undefined) fields.daemonTime = d.time;
-      p[d.level](fields, d.msg);
+      p[d.level](withPid(fields), d.msg);
     },
   };
 }

@@ -5,9 +5,18 @@
 // The counters live in the native daemon (native/server/metrics.cc); the wrapper asks for them
 // over a control socket (the daemon's fd 3, IOC_CONTROL_FD) on each request: one command line
 // ("stats", "ls") answered by one JSON line.
+//
+// A stalled daemon (stopped, swapping, stuck in a store call on its fabric thread) must not
+// stall the scrape nor zero the counters (rate() would read a counter reset): /metrics waits at
+// most scrapeTimeoutMs for the daemon, then serves the last values it gave, with ioc_up 0 and
+// their age in ioc_stats_age_seconds. The daemon's process figures (CPU, memory, descriptors)
+// come from /proc, which answers whatever state the daemon is in.
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
 import * as http from 'http';
+import * as path from 'path';
 import { Duplex } from 'stream';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** The daemon's answer to "stats" (see ServerMetrics::json). */
 export interface DaemonStats {
@@ -39,7 +48,9 @@ export interface CachedObject {
 /** Request/answer over the daemon's control socket, one command at a time. */
 export class DaemonControl {
   private buffer = '';
-  private waiting: Array<{ resolve: (line: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }> = [];
+  // One entry per command sent, in order: answers come back in that order. An entry whose caller
+  // gave up stays (abandoned) so that the late answer is matched to it, not to the next command.
+  private waiting: Array<{ resolve: (line: string) => void; reject: (e: Error) => void; timer?: NodeJS.Timeout; abandoned?: boolean }> = [];
   private closed: Error | undefined;
 
   constructor(private readonly socket: Duplex, private readonly timeoutMs = 15000) {
@@ -51,7 +62,7 @@ export class DaemonControl {
         const line = this.buffer.slice(0, nl);
         this.buffer = this.buffer.slice(nl + 1);
         const w = this.waiting.shift();
-        if (w) {
+        if (w && !w.abandoned) {
           clearTimeout(w.timer);
           w.resolve(line);
         }
@@ -72,12 +83,12 @@ export class DaemonControl {
   async query<T>(command: 'stats' | 'ls'): Promise<T> {
     if (this.closed) throw this.closed;
     const line = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const i = this.waiting.findIndex((w) => w.timer === timer);
-        if (i >= 0) this.waiting.splice(i, 1);
+      const entry: (typeof this.waiting)[number] = { resolve, reject };
+      entry.timer = setTimeout(() => {
+        entry.abandoned = true;
         reject(new Error(`the daemon did not answer '${command}' within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
-      this.waiting.push({ resolve, reject, timer });
+      this.waiting.push(entry);
       this.socket.write(`${command}\n`);
     });
     const answer = JSON.parse(line);
@@ -85,9 +96,91 @@ export class DaemonControl {
     return answer as T;
   }
 
+  /** Commands sent and not answered yet (abandoned ones included). */
+  get pending(): number {
+    return this.waiting.length;
+  }
+
   close(): void {
     this.socket.destroy();
   }
+}
+
+/** System constants for /proc figures, asked once (Linux: usually 100 and 4096). */
+let sysconf: { clockTicks: number; pageSize: number } | undefined;
+function systemConstants(): { clockTicks: number; pageSize: number } {
+  if (!sysconf) {
+    const ask = (name: string, fallback: number) => {
+      try {
+        const v = Number(execFileSync('getconf', [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+        return Number.isFinite(v) && v > 0 ? v : fallback;
+      } catch {
+        return fallback;
+      }
+    };
+    sysconf = { clockTicks: ask('CLK_TCK', 100), pageSize: ask('PAGESIZE', 4096) };
+  }
+  return sysconf;
+}
+
+/** Process figures of the daemon, from /proc/PID (undefined when it is gone). */
+export interface DaemonProcessStats {
+  cpuSeconds: number;
+  residentBytes: number;
+  virtualBytes: number;
+  openFds: number;
+  maxFds?: number;
+  threads: number;
+  startTimeSeconds: number;
+  /** The kernel's state letter: R, S, D, T (stopped), Z, ... */
+  state: string;
+}
+
+export function daemonProcessStats(pid: number): DaemonProcessStats | undefined {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may hold spaces: split after its ')'.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).trim().split(/\s+/);
+  const field = (n: number) => Number(f[n - 3]);  // f[0] is field 3 (state)
+  const { clockTicks, pageSize } = systemConstants();
+  let bootTime = 0;
+  try {
+    bootTime = Number(/^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'))?.[1] ?? 0);
+  } catch { /* no boot time: start time relative to boot */ }
+  let openFds = 0;
+  try {
+    openFds = fs.readdirSync(`/proc/${pid}/fd`).length;
+  } catch { /* another user's process: unknown */ }
+  let maxFds: number | undefined;
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'));
+    if (m) maxFds = Number(m[1]);
+  } catch { /* unknown */ }
+  return {
+    state: f[0],
+    cpuSeconds: (field(14) + field(15)) / clockTicks,
+    threads: field(20),
+    startTimeSeconds: bootTime + field(22) / clockTicks,
+    virtualBytes: field(23),
+    residentBytes: field(24) * pageSize,
+    openFds,
+    maxFds,
+  };
+}
+
+/** The package's version (package.json), for ioc_build_info. */
+function packageVersion(): string {
+  for (let dir = __dirname, i = 0; i < 5; i++, dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+      if (pkg.name === 'iocatcher') return String(pkg.version);
+    } catch { /* not here */ }
+  }
+  return 'unknown';
 }
 
 /**
@@ -130,21 +223,49 @@ class DaemonHistogram extends Histogram<'type'> {
   }
 }
 
-/** The Prometheus metrics of a daemon; update() sets them from a "stats" answer. */
+/**
+ * The Prometheus metrics of a daemon. update() sets the daemon's figures from a "stats" answer;
+ * stale() keeps the last ones (ioc_up 0, their age in ioc_stats_age_seconds). Until a first
+ * answer, the daemon's figures are left out (absent, never 0).
+ */
 export class ServerMetricsRegistry {
+  /** The daemon's own figures (from "stats"). */
   readonly registry = new Registry();
+  /** Figures the wrapper always has: up/staleness, build info, process metrics. */
+  readonly always = new Registry();
   private readonly counters: Record<string, Counter<string>> = {};
   private readonly gauges: Record<string, Gauge<string>> = {};
   private readonly latency: DaemonHistogram;
+  private lastUpdate: number | undefined;
+  private readonly up: Gauge<string>;
+  private readonly age: Gauge<string>;
+  private readonly proc: Record<string, Gauge<string>> = {};
+  private readonly procCpu: Counter<string>;
 
-  constructor() {
+  constructor(opts: { wrapperMetrics?: boolean } = {}) {
+    const alwaysGauge = (name: string, help: string, labelNames: string[] = []) =>
+      new Gauge({ name, help, labelNames, registers: [this.always] });
+    this.up = alwaysGauge('ioc_up', '1 when the daemon answered this scrape; 0: the daemon figures are the last it gave (or absent)');
+    this.age = alwaysGauge('ioc_stats_age_seconds', 'Age of the daemon figures served: 0 when the daemon answered this scrape');
+    const build = alwaysGauge('ioc_build_info', 'Always 1; labels: iocatcher version, Node.js version, platform', ['version', 'node', 'platform']);
+    build.set({ version: packageVersion(), node: process.version, platform: `${process.platform}-${process.arch}` }, 1);
+    this.procCpu = new Counter({ name: 'ioc_daemon_cpu_seconds_total', help: 'CPU time of the daemon process (user + system)', registers: [this.always] });
+    this.proc.ioc_daemon_resident_memory_bytes = alwaysGauge('ioc_daemon_resident_memory_bytes', 'Resident memory of the daemon process');
+    this.proc.ioc_daemon_virtual_memory_bytes = alwaysGauge('ioc_daemon_virtual_memory_bytes', 'Virtual memory of the daemon process');
+    this.proc.ioc_daemon_open_fds = alwaysGauge('ioc_daemon_open_fds', 'Open file descriptors of the daemon process');
+    this.proc.ioc_daemon_max_fds = alwaysGauge('ioc_daemon_max_fds', 'Open file limit of the daemon process');
+    this.proc.ioc_daemon_threads = alwaysGauge('ioc_daemon_threads', 'Threads of the daemon process');
+    this.proc.ioc_daemon_start_time_seconds = alwaysGauge('ioc_daemon_start_time_seconds', 'Start time of the daemon process (Unix seconds)');
+    this.proc.ioc_daemon_stopped = alwaysGauge('ioc_daemon_stopped', '1 when the daemon process is stopped (SIGSTOP, debugger)');
+    // The wrapper's own Node.js process (prom-client's process_* / nodejs_* figures), prefixed.
+    if (opts.wrapperMetrics) collectDefaultMetrics({ register: this.always, prefix: 'ioc_wrapper_' });
+
     const counter = (name: string, help: string, labelNames: string[] = []) => {
       this.counters[name] = new Counter({ name, help, labelNames, registers: [this.registry] });
     };
     const gauge = (name: string, help: string, labelNames: string[] = []) => {
       this.gauges[name] = new Gauge({ name, help, labelNames, registers: [this.registry] });
     };
-    gauge('ioc_up', '1 when the daemon answered the last scrape');
     counter('ioc_requests_total', 'Protocol messages received, by message type', ['type']);
     this.latency = new DaemonHistogram({
       name: 'ioc_request_duration_seconds',
@@ -179,9 +300,11 @@ export class ServerMetricsRegistry {
   }
 
   /** Sets every metric from a daemon snapshot (absolute totals since the daemon started). */
-  update(s: DaemonStats): void {
+  update(s: DaemonStats, now = Date.now()): void {
+    this.lastUpdate = now;
+    this.up.set(1);
+    this.age.set(0);
     for (const c of Object.values(this.counters)) c.reset();
-    this.gauges.ioc_up.set(1);
     for (const [type, n] of Object.entries(s.requests)) this.setCounter('ioc_requests_total', n, { type });
     this.latency.setSnapshot(s.latency);
     for (const mode of ['eager', 'rma'] as const) {
@@ -209,12 +332,36 @@ export class ServerMetricsRegistry {
     this.gauges.ioc_cache_limit_bytes.set(s.cache.limitBytes);
   }
 
-  /** The daemon did not answer: ioc_up 0, nothing else exported. */
-  down(): void {
-    for (const c of Object.values(this.counters)) c.reset();
-    for (const g of Object.values(this.gauges)) g.reset();
-    this.latency.setSnapshot({ bounds: [], types: {} });
-    this.gauges.ioc_up.set(0);
+  /** The daemon did not answer: ioc_up 0; the last figures stay, with their age. */
+  stale(now = Date.now()): void {
+    this.up.set(0);
+    if (this.lastUpdate === undefined) this.age.reset();
+    else this.age.set((now - this.lastUpdate) / 1000);
+  }
+
+  /** The daemon process's figures from /proc (left out when there is no such process). */
+  updateProcess(pid: number | undefined): void {
+    const p = pid === undefined ? undefined : daemonProcessStats(pid);
+    if (!p) {
+      this.procCpu.reset();
+      for (const g of Object.values(this.proc)) g.reset();
+      return;
+    }
+    this.procCpu.reset();
+    this.procCpu.inc(p.cpuSeconds);
+    this.proc.ioc_daemon_resident_memory_bytes.set(p.residentBytes);
+    this.proc.ioc_daemon_virtual_memory_bytes.set(p.virtualBytes);
+    this.proc.ioc_daemon_open_fds.set(p.openFds);
+    if (p.maxFds !== undefined) this.proc.ioc_daemon_max_fds.set(p.maxFds);
+    this.proc.ioc_daemon_threads.set(p.threads);
+    this.proc.ioc_daemon_start_time_seconds.set(p.startTimeSeconds);
+    this.proc.ioc_daemon_stopped.set(p.state === 'T' || p.state === 't' ? 1 : 0);
+  }
+
+  /** The exposition text: the wrapper's figures, then the daemon's once it has answered. */
+  async text(): Promise<string> {
+    const head = await this.always.metrics();
+    return this.lastUpdate === undefined ? head : `${head}${await this.registry.metrics()}`;
   }
 }
 
@@ -226,9 +373,33 @@ export function parseHostPort(text: string): { host: string; port: number } {
 }
 
 /** Starts the HTTP endpoint; resolves once listening (rejects when the address cannot be bound). */
-export async function startMetricsServer(address: string, control: () => DaemonControl | undefined): Promise<http.Server> {
+export interface MetricsServerOptions {
+  /** The daemon's pid, for its process metrics. */
+  daemonPid?: () => number | undefined;
+  /** How long /metrics waits for the daemon before serving its last figures (default 3000 ms). */
+  scrapeTimeoutMs?: number;
+}
+
+export async function startMetricsServer(address: string, control: () => DaemonControl | undefined, opts: MetricsServerOptions = {}): Promise<http.Server> {
   const { host, port } = parseHostPort(address);
-  const metrics = new ServerMetricsRegistry();
+  const metrics = new ServerMetricsRegistry({ wrapperMetrics: true });
+  const envTimeout = Number(process.env.IOC_METRICS_SCRAPE_TIMEOUT_MS);
+  const scrapeTimeoutMs = opts.scrapeTimeoutMs ?? (envTimeout > 0 ? envTimeout : 3000);
+  // One "stats" question at a time: scrapes of a stalled daemon share the pending one instead
+  // of queueing a command each.
+  let pendingStats: Promise<DaemonStats> | undefined;
+  const askStats = (c: DaemonControl): Promise<DaemonStats> => {
+    if (!pendingStats) {
+      pendingStats = c.query<DaemonStats>('stats');
+      const clear = () => { pendingStats = undefined; };
+      pendingStats.then(clear, clear);
+    }
+    return pendingStats;
+  };
+  const within = <T>(p: Promise<T>, ms: number): Promise<T> => new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    p.then((v) => { clearTimeout(timer); resolve(v); }, (e) => { clearTimeout(timer); reject(e); });
+  });
   const json = (res: http.ServerResponse, code: number, body: unknown) => {
     res.writeHead(code, { 'content-type': 'application/json' });
     res.end(`${JSON.stringify(body)}\n`);
@@ -242,12 +413,13 @@ export async function startMetricsServer(address: string, control: () => DaemonC
         case '/metrics': {
           try {
             if (!c) throw new Error('daemon not started');
-            metrics.update(await c.query<DaemonStats>('stats'));
+            metrics.update(await within(askStats(c), scrapeTimeoutMs));
           } catch {
-            metrics.down();
+            metrics.stale();
           }
+          metrics.updateProcess(opts.daemonPid?.());
           res.writeHead(200, { 'content-type': metrics.registry.contentType });
-          return res.end(await metrics.registry.metrics());
+          return res.end(await metrics.text());
         }
         case '/stats':
         case '/objects':

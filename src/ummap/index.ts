@@ -16,6 +16,7 @@ export { defaultServer, envDefaultServer, parseUri } from './uri';
 export type { DriverSpec, UriVars } from './uri';
 export type { DirtyTrackingMode, NativeMappingStats, NativeUmapSupport } from './native-types';
 
+/** Options of {@link ummap}. */
 export interface UmapOptions {
   /** Bytes loaded per fault; a multiple of 4096 (default 1 MiB). Accepts '64KB'-style strings. */
   segmentSize?: number | string;
@@ -40,9 +41,29 @@ export interface UmapOptions {
   readAhead?: number | string;
 }
 
-/** Map `size` bytes of object (high, low) of the server in opts.server. */
+/**
+ * Map `size` bytes of object (high, low) of the server in opts.server (ids as IocClient takes
+ * them: bigint, number, or '42' / '0x2a' strings).
+ *
+ * @example
+ * ```ts
+ * await using m = ummap(1n, 2n, 256 << 20, { server: '10.0.0.5:8556', segmentSize: '1MB' });
+ * const v = new Float64Array(m.buffer);
+ * v[0] = 42;            // first touch loads the segment
+ * await m.sync();       // dirty pages to the server, then its flush
+ * ```
+ * @throws {@link IocError} `EINVAL` for bad arguments, `ENOSYS`/`EPERM` without userfaultfd,
+ * the driver's connect error (`ECONNREFUSED`, ...), naming the object and the server.
+ */
 export function ummap(high: ObjectIdInput, low: ObjectIdInput, size: number, opts?: UmapOptions): Mapping;
-/** Map `size` bytes of ioc://HIGH:LOW, file://PATH, mem://SIZE or dummy://VALUE. */
+/**
+ * Map `size` bytes of ioc://HIGH:LOW, file://PATH, mem://SIZE or dummy://VALUE.
+ *
+ * @example
+ * ```ts
+ * const m = ummap('file:///scratch/ckpt.bin', 1 << 30);
+ * ```
+ */
 export function ummap(uri: string, size: number, opts?: UmapOptions): Mapping;
 export function ummap(a: ObjectIdInput, b: ObjectIdInput | number, c?: number | UmapOptions, d?: UmapOptions): Mapping {
   let uri: string;
@@ -91,6 +112,7 @@ export function ummap(a: ObjectIdInput, b: ObjectIdInput | number, c?: number | 
       readAheadMax: opts.readAhead === undefined ? undefined : parseSize(opts.readAhead, 'readAhead'),
       policy: policy?.handle,
     }),
+    `ummap of ${spec.scheme === 'ioc' ? `object ${spec.params.high}:${spec.params.low} on ${spec.params.host}:${spec.params.port}` : uri}`,
   );
   return new Mapping({ ...created, uri, size, segmentSize, server: opts.server, vars: opts.vars, policy });
 }

@@ -1,3 +1,5 @@
+import { AbortOptions, checkSignal, raceAbort } from '../abort';
+import '../dispose';
 import { IocError } from '../errors';
 import { addon } from '../native';
 import type { DirtyTrackingMode, NativeMappingHandle, NativeMappingStats } from './native-types';
@@ -5,6 +7,7 @@ import type { UmapPolicy } from './policy';
 import { idPart } from '../client';
 import { DriverSpec, objectIdPart, parseUri, UriVars } from './uri';
 
+/** An object id half: a bigint or safe-integer number within int64, or a decimal / 0x hex string. */
 export type ObjectIdInput = bigint | number | string;
 
 /** An object id half given as an argument: IocClient's rule for numbers and bigints, the URI
@@ -15,37 +18,54 @@ export function objectIdInput(v: ObjectIdInput, what: string): string {
 }
 
 /** Where cow()/switch() re-point a mapping: a URI, or an object of the mapping's server. */
-export type MappingTarget = string | { high: ObjectIdInput; low: ObjectIdInput; server?: string };
+export type MappingTarget = string | {
+  /** High half of the target object's id. */
+  high: ObjectIdInput;
+  /** Low half of the target object's id. */
+  low: ObjectIdInput;
+  /** Its server ("host:port"); default the mapping's. */
+  server?: string;
+};
 
+/** Options of sync()/flush() (and their synchronous forms, which take no signal). */
 export interface RangeOptions {
   /** Drop the segments of the range after writing them back (the next touch reloads them). */
   evict?: boolean;
 }
 
+/** Counters of a mapping ({@link Mapping.stats}). */
 export type UmapStats = NativeMappingStats;
 
-/** Native errors carry code/errno: rethrow them as IocError. */
-export function rethrow(e: unknown): never {
-  if (e instanceof IocError) throw e;
+/** Native errors carry code/errno: rethrow them as IocError (message prefixed by `context`). */
+export function rethrow(e: unknown, context?: string, hint?: (code: string) => string): never {
+  if (e instanceof IocError && !context) throw e;
   const err = e as Error & { code?: string; errno?: number };
-  throw new IocError(typeof err.code === 'string' ? err.code : 'EIO', err.message, err.errno);
+  const code = typeof err.code === 'string' ? err.code : 'EIO';
+  const extra = hint?.(code);
+  throw new IocError(code, `${context ? `${context}: ` : ''}${err.message}${extra ? `: ${extra}` : ''}`, err.errno);
 }
 
-export function callNative<T>(f: () => T): T {
+export function callNative<T>(f: () => T, context?: string, hint?: (code: string) => string): T {
   try {
     return f();
   } catch (e) {
-    rethrow(e);
+    rethrow(e, context, hint);
   }
 }
 
 /** The same for a native call that returns a promise: its rejection becomes an IocError too. */
-export async function callNativeAsync<T>(f: () => Promise<T>): Promise<T> {
+export async function callNativeAsync<T>(f: () => Promise<T>, context?: string): Promise<T> {
   try {
     return await f();
   } catch (e) {
-    rethrow(e);
+    rethrow(e, context);
   }
+}
+
+/** What error messages call a mapping's target: "object H:L on host:port", else its URI. */
+function targetText(uri: string, spec: DriverSpec | undefined): string {
+  if (spec?.scheme === 'ioc') return `object ${spec.params.high}:${spec.params.low} on ${spec.params.host}:${spec.params.port}`;
+  return uri;
 }
 
 export interface MappingInit {
@@ -74,10 +94,13 @@ export interface MappingInit {
  * until the asynchronous ones called before it are done.
  */
 export class Mapping {
+  /** Bytes mapped. */
   readonly size: number;
+  /** Bytes loaded per fault (and the unit of eviction). */
   readonly segmentSize: number;
   /** How written pages are found: 'wp-async' (PAGEMAP_SCAN) or 'wp-fault' (a fault per page). */
   readonly dirtyTracking: DirtyTrackingMode;
+  /** The eviction policy (memory quota) of the mapping, if any. */
   readonly policy?: UmapPolicy;
   private handle: NativeMappingHandle;
   private buf: ArrayBuffer;
@@ -87,6 +110,7 @@ export class Mapping {
   private lastCall: Promise<unknown> = Promise.resolve();
   private readonly server?: string;
   private readonly vars?: UriVars;
+  private target: string;
 
   /** @internal use ummap() */
   constructor(init: MappingInit) {
@@ -99,6 +123,13 @@ export class Mapping {
     this.server = init.server;
     this.vars = init.vars;
     this.policy = init.policy;
+    let spec: DriverSpec | undefined;
+    try {
+      spec = parseUri(init.uri, { vars: init.vars, server: init.server });
+    } catch {
+      spec = undefined;
+    }
+    this.target = targetText(init.uri, spec);
   }
 
   /** The mapped memory (detached, byteLength 0, after unmap). */
@@ -111,6 +142,7 @@ export class Mapping {
     return this.currentUri;
   }
 
+  /** true once unmapped. */
   get closed(): boolean {
     return this.closedFlag;
   }
@@ -124,14 +156,34 @@ export class Mapping {
    * until unmap. Concurrent calls are serialised: this one starts when the earlier write-backs
    * of the mapping are done. Rejects with IocError (EIO, ENOSPC, ...; EIO naming the lost bytes
    * when a restarted server lost acknowledged pages no longer in memory; EIO when an earlier
-   * write-back failed after this call, whose pages then go with the next sync).
+   * write-back failed after this call, whose pages then go with the next sync). Messages name
+   * the range and the object (and server) or URI.
+   *
+   * With `opts.signal`: a signal already aborted rejects with ABORT_ERR and copies nothing.
+   * Aborting later rejects at once with ABORT_ERR, but the write-back already under way runs to
+   * its end (later calls of the mapping still wait for it, in call order); if it fails, its
+   * pages go with the next sync as for any failed write-back. An aborted sync promises nothing
+   * about durability: sync again.
+   *
+   * @example
+   * ```ts
+   * await using m = ummap('ioc://1:2', 64 << 20, { server: '10.0.0.5:8556' });
+   * new Float64Array(m.buffer).fill(1.5);
+   * await m.sync(0, undefined, { signal: AbortSignal.timeout(60_000) });
+   * ```
+   * @throws {@link IocError} `EBADF` after unmap, `EINVAL` for a range outside the mapping,
+   * `ABORT_ERR`, the driver's error (`EIO`, `ENOSPC`, ...).
    */
-  async sync(offset = 0, size?: number, opts: RangeOptions = {}): Promise<void> {
+  async sync(offset = 0, size?: number, opts: RangeOptions & AbortOptions = {}): Promise<void> {
     return this.rangeAsync(offset, size, true, opts);
   }
 
-  /** sync() without the driver's durability step: write back the dirty pages of the range. */
-  async flush(offset = 0, size?: number, opts: RangeOptions = {}): Promise<void> {
+  /**
+   * sync() without the driver's durability step: write back the dirty pages of the range.
+   * `opts.signal` acts as for sync().
+   * @throws {@link IocError} as {@link Mapping.sync}.
+   */
+  async flush(offset = 0, size?: number, opts: RangeOptions & AbortOptions = {}): Promise<void> {
     return this.rangeAsync(offset, size, false, opts);
   }
 
@@ -145,7 +197,7 @@ export class Mapping {
     if (this.closedFlag) return;
     this.closedFlag = true;
     try {
-      await this.inCallOrder(callNativeAsync(() => addon().umapUnmapAsync(this.handle, this.buf, opts.sync ?? true)));
+      await this.inCallOrder(callNativeAsync(() => addon().umapUnmapAsync(this.handle, this.buf, opts.sync ?? true), `unmap of ${this.target}`));
     } catch (e) {
       this.buf = callNative(() => addon().umapBuffer(this.handle));
       this.closedFlag = false;
@@ -166,14 +218,32 @@ export class Mapping {
   /** unmap() on the calling thread. If the write-back fails, the mapping and `buffer` stay usable. */
   unmapSync(opts: { sync?: boolean } = {}): void {
     if (this.closedFlag) return;
-    callNative(() => addon().umapUnmap(this.handle, this.buf, opts.sync ?? true));
+    callNative(() => addon().umapUnmap(this.handle, this.buf, opts.sync ?? true), `unmap of ${this.target}`);
     this.closedFlag = true;
+  }
+
+  /** unmapSync() (with write-back), for `using m = ummap(...)`. */
+  [Symbol.dispose](): void {
+    this.unmapSync();
+  }
+
+  /** unmap() (with write-back), for `await using m = ummap(...)`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.unmap();
   }
 
   /**
    * Copy the stored content to another object (server-side for ioc), then re-point the mapping
    * to it: dirty pages go to the new object, the old one keeps its content. Waits (blocking)
    * for the mapping's asynchronous write-backs called before it.
+   *
+   * @example
+   * ```ts
+   * m.cow('ioc://1:3');                          // checkpoint 1:2 as 1:3, go on writing 1:3
+   * m.cow({ high: 1, low: 3 }, { allowExist: true });
+   * ```
+   * @throws {@link IocError} `EEXIST` when the target exists and allowExist is not set, `ENOENT`,
+   * `EBADF` after unmap; the message names both objects and the server.
    */
   cow(target: MappingTarget, opts: { allowExist?: boolean } = {}): void {
     this.repoint(target, true, opts.allowExist ?? false);
@@ -184,6 +254,7 @@ export class Mapping {
     this.repoint(target, false, false);
   }
 
+  /** Counters of the mapping (faults, bytes read and written, write-backs, ...). */
   stats(): UmapStats {
     this.checkOpen();
     return callNative(() => addon().umapStats(this.handle));
@@ -194,18 +265,29 @@ export class Mapping {
     const uri = typeof target === 'string' ? target : `ioc://${objectIdInput(target.high, 'high')}:${objectIdInput(target.low, 'low')}`;
     const server = typeof target === 'string' ? this.server : target.server ?? this.server;
     const spec: DriverSpec = parseUri(uri, { vars: this.vars, server });
-    callNative(() => addon().umapSwitch(this.handle, spec.scheme, spec.params, copyFirst, allowExist));
+    const to = targetText(uri, spec);
+    const hint = (code: string) => (code === 'EEXIST' && copyFirst ? `${to} exists; pass { allowExist: true } (iocatcher cow --allow-exist) to overwrite it` : '');
+    // The native message names both objects and the server ("cow ioc://1:2@h:p -> ioc://1:3@h:p").
+    callNative(() => addon().umapSwitch(this.handle, spec.scheme, spec.params, copyFirst, allowExist), undefined, hint);
     this.currentUri = uri;
+    this.target = to;
   }
 
   private range(offset: number, size: number | undefined, syncDriver: boolean, opts: RangeOptions): void {
     const length = this.checkRange(offset, size);
-    callNative(() => addon().umapFlush(this.handle, offset, length, syncDriver, opts.evict ?? false));
+    callNative(() => addon().umapFlush(this.handle, offset, length, syncDriver, opts.evict ?? false), this.rangeWhat(syncDriver, offset, length));
   }
 
-  private async rangeAsync(offset: number, size: number | undefined, syncDriver: boolean, opts: RangeOptions): Promise<void> {
+  private rangeWhat(syncDriver: boolean, offset: number, length: number): string {
+    return `${syncDriver ? 'sync' : 'flush'} of bytes [${offset}, ${offset + length}) of ${this.target}`;
+  }
+
+  private async rangeAsync(offset: number, size: number | undefined, syncDriver: boolean, opts: RangeOptions & AbortOptions): Promise<void> {
     const length = this.checkRange(offset, size);
-    await this.inCallOrder(callNativeAsync(() => addon().umapFlushAsync(this.handle, offset, length, syncDriver, opts.evict ?? false)));
+    const what = this.rangeWhat(syncDriver, offset, length);
+    checkSignal(opts.signal, () => what);
+    const call = this.inCallOrder(callNativeAsync(() => addon().umapFlushAsync(this.handle, offset, length, syncDriver, opts.evict ?? false), what));
+    await raceAbort(call, opts.signal, () => what);
   }
 
   /** Settles after the earlier asynchronous calls have (each native call is already under way). */

@@ -4,16 +4,22 @@
 export type NativeMappingHandle = { readonly __brand: 'ummap.mapping' };
 export type NativePolicyHandle = { readonly __brand: 'ummap.policy' };
 
+/** How written pages are found: 'wp-async' (PAGEMAP_SCAN, no fault per page) or 'wp-fault' (a write-protect fault per page). */
 export type DirtyTrackingMode = 'wp-async' | 'wp-fault';
 
+/** What the kernel offers ({@link ummapSupport}). */
 export interface NativeUmapSupport {
+  /** userfaultfd can be opened here. */
   available: boolean;
   /** UFFD_FEATURE_WP_ASYNC + PAGEMAP_SCAN usable. */
   wpAsync: boolean;
   /** Kernel-side accesses (read(2) into the mapping) are served (not UFFD_USER_MODE_ONLY). */
   kernelFaults: boolean;
+  /** How userfaultfd was opened ('/dev/userfaultfd', 'syscall', ...). */
   openedWith: string;
+  /** Why it is not available ('' when it is). */
   error: string;
+  /** The dirty tracking mappings get by default. */
   defaultTracking: DirtyTrackingMode;
 }
 
@@ -32,17 +38,29 @@ export interface NativeMappingSpec {
   policy?: NativePolicyHandle;
 }
 
+/** Counters of a mapping. */
 export interface NativeMappingStats {
+  /** Page faults served. */
   faults: number;
+  /** Write-protect faults (wp-fault tracking). */
   writeFaults: number;
+  /** Segments loaded from the driver. */
   segmentsLoaded: number;
+  /** Segments loaded by sequential read-ahead. */
   readAheadSegments: number;
+  /** Bytes read from the driver. */
   bytesRead: number;
+  /** Bytes written back to the driver. */
   bytesWritten: number;
+  /** Write-backs (sync, flush, eviction of dirty segments). */
   writeBacks: number;
+  /** Segments evicted by the policy. */
   evictions: number;
+  /** Durability calls to the driver (server flush, fdatasync). */
   driverSyncs: number;
+  /** Driver errors met. */
   ioErrors: number;
+  /** Bytes of the mapping currently loaded. */
   residentBytes: number;
 }
 

@@ -11,20 +11,26 @@ import { addon } from '../native';
 import type { NativePolicyHandle } from './native-types';
 import { parseSize } from './size';
 
+/** Usage of a policy's quota ({@link UmapPolicy.stats}). */
 export interface PolicyStats {
   /** Resident bytes counted against the limit. */
   used: number;
+  /** The limit in bytes. */
   limit: number;
 }
 
+/** A memory quota for mappings (from {@link createPolicy}, or a policy string in {@link UmapOptions}). */
 export class UmapPolicy {
   /** @internal */
   readonly handle: NativePolicyHandle;
+  /** The spec it was made from ('fifo://64MB', ...). */
   readonly spec: string;
+  /** The limit in bytes. */
   readonly limit: number;
   /** Process-wide name (`?name=`): every thread asking for it shares this quota. */
   readonly name: string | undefined;
 
+  /** @param spec 'fifo://SIZE', 'lifo://SIZE' or 'fifo-window://SIZE?window=SIZE', optionally with '?name=NAME'. */
   constructor(spec: string) {
     const m = /^(fifo|lifo|fifo-window):\/\/([^?]+)(?:\?(.*))?$/i.exec(spec.trim());
     if (!m) throw new IocError('EINVAL', `bad policy '${spec}' (expected none, fifo://SIZE, lifo://SIZE or fifo-window://SIZE?window=SIZE)`);
@@ -53,6 +59,7 @@ export class UmapPolicy {
     }
   }
 
+  /** Bytes currently counted against the quota, and the limit. */
   stats(): PolicyStats {
     return addon().umapPolicyStats(this.handle);
   }

@@ -8,6 +8,7 @@ import { idPart } from '../client';
 import { IocError } from '../errors';
 import { parseSize } from './size';
 
+/** The server of ioc:// mappings when neither the URI, opts.server nor IOC_SERVER names one. */
 export const defaultServer = '127.0.0.1:8556';
 
 /**
@@ -20,11 +21,15 @@ export function envDefaultServer(env: NodeJS.ProcessEnv = process.env): string {
   return list.map((e) => (/:\d+$/.test(e) ? e : `${e}:8556`)).join(',');
 }
 
+/** A URI resolved for the native drivers. */
 export interface DriverSpec {
+  /** 'ioc', 'file', 'mem' or 'dummy'. */
   scheme: string;
+  /** The driver's parameters ({host, port, high, low} for ioc, {path} for file, ...). */
   params: Record<string, string>;
 }
 
+/** Values of the {name} variables of URIs ('ioc://{rank}:0' with { rank: 3 }). */
 export type UriVars = Record<string, string | number | bigint>;
 
 export function substituteVars(uri: string, vars: UriVars = {}): string {
@@ -70,6 +75,14 @@ function splitQuery(rest: string): [string, URLSearchParams] {
   return q < 0 ? [rest, new URLSearchParams()] : [rest.slice(0, q), new URLSearchParams(rest.slice(q + 1))];
 }
 
+/**
+ * A URI (after {name} substitution) as driver scheme and parameters.
+ * @example
+ * ```ts
+ * parseUri('ioc://1:0x10?server=10.0.0.5:8556'); // { scheme: 'ioc', params: { host: '10.0.0.5', port: '8556', high: '1', low: '16' } }
+ * ```
+ * @throws {@link IocError} `EINVAL` for a malformed URI, an unknown scheme or an id outside int64.
+ */
 export function parseUri(rawUri: string, opts: { vars?: UriVars; server?: string } = {}): DriverSpec {
   if (typeof rawUri !== 'string') throw new IocError('EINVAL', 'uri must be a string');
   const uri = substituteVars(rawUri, opts.vars);

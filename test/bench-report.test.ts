@@ -1,0 +1,43 @@
+// The bench report (bench/report.ts): row labels tell rows apart, bar colours and ratio texts
+// agree with the targets (meets -> green, misses -> red, no target -> neutral).
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import { BAR_COLOURS, barColour, BenchRow, ratioText, rowLabel, svgChart, table } from '../bench/report';
+import { repoRoot } from './helpers/server';
+
+const row = (ratio: number, target?: number): BenchRow => ({ group: 'g', name: 'n', value: 1, unit: 'ops/s', baselineName: 'b', baseline: 1, ratio, target });
+
+describe('bench report', () => {
+  it('labels name the baseline, so that no two rows of the results read alike', () => {
+    const rows: BenchRow[] = JSON.parse(fs.readFileSync(path.join(repoRoot, 'bench', 'results', 'latest.json'), 'utf8')).rows;
+    const labels = rows.map(rowLabel);
+    assert.equal(new Set(labels).size, labels.length, labels.join('\n'));
+    assert.ok(labels.includes('4 KiB: C client read ops/s vs fi_pingpong 4 KiB RTT'));
+    assert.ok(labels.includes('4 KiB: C client read ops/s vs raw blocking-wait 4 KiB RTT'));
+    // Names that already say what they compare with are left alone.
+    assert.equal(rowLabel({ ...row(1), name: 'x (vs y)', baselineName: 'y' }), 'g: x (vs y)');
+  });
+
+  it('colours: meets its target -> green, below -> red, no target -> neutral; a miss never prints as the target', () => {
+    assert.equal(barColour(row(0.42)), BAR_COLOURS.none);
+    assert.equal(barColour(row(0.8, 0.8)), BAR_COLOURS.met);
+    assert.equal(barColour(row(1.3, 0.8)), BAR_COLOURS.met);
+    assert.equal(barColour(row(0.7955, 0.8)), BAR_COLOURS.missed);
+    assert.equal(ratioText(row(0.7955, 0.8)), '0.79x');
+    assert.equal(ratioText(row(0.8049, 0.8)), '0.80x');
+    const svg = svgChart([row(0.42), { ...row(0.7955, 0.8), name: 'm' }, { ...row(0.81, 0.8), name: 'k' }], 't');
+    assert.match(svg, new RegExp(`fill="${BAR_COLOURS.none}"/>\\n<text[^>]*>0\\.42x</text>`));
+    assert.match(svg, new RegExp(`fill="${BAR_COLOURS.missed}"/>\\n<text[^>]*>0\\.79x \\(target 0\\.8x, missed\\)</text>`));
+    assert.match(svg, new RegExp(`fill="${BAR_COLOURS.met}"/>\\n<text[^>]*>0\\.81x \\(target 0\\.8x\\)</text>`));
+    assert.match(table([row(0.7955, 0.8)]), /0\.79x \| >= 0\.8x MISSED/);
+  });
+
+  it('the committed chart is the one the committed results give', () => {
+    const dir = path.join(repoRoot, 'bench', 'results');
+    const results = JSON.parse(fs.readFileSync(path.join(dir, 'latest.json'), 'utf8'));
+    const svg = fs.readFileSync(path.join(dir, 'latest.svg'), 'utf8');
+    const title = /<text x="10" y="20"[^>]*>([^<]*)<\/text>/.exec(svg)![1];
+    assert.equal(svg.trimEnd(), svgChart(results.rows, title, results.machine));
+  });
+});
