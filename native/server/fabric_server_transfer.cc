@@ -132,8 +132,22 @@ void FabricServer::handlePing(const Header &h, const LfClient &c, Reader &r) {
   startRma(std::move(req), pieces, iov, true);
 }
 
-void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piece> &pieces, const Iov &iov,
+// Huge transfers go as several RMA operations in flight at once (a piece per segment, and at
+// most this much each): the provider moves one while the next is posted, and a large segment
+// size does not make one giant operation.
+static constexpr size_t RMA_PIECE_MAX = 8u << 20;
+
+static std::vector<Piece> cutPieces(const std::vector<Piece> &pieces) {
+  std::vector<Piece> out;
+  for (const Piece &p : pieces)
+    for (size_t off = 0; off < p.len; off += RMA_PIECE_MAX)
+      out.push_back({p.ptr + off, std::min(RMA_PIECE_MAX, p.len - off), p.desc, nullptr});
+  return out;
+}
+
+void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piece> &whole, const Iov &iov,
                             bool write) {
+  std::vector<Piece> pieces = cutPieces(whole);
   Request *raw = req.get();
   raw->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opts_.rmaTimeoutSec);
   raw->msgType = curType_;  // metrics: the reply is timed when the RMA completes

@@ -282,6 +282,7 @@ int SegmentCache::access(const ObjectId &id, uint64_t offset, uint64_t size, boo
     release(out);
     return kBusy;
   }
+  for (const Piece &p : out) static_cast<Segment *>(p.segment)->awaitingReader = false;
   return 0;
 }
 
@@ -436,9 +437,11 @@ void SegmentCache::evict(uint64_t target) {
   uint64_t projected = stats_.bytes - spillingBytes_;
   std::map<Object *, std::vector<Segment *>> spills;
   std::vector<Segment *> clean;
+  auto now = std::chrono::steady_clock::now();
   for (Segment *seg : lru_) {
     if (projected <= target) break;
     if (seg->pins > 0 || seg->loading || seg->inPlace) continue;
+    if (seg->awaitingReader && now - seg->loadedAt < AWAIT_READER) continue;
     if (!seg->dirty()) {
       clean.push_back(seg);
     } else {

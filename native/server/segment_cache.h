@@ -149,6 +149,11 @@ class SegmentCache {
     bool detached = false;  // dropped while pinned: freed by the last release
     std::chrono::steady_clock::time_point dirtiedAt;  // last commit (write-behind lets it settle)
     bool inBatch = false;   // its record is written by the next persistBatch (pinned until then)
+    // Loaded for a request that waits (parked) to pin it with the rest of its range: not
+    // evicted for a while, or a range as large as the cache would evict its own segments
+    // while loading the others, forever.
+    bool awaitingReader = false;
+    std::chrono::steady_clock::time_point loadedAt;
     std::list<Segment *>::iterator lru;
     bool dirty() const { return dirtyEnd > dirtyBegin; }
   };
@@ -207,6 +212,7 @@ class SegmentCache {
   // every few ms would otherwise be written to the store as often): their objects wait here,
   // drainQueued still set, until runCompletions() finds them due.
   static constexpr std::chrono::milliseconds DRAIN_SETTLE{20};
+  static constexpr std::chrono::seconds AWAIT_READER{5};  // see Segment::awaitingReader
   std::deque<std::pair<std::chrono::steady_clock::time_point, Object *>> deferredDrains_;
   void wantDrain(Object &obj);
   void startDrains();

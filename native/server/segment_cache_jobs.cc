@@ -141,6 +141,8 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
   } else if (job.kind == StoreJob::Kind::Load) {
     Segment *seg = job.load;
     seg->loading = false;
+    seg->awaitingReader = ret == 0;
+    seg->loadedAt = std::chrono::steady_clock::now();
     if (ret < 0) {
       seg->loadError = ret;
       log(LOG_WARN, "cache", "cannot load a segment from the store: %s", strerror(-ret));
