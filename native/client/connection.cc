@@ -1,5 +1,7 @@
 #include "client/connection.h"
 
+#include <sched.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -529,6 +531,10 @@ int Connection::spinMicros() {
 
 int Connection::callUnchecked(uint64_t msgType, const std::function<void(Writer &)> &encodePayload, uint64_t replyType,
                               const ReplyHandler &onReply) {
+  // A call moving a registered buffer of more than 64 KiB takes milliseconds: no point polling
+  // for its reply, and on a small machine the polling takes the CPU the server needs.
+  bool bulk = bulkCall_;
+  bulkCall_ = false;
   int ret = begin(msgType, encodePayload, replyType, onReply);
   if (ret < 0) return ret;
   auto lastCheck = Clock::now();
@@ -541,9 +547,14 @@ int Connection::callUnchecked(uint64_t msgType, const std::function<void(Writer 
     // (IOC_CLIENT_SPIN_US): a reply that is already on its way costs no sleep and wake-up.
     fabric::Completion c[8];
     size_t n = 0;
-    if (opts_.passiveWait && spinMicros() > 0) {
+    if (opts_.passiveWait && spinMicros() > 0 && !bulk) {
+      // Yield between polls: with more runnable threads than cores (several clients beside
+      // the server on 2 cores), a polling client must not keep the server off the CPU.
       auto spinEnd = Clock::now() + std::chrono::microseconds(spinMicros());
-      while (n == 0 && Clock::now() < spinEnd) n = transport_->cq.poll(c, 8);
+      while (n == 0 && Clock::now() < spinEnd) {
+        n = transport_->cq.poll(c, 8);
+        if (n == 0) sched_yield();
+      }
     }
     if (n == 0) n = opts_.passiveWait ? transport_->cq.wait(c, 8, 50) : transport_->cq.poll(c, 8);
     for (size_t i = 0; i < n; i++) pending_.push_back(c[i]);
@@ -558,6 +569,7 @@ int Connection::callUnchecked(uint64_t msgType, const std::function<void(Writer 
 }
 
 fabric::MemoryRegion Connection::registerBuffer(void *buf, size_t len, Iov &iov) {
+  bulkCall_ = len > (64u << 10);  // the next call moves it
   fabric::MemoryRegion mr(transport_->domain, transport_->info, buf, len,
                           FI_REMOTE_READ | FI_REMOTE_WRITE | FI_READ | FI_WRITE, g_nextKey++);
   iov.addr = mr.remoteAddr();

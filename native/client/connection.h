@@ -171,6 +171,7 @@ class Connection {
   unsigned sendRetries_ = 0;  // fi_send EAGAINs of the current call (the provider still connecting)
   std::deque<fabric::Completion> pending_;  // read while waiting for something else
   bool sendBusy_ = false;
+  bool bulkCall_ = false;  // registerBuffer() was given more than 64 KiB for the next call
   bool broken_ = false;
   std::string lastError_;
 };

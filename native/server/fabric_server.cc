@@ -1,5 +1,7 @@
 #include "server/fabric_server.h"
 
+#include <sched.h>
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/random.h>
@@ -149,7 +151,10 @@ void FabricServer::run(const std::atomic<bool> &stop) {
     // follows its reply within microseconds, and a sleep + wake-up costs ~50 us here.
     if (!opts_.activePolling && spinUs_ > 0 && std::chrono::steady_clock::now() < spinUntil) {
       n = transport_.cq.poll(c, 16);
-      if (n == 0) continue;
+      if (n == 0) {
+        sched_yield();  // clients beside us on a small machine get the CPU meanwhile
+        continue;
+      }
     } else {
       // Messages waiting on the provider (EAGAIN) are retried soon, not at the next 200 ms tick.
       int waitMs = retrySendsSoon_ ? 5 : 200;
