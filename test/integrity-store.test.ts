@@ -184,7 +184,7 @@ describe('integrity: --nvdimm pool on a full filesystem', function () {
     const opts = {
       store,
       args: ['--nvdimm', path.join(pool!.dir, 'a'), '--segment-size', '1MB', '--cache-size', '64MB', '--max-transfer', '64MB',
-        '--write-behind', 'off'],
+        '--write-behind', 'off', '--prefault', 'off'],  // slots get their blocks when handed out
     };
     let { server, client } = await start(opts);
     for (let i = 0; i < 40; i++) assert.equal(await client.write(750, i, 0, pattern(MiB, i + 5)), MiB, `write ${i}`);
@@ -206,7 +206,8 @@ describe('integrity: --nvdimm pool on a full filesystem', function () {
 
   it('a pool filesystem filled by another file: a write needing a new slot gets ENOSPC, and succeeds once there is room', async () => {
     fs.rmSync(path.join(pool!.dir, 'a'), { recursive: true, force: true });  // the previous test's pool
-    const { client } = await start({ args: ['--nvdimm', path.join(pool!.dir, 'b'), '--segment-size', '1MB', '--cache-size', '64MB'] });
+    // No prefault: a slot gets its blocks when handed out (a prefaulted pool reserves them at start).
+    const { client } = await start({ args: ['--nvdimm', path.join(pool!.dir, 'b'), '--segment-size', '1MB', '--cache-size', '64MB', '--prefault', 'off'] });
     const filler = path.join(pool!.dir, 'filler');
     const fd = fs.openSync(filler, 'w');
     try {

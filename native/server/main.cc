@@ -395,7 +395,7 @@ int main(int argc, char **argv) {
     if (opts.nvdimm.empty())
       memory.reset(new AnonymousSegmentMemory(transport, opts.segmentSize, slots, opts.prefault));
     else
-      memory.reset(new PmemSegmentMemory(transport, opts.nvdimm, opts.segmentSize, slots));
+      memory.reset(new PmemSegmentMemory(transport, opts.nvdimm, opts.segmentSize, slots, opts.prefault));
     CacheLimits limits{opts.cacheSize, opts.highWater / 100.0, opts.lowWater / 100.0};
     limits.writeBehind = opts.writeBehind;
     std::atomic<FabricServer *> serverPtr{nullptr};  // read by the store and TCP threads

@@ -1,5 +1,13 @@
 #include "server/pmem_pool.h"
 
+#include <sys/statvfs.h>
+
+#include <chrono>
+
+#include <sched.h>
+
+#include <pthread.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libpmem.h>
@@ -123,6 +131,8 @@ PmemPool::PmemPool(const std::string &dir, uint32_t index, size_t segmentSize, s
 }
 
 PmemPool::~PmemPool() {
+  stopPrefault_ = true;
+  if (prefaulter_.joinable()) prefaulter_.join();
   if (base_) pmem_unmap(base_, mappedLen_);
   if (fd_ >= 0) close(fd_);
 }
@@ -155,10 +165,58 @@ int PmemPool::reserve(uint64_t offset, uint64_t len) {
   return e == 0 ? 0 : -e;
 }
 
-int PmemPool::allocate(SegmentSlot &out, bool populateNow) {
+void PmemPool::prefault(size_t slots) {
+  keptSlots_ = std::min(slots, slots_);
+  stale_.assign(slots_, false);
+  if (keptSlots_ == 0) return;
+  // Only when the filesystem has room for all of it (and some to spare): otherwise slots get
+  // their blocks one at a time when handed out, and a full filesystem is ENOSPC there.
+  struct statvfs fs {};
+  uint64_t want = (uint64_t)keptSlots_ * segmentSize_;
+  if (fstatvfs(fd_, &fs) != 0 || (uint64_t)fs.f_bavail * fs.f_frsize < want + want / 8) {
+    log(LOG_WARN, "cache", "pool %s: not prefaulting %zu MiB (--prefault): its filesystem has %llu MiB free",
+        path_.c_str(), (size_t)(want >> 20), (unsigned long long)((uint64_t)fs.f_bavail * fs.f_frsize >> 20));
+    keptSlots_ = 0;
+    return;
+  }
+  prefaulting_ = true;
+  prefaulter_ = std::thread([this] {
+    sched_param idle{};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);  // best effort: only spare CPU
+    auto start = std::chrono::steady_clock::now();
+    const size_t step = std::max<size_t>(1, (32u << 20) / segmentSize_);
+    for (size_t i = 0; i < keptSlots_ && !stopPrefault_; i += step) {
+      size_t n = std::min(step, keptSlots_ - i);
+      std::lock_guard<std::mutex> lock(prefaultMu_);
+      if (reserve(dataOffset_ + (uint64_t)i * segmentSize_, n * segmentSize_) < 0) break;  // full: allocate() reports it
+      populate(slotData((uint32_t)i), n * segmentSize_);
+    }
+    prefaulting_ = false;
+    if (stopPrefault_) return;
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    log(LOG_INFO, "cache", "%zu MiB of pool %s prefaulted in %.1f s (--prefault)", (keptSlots_ * segmentSize_) >> 20,
+        path_.c_str(), secs);
+  });
+}
+
+int PmemPool::allocate(SegmentSlot &out, bool populateNow, bool overwrite) {
   if (free_.empty()) return -ENOMEM;
+  std::unique_lock<std::mutex> serial(prefaultMu_, std::defer_lock);
+  if (prefaulting_) serial.lock();
   uint32_t i = free_.back();
   void *desc = mr_.desc(base_ + dataOffset_, slots_ * segmentSize_, (size_t)i * segmentSize_);
+  if (i < stale_.size() && stale_[i]) {
+    // A kept slot: blocks and pages are there. Its old bytes are named by no record; they go
+    // unless the new segment is overwritten whole (bytes outside a record need no persist).
+    stale_[i] = false;
+    free_.pop_back();
+    if (!overwrite) memset(slotData(i), 0, segmentSize_);
+    out.data = slotData(i);
+    out.desc = desc;
+    out.pool = index_;
+    out.index = i;
+    return 0;
+  }
   int ret = reserve(dataOffset_ + (uint64_t)i * segmentSize_, segmentSize_);
   if (ret < 0) {
     // Whatever part was reserved goes back (never punch()'s memset fallback: the pages may be unbacked).
@@ -179,7 +237,10 @@ int PmemPool::allocate(SegmentSlot &out, bool populateNow) {
 
 void PmemPool::release(uint32_t slot) {
   clearRecord(slot);
-  punch(slot, 1);
+  if (slot < keptSlots_)
+    stale_[slot] = true;  // kept for the next segment
+  else
+    punch(slot, 1);
   free_.push_back(slot);
 }
 
@@ -273,8 +334,13 @@ void PmemPool::recover(std::vector<RecoveredSegment> &out) {
     out.push_back(s);
     found++;
   }
-  // Free slots may still hold data a crash left behind: empty them, a run at a time.
+  // Free slots may still hold data a crash left behind: empty them, a run at a time (kept
+  // slots keep their blocks and are zeroed when handed out).
   for (size_t a = 0; a < free_.size();) {
+    if (free_[a] < keptSlots_) {
+      stale_[free_[a++]] = true;
+      continue;
+    }
     size_t b = a + 1;
     while (b < free_.size() && free_[b] == free_[b - 1] + 1) b++;
     punch(free_[a], (uint32_t)(b - a));
@@ -287,11 +353,13 @@ void PmemPool::recover(std::vector<RecoveredSegment> &out) {
 }
 
 PmemSegmentMemory::PmemSegmentMemory(fabric::Transport &transport, const std::vector<std::string> &dirs,
-                                     size_t segmentSize, size_t slots)
+                                     size_t segmentSize, size_t slots, uint64_t prefault)
     : segmentSize_(segmentSize) {
   size_t per = (slots + dirs.size() - 1) / dirs.size();
   for (size_t i = 0; i < dirs.size(); i++)
     pools_.emplace_back(new PmemPool(dirs[i], (uint32_t)i, segmentSize, per, transport));
+  size_t keep = (size_t)(prefault / segmentSize + dirs.size() - 1) / dirs.size();
+  for (auto &p : pools_) p->prefault(keep);
 }
 
 int PmemSegmentMemory::allocate(SegmentSlot &out, bool populate, bool overwrite) {
@@ -300,7 +368,7 @@ int PmemSegmentMemory::allocate(SegmentSlot &out, bool populate, bool overwrite)
   for (size_t n = 0; n < pools_.size(); n++) {
     PmemPool &p = *pools_[next_];
     next_ = (next_ + 1) % pools_.size();
-    int r = p.allocate(out, populate && (p.isPmem() || overwrite));
+    int r = p.allocate(out, populate && (p.isPmem() || overwrite), overwrite);
     if (r == 0) return 0;
     if (ret == -ENOMEM) ret = r;  // a full filesystem says more than a pool without free slots
   }

@@ -15,9 +15,12 @@
 //   [dataOffset, ...)       slots of segmentSize bytes (dataOffset 2 MiB aligned)
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server/segment_memory.h"
@@ -56,9 +59,12 @@ class PmemPool {
   PmemPool(const std::string &dir, uint32_t index, size_t segmentSize, size_t slots, fabric::Transport &transport);
   ~PmemPool();
   // 0, -ENOMEM (no free slot) or -ENOSPC (the filesystem cannot back another slot).
-  // populate: map its pages now (it is about to be written).
-  int allocate(SegmentSlot &out, bool populate);
+  // populate: map its pages now (it is about to be written). overwrite: see SegmentMemory.
+  int allocate(SegmentSlot &out, bool populate, bool overwrite);
   void release(uint32_t slot);
+  // Give the first `slots` slots their blocks and map their pages in the background (idle
+  // priority), and keep them when released (as AnonymousSegmentMemory does with --prefault).
+  void prefault(size_t slots);
   void persist(const void *addr, size_t len);
   // Group commit: flush() ranges (a cache flush on persistent memory, nothing on a file), then
   // one drain() makes all of them durable (a fence, or one fdatasync of the pool file).
@@ -95,13 +101,20 @@ class PmemPool {
   std::vector<uint32_t> free_;
   std::vector<uint8_t> lastCopy_;  // per slot: which of its two records was written last
   ChunkRegistrar mr_;
+  size_t keptSlots_ = 0;           // slots [0, keptSlots_) keep their blocks and pages when released
+  std::vector<bool> stale_;        // kept slot still holding a released segment's bytes
+  std::atomic<bool> stopPrefault_{false}, prefaulting_{false};
+  // A failed fallocate on tmpfs takes back every not-yet-written page of its range, also ones
+  // allocate() just reserved: the two never run at once while the prefaulter works.
+  std::mutex prefaultMu_;
+  std::thread prefaulter_;
 };
 
 // Slots spread over several pools, handed out round-robin across the directories.
 class PmemSegmentMemory : public SegmentMemory {
  public:
   PmemSegmentMemory(fabric::Transport &transport, const std::vector<std::string> &dirs, size_t segmentSize,
-                    size_t slots);
+                    size_t slots, uint64_t prefault = 0);
   int allocate(SegmentSlot &out, bool populate = true, bool overwrite = false) override;
   void release(const SegmentSlot &slot) override;
   size_t segmentSize() const override { return segmentSize_; }
