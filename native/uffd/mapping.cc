@@ -432,7 +432,7 @@ void Mapping::copyDirty(WriteBackJob& job) {
   std::unique_ptr<SnapshotBuffer> copy;
   try {
     if (spareCopy_ && spareCopy_->size() >= total) copy = std::move(spareCopy_);
-    else copy = std::make_unique<SnapshotBuffer>(total);
+    else if (!(copy = takeSpareSnapshot(total))) copy = std::make_unique<SnapshotBuffer>(total);
   } catch (...) {
     for (const PageRun& run : runs) dirty_->markDirty(run.offset, run.length);
     throw;
@@ -597,7 +597,7 @@ void Mapping::unmap(bool sync) {
   if (closed_) return;
   if (sync) flushLocked(0, options_.size, true, false);
   closed_ = true;
-  spareCopy_.reset();
+  keepSpareSnapshot(std::move(spareCopy_));
   unregisterMapping(reinterpret_cast<uintptr_t>(base_));
   ctx_.unregisterRange(base_, mappedLength_);  // wakes any thread still waiting on a fault
   munmap(base_, mappedLength_);

@@ -10,6 +10,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <system_error>
 
 namespace ummap {
@@ -36,5 +38,27 @@ class SnapshotBuffer {
   uint8_t* data_ = nullptr;
   size_t size_;
 };
+
+// Process-wide, the largest copy buffer of an unmapped mapping (at most 2 GiB) is kept for the
+// next mapping's first snapshot: an application that maps its state again (a restart, a new
+// phase) does not pay the fresh buffer's page faults at its first checkpoint.
+inline std::mutex& spareSnapshotMutex() {
+  static std::mutex m;
+  return m;
+}
+inline std::unique_ptr<SnapshotBuffer>& spareSnapshot() {
+  static std::unique_ptr<SnapshotBuffer> kept;
+  return kept;
+}
+inline void keepSpareSnapshot(std::unique_ptr<SnapshotBuffer> buf) {
+  if (!buf || buf->size() > (size_t{2} << 30)) return;
+  std::lock_guard<std::mutex> lock(spareSnapshotMutex());
+  if (!spareSnapshot() || spareSnapshot()->size() < buf->size()) spareSnapshot() = std::move(buf);
+}
+inline std::unique_ptr<SnapshotBuffer> takeSpareSnapshot(size_t atLeast) {
+  std::lock_guard<std::mutex> lock(spareSnapshotMutex());
+  if (spareSnapshot() && spareSnapshot()->size() >= atLeast) return std::move(spareSnapshot());
+  return nullptr;
+}
 
 }  // namespace ummap
