@@ -35,6 +35,8 @@ static void usage(FILE *out) {
           "  --fresh            read/write: operation i targets object HIGH:LOW+i (a fresh object per\n"
           "                     write; a read reads back what the same --fresh write run wrote)\n"
           "  --sweep            read/write: operation i at offset i*SIZE modulo --total (default: 0)\n"
+          "  --start-at US      start the timed operations at this wall-clock time (microseconds since\n"
+          "                     the epoch), so that several processes start together\n"
           "  --active           busy-poll completions instead of blocking\n"
           "  --json             also print one JSON object per measurement\n"
           "  -h, --help         show this help\n");
@@ -91,12 +93,13 @@ int main(int argc, char **argv) {
                               {"rdma", required_argument, nullptr, 'r'},
                               {"json", no_argument, nullptr, 'j'}, {"total", required_argument, nullptr, 't'},        {"help", no_argument, nullptr, 'h'},
                               {"object", required_argument, nullptr, 'o'}, {"fresh", no_argument, nullptr, 'f'},
-                              {"sweep", no_argument, nullptr, 'w'},
+                              {"sweep", no_argument, nullptr, 'w'}, {"start-at", required_argument, nullptr, 'S'},
                               {nullptr, 0, nullptr, 0}};
   std::string port = "8556", mode = "all";
   size_t size = 8 << 20, count = 0, eager = 0, rdma = 0, total = 1ull << 30;
   bool active = false, json = false, fresh = false, sweep = false, objectSet = false;
   int64_t high = 0x10c, low = 1;
+  long long startAtUs = 0;
   int c;
   while ((c = getopt_long(argc, argv, "h", longOpts, nullptr)) != -1) {
     switch (c) {
@@ -140,6 +143,7 @@ int main(int argc, char **argv) {
       }
       case 'f': fresh = true; break;
       case 'w': sweep = true; break;
+      case 'S': startAtUs = strtoll(optarg, nullptr, 10); break;
       case 'a': active = true; break;
       case 'j': json = true; break;
       case 'h': usage(stdout); return 0;
@@ -182,6 +186,11 @@ int main(int argc, char **argv) {
     opIndex = 0;  // the measured operations: objects LOW.. (--fresh), offsets from 0 (--sweep)
     opBase = 0;
     std::vector<double> each(n);
+    for (long long now = epochUs(); now < startAtUs; now = epochUs()) {
+      long long wait = startAtUs - now;
+      timespec ts{(time_t)(wait / 1000000), (long)(wait % 1000000) * 1000};
+      nanosleep(&ts, nullptr);
+    }
     long long startUs = epochUs();
     auto t0 = Clock::now();
     for (size_t i = 0; i < n; i++) {
