@@ -21,12 +21,12 @@ export async function runStall(quick: boolean): Promise<void> {
   log(`${group}: fresh server`);
   const c = await withServer((s) => checkpointStall('ioc://0x12e:1', size, `127.0.0.1:${s.port}`));
   const [first, second] = c.rounds;
-  costRow(group, 'event loop blocked during await m.sync() of the all-dirty mapping (first checkpoint, new object)', first.blockedMs, 'ms',
+  costRow(group, 'JS thread blocked during await m.sync() (first checkpoint, new object)', first.blockedMs, 'ms',
     'sync() time (written back, durable)', first.checkpointMs, 0.2);
   infoRow(group, 'first checkpoint: synchronous part of the sync() call', first.callMs, 'ms');
   infoRow(group, 'first checkpoint: event-loop delay max (beyond the 1 ms monitor period)', first.maxDelayMs, 'ms');
   infoRow(group, 'first checkpoint: event-loop delay p99 (beyond the 1 ms monitor period)', first.p99DelayMs, 'ms');
-  costRow(group, 'event loop blocked, second checkpoint of the same mapping (object warm, copy buffer reused)', second.blockedMs, 'ms',
+  costRow(group, 'JS thread blocked, second sync() of the mapping (warm object, copy buffer reused)', second.blockedMs, 'ms',
     'sync() time (written back, durable)', second.checkpointMs, 0.2);
 }
 
@@ -50,7 +50,7 @@ export async function runFirstTouch(quick: boolean): Promise<void> {
   infoRow(group, 'bulk UFFDIO_COPY, 1 MiB chunks (best of 2)', bulk, 'GB/s');
   infoRow(group, 'C client 1 MiB reads across the object (server-cached)', cRead, 'GB/s');
   const base = Math.min(bulk, cRead);
-  ratioRow(group, 'ummap 1 MiB segments, one word read per page, object in the server cache', touch, 'GB/s',
+  ratioRow(group, 'ummap, 1 MiB segments, one word read per page (object in the server cache)', touch, 'GB/s',
     bulk <= cRead ? 'bulk UFFDIO_COPY (lower of it and C client 1 MiB reads)' : 'C client 1 MiB reads (lower of it and bulk UFFDIO_COPY)', base, true, 0.7);
 }
 

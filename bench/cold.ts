@@ -61,9 +61,9 @@ export async function runCold(quick: boolean): Promise<{ checkpointAbsorbGBps?: 
     const dd = await ddRate(s.store, total);
     return { cc, dd };
   });
-  ratioRow(group, 'C client 8 MiB writes at increasing offsets: absorbed (all writes acknowledged)', num(cc, 'absorbGBps'), 'GB/s',
+  ratioRow(group, 'C client, 8 MiB writes at increasing offsets: absorbed (all acknowledged)', num(cc, 'absorbGBps'), 'GB/s',
     'raw RMA read 8 MiB', raw8.GBps, true, 0.8);
-  ratioRow(group, 'C client: drain (first write until ioc_client_obj_flush returned: in the store directory)', total / num(cc, 'seconds') / 1e9, 'GB/s',
+  ratioRow(group, 'C client: drain (until ioc_client_obj_flush returned: in the store)', total / num(cc, 'seconds') / 1e9, 'GB/s',
     `dd bs=8M conv=fdatasync, ${tl} in the store directory`, dd, true, 0.7);
 
   // 1b: ummap: first-touch fill, then flush() (write-back without the store's durability step).
@@ -82,9 +82,9 @@ export async function runCold(quick: boolean): Promise<{ checkpointAbsorbGBps?: 
       await m.unmap({ sync: false });
     }
   });
-  ratioRow(group, 'ummap 8 MiB segments, all dirty: await flush() (to the server, no store durability)', total / u.flush / 1e9, 'GB/s',
+  ratioRow(group, 'ummap, 8 MiB segments: await flush() (to the server, no store durability)', total / u.flush / 1e9, 'GB/s',
     'raw RMA read 8 MiB', raw8.GBps, true, 0.7);
-  infoRow(group, 'ummap: first-touch fill of the new mapping before flush() (not in the flush figure)', u.fill, 's');
+  infoRow(group, 'ummap: first-touch fill of the new mapping (before flush(), not in its figure)', u.fill, 's');
 
   // 2: single large writes, each to a fresh object, and reads of what they wrote (server-cached).
   for (const size of [64 * MiB, 256 * MiB]) {
@@ -101,7 +101,7 @@ export async function runCold(quick: boolean): Promise<{ checkpointAbsorbGBps?: 
       return { w, r };
     });
     ratioRow(g, `C client write, each to a fresh object (median of ${count})`, num(w, 'medianGBps'), 'GB/s', `raw RMA read ${sl}`, rawR.GBps, true, 0.8);
-    ratioRow(g, `C client read of the data just written (server-cached, new to this client; median of ${count})`, num(r, 'medianGBps'), 'GB/s',
+    ratioRow(g, `C client read of those objects (server-cached; median of ${count})`, num(r, 'medianGBps'), 'GB/s',
       `raw RMA write ${sl}`, rawW.GBps, true, 0.8);
   }
   return { checkpointAbsorbGBps: num(cc, 'absorbGBps') };

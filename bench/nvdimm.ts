@@ -30,6 +30,6 @@ export async function runNvdimm(quick: boolean, withoutNvdimmGBps?: number): Pro
   log(`${group}: pool file in the store directory (msync), fresh server`);
   // The pool lives in the store directory, removed with it when the server stops.
   const d = await withServer((s) => cCheckpoint(s, total, '0x132:3'), { args: (store) => ['--nvdimm', path.join(store, 'pmem-pool')] });
-  ratioRow(group, 'C client absorbed, pool file on disk in the store directory: group commit on a disk file', num(d, 'absorbGBps'), 'GB/s',
+  ratioRow(group, 'group commit on a disk file: C client absorbed, pool file in the store directory', num(d, 'absorbGBps'), 'GB/s',
     'same without --nvdimm', base, true);
 }
