@@ -61,7 +61,7 @@ export interface Server {
   pid: number;
   /** The store directory (removed by stop()). */
   store: string;
-  /** ms from "ready on" to the "prefaulted" line; undefined if not waited for or never printed. */
+  /** ms from "ready on" to the "prefaulted" line; undefined if not waited for or not printed within 30 s. */
   prefaultMs?: number;
   stop(): Promise<void>;
 }
@@ -84,12 +84,14 @@ const PREFAULT_WAIT_MS = 30000;
  * Starts iocatcher-serverd on a new port with a new store directory (a fresh server: new
  * process, empty store, empty cache). `args(store)` gives extra arguments (e.g. --nvdimm in the
  * store directory). After "ready on", waits up to 30 s for the line saying the cache memory is
- * prefaulted, unless started with `--prefault 0` or the server has no such step.
+ * prefaulted, unless started with `--prefault 0` (or off) or the server has no such step (no
+ * prefault in its --help).
  */
 export async function startServer(opts: { args?: (store: string) => string[]; env?: NodeJS.ProcessEnv } = {}): Promise<Server> {
   const store = fs.mkdtempSync(path.join(os.tmpdir(), 'ioc-bench-store-'));
   const extra = opts.args ? opts.args(store) : [];
-  const noPrefault = extra.some((a, i) => (a === '--prefault' && extra[i + 1] === '0') || a === '--prefault=0');
+  const off = (v?: string) => v === '0' || v === 'off';
+  const noPrefault = extra.some((a, i) => (a === '--prefault' && off(extra[i + 1])) || (a.startsWith('--prefault=') && off(a.slice(11))));
   const waitPrefault = !noPrefault && serverPrefaults();
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = nextPort();
