@@ -7,7 +7,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { cCheckpoint } from './cold';
-import { GiB, log, MiB, num, ratioRow, sizeLabel, withServer } from './common';
+import { GiB, log, MiB, num, ratioRow, Server, sizeLabel, withServer } from './common';
+
+/** The server's cache line names the pool and how it is made durable: check it is the one meant. */
+function poolMode(s: Server, expected: string): void {
+  const line = s.output().split('\n').find((l) => /info cache\]/.test(l) && /iocatcher-pool/.test(l)) ?? '';
+  if (!line.includes(expected)) throw new Error(`--nvdimm server: expected a pool ${expected}, it says: ${line || s.output()}`);
+}
 
 export async function runNvdimm(quick: boolean, withoutNvdimmGBps?: number): Promise<void> {
   const total = quick ? 256 * MiB : GiB;
@@ -21,7 +27,10 @@ export async function runNvdimm(quick: boolean, withoutNvdimmGBps?: number): Pro
   const pool = fs.mkdtempSync(path.join(shm, 'ioc-bench-pmem-'));
   try {
     log(`${group}: pool in ${pool} (PMEM_IS_PMEM_FORCE=1), fresh server`);
-    const r = await withServer((s) => cCheckpoint(s, total, '0x132:2'), { args: () => ['--nvdimm', pool], env: { PMEM_IS_PMEM_FORCE: '1' } });
+    const r = await withServer(async (s) => {
+      poolMode(s, '(pmem)');
+      return cCheckpoint(s, total, '0x132:2');
+    }, { args: () => ['--nvdimm', pool], env: { PMEM_IS_PMEM_FORCE: '1' } });
     ratioRow(group, 'C client absorbed, pool on /dev/shm as pmem (PMEM_IS_PMEM_FORCE=1)', num(r, 'absorbGBps'), 'GB/s',
       'same without --nvdimm', base, true, 0.8);
   } finally {
@@ -29,7 +38,10 @@ export async function runNvdimm(quick: boolean, withoutNvdimmGBps?: number): Pro
   }
   log(`${group}: pool file in the store directory (msync), fresh server`);
   // The pool lives in the store directory, removed with it when the server stops.
-  const d = await withServer((s) => cCheckpoint(s, total, '0x132:3'), { args: (store) => ['--nvdimm', path.join(store, 'pmem-pool')] });
+  const d = await withServer(async (s) => {
+    poolMode(s, '(msync)');
+    return cCheckpoint(s, total, '0x132:3');
+  }, { args: (store) => ['--nvdimm', path.join(store, 'pmem-pool')] });
   ratioRow(group, 'group commit on a disk file: C client absorbed, pool file in the store directory', num(d, 'absorbGBps'), 'GB/s',
     'same without --nvdimm', base, true);
 }

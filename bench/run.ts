@@ -212,7 +212,7 @@ async function main(): Promise<void> {
   if (serverPrefaults()) {
     const seen = prefaultWaits.filter((w): w is number => w !== undefined);
     const missing = prefaultWaits.length - seen.length;
-    const note = `median of ${seen.length} servers${missing ? `; ${missing} printed no "prefaulted" within 30 s` : ''}`;
+    const note = `median of ${seen.length} server${seen.length === 1 ? '' : 's'}${missing ? `; ${missing} printed no "prefaulted" within 30 s` : ''}`;
     if (seen.length) infoRow('server start', `cache prefault, "ready on" to "prefaulted" (${note})`, median(seen) / 1000, 's');
     else if (missing) infoRow('server start', `cache prefault: none of ${missing} servers printed "prefaulted" within 30 s (waited 30 s each)`, 30, 's');
   } else {
