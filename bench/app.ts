@@ -9,25 +9,30 @@ import * as path from 'path';
 import { promisify } from 'util';
 import { ummap } from '../src';
 import { addon } from '../src/native';
-import { cClient, costRow, GiB, infoRow, log, MiB, num, ratioRow, sizeLabel, withServer } from './common';
+import { cClient, costRow, GiB, infoRow, log, median, MiB, num, ratioRow, repetitions, sizeLabel, withServer } from './common';
 import { cCheckpoint } from './cold';
-import { checkpointStall, scanPages } from './ummap';
+import { checkpointStall, scanPages, StallRound } from './ummap';
 
 const execFileP = promisify(execFile);
 
 export async function runStall(quick: boolean): Promise<void> {
   const size = quick ? 256 * MiB : GiB;
   const group = `stall: async ${sizeLabel(size)} ummap checkpoint`;
-  log(`${group}: fresh server`);
-  const c = await withServer((s) => checkpointStall('ioc://0x12e:1', size, `127.0.0.1:${s.port}`));
-  const [first, second] = c.rounds;
-  costRow(group, 'JS thread blocked during await m.sync() (first checkpoint, new object)', first.blockedMs, 'ms',
-    'sync() time (written back, durable)', first.checkpointMs, 0.2);
-  infoRow(group, 'first checkpoint: synchronous part of the sync() call', first.callMs, 'ms');
-  infoRow(group, 'first checkpoint: event-loop delay max (beyond the 1 ms monitor period)', first.maxDelayMs, 'ms');
-  infoRow(group, 'first checkpoint: event-loop delay p99 (beyond the 1 ms monitor period)', first.p99DelayMs, 'ms');
-  costRow(group, 'JS thread blocked, second sync() of the mapping (warm object, copy buffer reused)', second.blockedMs, 'ms',
-    'sync() time (written back, durable)', second.checkpointMs, 0.2);
+  const reps = repetitions(quick);
+  const of = reps > 1 ? `; median of ${reps} fresh servers` : '';
+  const runs: Array<{ rounds: StallRound[] }> = [];
+  for (let i = 0; i < reps; i++) {
+    log(`${group}: fresh server (${i + 1}/${reps})`);
+    runs.push(await withServer((s) => checkpointStall('ioc://0x12e:1', size, `127.0.0.1:${s.port}`)));
+  }
+  const m = (round: number, key: keyof StallRound) => median(runs.map((r) => r.rounds[round][key]));
+  costRow(group, `JS thread blocked during await m.sync() (first checkpoint, new object${of})`, m(0, 'blockedMs'), 'ms',
+    'sync() time (written back, durable)', m(0, 'checkpointMs'), 0.2);
+  infoRow(group, 'first checkpoint: synchronous part of the sync() call', m(0, 'callMs'), 'ms');
+  infoRow(group, 'first checkpoint: event-loop delay max (beyond the 1 ms monitor period)', m(0, 'maxDelayMs'), 'ms');
+  infoRow(group, 'first checkpoint: event-loop delay p99 (beyond the 1 ms monitor period)', m(0, 'p99DelayMs'), 'ms');
+  costRow(group, `JS thread blocked, second sync() of the mapping (warm object, copy buffer reused${of})`, m(1, 'blockedMs'), 'ms',
+    'sync() time (written back, durable)', m(1, 'checkpointMs'), 0.2);
 }
 
 export async function runFirstTouch(quick: boolean): Promise<void> {
@@ -64,11 +69,16 @@ async function heat2d(port: number, object: string, steps: number, every: number
   return Number(m[1]);
 }
 
-export async function runHeat2d(): Promise<void> {
+export async function runHeat2d(quick: boolean): Promise<void> {
   const steps = 300;
   const group = `heat2d ${steps} steps`;
-  log(`${group}: without checkpoints, then with one every 50 steps (each a fresh server and object)`);
-  const without = await withServer((s) => heat2d(s.port, '0x130:1', steps, 0));
-  const withCk = await withServer((s) => heat2d(s.port, '0x130:2', steps, 50));
-  costRow(group, 'total time, checkpoint (sync) every 50 steps', withCk, 's', 'no checkpoints (--checkpoint-every 0)', without, 1.25);
+  const reps = repetitions(quick);
+  const without: number[] = [], withCk: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    log(`${group}: without checkpoints, then with one every 50 steps (each a fresh server and object) (${i + 1}/${reps})`);
+    without.push(await withServer((s) => heat2d(s.port, `0x130:${2 * i + 1}`, steps, 0)));
+    withCk.push(await withServer((s) => heat2d(s.port, `0x130:${2 * i + 2}`, steps, 50)));
+  }
+  const of = reps > 1 ? ` (median of ${reps})` : '';
+  costRow(group, `total time, checkpoint (sync) every 50 steps${of}`, median(withCk), 's', `no checkpoints (--checkpoint-every 0)${of}`, median(without), 1.25);
 }

@@ -213,6 +213,9 @@ export function cpuSeconds(pid: number): number {
 
 export const sizeLabel = (bytes: number) => (bytes >= GiB && bytes % GiB === 0 ? `${bytes / GiB} GiB` : bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / 1024} KiB`);
 
+/** How many fresh servers a cold measurement is repeated on (the median is reported). */
+export const repetitions = (quick: boolean) => (quick ? 1 : 3);
+
 export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;

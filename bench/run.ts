@@ -204,7 +204,7 @@ async function main(): Promise<void> {
   if (!skip('cold')) absorb = (await runCold(quick)).checkpointAbsorbGBps;
   if (!skip('stall')) await runStall(quick);
   if (!skip('first-touch')) await runFirstTouch(quick);
-  if (!skip('heat2d')) await runHeat2d();
+  if (!skip('heat2d')) await runHeat2d(quick);
   if (!skip('clients')) await runClients(quick);
   if (!skip('nvdimm')) await runNvdimm(quick, absorb);
 
