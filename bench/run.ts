@@ -39,7 +39,7 @@ libfabric RMA, dd, the kernel's mmap, bulk UFFDIO_COPY, one client alone, heat2d
 checkpoints), prints the table with ratios, and writes bench/results/latest.json and
 latest.svg. Rows marked (warm) rewrite one object already in the server's cache; the cold rows
 (issue 12) each start a fresh server (new process, empty store) and write new objects.
-About 6 minutes on 2 cores; --quick about 2.
+About 4 minutes on 2 cores; --quick about 2.
 
   --quick             fewer iterations; 256 MiB instead of 1 GiB for the checkpoints, the stall
                       and the first touch
