@@ -86,18 +86,15 @@ const PREFAULT_WAIT_MS = 30000;
  * Starts iocatcher-serverd on a new port with a new store directory (a fresh server: new
  * process, empty store, empty cache). `args(store)` gives extra arguments (e.g. --nvdimm in the
  * store directory). After "ready on", waits up to 30 s for the line saying the cache memory is
- * prefaulted, unless started with `--prefault 0` (or off) or `--nvdimm`, or the server has no
- * such step (no prefault in its --help).
+ * prefaulted (the anonymous cache memory, or the --nvdimm pool's kept slots), unless started
+ * with `--prefault 0` (or off) or the server has no such step (no prefault in its --help).
  */
 export async function startServer(opts: { args?: (store: string) => string[]; env?: NodeJS.ProcessEnv } = {}): Promise<Server> {
   const store = fs.mkdtempSync(path.join(os.tmpdir(), 'ioc-bench-store-'));
   const extra = opts.args ? opts.args(store) : [];
   const off = (v?: string) => v === '0' || v === 'off';
   const noPrefault = extra.some((a, i) => (a === '--prefault' && off(extra[i + 1])) || (a.startsWith('--prefault=') && off(a.slice(11))));
-  // The prefault is of the anonymous cache memory: a server with --nvdimm has its segments in
-  // the pool and prints no such line (it would cost a 30 s wait for nothing).
-  const nvdimm = extra.some((a) => a === '--nvdimm' || a === '-n' || a.startsWith('--nvdimm='));
-  const waitPrefault = !noPrefault && !nvdimm && serverPrefaults();
+  const waitPrefault = !noPrefault && serverPrefaults();
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = nextPort();
     const child = track(spawn(bin('iocatcher-serverd'), ['--port', String(port), '--store', store, ...extra, '127.0.0.1'],
