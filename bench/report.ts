@@ -10,9 +10,15 @@ export interface BenchRow {
   unit: string;
   baselineName?: string;
   baseline?: number;
-  /** ours / baseline, oriented so that higher is better */
+  /**
+   * ours / baseline, oriented so that higher is better (rows of times that compare a latency:
+   * baseline / ours); with lowerIsBetter, ours / baseline as it is (a share of time, a slowdown
+   * factor) and the target is a ceiling.
+   */
   ratio?: number;
   target?: number;
+  /** The ratio is a cost: the target is met when ratio <= target. */
+  lowerIsBetter?: boolean;
 }
 
 export function machineDescription(): string {
@@ -32,22 +38,31 @@ function fmt(v: number): string {
  */
 export function rowLabel(r: BenchRow): string {
   const vs = r.baselineName && !/\bvs\b/.test(r.name) ? ` vs ${r.baselineName}` : '';
-  return `${r.group}: ${r.name}${vs}`;
+  return `${r.group}: ${r.name}${vs}${r.lowerIsBetter ? ' (lower is better)' : ''}`;
 }
 
-/** Whether a row meets its target; undefined without a target (nothing to meet). */
+/** Whether a row meets its target (at least it, at most it for lowerIsBetter); undefined without a target. */
 export function meetsTarget(r: BenchRow): boolean | undefined {
   if (r.target === undefined || r.ratio === undefined) return undefined;
-  return r.ratio >= r.target;
+  return r.lowerIsBetter ? r.ratio <= r.target : r.ratio >= r.target;
 }
 
 /**
- * The ratio as printed, two decimals. A miss is rounded down, so that it never reads as the
- * target (0.7955 against 0.8 is "0.79x", never "0.80x" beside a red bar).
+ * The ratio as printed, two decimals. A miss is rounded away from the target, so that it never
+ * reads as the target (0.7955 against 0.8 is "0.79x", never "0.80x" beside a red bar; 0.2049
+ * against a ceiling of 0.2 is "0.21x").
  */
 export function ratioText(r: BenchRow): string {
-  const v = meetsTarget(r) === false ? Math.floor(r.ratio! * 100) / 100 : r.ratio!;
+  const missed = meetsTarget(r) === false;
+  const v = missed ? (r.lowerIsBetter ? Math.ceil(r.ratio! * 100) : Math.floor(r.ratio! * 100)) / 100 : r.ratio!;
   return `${v.toFixed(2)}x`;
+}
+
+/** The target as the table prints it: ">= 0.8x ok", "<= 0.2x MISSED"; '' without a target. */
+export function targetText(r: BenchRow): string {
+  if (r.target === undefined) return '';
+  const met = meetsTarget(r);
+  return `${r.lowerIsBetter ? '<=' : '>='} ${r.target}x${met === undefined ? '' : met ? ' ok' : ' MISSED'}`;
 }
 
 /** Bar colours: green meets its target, red misses it, grey-blue has no target. */
@@ -65,7 +80,7 @@ export function table(rows: BenchRow[]): string {
     `${fmt(r.value)} ${r.unit}`,
     r.baseline !== undefined ? `${fmt(r.baseline)} ${r.unit} (${r.baselineName})` : '-',
     r.ratio !== undefined ? ratioText(r) : '-',
-    r.target !== undefined ? `>= ${r.target}x${r.ratio !== undefined ? (meetsTarget(r) ? ' ok' : ' MISSED') : ''}` : '',
+    targetText(r),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
@@ -93,7 +108,8 @@ export function svgChart(rows: BenchRow[], title: string, machine = machineDescr
     const y = top + i * (barH + 8);
     parts.push(`<text x="${left - 8}" y="${y + 15}" text-anchor="end">${esc(rowLabel(r))}</text>`);
     parts.push(`<rect x="${left}" y="${y}" width="${scale(r.ratio!).toFixed(1)}" height="${barH}" fill="${barColour(r)}"/>`);
-    const verdict = meetsTarget(r) === undefined ? '' : ` (target ${r.target}x${meetsTarget(r) ? '' : ', missed'})`;
+    const ceiling = r.lowerIsBetter ? '&lt;= ' : '';  // a lower-is-better target is a ceiling
+    const verdict = meetsTarget(r) === undefined ? '' : ` (target ${ceiling}${r.target}x${meetsTarget(r) ? '' : ', missed'})`;
     parts.push(`<text x="${left + scale(r.ratio!) + 6}" y="${y + 15}">${ratioText(r)}${verdict}</text>`);
     if (r.target !== undefined) {
       const tx = left + scale(r.target);

@@ -109,16 +109,31 @@ function syncCost(mode: DirtyTrackingMode): { clean: number; dirty: Array<{ perc
   return { clean, dirty };
 }
 
+/** One asynchronous checkpoint: see checkpointStall. */
+export interface StallRound {
+  /** Time the event loop could not run: the larger of the call's synchronous part and what the
+   * 1 ms delay monitor saw beyond its period (the call's own block shows there too). */
+  blockedMs: number;
+  /** From the call until the promise settled (written back and durable). */
+  checkpointMs: number;
+  /** The synchronous part of the call (the copy of the dirty pages). */
+  callMs: number;
+  /** Largest and 99th-percentile event-loop delay seen by the monitor, beyond its 1 ms period. */
+  maxDelayMs: number;
+  p99DelayMs: number;
+}
+
 /**
  * An asynchronous sync() of `size` all-dirty bytes to `uri`, twice (the second reuses the copy
  * buffer, as repeated checkpoints do): how long the event loop was blocked (the copy at the call
  * plus any other delay, from monitorEventLoopDelay at 1 ms resolution) beside the checkpoint's
- * time. The synchronous form blocks it for the whole checkpoint.
+ * time. The synchronous form blocks it for the whole checkpoint. Returns the last round; all of
+ * them in `rounds` (the first: a new mapping's first checkpoint).
  */
-async function checkpointStall(uri: string, size: number, server?: string): Promise<{ blockedMs: number; checkpointMs: number; callMs: number }> {
+export async function checkpointStall(uri: string, size: number, server?: string): Promise<StallRound & { rounds: StallRound[] }> {
   const m = ummap(uri, size, { server, segmentSize: 8 * MiB, noFirstRead: true });
   const words = new Float64Array(m.buffer);
-  let result = { blockedMs: 0, checkpointMs: 0, callMs: 0 };
+  const rounds: StallRound[] = [];
   try {
     for (let round = 0; round < 2; round++) {
       for (let i = 0; i < words.length; i += 512) words[i] = i + round;  // every page dirty
@@ -134,13 +149,26 @@ async function checkpointStall(uri: string, size: number, server?: string): Prom
       delay.disable();
       // The monitor records the interval between its 1 ms timer's runs: what exceeds 1 ms is time
       // the loop could not run (the copy at the call included).
-      const blockedMs = Math.max(Number(t1 - t0) / 1e6, ((delay.mean - 1e6) * delay.count) / 1e6);
-      result = { blockedMs, checkpointMs: Number(t2 - t0) / 1e6, callMs: Number(t1 - t0) / 1e6 };
+      const callMs = Number(t1 - t0) / 1e6;
+      const blockedMs = Math.max(callMs, ((delay.mean - 1e6) * delay.count) / 1e6);
+      const beyond = (ns: number) => Math.max(0, (ns - 1e6) / 1e6);
+      rounds.push({ blockedMs, checkpointMs: Number(t2 - t0) / 1e6, callMs, maxDelayMs: beyond(delay.max), p99DelayMs: beyond(delay.percentile(99)) });
     }
   } finally {
     await m.unmap({ sync: false });
   }
-  return result;
+  return { ...rounds[rounds.length - 1], rounds };
+}
+
+/** Read one 32-bit word per 4 KiB page, front to back (a first touch of every page). Returns seconds. */
+export function scanPages(buffer: ArrayBuffer): number {
+  const words = new Int32Array(buffer);
+  const t0 = process.hrtime.bigint();
+  let sum = 0;
+  for (let i = 0; i < words.length; i += 1024) sum = (sum + words[i]) | 0;
+  const t1 = process.hrtime.bigint();
+  if (sum === 0x7fffffff) console.log('');  // keep the loop observable
+  return Number(t1 - t0) / 1e9;
 }
 
 export async function runUmapBench(log: (s: string) => void, opts: { server?: string } = {}): Promise<BenchResult[]> {

@@ -41,6 +41,21 @@ describe('examples', function () {
     assert.equal(/^checksum: ([0-9a-f]{64})$/m.exec(restarted.stdout)![1], expected);
   });
 
+  it('heat2d --checkpoint-every 0 computes the same grid and writes nothing back', async () => {
+    const common = ['--server', server.address, '--grid', '128', '--steps', '30', '--quiet'];
+    const withCk = await run(process.execPath, [example('heat2d'), ...common, '--checkpoint-every', '10', '--object', '0x4ea7:20']);
+    const without = await run(process.execPath, [example('heat2d'), ...common, '--checkpoint-every', '0', '--object', '0x4ea7:21']);
+    const sum = (out: string) => /^checksum: ([0-9a-f]{64})$/m.exec(out)![1];
+    assert.equal(sum(without.stdout), sum(withCk.stdout));
+    assert.match(without.stdout, /no checkpoints/);
+    assert.match(without.stdout, /0 checkpoints, 0\.0 MiB written back/);
+    // Nothing reached the server: a restart finds no checkpoint there.
+    await assert.rejects(
+      run(process.execPath, [example('heat2d'), ...common, '--object', '0x4ea7:21', '--restart']),
+      (e: { code: number; stderr: string }) => e.code === 1 && /holds no checkpoint/.test(e.stderr),
+    );
+  });
+
   it('heat2d --restart on an object without a checkpoint fails clearly', async () => {
     await assert.rejects(
       run(process.execPath, [example('heat2d'), '--server', server.address, '--grid', '64', '--object', '0x4ea7:99', '--restart']),

@@ -3,6 +3,7 @@
 import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
+import { IocClient } from '../src';
 import { run } from './helpers/run';
 import { buildDir, repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
 
@@ -44,6 +45,25 @@ describe('native tools', function () {
         assert.equal(r.size, 1 << 20);
         assert.equal(r.count, 20);
         assert.ok(r.GBps > 0 && r.opsPerSec > 0);
+      }
+    });
+
+    it('iocatcher-client --fresh writes each operation to its own object, --sweep at increasing offsets', async () => {
+      const bin = path.join(repoRoot, 'bin', 'iocatcher-client.js');
+      const common = ['--port', String(server.port), '--size', '64K', '--count', '3', '--json'];
+      const w = await run(process.execPath, [bin, ...common, '--mode', 'write', '--fresh', '--object', '0x7701:1', '127.0.0.1']);
+      const r = JSON.parse(w.stdout.split('\n').find((l) => l.startsWith('{'))!);
+      assert.ok(r.medianGBps > 0 && r.endEpochUs >= r.startEpochUs, w.stdout);
+      await run(process.execPath, [bin, ...common, '--mode', 'write', '--sweep', '--total', '256K', '--object', '0x7702:1', '127.0.0.1']);
+      const client = await IocClient.connect('127.0.0.1', server.port);
+      try {
+        const x = (b: Buffer) => b.every((v) => v === 0x78);
+        for (const low of [1, 2, 3]) assert.ok(x(await client.read(0x7701, low, 0, 65536)), `object 0x7701:${low}`);
+        assert.ok((await client.read(0x7701, 4, 0, 65536)).every((v) => v === 0), 'no fourth object');
+        for (const off of [0, 65536, 131072]) assert.ok(x(await client.read(0x7702, 1, off, 65536)), `offset ${off}`);
+        assert.ok((await client.read(0x7702, 1, 196608, 65536)).every((v) => v === 0), 'nothing past the third write');
+      } finally {
+        client.close();
       }
     });
 

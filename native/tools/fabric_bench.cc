@@ -1,9 +1,11 @@
 // iocatcher-fabric-bench: raw libfabric baselines for `npm run bench`, on the same provider and
 // wrappers the server uses, without iocatcher's protocol, cache or copies:
-//   iocatcher-fabric-bench --listen IP PORT            passive side (progresses its CQ, answers pings)
+//   iocatcher-fabric-bench --listen IP PORT [--size S] [--mode M]   passive side (progresses its CQ,
+//                                                      answers pings; give it the client's S and M)
 //   iocatcher-fabric-bench IP PORT [--size S] [--count N] [--mode pingpong|write|read]
 // pingpong: message round trips of S bytes; write/read: RMA of S bytes into/from the peer's buffer
 // (what the server does for large transfers). Prints one JSON line.
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <cstdio>
@@ -58,7 +60,7 @@ int main(int argc, char **argv) {
     else if (k == "--mode") mode = argv[i + 1];
   }
   if (ip.empty() || port.empty()) {
-    fprintf(stderr, "usage: iocatcher-fabric-bench --listen IP PORT | IP PORT [--size S] [--count N] [--mode pingpong|write|read]\n");
+    fprintf(stderr, "usage: iocatcher-fabric-bench --listen IP PORT [--size S] [--mode M] | IP PORT [--size S] [--count N] [--mode pingpong|write|read]\n");
     return 2;
   }
   try {
@@ -67,11 +69,14 @@ int main(int argc, char **argv) {
     o.service = port;
     o.listen = listen;
     Transport t(o);
-    const size_t bufLen = 64u << 20;
+    // The RMA buffer holds one transfer (at least 64 MiB); the listener is given the same --size.
+    const size_t bufLen = std::max<size_t>(64u << 20, size);
     std::vector<char> buf(bufLen, 1);
     MemoryRegion mr(t.domain, t.info, buf.data(), bufLen, FI_READ | FI_WRITE | FI_REMOTE_READ | FI_REMOTE_WRITE | FI_SEND | FI_RECV, 7);
-    std::vector<char> msg(sizeof(Hello) + size + 64);
-    std::vector<char> rmsg(sizeof(Hello) + size + 64);
+    // Message buffers: the pingpong payload (RMA modes send only the hello and the stop message).
+    const size_t msgPayload = mode == "pingpong" ? size : 0;
+    std::vector<char> msg(sizeof(Hello) + msgPayload + 64);
+    std::vector<char> rmsg(sizeof(Hello) + msgPayload + 64);
     void *desc = mr.desc();
     MemoryRegion msgMr(t.domain, t.info, msg.data(), msg.size(), FI_SEND | FI_RECV, 8);
     MemoryRegion rmsgMr(t.domain, t.info, rmsg.data(), rmsg.size(), FI_SEND | FI_RECV, 9);
@@ -136,7 +141,10 @@ int main(int argc, char **argv) {
         waitFor(t, &g_rma);
       }
     };
-    for (int i = 0; i < 20; i++) one();  // warm up (connection setup)
+    // Warm up (connection setup, both buffers touched): 20 operations, fewer of large sizes
+    // (at least 2, about 256 MiB in all).
+    size_t warm = std::max<size_t>(2, std::min<size_t>(20, (256u << 20) / size));
+    for (size_t i = 0; i < warm; i++) one();
     auto t0 = Clock::now();
     for (size_t i = 0; i < count; i++) one();
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();

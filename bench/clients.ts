@@ -1,0 +1,50 @@
+// Issue 12, several clients: 4 iocatcher-client-bench processes at once, each writing its own
+// object at increasing offsets, beside one client alone, in the same run; and the server's CPU
+// time per GB moved (/proc/PID/stat utime + stime). Each measurement has a fresh server, so that
+// none shares the server with an earlier one's write-behind.
+import { cClient, CResult, cpuSeconds, infoRow, log, MiB, num, ratioRow, withServer } from './common';
+
+const CLIENTS = 4;
+
+interface Together { bytes: number; ops: number; seconds: number; cpu: number }
+
+/**
+ * n clients at once, fresh server: each connects, then all start their timed writes at one
+ * wall-clock time (--start-at); the aggregate is over the span from that start (or the first
+ * client's, if one was late) to the last client's end.
+ */
+async function together(n: number, size: number, count: number): Promise<Together> {
+  return withServer(async (s) => {
+    const cpu0 = cpuSeconds(s.pid);
+    const startAt = (Date.now() + 1500) * 1000;  // time for n processes to start and connect
+    const args = (i: number) => ['--mode', 'write', '--size', String(size), '--count', String(count), '--sweep', '--total', String(size * count),
+      '--object', `0x131:${i + 1}`, '--start-at', String(startAt)];
+    const results: CResult[] = (await Promise.all(Array.from({ length: n }, (_, i) => cClient(s.port, args(i))))).map((r) => r[0]);
+    const cpu = cpuSeconds(s.pid) - cpu0;  // connections and the writes (nothing else runs on it)
+    const start = Math.min(...results.map((r) => num(r, 'startEpochUs')));
+    const end = Math.max(...results.map((r) => num(r, 'endEpochUs')));
+    return { bytes: n * count * size, ops: n * count, seconds: (end - start) / 1e6, cpu };
+  });
+}
+
+export async function runClients(quick: boolean): Promise<void> {
+  for (const size of [8 * MiB, 4096]) {
+    const big = size === 8 * MiB;
+    // At most 1 GiB in all: what a fresh server prefaults by default (--prefault).
+    const count = big ? (quick ? 24 : 30) : (quick ? 5000 : 20000);
+    const label = big ? '8 MiB' : '4 KiB';
+    const group = `${CLIENTS} clients, ${label} writes`;
+    log(`${group}: one client alone, then ${CLIENTS} at once (each a fresh server; own objects, increasing offsets, ${count} writes each)`);
+    const one = await together(1, size, count);
+    const all = await together(CLIENTS, size, count);
+    if (big) {
+      ratioRow(group, `aggregate of ${CLIENTS} processes (common start to last end)`, all.bytes / all.seconds / 1e9, 'GB/s',
+        'one client alone', one.bytes / one.seconds / 1e9, true, 1.0);
+    } else {
+      ratioRow(group, `aggregate of ${CLIENTS} processes (common start to last end)`, all.ops / all.seconds, 'ops/s',
+        'one client alone', one.ops / one.seconds, true, 1.0);
+    }
+    infoRow(group, 'server CPU per GB written, one client', one.cpu / (one.bytes / 1e9), 's/GB');
+    infoRow(group, `server CPU per GB written, ${CLIENTS} clients`, all.cpu / (all.bytes / 1e9), 's/GB');
+  }
+}
