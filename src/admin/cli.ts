@@ -3,6 +3,9 @@
 //   flush / cow are protocol requests sent through the client library (IocClient).
 import * as http from 'http';
 import { IocClient } from '../client';
+import { checkClientEnv } from '../env';
+import { packageVersion } from '../native';
+import { parseSize, SIZE_SYNTAX } from '../size';
 import type { CachedObject, DaemonStats } from '../server/metrics';
 
 export const USAGE = `Usage: iocatcher COMMAND [options]
@@ -26,8 +29,10 @@ Options:
                         127.0.0.1:8556)
   --json                print the server's JSON answer as it is
   -h, --help            show this help (also: iocatcher COMMAND --help)
+  --version             print the version
 
 Object ids are two signed 64-bit integers HIGH:LOW (decimal, or 0x... hexadecimal).
+--offset and --size take a byte count: 0x... hexadecimal, or ${SIZE_SYNTAX}.
 Exit status: 0 on success, 1 when the server refused or could not be reached, 2 on bad usage.
 `;
 
@@ -50,10 +55,11 @@ interface Parsed {
   offset: bigint;
   size: bigint;
   help: boolean;
+  version: boolean;
 }
 
 function parseArgs(argv: string[]): Parsed {
-  const p: Parsed = { positional: [], json: false, allowExist: false, offset: 0n, size: 0n, help: false };
+  const p: Parsed = { positional: [], json: false, allowExist: false, offset: 0n, size: 0n, help: false, version: false };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
     let inline: string | undefined;
@@ -67,13 +73,19 @@ function parseArgs(argv: string[]): Parsed {
       if (v === undefined || v === '') throw new UsageError(`option ${a} needs a value`);
       return v;
     };
+    // Byte counts: hexadecimal, or the size syntax every other iocatcher size uses (1MB, 1.5GiB).
     const count = (): bigint => {
       const v = value();
-      if (!/^(0x[0-9a-f]+|\d+)$/i.test(v)) throw new UsageError(`${a} takes a non-negative integer, got '${v}'`);
-      return BigInt(v);
+      if (/^0x[0-9a-f]+$/i.test(v)) return BigInt(v);
+      try {
+        return BigInt(parseSize(v, a));
+      } catch {
+        throw new UsageError(`${a} takes a byte count (0x... or ${SIZE_SYNTAX}), got '${v}'`);
+      }
     };
     switch (a) {
       case '-h': case '--help': p.help = true; break;
+      case '--version': p.version = true; break;
       case '--metrics': p.metrics = value(); break;
       case '--server': p.server = value(); break;
       case '--json': p.json = true; break;
@@ -158,6 +170,10 @@ function defaultServer(): string {
 
 export async function run(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
   const p = parseArgs(argv);
+  if (p.version) {
+    out(`iocatcher ${packageVersion}\n`);
+    return 0;
+  }
   if (p.help || p.command === undefined || p.command === 'help') {
     const usage = p.command && COMMAND_USAGE[p.command] ? COMMAND_USAGE[p.command] : USAGE;
     if (!p.help && p.command === undefined) throw new UsageError('missing COMMAND (stats, ls, flush, cow; see --help)');
@@ -186,6 +202,11 @@ export async function run(argv: string[], out: (s: string) => void = (s) => proc
     case 'cow': {
       want(p.command === 'flush' ? 1 : 2);
       const ids = p.positional.map(objectId);
+      try {
+        checkClientEnv(process.env);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
       const server = p.server ?? defaultServer();
       const client = await IocClient.connect(server);
       try {

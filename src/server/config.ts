@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import YAML from 'yaml';
+import { checkEnvNames } from '../env';
 import { IocError } from '../errors';
 import { parseServerArgs, ServerOptions } from './options';
 
@@ -152,12 +153,15 @@ export interface ResolvedConfig {
   options: ServerOptions;
   /** Where each option set away from its default came from. */
   sources: Record<string, Source>;
+  /** Things worth a warning in the log (unknown IOC_* variables far from any known one). */
+  warnings: string[];
 }
 
 /** Server options from the command line, the environment and the --config file (or IOC_CONFIG). */
 export function resolveServerOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
   const cli = scanArgs(argv);
-  if (cli.keys.has('help')) return { options: parseServerArgs(argv), sources: {} };
+  if (cli.keys.has('help') || cli.keys.has('version')) return { options: parseServerArgs(argv), sources: {}, warnings: [] };
+  const warnings = checkEnvNames(env, [...Object.keys(SERVER_OPTION_KEYS).map(envName), 'IOC_CONFIG']);
   const configFile = cli.config ?? (env.IOC_CONFIG || undefined);
   const file = configFile ? readConfigFile(configFile) : new Map();
   const fromEnv = readEnv(env);
@@ -185,14 +189,14 @@ export function resolveServerOptions(argv: string[], env: NodeJS.ProcessEnv = pr
     options.config = path.resolve(configFile);
     sources.config = cli.config ? 'command line' : 'environment';
   }
-  return { options, sources };
+  return { options, sources, warnings };
 }
 
 /** The effective configuration as a plain object (for the start-up log record). */
 export function effectiveConfig(o: ServerOptions): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) {
-    if (k === 'help' || v === undefined) continue;
+    if (k === 'help' || k === 'version' || v === undefined) continue;
     out[k] = v;
   }
   return out;

@@ -2,6 +2,7 @@
 // (build/Release/iocatcher-serverd); this module turns options into its arguments.
 import { isIPv4 } from 'net';
 import { IocError } from '../errors';
+import { parseSize, SIZE_SYNTAX } from '../size';
 
 export interface ServerOptions {
   listenIp: string;
@@ -41,7 +42,11 @@ export interface ServerOptions {
   /** Log output: 'text' (default; `[iocatcher TIME LEVEL CATEGORY] message` lines) or 'json' (pino NDJSON). */
   logFormat?: 'text' | 'json';
   help: boolean;
+  version?: boolean;
 }
+
+/** Categories of -v=CATS (native/server/log.cc and this CLI log under these names). */
+export const DEBUG_CATEGORIES = ['fabric', 'protocol', 'auth', 'server', 'cache', 'tcp', 'rados', 'stats', 'config', 'metrics', 'all'];
 
 export const USAGE = `Usage: iocatcher-server [options] LISTEN_IP
 
@@ -106,18 +111,30 @@ Options:
   --stats-interval SECONDS    log the cache figures (hits, misses, spilled and dirty bytes)
                               this often when they change (default 60; 0: never)
   -h, --help                  show this help
+  --version                   print the version
 
 Every option can also come from an IOC_* environment variable named after it (IOC_PORT,
 IOC_STORE, IOC_CACHE_SIZE, IOC_NO_AUTH=1, IOC_METRICS, IOC_LISTEN_IP, IOC_CONFIG, ...).
 Precedence: command line, then environment, then --config file, then defaults; the effective
 configuration is logged at start.
 
-SIZE takes a B, KB, MB, GB or TB suffix (powers of 1024).
+SIZE: ${SIZE_SYNTAX}.
+An IOC_* variable that is not one of iocatcher's and is within two letters of one is an error.
 Signals: SIGINT/SIGTERM flush dirty data to the store and stop cleanly; SIGUSR1 (to the
 daemon, iocatcher-serverd) logs the cache figures now.
 `;
 
-const SIZE_RE = /^\d+\s*(B|K|KB|KIB|M|MB|MIB|G|GB|GIB|T|TB|TIB)?$/i;
+/** A SIZE option: the shared syntax (src/size.ts), and not zero. */
+function sizeValue(name: string, v: string): string {
+  let bytes: number;
+  try {
+    bytes = parseSize(v, name);
+  } catch {
+    throw new IocError('EINVAL', `invalid size for ${name}: '${v}' (expected ${SIZE_SYNTAX})`);
+  }
+  if (bytes === 0) throw new IocError('EINVAL', `invalid size for ${name}: '${v}' (must not be 0)`);
+  return v;
+}
 
 function need(args: string[], i: number, name: string): string {
   const v = args[i];
@@ -142,6 +159,7 @@ export function parseServerArgs(args: string[]): ServerOptions {
     const value = (name: string): string => (inline !== undefined ? inline : need(args, ++i, name));
     switch (a) {
       case '-h': case '--help': o.help = true; break;
+      case '--version': o.version = true; break;
       case '--port': {
         const v = value(a);
         const p = Number(v);
@@ -163,17 +181,29 @@ export function parseServerArgs(args: string[]): ServerOptions {
       case '-c': case '--no-consistency-check': o.noConsistencyCheck = true; break;
       case '-a': case '--no-auth': o.noAuth = true; break;
       case '-p': case '--active-polling': o.activePolling = true; break;
-      case '-v': case '--verbose': o.verbose = inline ?? true; break;
+      case '-v': case '--verbose': {
+        // A misspelt category would silently log nothing: refuse it.
+        const bad = (inline ?? '').split(',').filter((c) => c && !DEBUG_CATEGORIES.includes(c));
+        if (bad.length) throw new IocError('EINVAL', `unknown --verbose category '${bad[0]}' (${DEBUG_CATEGORIES.join(', ')})`);
+        o.verbose = inline ?? true;
+        break;
+      }
       case '--provider': o.provider = value(a); break;
       case '--max-message': case '--max-object-size': {
-        const v = value(a);
-        if (!SIZE_RE.test(v) || /^0+\s*[a-z]*$/i.test(v)) throw new IocError('EINVAL', `invalid size for ${a}: '${v}'`);
+        const v = sizeValue(a, value(a));
         if (a === '--max-message') o.maxMessage = v; else o.maxObjectSize = v;
         break;
       }
       case '--prefault': {
         const v = value(a);
-        if (v !== 'off' && !SIZE_RE.test(v)) throw new IocError('EINVAL', `invalid --prefault '${v}' (a size, or off)`);
+        // 0 is allowed here (nothing faulted in), as off.
+        if (v !== 'off') {
+          try {
+            parseSize(v, a);
+          } catch {
+            throw new IocError('EINVAL', `invalid --prefault '${v}' (off, or ${SIZE_SYNTAX})`);
+          }
+        }
         o.prefault = v;
         break;
       }
@@ -190,8 +220,7 @@ export function parseServerArgs(args: string[]): ServerOptions {
         break;
       }
       case '--segment-size': case '--max-transfer': case '--cache-size': {
-        const v = value(a);
-        if (!SIZE_RE.test(v) || /^0+\s*[a-z]*$/i.test(v)) throw new IocError('EINVAL', `invalid size for ${a}: '${v}'`);
+        const v = sizeValue(a, value(a));
         if (a === '--segment-size') o.segmentSize = v;
         else if (a === '--max-transfer') o.maxTransfer = v;
         else o.cacheSize = v;
@@ -235,7 +264,7 @@ export function parseServerArgs(args: string[]): ServerOptions {
         positional.push(a);
     }
   }
-  if (o.help) return o;
+  if (o.help || o.version) return o;
   if ((o.lowWater ?? 70) >= (o.highWater ?? 90)) throw new IocError('EINVAL', '--low-water must be below --high-water');
   if (positional.length !== 1) throw new IocError('EINVAL', 'expected exactly one LISTEN_IP (see --help)');
   if (!isIPv4(positional[0])) throw new IocError('EINVAL', `LISTEN_IP must be an IPv4 address, got '${positional[0]}'`);
@@ -254,10 +283,10 @@ export function daemonArgs(o: ServerOptions): string[] {
   if (o.provider) a.push('--provider', o.provider);
   if (o.cephConf) a.push('--ceph-conf', o.cephConf);
   if (o.cephClient) a.push('--ceph-client', o.cephClient);
-  if (o.segmentSize) a.push('--segment-size', o.segmentSize.replace(/\s+/g, ''));
-  if (o.maxTransfer) a.push('--max-transfer', o.maxTransfer.replace(/\s+/g, ''));
-  if (o.maxMessage) a.push('--max-message', o.maxMessage.replace(/\s+/g, ''));
-  if (o.maxObjectSize) a.push('--max-object-size', o.maxObjectSize.replace(/\s+/g, ''));
+  if (o.segmentSize) a.push('--segment-size', String(parseSize(o.segmentSize)));
+  if (o.maxTransfer) a.push('--max-transfer', String(parseSize(o.maxTransfer)));
+  if (o.maxMessage) a.push('--max-message', String(parseSize(o.maxMessage)));
+  if (o.maxObjectSize) a.push('--max-object-size', String(parseSize(o.maxObjectSize)));
   if (o.rmaTimeout !== undefined) a.push('--rma-timeout', String(o.rmaTimeout));
   if (o.shutdownTimeout !== undefined) a.push('--shutdown-timeout', String(o.shutdownTimeout));
   if (o.writeBehind) a.push('--write-behind', o.writeBehind);
