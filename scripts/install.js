@@ -73,7 +73,15 @@ for (const args of steps) {
   if (r.status !== 0) {
     const text = fs.readFileSync(log, 'utf8');
     // Our CMakeLists.txt says what is missing on lines starting with "iocatcher:".
-    const ours = [...new Set(text.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('iocatcher: ')))].map((l) => l.slice(11));
+    // CMake wraps a message over indented lines, up to a blank line: join them back.
+    const ours = [];
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      if (!lines[i].trim().startsWith('iocatcher: ')) continue;
+      let msg = lines[i].trim().slice(11);
+      while (i + 1 < lines.length && /^\s+\S/.test(lines[i + 1]) && !lines[i + 1].trim().startsWith('iocatcher: ')) msg += ` ${lines[++i].trim()}`;
+      if (!ours.includes(msg)) ours.push(msg);
+    }
     const why = ours.length ? ours : [`the native build failed (see ${log}); it needs: apt-get install ${DEBIAN_BUILD}`];
     fail([...why, 'then: npm rebuild iocatcher']);
   }
