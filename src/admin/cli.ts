@@ -2,6 +2,7 @@
 //   stats / ls go through the server's metrics endpoint (iocatcher-server --metrics HOST:PORT);
 //   flush / cow are protocol requests sent through the client library (IocClient).
 import * as http from 'http';
+import { parseArgs } from 'util';
 import { IocClient } from '../client';
 import { checkClientEnv } from '../env';
 import { packageVersion } from '../native';
@@ -58,44 +59,58 @@ interface Parsed {
   version: boolean;
 }
 
-function parseArgs(argv: string[]): Parsed {
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+  metrics: { type: 'string' },
+  server: { type: 'string' },
+  json: { type: 'boolean' },
+  'allow-exist': { type: 'boolean' },
+  offset: { type: 'string' },
+  size: { type: 'string' },
+} as const;
+
+function parseCommandLine(argv: string[]): Parsed {
   const p: Parsed = { positional: [], json: false, allowExist: false, offset: 0n, size: 0n, help: false, version: false };
-  for (let i = 0; i < argv.length; i++) {
-    let a = argv[i];
-    let inline: string | undefined;
-    const eq = a.indexOf('=');
-    if (a.startsWith('--') && eq > 0) {
-      inline = a.slice(eq + 1);
-      a = a.slice(0, eq);
+  // util.parseArgs does the splitting; non-strict mode returns tokens, so that an object id with
+  // a negative part (-5:3) stays an argument and the errors below say what was wrong.
+  const { tokens } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: false, tokens: true });
+  const seen = new Set<number>();
+  for (const t of tokens) {
+    if (t.kind === 'option-terminator') continue;
+    if (t.kind === 'positional' || /^-\d/.test(argv[t.index])) {
+      if (seen.has(t.index)) continue;
+      seen.add(t.index);
+      if (p.command === undefined) p.command = argv[t.index];
+      else p.positional.push(argv[t.index]);
+      continue;
     }
+    const name = t.name as keyof typeof OPTIONS;
+    if (!(name in OPTIONS)) throw new UsageError(`unknown option '${argv[t.index]}'`);
     const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined || v === '') throw new UsageError(`option ${a} needs a value`);
-      return v;
+      if (t.value === undefined || t.value === '') throw new UsageError(`option ${t.rawName} needs a value`);
+      return t.value;
     };
     // Byte counts: hexadecimal, or the size syntax every other iocatcher size uses (1MB, 1.5GiB).
     const count = (): bigint => {
       const v = value();
       if (/^0x[0-9a-f]+$/i.test(v)) return BigInt(v);
       try {
-        return BigInt(parseSize(v, a));
+        return BigInt(parseSize(v, t.rawName));
       } catch {
-        throw new UsageError(`${a} takes a byte count (0x... or ${SIZE_SYNTAX}), got '${v}'`);
+        throw new UsageError(`${t.rawName} takes a byte count (0x... or ${SIZE_SYNTAX}), got '${v}'`);
       }
     };
-    switch (a) {
-      case '-h': case '--help': p.help = true; break;
-      case '--version': p.version = true; break;
-      case '--metrics': p.metrics = value(); break;
-      case '--server': p.server = value(); break;
-      case '--json': p.json = true; break;
-      case '--allow-exist': p.allowExist = true; break;
-      case '--offset': p.offset = count(); break;
-      case '--size': p.size = count(); break;
-      default:
-        if (a.startsWith('-') && !/^-\d/.test(a)) throw new UsageError(`unknown option '${argv[i]}'`);
-        if (p.command === undefined) p.command = a;
-        else p.positional.push(a);
+    if (OPTIONS[name].type === 'boolean' && t.value !== undefined) throw new UsageError(`option ${t.rawName} takes no value`);
+    switch (name) {
+      case 'help': p.help = true; break;
+      case 'version': p.version = true; break;
+      case 'metrics': p.metrics = value(); break;
+      case 'server': p.server = value(); break;
+      case 'json': p.json = true; break;
+      case 'allow-exist': p.allowExist = true; break;
+      case 'offset': p.offset = count(); break;
+      case 'size': p.size = count(); break;
     }
   }
   return p;
@@ -169,7 +184,7 @@ function defaultServer(): string {
 }
 
 export async function run(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
-  const p = parseArgs(argv);
+  const p = parseCommandLine(argv);
   if (p.version) {
     out(`iocatcher ${packageVersion}\n`);
     return 0;
