@@ -10,7 +10,7 @@ import * as path from 'path';
 import { IocClient, IocError, parseSize, version } from '../src';
 import { checkEnvNames } from '../src/env';
 import { freePort, httpGet } from './helpers/ops';
-import { buildDir, repoRoot, startServer } from './helpers/server';
+import { buildDir, repoRoot, startServer, tmpDir } from './helpers/server';
 
 const pkgVersion: string = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version;
 const bin = (name: string) => path.join(repoRoot, 'bin', `${name}.js`);
@@ -75,6 +75,12 @@ describe('command lines', function () {
     usageError(cli('iocatcher-server', ['127.0.0.1'], { IOC_CACHE_SIZ: '1GB' }), /unknown environment variable IOC_CACHE_SIZ \(did you mean IOC_CACHE_SIZE\?\)/);
     usageError(cli('iocatcher-server', ['127.0.0.1'], { IOC_NOAUTH: '1' }), /did you mean IOC_NO_AUTH\?/);
     usageError(cli('iocatcher-server', ['127.0.0.1'], { IOC_PROT: '9000' }), /did you mean IOC_PORT\?/);
+    // The same for a config file's keys.
+    const file = path.join(tmpDir('ioc-cli-'), 'server.json');
+    fs.writeFileSync(file, JSON.stringify({ 'cache-sise': '1GB' }));
+    usageError(cli('iocatcher-server', ['--config', file, '127.0.0.1']), /unknown option 'cache-sise' \(did you mean 'cache-size'\?\)/);
+    fs.writeFileSync(file, JSON.stringify({ noAuth: 'maybe' }));
+    usageError(cli('iocatcher-server', ['--config', file, '127.0.0.1']), /'no-auth' takes true or false, got "maybe"/);
     const warnings = checkEnvNames({ IOC_SOMETHING_ELSE_ENTIRELY: '1', IOC_TEST_NO_ECHO: '1', IOC_PORT: '1', PATH: '/bin' }, ['IOC_PORT']);
     assert.equal(warnings.length, 1);
     assert.match(warnings[0], /^ignoring unknown environment variable IOC_SOMETHING_ELSE_ENTIRELY \(closest known: IOC_\w+\)$/);
