@@ -1,6 +1,7 @@
 // Command line of iocatcher-server: parsing, validation and --help. The daemon itself is native
 // (build/Release/iocatcher-serverd); this module turns options into its arguments.
 import { isIPv4 } from 'net';
+import { parseArgs } from 'util';
 import { IocError } from '../errors';
 import { parseSize, SIZE_SYNTAX } from '../size';
 
@@ -136,11 +137,18 @@ function sizeValue(name: string, v: string): string {
   return v;
 }
 
-function need(args: string[], i: number, name: string): string {
-  const v = args[i];
-  if (v === undefined || v === '') throw new IocError('EINVAL', `option ${name} needs a value`);
-  return v;
-}
+/** Options of the command line, for util.parseArgs (-v=CATS is rewritten to --verbose=CATS). */
+const OPTION_TYPES = {
+  help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' }, port: { type: 'string' }, store: { type: 'string' },
+  'ceph-conf': { type: 'string' }, 'ceph-client': { type: 'string' }, nvdimm: { type: 'string', short: 'n' },
+  'no-consistency-check': { type: 'boolean', short: 'c' }, 'no-auth': { type: 'boolean', short: 'a' },
+  'active-polling': { type: 'boolean', short: 'p' }, verbose: { type: 'boolean', short: 'v' }, provider: { type: 'string' },
+  'segment-size': { type: 'string' }, 'max-transfer': { type: 'string' }, 'max-message': { type: 'string' },
+  'max-object-size': { type: 'string' }, 'rma-timeout': { type: 'string' }, 'shutdown-timeout': { type: 'string' },
+  'write-behind': { type: 'string' }, prefault: { type: 'string' }, 'cache-size': { type: 'string' }, 'high-water': { type: 'string' },
+  'low-water': { type: 'string' }, 'stats-interval': { type: 'string' }, 'max-clients': { type: 'string' },
+  metrics: { type: 'string' }, config: { type: 'string' }, 'log-format': { type: 'string' },
+} as const;
 
 export function parseServerArgs(args: string[]): ServerOptions {
   const o: ServerOptions = {
@@ -148,17 +156,29 @@ export function parseServerArgs(args: string[]): ServerOptions {
     noAuth: false, activePolling: false, verbose: false, help: false,
   };
   const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    let a = args[i];
-    let inline: string | undefined;
-    const eq = a.indexOf('=');
-    if ((a.startsWith('--') || a.startsWith('-v=')) && eq > 0) {
-      inline = a.slice(eq + 1);
-      a = a.slice(0, eq);
+  // util.parseArgs splits the command line; token mode (non-strict) lets the checks below word
+  // every error. -v=CATS is the old spelling of --verbose=CATS, which parseArgs takes as a group
+  // of short options.
+  const argv = args.map((a) => (a.startsWith('-v=') ? `--verbose=${a.slice(3)}` : a));
+  const { tokens } = parseArgs({ args: argv, options: OPTION_TYPES, allowPositionals: true, strict: false, tokens: true });
+  for (const t of tokens) {
+    if (t.kind === 'option-terminator') continue;
+    if (t.kind === 'positional') {
+      positional.push(t.value);
+      continue;
     }
-    const value = (name: string): string => (inline !== undefined ? inline : need(args, ++i, name));
+    if (!(t.name in OPTION_TYPES)) throw new IocError('EINVAL', `unknown option '${args[t.index]}' (see --help)`);
+    const a = `--${t.name}`;
+    const inline = t.inlineValue ? t.value : undefined;
+    if (OPTION_TYPES[t.name as keyof typeof OPTION_TYPES].type === 'boolean' && t.value !== undefined && t.name !== 'verbose') {
+      throw new IocError('EINVAL', `option ${t.rawName} takes no value`);
+    }
+    const value = (name: string): string => {
+      if (t.value === undefined || t.value === '') throw new IocError('EINVAL', `option ${name} needs a value`);
+      return t.value;
+    };
     switch (a) {
-      case '-h': case '--help': o.help = true; break;
+      case '--help': o.help = true; break;
       case '--version': o.version = true; break;
       case '--port': {
         const v = value(a);
@@ -177,11 +197,11 @@ export function parseServerArgs(args: string[]): ServerOptions {
       }
       case '--ceph-conf': o.cephConf = value(a); break;
       case '--ceph-client': o.cephClient = value(a); break;
-      case '-n': case '--nvdimm': o.nvdimm.push(...value(a).split(',').filter((s) => s)); break;
-      case '-c': case '--no-consistency-check': o.noConsistencyCheck = true; break;
-      case '-a': case '--no-auth': o.noAuth = true; break;
-      case '-p': case '--active-polling': o.activePolling = true; break;
-      case '-v': case '--verbose': {
+      case '--nvdimm': o.nvdimm.push(...value(a).split(',').filter((s) => s)); break;
+      case '--no-consistency-check': o.noConsistencyCheck = true; break;
+      case '--no-auth': o.noAuth = true; break;
+      case '--active-polling': o.activePolling = true; break;
+      case '--verbose': {
         // A misspelt category would silently log nothing: refuse it.
         const bad = (inline ?? '').split(',').filter((c) => c && !DEBUG_CATEGORIES.includes(c));
         if (bad.length) throw new IocError('EINVAL', `unknown --verbose category '${bad[0]}' (${DEBUG_CATEGORIES.join(', ')})`);
@@ -260,8 +280,7 @@ export function parseServerArgs(args: string[]): ServerOptions {
         break;
       }
       default:
-        if (a.startsWith('-') && a !== '-') throw new IocError('EINVAL', `unknown option '${args[i]}' (see --help)`);
-        positional.push(a);
+        throw new IocError('EINVAL', `unknown option '${args[t.index]}' (see --help)`);
     }
   }
   if (o.help || o.version) return o;
@@ -283,10 +302,10 @@ export function daemonArgs(o: ServerOptions): string[] {
   if (o.provider) a.push('--provider', o.provider);
   if (o.cephConf) a.push('--ceph-conf', o.cephConf);
   if (o.cephClient) a.push('--ceph-client', o.cephClient);
-  if (o.segmentSize) a.push('--segment-size', String(parseSize(o.segmentSize)));
-  if (o.maxTransfer) a.push('--max-transfer', String(parseSize(o.maxTransfer)));
-  if (o.maxMessage) a.push('--max-message', String(parseSize(o.maxMessage)));
-  if (o.maxObjectSize) a.push('--max-object-size', String(parseSize(o.maxObjectSize)));
+  if (o.segmentSize) a.push('--segment-size', o.segmentSize.replace(/\s+/g, ''));
+  if (o.maxTransfer) a.push('--max-transfer', o.maxTransfer.replace(/\s+/g, ''));
+  if (o.maxMessage) a.push('--max-message', o.maxMessage.replace(/\s+/g, ''));
+  if (o.maxObjectSize) a.push('--max-object-size', o.maxObjectSize.replace(/\s+/g, ''));
   if (o.rmaTimeout !== undefined) a.push('--rma-timeout', String(o.rmaTimeout));
   if (o.shutdownTimeout !== undefined) a.push('--shutdown-timeout', String(o.shutdownTimeout));
   if (o.writeBehind) a.push('--write-behind', o.writeBehind);
