@@ -64,7 +64,9 @@ fs.mkdirSync(buildDir, { recursive: true });
 const out = fs.openSync(log, 'w');
 for (const l of hint) say(l);
 say(`compiling the native addon, client library and server (1-3 minutes; log: ${log})`);
-const configure = ['-S', root, '-B', buildDir, `-DIOC_NODE_INCLUDE=${nodeInclude}`, '-DIOC_BUILD_TOOLS=OFF'];
+// A consumer gets no test, fuzz or bench tools; `npm install` in a clone of the repository does.
+const clone = fs.existsSync(path.join(root, '.git'));
+const configure = ['-S', root, '-B', buildDir, `-DIOC_NODE_INCLUDE=${nodeInclude}`, `-DIOC_BUILD_TOOLS=${clone ? 'ON' : 'OFF'}`];
 // Keep the generator of an existing build directory; else Ninja when there is one (as cmake-js).
 if (!fs.existsSync(path.join(buildDir, 'CMakeCache.txt')) && which('ninja')) configure.push('-G', 'Ninja');
 const steps = [configure, ['--build', buildDir, '--parallel', String(Math.max(1, os.availableParallelism?.() ?? os.cpus().length))]];
