@@ -5,6 +5,7 @@ import { IocError } from './errors';
 // use) and the admin CLI: a number, decimals allowed, then an optional unit. Every unit is
 // 1024-based whatever its spelling: K = KB = KiB = 1024, M = MB = MiB = 1024^2, up to T. Case is
 // ignored. A fractional byte count rounds to the nearest byte (0.5MB = 524288).
+/** The size syntax in words, as error messages and --help texts give it. */
 export const SIZE_SYNTAX = 'a number with an optional unit B, K/KB/KiB, M/MB/MiB, G/GB/GiB or T/TB/TiB (1024-based), e.g. 64MB or 1.5GiB';
 
 const SIZE_RE = /^\s*(\d+(?:\.\d+)?)\s*(?:([KMGT])(?:I?B)?|B)?\s*$/i;
