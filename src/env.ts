@@ -1,11 +1,12 @@
 // The IOC_* environment variables iocatcher reads, and their checks: a misspelt name or a value
 // that is not a number must be an error saying so, not a setting silently ignored.
+import { z } from 'zod';
 import { IocError } from './errors';
 
 /** Variables of the client library (C and TypeScript) that take a whole number, and their range. */
 export const CLIENT_NUMBER_VARIABLES: Record<string, { min: number; max: number; unit: string }> = {
   IOC_CLIENT_TIMEOUT_MS: { min: 0, max: 86400000, unit: 'milliseconds' },
-  IOC_CLIENT_SPIN_US: { min: 0, max: 1000000, unit: 'microseconds' },
+  IOC_CLIENT_SPIN_US: { min: 0, max: 1000, unit: 'microseconds' },
 };
 
 /**
@@ -25,7 +26,8 @@ export function checkClientEnv(env: NodeJS.ProcessEnv = process.env): void {
   for (const [name, r] of Object.entries(CLIENT_NUMBER_VARIABLES)) {
     const v = env[name];
     if (v === undefined) continue;
-    if (!/^\d+$/.test(v) || Number(v) < r.min || Number(v) > r.max) {
+    const schema = z.string().regex(/^\d+$/).transform(Number).pipe(z.number().min(r.min).max(r.max));
+    if (!schema.safeParse(v).success) {
       throw new IocError('EINVAL', `environment ${name}='${v}' is not a whole number of ${r.unit} (${r.min}-${r.max})`);
     }
   }

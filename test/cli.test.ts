@@ -8,7 +8,7 @@ import { spawnSync, SpawnSyncReturns } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { IocClient, IocError, parseSize, version } from '../src';
-import { checkEnvNames } from '../src/env';
+import { checkClientEnv, checkEnvNames } from '../src/env';
 import { freePort, httpGet } from './helpers/ops';
 import { buildDir, repoRoot, startServer, tmpDir } from './helpers/server';
 
@@ -100,6 +100,8 @@ describe('command lines', function () {
       if (saved === undefined) delete process.env.IOC_CLIENT_TIMEOUT_MS;
       else process.env.IOC_CLIENT_TIMEOUT_MS = saved;
     }
+    assert.throws(() => checkClientEnv({ IOC_CLIENT_SPIN_US: 'fast' }), (e: IocError) => e.code === 'EINVAL' && /IOC_CLIENT_SPIN_US='fast'/.test(e.message));
+    checkClientEnv({ IOC_CLIENT_TIMEOUT_MS: '0', IOC_CLIENT_SPIN_US: '1000' });
     for (const v of ['abc', '-1', '10s']) {
       usageError(cli('iocatcher-client', ['127.0.0.1'], { IOC_CLIENT_TIMEOUT_MS: v }), new RegExp(`IOC_CLIENT_TIMEOUT_MS='${v}' is not a whole number`));
       usageError(cli('iocatcher', ['flush', '1:2'], { IOC_CLIENT_TIMEOUT_MS: v }), new RegExp(`IOC_CLIENT_TIMEOUT_MS='${v}' is not a whole number`));
