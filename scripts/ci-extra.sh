@@ -14,7 +14,7 @@ echo "ci-extra: libFuzzer"
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}" bash scripts/fuzz.sh
 
 echo "ci-extra: sanitizer build (build-asan, dist-asan)"
-npx --no-install cmake-js compile --out build-asan --CDIOC_SANITIZE=ON --log-level error >/tmp/iocatcher-asan-build.log 2>&1 || {
+npx --no-install cmake-js compile --out build-asan --CDIOC_SANITIZE=ON --CDIOC_BUILD_TOOLS=ON --log-level error >/tmp/iocatcher-asan-build.log 2>&1 || {
   tail -50 /tmp/iocatcher-asan-build.log >&2
   echo "ci-extra: sanitizer build failed" >&2
   exit 1

@@ -29,11 +29,14 @@ fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  # --ignore-scripts: the package's own install script (scripts/install.js, the consumer build)
+  # would compile once more what the next step compiles with the tools.
+  npm ci --no-audit --no-fund --loglevel=error --ignore-scripts
 fi
 
+# IOC_BUILD_TOOLS: the test, fuzz and benchmark tools too (a consumer's npm install skips them).
 echo "setup: building native code (cmake-js) and TypeScript"
-npx --no-install cmake-js compile --log-level error >/tmp/iocatcher-native-build.log 2>&1 || {
+npx --no-install cmake-js compile --log-level error --CDIOC_BUILD_TOOLS=ON >/tmp/iocatcher-native-build.log 2>&1 || {
   cat /tmp/iocatcher-native-build.log >&2
   echo "setup: native build failed" >&2
   exit 1

@@ -5,3 +5,6 @@ export type { I64 } from './client/native-types';
 export { IocError } from './errors';
 export type { AbortOptions } from './abort';
 export * from './ummap';
+export { SIZE_SYNTAX } from './size';
+/** The package's version (as in its package.json). */
+export { packageVersion as version } from './native';

@@ -16,8 +16,36 @@ export const packageRoot: string = (() => {
   return path.resolve(__dirname, '..', '..');
 })();
 
-/** Folder holding the native build outputs (override with IOC_BUILD_DIR). */
-export const nativeBuildDir: string = path.join(process.env.IOC_BUILD_DIR ?? path.join(packageRoot, 'build'), 'Release');
+/** The package's version (package.json). */
+export const packageVersion: string = (() => {
+  try {
+    return (JSON.parse(require('fs').readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+/** Prebuilt binaries an `npm pack` tarball carries for this platform (scripts/prepack.js). */
+export const prebuiltDir: string = path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
+
+/**
+ * Folder holding the native build outputs: IOC_BUILD_DIR/Release when set, else build/Release
+ * when the addon was compiled there (a clone, or an install that compiled), else the prebuilt
+ * binaries of the package.
+ */
+export const nativeBuildDir: string = (() => {
+  if (process.env.IOC_BUILD_DIR) return path.join(process.env.IOC_BUILD_DIR, 'Release');
+  const built = path.join(packageRoot, 'build', 'Release');
+  const fs = require('fs') as typeof import('fs');
+  if (!fs.existsSync(path.join(built, 'iocatcher.node')) && fs.existsSync(path.join(prebuiltDir, 'iocatcher.node'))) return prebuiltDir;
+  return built;
+})();
+
+/** How to get the native parts, as advice that works where the package is: a clone or an install. */
+export function buildAdvice(): string {
+  const clone = require('fs').existsSync(path.join(packageRoot, '.git'));
+  return clone ? 'run: bash scripts/setup.sh' : 'run: npm rebuild iocatcher (compiles them; needs apt-get install cmake g++ make pkg-config libfabric-dev libpmem-dev)';
+}
 
 let cached: NativeAddon | undefined;
 
@@ -28,7 +56,10 @@ export function addon(): NativeAddon {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
       cached = require(file) as NativeAddon;
     } catch (e) {
-      const err = new Error(`cannot load the native addon ${file} (run npm run build): ${(e as Error).message}`);
+      const msg = (e as Error).message;
+      // A prebuilt addon that is there but needs a missing runtime library: name its package.
+      const advice = /libfabric\.so/.test(msg) ? 'install the libfabric runtime: apt-get install libfabric1' : buildAdvice();
+      const err = new Error(`cannot load the native addon ${file} (${advice}): ${msg}`);
       (err as Error & { code: string }).code = 'ENOADDON';
       throw err;
     }

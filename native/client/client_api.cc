@@ -1,4 +1,5 @@
 // The C API of include/iocatcher-client.h over a pool of Connections (one per concurrent caller).
+#include <cctype>
 #include <errno.h>
 
 #include <algorithm>
@@ -236,7 +237,18 @@ IOC_API ioc_client_t *ioc_client_init(const char *ip, const char *port) {
     errno = EINVAL;
     return nullptr;
   }
-  if (const char *t = getenv("IOC_CLIENT_TIMEOUT_MS")) c->timeoutMs = (unsigned)atoi(t);
+  if (const char *t = getenv("IOC_CLIENT_TIMEOUT_MS")) {
+    // A typo must not silently mean "no timeout" (atoi's 0): refuse the connection instead.
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(t, &end, 10);
+    if (!isdigit((unsigned char)*t) || *end || errno || v > 86400000) {
+      fprintf(stderr, "iocatcher-client: IOC_CLIENT_TIMEOUT_MS='%s' is not a whole number of milliseconds (0-86400000)\n", t);
+      errno = EINVAL;
+      return nullptr;
+    }
+    c->timeoutMs = (unsigned)v;
+  }
   // Connect to every server now; with several, those that cannot be reached are tried again by
   // later calls, and init fails only when none can be reached.
   int firstError = 0;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <thread>
 
+#include "common/size.h"
 #include "fabric/fabric.h"
 #include "server/fabric_server.h"
 #include "server/gated_store.h"
@@ -29,22 +30,31 @@
 using namespace ioc;
 using namespace ioc::server;
 
-static uint64_t parseSize(const char *s, bool &ok) {
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  ok = errno == 0 && end != s;
-  if (!ok) return 0;
-  std::string suffix(end);
-  for (auto &ch : suffix) ch = toupper(ch);
-  uint64_t mult = 1;
-  if (suffix == "" || suffix == "B") mult = 1;
-  else if (suffix == "K" || suffix == "KB" || suffix == "KIB") mult = 1ull << 10;
-  else if (suffix == "M" || suffix == "MB" || suffix == "MIB") mult = 1ull << 20;
-  else if (suffix == "G" || suffix == "GB" || suffix == "GIB") mult = 1ull << 30;
-  else if (suffix == "T" || suffix == "TB" || suffix == "TIB") mult = 1ull << 40;
-  else ok = false;
-  return v * mult;
+// One size syntax for every SIZE option (native/common/size.h, as the TypeScript side).
+static uint64_t sizeOption(const char *s, bool &ok) {
+  uint64_t v = 0;
+  ok = ioc::parseSize(s, v);
+  return v;
+}
+
+// -v=CATS: every category must be one the logs use (a typo would silently log nothing).
+static bool validDebugCategories(const char *cats) {
+  static const char *const known[] = {"fabric", "protocol", "auth", "server", "cache", "tcp", "rados", "stats", "config", "metrics", "all"};
+  std::string list(cats);
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    size_t comma = list.find(',', pos);
+    if (comma == std::string::npos) comma = list.size();
+    std::string cat = list.substr(pos, comma - pos);
+    bool found = cat.empty();
+    for (const char *k : known) found = found || cat == k;
+    if (!found) {
+      fprintf(stderr, "iocatcher-serverd: unknown --verbose category '%s' (fabric, protocol, auth, server, cache, tcp, rados, stats, config, metrics, all)\n", cat.c_str());
+      return false;
+    }
+    pos = comma + 1;
+  }
+  return true;
 }
 
 // A number of seconds, 1 to 86400.
@@ -118,6 +128,7 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
       {"ceph-client", required_argument, nullptr, 'U'},
       {"max-clients", required_argument, nullptr, 'Q'},
       {"help", no_argument, nullptr, 'h'},
+      {"version", no_argument, nullptr, 'V'},
       {nullptr, 0, nullptr, 0},
   };
   int c;
@@ -142,7 +153,9 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
         // -v: throughput every second. -v=CATS / --verbose=CATS: debug messages of the
         // comma-separated categories CATS, and the throughput line only if CATS has stats or all.
         if (optarg && *optarg) {
-          setDebugCategories(optarg[0] == '=' ? optarg + 1 : optarg);
+          const char *cats = optarg[0] == '=' ? optarg + 1 : optarg;
+          if (!validDebugCategories(cats)) return false;
+          setDebugCategories(cats);
           o.verbose = debugCategory("stats") ? 1 : 0;
         } else {
           o.verbose = 1;
@@ -162,30 +175,30 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
       case 'U': o.cephClient = optarg; break;
       case 'f': o.provider = optarg; break;
       case 'S':
-        o.segmentSize = parseSize(optarg, ok);
+        o.segmentSize = sizeOption(optarg, ok);
         if (!ok || o.segmentSize == 0 || o.segmentSize % 4096 || o.segmentSize > (1u << 30)) {
-          fprintf(stderr, "iocatcher-serverd: --segment-size must be a multiple of 4096, at most 1GB\n");
+          fprintf(stderr, "iocatcher-serverd: --segment-size '%s' must be a multiple of 4096, at most 1GB (%s)\n", optarg, IOC_SIZE_SYNTAX);
           return false;
         }
         break;
       case 'T':
-        o.maxTransfer = parseSize(optarg, ok);
+        o.maxTransfer = sizeOption(optarg, ok);
         if (!ok || o.maxTransfer == 0) {
-          fprintf(stderr, "iocatcher-serverd: invalid --max-transfer '%s'\n", optarg);
+          fprintf(stderr, "iocatcher-serverd: invalid --max-transfer '%s': expected " IOC_SIZE_SYNTAX "\n", optarg);
           return false;
         }
         break;
       case 'M':
-        o.maxMessage = parseSize(optarg, ok);
+        o.maxMessage = sizeOption(optarg, ok);
         if (!ok || o.maxMessage < 64 || o.maxMessage > 36864) {
           fprintf(stderr, "iocatcher-serverd: --max-message must be between 64B and 36KB\n");
           return false;
         }
         break;
       case 'O':
-        o.maxObjectSize = parseSize(optarg, ok);
+        o.maxObjectSize = sizeOption(optarg, ok);
         if (!ok || o.maxObjectSize == 0) {
-          fprintf(stderr, "iocatcher-serverd: invalid --max-object-size '%s'\n", optarg);
+          fprintf(stderr, "iocatcher-serverd: invalid --max-object-size '%s': expected " IOC_SIZE_SYNTAX "\n", optarg);
           return false;
         }
         break;
@@ -204,9 +217,9 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
           o.prefault = 0;
           break;
         }
-        o.prefault = parseSize(optarg, ok);
+        o.prefault = sizeOption(optarg, ok);
         if (!ok) {
-          fprintf(stderr, "iocatcher-serverd: invalid --prefault '%s' (a size, or off)\n", optarg);
+          fprintf(stderr, "iocatcher-serverd: invalid --prefault '%s' (off, or " IOC_SIZE_SYNTAX ")\n", optarg);
           return false;
         }
         break;
@@ -214,9 +227,9 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
         if (!parseSeconds(optarg, "--shutdown-timeout", o.shutdownTimeoutSec)) return false;
         break;
       case 'C':
-        o.cacheSize = parseSize(optarg, ok);
+        o.cacheSize = sizeOption(optarg, ok);
         if (!ok || o.cacheSize == 0) {
-          fprintf(stderr, "iocatcher-serverd: invalid --cache-size '%s'\n", optarg);
+          fprintf(stderr, "iocatcher-serverd: invalid --cache-size '%s': expected " IOC_SIZE_SYNTAX "\n", optarg);
           return false;
         }
         break;
@@ -253,6 +266,9 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
       }
       case 'h':
         fputs(USAGE, stdout);
+        exit(0);
+      case 'V':
+        printf("iocatcher-serverd %s\n", IOC_VERSION);
         exit(0);
       default:
         return false;

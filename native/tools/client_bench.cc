@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/size.h"
 #include "iocatcher-client.h"
 
 using Clock = std::chrono::steady_clock;
@@ -39,20 +41,27 @@ static void usage(FILE *out) {
           "                     the epoch), so that several processes start together\n"
           "  --active           busy-poll completions instead of blocking\n"
           "  --json             also print one JSON object per measurement\n"
-          "  -h, --help         show this help\n");
+          "  -h, --help         show this help\n"
+          "  --version          print the version\n"
+          "\n"
+          "SIZE: " IOC_SIZE_SYNTAX ".\n"
+          "IOC_CLIENT_TIMEOUT_MS: milliseconds before a request with no answer fails.\n");
 }
 
 static bool parseSize(const char *s, size_t &out) {
+  uint64_t v = 0;
+  if (!ioc::parseSize(s, v)) return false;
+  out = (size_t)v;
+  return true;
+}
+
+// A whole number in [min, max], nothing else ("-5" or "10x" are errors, not 0 or 10).
+static bool parseCount(const char *s, unsigned long long min, unsigned long long max, unsigned long long &out) {
+  if (!*s || !isdigit((unsigned char)*s)) return false;
   char *end;
+  errno = 0;
   unsigned long long v = strtoull(s, &end, 10);
-  if (end == s) return false;
-  switch (*end) {
-    case 0: break;
-    case 'k': case 'K': v <<= 10; break;
-    case 'm': case 'M': v <<= 20; break;
-    case 'g': case 'G': v <<= 30; break;
-    default: return false;
-  }
+  if (errno || *end || v < min || v > max) return false;
   out = v;
   return true;
 }
@@ -94,6 +103,7 @@ int main(int argc, char **argv) {
                               {"json", no_argument, nullptr, 'j'}, {"total", required_argument, nullptr, 't'},        {"help", no_argument, nullptr, 'h'},
                               {"object", required_argument, nullptr, 'o'}, {"fresh", no_argument, nullptr, 'f'},
                               {"sweep", no_argument, nullptr, 'w'}, {"start-at", required_argument, nullptr, 'S'},
+                              {"version", no_argument, nullptr, 'V'},
                               {nullptr, 0, nullptr, 0}};
   std::string port = "8556", mode = "all";
   size_t size = 8 << 20, count = 0, eager = 0, rdma = 0, total = 1ull << 30;
@@ -101,20 +111,34 @@ int main(int argc, char **argv) {
   int64_t high = 0x10c, low = 1;
   long long startAtUs = 0;
   int c;
+  unsigned long long n;
+  // Bad input: one line saying what is wrong, exit 2 (not the whole usage text).
   while ((c = getopt_long(argc, argv, "h", longOpts, nullptr)) != -1) {
     switch (c) {
-      case 'P': port = optarg; break;
+      case 'P':
+        if (!parseCount(optarg, 1, 65534, n)) {
+          fprintf(stderr, "iocatcher-client: invalid --port '%s' (1-65534)\n", optarg);
+          return 2;
+        }
+        port = optarg;
+        break;
       case 'm': mode = optarg; break;
       case 's':
         if (!parseSize(optarg, size) || size == 0) {
-          fprintf(stderr, "iocatcher-client: invalid --size '%s'\n", optarg);
+          fprintf(stderr, "iocatcher-client: invalid --size '%s': expected %s\n", optarg, IOC_SIZE_SYNTAX);
           return 2;
         }
         break;
-      case 'n': count = strtoull(optarg, nullptr, 10); break;
+      case 'n':
+        if (!parseCount(optarg, 1, 1ull << 40, n)) {
+          fprintf(stderr, "iocatcher-client: --count takes a positive whole number, got '%s'\n", optarg);
+          return 2;
+        }
+        count = (size_t)n;
+        break;
       case 'e':
         if (!parseSize(optarg, eager) || eager > 32768) {
-          fprintf(stderr, "iocatcher-client: --eager must be at most 32768\n");
+          fprintf(stderr, "iocatcher-client: invalid --eager '%s': at most 32KB, %s\n", optarg, IOC_SIZE_SYNTAX);
           return 2;
         }
         break;
@@ -126,7 +150,7 @@ int main(int argc, char **argv) {
         break;
       case 't':
         if (!parseSize(optarg, total) || total == 0) {
-          fprintf(stderr, "iocatcher-client: invalid --total '%s'\n", optarg);
+          fprintf(stderr, "iocatcher-client: invalid --total '%s': expected %s\n", optarg, IOC_SIZE_SYNTAX);
           return 2;
         }
         break;
@@ -147,12 +171,25 @@ int main(int argc, char **argv) {
       case 'a': active = true; break;
       case 'j': json = true; break;
       case 'h': usage(stdout); return 0;
-      default: usage(stderr); return 2;
+      case 'V': printf("iocatcher-client %s\n", IOC_VERSION); return 0;
+      default:  // getopt printed what was wrong
+        fprintf(stderr, "iocatcher-client: see --help\n");
+        return 2;
     }
   }
-  if (optind != argc - 1 || (mode != "ping" && mode != "read" && mode != "write" && mode != "all" && mode != "checkpoint")) {
-    usage(stderr);
+  if (mode != "ping" && mode != "read" && mode != "write" && mode != "all" && mode != "checkpoint") {
+    fprintf(stderr, "iocatcher-client: unknown --mode '%s' (ping, read, write, all or checkpoint)\n", mode.c_str());
     return 2;
+  }
+  if (optind != argc - 1) {
+    fprintf(stderr, "iocatcher-client: expected one SERVER_IP, got %d arguments (see --help)\n", argc - optind);
+    return 2;
+  }
+  if (const char *t = getenv("IOC_CLIENT_TIMEOUT_MS")) {
+    if (!parseCount(t, 0, 86400000, n)) {
+      fprintf(stderr, "iocatcher-client: IOC_CLIENT_TIMEOUT_MS='%s' is not a whole number of milliseconds (0-86400000)\n", t);
+      return 2;
+    }
   }
   ioc_client_t *client = ioc_client_init(argv[optind], port.c_str());
   if (!client) {

@@ -2,7 +2,11 @@
 //   stats / ls go through the server's metrics endpoint (iocatcher-server --metrics HOST:PORT);
 //   flush / cow are protocol requests sent through the client library (IocClient).
 import * as http from 'http';
+import { parseArgs } from 'util';
 import { IocClient } from '../client';
+import { checkClientEnv } from '../env';
+import { packageVersion } from '../native';
+import { parseSize, SIZE_SYNTAX } from '../size';
 import type { CachedObject, DaemonStats } from '../server/metrics';
 
 export const USAGE = `Usage: iocatcher COMMAND [options]
@@ -26,8 +30,10 @@ Options:
                         127.0.0.1:8556)
   --json                print the server's JSON answer as it is
   -h, --help            show this help (also: iocatcher COMMAND --help)
+  --version             print the version
 
 Object ids are two signed 64-bit integers HIGH:LOW (decimal, or 0x... hexadecimal).
+--offset and --size take a byte count: 0x... hexadecimal, or ${SIZE_SYNTAX}.
 Exit status: 0 on success, 1 when the server refused or could not be reached, 2 on bad usage.
 `;
 
@@ -50,40 +56,61 @@ interface Parsed {
   offset: bigint;
   size: bigint;
   help: boolean;
+  version: boolean;
 }
 
-function parseArgs(argv: string[]): Parsed {
-  const p: Parsed = { positional: [], json: false, allowExist: false, offset: 0n, size: 0n, help: false };
-  for (let i = 0; i < argv.length; i++) {
-    let a = argv[i];
-    let inline: string | undefined;
-    const eq = a.indexOf('=');
-    if (a.startsWith('--') && eq > 0) {
-      inline = a.slice(eq + 1);
-      a = a.slice(0, eq);
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+  metrics: { type: 'string' },
+  server: { type: 'string' },
+  json: { type: 'boolean' },
+  'allow-exist': { type: 'boolean' },
+  offset: { type: 'string' },
+  size: { type: 'string' },
+} as const;
+
+function parseCommandLine(argv: string[]): Parsed {
+  const p: Parsed = { positional: [], json: false, allowExist: false, offset: 0n, size: 0n, help: false, version: false };
+  // util.parseArgs does the splitting; non-strict mode returns tokens, so that an object id with
+  // a negative part (-5:3) stays an argument and the errors below say what was wrong.
+  const { tokens } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: false, tokens: true });
+  const seen = new Set<number>();
+  for (const t of tokens) {
+    if (t.kind === 'option-terminator') continue;
+    if (t.kind === 'positional' || /^-\d/.test(argv[t.index])) {
+      if (seen.has(t.index)) continue;
+      seen.add(t.index);
+      if (p.command === undefined) p.command = argv[t.index];
+      else p.positional.push(argv[t.index]);
+      continue;
     }
+    const name = t.name as keyof typeof OPTIONS;
+    if (!(name in OPTIONS)) throw new UsageError(`unknown option '${argv[t.index]}'`);
     const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined || v === '') throw new UsageError(`option ${a} needs a value`);
-      return v;
+      if (t.value === undefined || t.value === '') throw new UsageError(`option ${t.rawName} needs a value`);
+      return t.value;
     };
+    // Byte counts: hexadecimal, or the size syntax every other iocatcher size uses (1MB, 1.5GiB).
     const count = (): bigint => {
       const v = value();
-      if (!/^(0x[0-9a-f]+|\d+)$/i.test(v)) throw new UsageError(`${a} takes a non-negative integer, got '${v}'`);
-      return BigInt(v);
+      if (/^0x[0-9a-f]+$/i.test(v)) return BigInt(v);
+      try {
+        return BigInt(parseSize(v, t.rawName));
+      } catch {
+        throw new UsageError(`${t.rawName} takes a byte count (0x... or ${SIZE_SYNTAX}), got '${v}'`);
+      }
     };
-    switch (a) {
-      case '-h': case '--help': p.help = true; break;
-      case '--metrics': p.metrics = value(); break;
-      case '--server': p.server = value(); break;
-      case '--json': p.json = true; break;
-      case '--allow-exist': p.allowExist = true; break;
-      case '--offset': p.offset = count(); break;
-      case '--size': p.size = count(); break;
-      default:
-        if (a.startsWith('-') && !/^-\d/.test(a)) throw new UsageError(`unknown option '${argv[i]}'`);
-        if (p.command === undefined) p.command = a;
-        else p.positional.push(a);
+    if (OPTIONS[name].type === 'boolean' && t.value !== undefined) throw new UsageError(`option ${t.rawName} takes no value`);
+    switch (name) {
+      case 'help': p.help = true; break;
+      case 'version': p.version = true; break;
+      case 'metrics': p.metrics = value(); break;
+      case 'server': p.server = value(); break;
+      case 'json': p.json = true; break;
+      case 'allow-exist': p.allowExist = true; break;
+      case 'offset': p.offset = count(); break;
+      case 'size': p.size = count(); break;
     }
   }
   return p;
@@ -157,7 +184,11 @@ function defaultServer(): string {
 }
 
 export async function run(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
-  const p = parseArgs(argv);
+  const p = parseCommandLine(argv);
+  if (p.version) {
+    out(`iocatcher ${packageVersion}\n`);
+    return 0;
+  }
   if (p.help || p.command === undefined || p.command === 'help') {
     const usage = p.command && COMMAND_USAGE[p.command] ? COMMAND_USAGE[p.command] : USAGE;
     if (!p.help && p.command === undefined) throw new UsageError('missing COMMAND (stats, ls, flush, cow; see --help)');
@@ -186,6 +217,11 @@ export async function run(argv: string[], out: (s: string) => void = (s) => proc
     case 'cow': {
       want(p.command === 'flush' ? 1 : 2);
       const ids = p.positional.map(objectId);
+      try {
+        checkClientEnv(process.env);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
       const server = p.server ?? defaultServer();
       const client = await IocClient.connect(server);
       try {

@@ -4,6 +4,7 @@ import { promises as dns } from 'dns';
 import { AbortOptions, checkSignal, raceAbort } from '../abort';
 import '../dispose';
 import { addon } from '../native';
+import { checkClientEnv } from '../env';
 import { errnoName, errorFromErrno, IocError } from '../errors';
 import type { I64, NativeClientHandle } from './native-types';
 
@@ -175,6 +176,7 @@ export class IocClient {
    */
   static async connect(host?: ServerList, port = 8556): Promise<IocClient> {
     if (!Number.isInteger(port) || port <= 0 || port > 65534) throw new IocError('EINVAL', `invalid port ${port}`);
+    checkClientEnv();
     const list = serverListString(host ?? (process.env.IOC_SERVER?.trim() || '127.0.0.1'));
     const h = await addon().clientConnect(list, String(port));
     if (typeof h === 'number') throw await connectError(h, list, port);

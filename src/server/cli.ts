@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import type { Server } from 'http';
 import * as path from 'path';
 import { Duplex } from 'stream';
-import { nativeBuildDir } from '../native';
+import { buildAdvice, nativeBuildDir, packageVersion } from '../native';
 import { effectiveConfig, resolveServerOptions } from './config';
 import { createLogger } from './log';
 import { DaemonControl, startMetricsServer } from './metrics';
@@ -17,8 +17,9 @@ export const daemonPath = (): string => path.join(nativeBuildDir, 'iocatcher-ser
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
   let opts: ServerOptions;
   let sources: Record<string, string>;
+  let warnings: string[];
   try {
-    ({ options: opts, sources } = resolveServerOptions(argv, process.env));
+    ({ options: opts, sources, warnings } = resolveServerOptions(argv, process.env));
   } catch (e) {
     process.stderr.write(`iocatcher-server: ${(e as Error).message}\n`);
     process.exit(2);
@@ -27,13 +28,18 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     process.stdout.write(USAGE);
     return;
   }
+  if (opts.version) {
+    process.stdout.write(`iocatcher-server ${packageVersion}\n`);
+    return;
+  }
   const cats = typeof opts.verbose === 'string' && opts.verbose ? opts.verbose.split(',').filter((c) => c) : [];
   const logger = createLogger({ format: opts.logFormat ?? 'text', debug: !!process.env.IOC_DEBUG, debugCategories: cats });
   const bin = daemonPath();
   if (!fs.existsSync(bin)) {
-    logger.log('fatal', 'server', `native daemon not built (${bin}); run: npm run build`);
+    logger.log('fatal', 'server', `native daemon not built (${bin}); ${buildAdvice()}`);
     process.exit(1);
   }
+  for (const w of warnings) logger.log('warn', 'config', w);
   logger.log('info', 'config', 'effective configuration', { config: effectiveConfig(opts), sources });
 
   let control: DaemonControl | undefined;
@@ -86,7 +92,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   });
   // 'close': the daemon exited and its stderr is fully read.
   child.on('close', (code, signal) => {
-    if (signal) logger.log('error', 'server', `daemon ended by ${signal}`);
+    if (signal) logger.log('error', 'server', `daemon ${bin} ended by ${signal}`);
     // A daemon that fails on its own (bad option, cannot listen, no store) ends the service: fatal.
     else if (code !== 0 && !stopping) logger.log('fatal', 'server', `daemon exited with status ${code}`, { exitCode: code });
     control?.close();

@@ -5,6 +5,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import YAML from 'yaml';
+import { z } from 'zod';
+import { checkEnvNames, closest } from '../env';
 import { IocError } from '../errors';
 import { parseServerArgs, ServerOptions } from './options';
 
@@ -47,22 +49,27 @@ const kebab = (k: string): string => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCas
 /** IOC_* variable of an option: IOC_CACHE_SIZE for cache-size. */
 export const envName = (key: string): string => `IOC_${key.replace(/-/g, '_').toUpperCase()}`;
 
-function value(key: string, v: unknown, where: string): string | boolean | undefined {
+// The shape of each option's value in a config file or an IOC_* variable (zod schemas). The value
+// itself (a port's range, a size's syntax) is then checked by parseServerArgs, once for all sources.
+const TRUE_RE = /^(1|true|yes|on)$/i;
+const FALSE_RE = /^(0|false|no|off|)$/i;
+// false is kept: it overrides a true of a lower-precedence source.
+const flagSchema = z.union([z.boolean(), z.string().regex(TRUE_RE).transform(() => true), z.string().regex(FALSE_RE).transform(() => false)]);
+const scalarSchema = z.union([z.string(), z.number(), z.bigint()]).transform(String);
+const SCHEMAS: Record<Kind, z.ZodType<string | boolean>> = {
+  flag: flagSchema,
+  value: scalarSchema,
+  optional: z.union([flagSchema, scalarSchema]),
+};
+// nvdimm also takes a list of directories.
+const nvdimmSchema = z.union([scalarSchema, z.array(z.string()).transform((a) => a.join(','))]);
+
+function value(key: string, v: unknown, where: string): string | boolean {
   const kind = SERVER_OPTION_KEYS[key];
-  if (Array.isArray(v) && key === 'nvdimm') v = v.join(',');
-  if (kind === 'flag') {
-    // false is kept: it overrides a true of a lower-precedence source.
-    if (typeof v === 'boolean') return v;
-    if (typeof v === 'string' && /^(1|true|yes|on)$/i.test(v)) return true;
-    if (typeof v === 'string' && /^(0|false|no|off|)$/i.test(v)) return false;
-    throw new IocError('EINVAL', `${where}: '${key}' takes true or false, got ${JSON.stringify(v)}`);
-  }
-  if (kind === 'optional' && typeof v === 'boolean') return v;
-  if (kind === 'optional' && typeof v === 'string' && /^(1|true|yes|on)$/i.test(v)) return true;
-  if (kind === 'optional' && typeof v === 'string' && /^(0|false|no|off|)$/i.test(v)) return false;
-  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
-  if (typeof v === 'string') return v;
-  throw new IocError('EINVAL', `${where}: '${key}' takes a string or a number, got ${JSON.stringify(v)}`);
+  const r = (key === 'nvdimm' ? nvdimmSchema : SCHEMAS[kind]).safeParse(v);
+  if (r.success) return r.data;
+  const wanted = kind === 'flag' ? 'true or false' : key === 'nvdimm' ? 'a string or a list of strings' : 'a string or a number';
+  throw new IocError('EINVAL', `${where}: '${key}' takes ${wanted}, got ${JSON.stringify(v)}`);
 }
 
 /** The options of a configuration file (JSON, or YAML when the name ends in .yaml/.yml or it is not JSON). */
@@ -80,15 +87,18 @@ export function readConfigFile(file: string): Values {
     throw new IocError('EINVAL', `--config ${file}: not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(e as Error).message}`);
   }
   if (doc === null || doc === undefined) doc = {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new IocError('EINVAL', `--config ${file}: expected an object of options`);
+  const parsed = z.record(z.string(), z.unknown()).safeParse(doc);
+  if (!parsed.success || Array.isArray(doc)) throw new IocError('EINVAL', `--config ${file}: expected an object of options`);
   const out: Values = new Map();
-  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+  const known = Object.keys(SERVER_OPTION_KEYS);
+  for (const [k, v] of Object.entries(parsed.data)) {
     const key = kebab(k);
     if (!(key in SERVER_OPTION_KEYS)) {
-      throw new IocError('EINVAL', `--config ${file}: unknown option '${k}' (known: ${Object.keys(SERVER_OPTION_KEYS).join(', ')})`);
+      const near = closest(key, known);
+      const hint = near.distance <= 2 ? ` (did you mean '${near.name}'?)` : ` (known: ${known.join(', ')})`;
+      throw new IocError('EINVAL', `--config ${file}: unknown option '${k}'${hint}`);
     }
-    const val = value(key, v, `--config ${file}`);
-    if (val !== undefined) out.set(key, val);
+    out.set(key, value(key, v, `--config ${file}`));
   }
   return out;
 }
@@ -99,8 +109,7 @@ export function readEnv(env: NodeJS.ProcessEnv): Values {
   for (const key of Object.keys(SERVER_OPTION_KEYS)) {
     const v = env[envName(key)];
     if (v === undefined) continue;
-    const val = value(key, v, `environment ${envName(key)}`);
-    if (val !== undefined) out.set(key, val);
+    out.set(key, value(key, v, `environment ${envName(key)}`));
   }
   return out;
 }
@@ -152,12 +161,15 @@ export interface ResolvedConfig {
   options: ServerOptions;
   /** Where each option set away from its default came from. */
   sources: Record<string, Source>;
+  /** Things worth a warning in the log (unknown IOC_* variables far from any known one). */
+  warnings: string[];
 }
 
 /** Server options from the command line, the environment and the --config file (or IOC_CONFIG). */
 export function resolveServerOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
   const cli = scanArgs(argv);
-  if (cli.keys.has('help')) return { options: parseServerArgs(argv), sources: {} };
+  if (cli.keys.has('help') || cli.keys.has('version')) return { options: parseServerArgs(argv), sources: {}, warnings: [] };
+  const warnings = checkEnvNames(env, [...Object.keys(SERVER_OPTION_KEYS).map(envName), 'IOC_CONFIG']);
   const configFile = cli.config ?? (env.IOC_CONFIG || undefined);
   const file = configFile ? readConfigFile(configFile) : new Map();
   const fromEnv = readEnv(env);
@@ -185,14 +197,14 @@ export function resolveServerOptions(argv: string[], env: NodeJS.ProcessEnv = pr
     options.config = path.resolve(configFile);
     sources.config = cli.config ? 'command line' : 'environment';
   }
-  return { options, sources };
+  return { options, sources, warnings };
 }
 
 /** The effective configuration as a plain object (for the start-up log record). */
 export function effectiveConfig(o: ServerOptions): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) {
-    if (k === 'help' || v === undefined) continue;
+    if (k === 'help' || k === 'version' || v === undefined) continue;
     out[k] = v;
   }
   return out;

@@ -1,7 +1,9 @@
 // Command line of iocatcher-server: parsing, validation and --help. The daemon itself is native
 // (build/Release/iocatcher-serverd); this module turns options into its arguments.
 import { isIPv4 } from 'net';
+import { parseArgs } from 'util';
 import { IocError } from '../errors';
+import { parseSize, SIZE_SYNTAX } from '../size';
 
 export interface ServerOptions {
   listenIp: string;
@@ -41,7 +43,11 @@ export interface ServerOptions {
   /** Log output: 'text' (default; `[iocatcher TIME LEVEL CATEGORY] message` lines) or 'json' (pino NDJSON). */
   logFormat?: 'text' | 'json';
   help: boolean;
+  version?: boolean;
 }
+
+/** Categories of -v=CATS (native/server/log.cc and this CLI log under these names). */
+export const DEBUG_CATEGORIES = ['fabric', 'protocol', 'auth', 'server', 'cache', 'tcp', 'rados', 'stats', 'config', 'metrics', 'all'];
 
 export const USAGE = `Usage: iocatcher-server [options] LISTEN_IP
 
@@ -106,24 +112,43 @@ Options:
   --stats-interval SECONDS    log the cache figures (hits, misses, spilled and dirty bytes)
                               this often when they change (default 60; 0: never)
   -h, --help                  show this help
+  --version                   print the version
 
 Every option can also come from an IOC_* environment variable named after it (IOC_PORT,
 IOC_STORE, IOC_CACHE_SIZE, IOC_NO_AUTH=1, IOC_METRICS, IOC_LISTEN_IP, IOC_CONFIG, ...).
 Precedence: command line, then environment, then --config file, then defaults; the effective
 configuration is logged at start.
 
-SIZE takes a B, KB, MB, GB or TB suffix (powers of 1024).
+SIZE: ${SIZE_SYNTAX}.
+An IOC_* variable that is not one of iocatcher's and is within two letters of one is an error.
 Signals: SIGINT/SIGTERM flush dirty data to the store and stop cleanly; SIGUSR1 (to the
 daemon, iocatcher-serverd) logs the cache figures now.
 `;
 
-const SIZE_RE = /^\d+\s*(B|K|KB|KIB|M|MB|MIB|G|GB|GIB|T|TB|TIB)?$/i;
-
-function need(args: string[], i: number, name: string): string {
-  const v = args[i];
-  if (v === undefined || v === '') throw new IocError('EINVAL', `option ${name} needs a value`);
+/** A SIZE option: the shared syntax (src/size.ts), and not zero. */
+function sizeValue(name: string, v: string): string {
+  let bytes: number;
+  try {
+    bytes = parseSize(v, name);
+  } catch {
+    throw new IocError('EINVAL', `invalid size for ${name}: '${v}' (expected ${SIZE_SYNTAX})`);
+  }
+  if (bytes === 0) throw new IocError('EINVAL', `invalid size for ${name}: '${v}' (must not be 0)`);
   return v;
 }
+
+/** Options of the command line, for util.parseArgs (-v=CATS is rewritten to --verbose=CATS). */
+const OPTION_TYPES = {
+  help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' }, port: { type: 'string' }, store: { type: 'string' },
+  'ceph-conf': { type: 'string' }, 'ceph-client': { type: 'string' }, nvdimm: { type: 'string', short: 'n' },
+  'no-consistency-check': { type: 'boolean', short: 'c' }, 'no-auth': { type: 'boolean', short: 'a' },
+  'active-polling': { type: 'boolean', short: 'p' }, verbose: { type: 'boolean', short: 'v' }, provider: { type: 'string' },
+  'segment-size': { type: 'string' }, 'max-transfer': { type: 'string' }, 'max-message': { type: 'string' },
+  'max-object-size': { type: 'string' }, 'rma-timeout': { type: 'string' }, 'shutdown-timeout': { type: 'string' },
+  'write-behind': { type: 'string' }, prefault: { type: 'string' }, 'cache-size': { type: 'string' }, 'high-water': { type: 'string' },
+  'low-water': { type: 'string' }, 'stats-interval': { type: 'string' }, 'max-clients': { type: 'string' },
+  metrics: { type: 'string' }, config: { type: 'string' }, 'log-format': { type: 'string' },
+} as const;
 
 export function parseServerArgs(args: string[]): ServerOptions {
   const o: ServerOptions = {
@@ -131,17 +156,30 @@ export function parseServerArgs(args: string[]): ServerOptions {
     noAuth: false, activePolling: false, verbose: false, help: false,
   };
   const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    let a = args[i];
-    let inline: string | undefined;
-    const eq = a.indexOf('=');
-    if ((a.startsWith('--') || a.startsWith('-v=')) && eq > 0) {
-      inline = a.slice(eq + 1);
-      a = a.slice(0, eq);
+  // util.parseArgs splits the command line; token mode (non-strict) lets the checks below word
+  // every error. -v=CATS is the old spelling of --verbose=CATS, which parseArgs takes as a group
+  // of short options.
+  const argv = args.map((a) => (a.startsWith('-v=') ? `--verbose=${a.slice(3)}` : a));
+  const { tokens } = parseArgs({ args: argv, options: OPTION_TYPES, allowPositionals: true, strict: false, tokens: true });
+  for (const t of tokens) {
+    if (t.kind === 'option-terminator') continue;
+    if (t.kind === 'positional') {
+      positional.push(t.value);
+      continue;
     }
-    const value = (name: string): string => (inline !== undefined ? inline : need(args, ++i, name));
+    if (!(t.name in OPTION_TYPES)) throw new IocError('EINVAL', `unknown option '${args[t.index]}' (see --help)`);
+    const a = `--${t.name}`;
+    const inline = t.inlineValue ? t.value : undefined;
+    if (OPTION_TYPES[t.name as keyof typeof OPTION_TYPES].type === 'boolean' && t.value !== undefined && t.name !== 'verbose') {
+      throw new IocError('EINVAL', `option ${t.rawName} takes no value`);
+    }
+    const value = (name: string): string => {
+      if (t.value === undefined || t.value === '') throw new IocError('EINVAL', `option ${name} needs a value`);
+      return t.value;
+    };
     switch (a) {
-      case '-h': case '--help': o.help = true; break;
+      case '--help': o.help = true; break;
+      case '--version': o.version = true; break;
       case '--port': {
         const v = value(a);
         const p = Number(v);
@@ -159,21 +197,33 @@ export function parseServerArgs(args: string[]): ServerOptions {
       }
       case '--ceph-conf': o.cephConf = value(a); break;
       case '--ceph-client': o.cephClient = value(a); break;
-      case '-n': case '--nvdimm': o.nvdimm.push(...value(a).split(',').filter((s) => s)); break;
-      case '-c': case '--no-consistency-check': o.noConsistencyCheck = true; break;
-      case '-a': case '--no-auth': o.noAuth = true; break;
-      case '-p': case '--active-polling': o.activePolling = true; break;
-      case '-v': case '--verbose': o.verbose = inline ?? true; break;
+      case '--nvdimm': o.nvdimm.push(...value(a).split(',').filter((s) => s)); break;
+      case '--no-consistency-check': o.noConsistencyCheck = true; break;
+      case '--no-auth': o.noAuth = true; break;
+      case '--active-polling': o.activePolling = true; break;
+      case '--verbose': {
+        // A misspelt category would silently log nothing: refuse it.
+        const bad = (inline ?? '').split(',').filter((c) => c && !DEBUG_CATEGORIES.includes(c));
+        if (bad.length) throw new IocError('EINVAL', `unknown --verbose category '${bad[0]}' (${DEBUG_CATEGORIES.join(', ')})`);
+        o.verbose = inline ?? true;
+        break;
+      }
       case '--provider': o.provider = value(a); break;
       case '--max-message': case '--max-object-size': {
-        const v = value(a);
-        if (!SIZE_RE.test(v) || /^0+\s*[a-z]*$/i.test(v)) throw new IocError('EINVAL', `invalid size for ${a}: '${v}'`);
+        const v = sizeValue(a, value(a));
         if (a === '--max-message') o.maxMessage = v; else o.maxObjectSize = v;
         break;
       }
       case '--prefault': {
         const v = value(a);
-        if (v !== 'off' && !SIZE_RE.test(v)) throw new IocError('EINVAL', `invalid --prefault '${v}' (a size, or off)`);
+        // 0 is allowed here (nothing faulted in), as off.
+        if (v !== 'off') {
+          try {
+            parseSize(v, a);
+          } catch {
+            throw new IocError('EINVAL', `invalid --prefault '${v}' (off, or ${SIZE_SYNTAX})`);
+          }
+        }
         o.prefault = v;
         break;
       }
@@ -190,8 +240,7 @@ export function parseServerArgs(args: string[]): ServerOptions {
         break;
       }
       case '--segment-size': case '--max-transfer': case '--cache-size': {
-        const v = value(a);
-        if (!SIZE_RE.test(v) || /^0+\s*[a-z]*$/i.test(v)) throw new IocError('EINVAL', `invalid size for ${a}: '${v}'`);
+        const v = sizeValue(a, value(a));
         if (a === '--segment-size') o.segmentSize = v;
         else if (a === '--max-transfer') o.maxTransfer = v;
         else o.cacheSize = v;
@@ -231,11 +280,10 @@ export function parseServerArgs(args: string[]): ServerOptions {
         break;
       }
       default:
-        if (a.startsWith('-') && a !== '-') throw new IocError('EINVAL', `unknown option '${args[i]}' (see --help)`);
-        positional.push(a);
+        throw new IocError('EINVAL', `unknown option '${args[t.index]}' (see --help)`);
     }
   }
-  if (o.help) return o;
+  if (o.help || o.version) return o;
   if ((o.lowWater ?? 70) >= (o.highWater ?? 90)) throw new IocError('EINVAL', '--low-water must be below --high-water');
   if (positional.length !== 1) throw new IocError('EINVAL', 'expected exactly one LISTEN_IP (see --help)');
   if (!isIPv4(positional[0])) throw new IocError('EINVAL', `LISTEN_IP must be an IPv4 address, got '${positional[0]}'`);
