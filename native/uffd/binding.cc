@@ -17,6 +17,7 @@
 
 #include "eviction_policy.h"
 #include "mapping.h"
+#include "read_ahead.h"
 #include "test_gate.h"
 #include "uffd_abi.h"
 
@@ -359,6 +360,25 @@ Napi::Value TestReleaseWriteBack(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Test hooks (test_gate.h): pause the next read-ahead of segment (before or after its read;
+// failWith: a negative errno its read then reports), wait until it is paused, release it; wait
+// until no read-ahead is queued or running. The waits block the JS thread (readers never need it).
+Napi::Value TestPauseReadAhead(const Napi::CallbackInfo& info) {
+  testReadAheadArm(static_cast<size_t>(info[0].As<Napi::Number>().DoubleValue()), info[1].ToBoolean().Value(),
+                   info.Length() > 2 ? info[2].As<Napi::Number>().Int32Value() : 0);
+  return info.Env().Undefined();
+}
+Napi::Value TestWaitReadAheadPaused(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), testReadAheadWaitPaused(static_cast<unsigned>(info[0].As<Napi::Number>().DoubleValue())));
+}
+Napi::Value TestReleaseReadAhead(const Napi::CallbackInfo& info) {
+  testReadAheadRelease();
+  return info.Env().Undefined();
+}
+Napi::Value TestReadAheadIdle(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), readAheadWaitIdle(static_cast<unsigned>(info[0].As<Napi::Number>().DoubleValue())));
+}
+
 // switchTo(handle, scheme, params, copyFirst, allowExist)
 Napi::Value SwitchTo(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
@@ -500,6 +520,10 @@ Napi::Object InitUmapBinding(Napi::Env env, Napi::Object exports) {
   exports.Set("umapTestPauseWriteBack", Napi::Function::New(env, TestPauseWriteBack, "umapTestPauseWriteBack"));
   exports.Set("umapTestWaitPaused", Napi::Function::New(env, TestWaitPaused, "umapTestWaitPaused"));
   exports.Set("umapTestReleaseWriteBack", Napi::Function::New(env, TestReleaseWriteBack, "umapTestReleaseWriteBack"));
+  exports.Set("umapTestPauseReadAhead", Napi::Function::New(env, TestPauseReadAhead, "umapTestPauseReadAhead"));
+  exports.Set("umapTestWaitReadAheadPaused", Napi::Function::New(env, TestWaitReadAheadPaused, "umapTestWaitReadAheadPaused"));
+  exports.Set("umapTestReleaseReadAhead", Napi::Function::New(env, TestReleaseReadAhead, "umapTestReleaseReadAhead"));
+  exports.Set("umapTestReadAheadIdle", Napi::Function::New(env, TestReadAheadIdle, "umapTestReadAheadIdle"));
   exports.Set("umapSwitch", Napi::Function::New(env, SwitchTo, "umapSwitch"));
   exports.Set("umapStats", Napi::Function::New(env, Stats, "umapStats"));
   exports.Set("umapPolicyCreate", Napi::Function::New(env, PolicyCreate, "umapPolicyCreate"));

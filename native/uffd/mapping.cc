@@ -17,6 +17,7 @@
 #include <system_error>
 
 #include "fault_reader.h"
+#include "read_ahead.h"
 #include "segment_filler.h"
 #include "test_gate.h"
 #include "uffd_abi.h"
@@ -83,7 +84,7 @@ std::shared_ptr<Mapping> Mapping::create(std::shared_ptr<StorageDriver> driver, 
 
 Mapping::Mapping(std::shared_ptr<StorageDriver> driver, const MappingOptions& o, UffdContext& ctx)
     : driver_(std::move(driver)), options_(o), ctx_(ctx), generation_(roundUp(o.size, o.segmentSize) / o.segmentSize),
-      everLoaded_(generation_.size(), 0), unsynced_(generation_.size() * o.segmentSize) {
+      everLoaded_(generation_.size(), 0), readAheadState_(generation_.size(), kIdle), unsynced_(generation_.size() * o.segmentSize) {
   options_.tracking = ctx.tracking();
   if (options_.faultTimeoutMs == 0) {
     const char* env = getenv("UMMAP_FAULT_TIMEOUT_MS");
@@ -151,19 +152,40 @@ void Mapping::handleFault(uintptr_t address, uint64_t flags, uint32_t tid) {
     return;
   }
   stats_.faults++;
-  size_t count = planLoad(seg);
+  bool inWindow = readAheadState_[seg] != kIdle;
+  if (inWindow) {
+    if (readAheadState_[seg] == kReading || !readAheadTakeBack(this, seg)) {
+      // A reader has it: its install wakes this thread. The scan reached the window: move it on.
+      queueReadAhead(seg, planLoad(seg, true));
+      return;
+    }
+    readAheadState_[seg] = kIdle;  // still queued: taken back, read here at once
+    readAheadInFlight_--;
+  }
+  size_t count = planLoad(seg, inWindow);
+  if (count == 1 && readAheadInFlight_ > 0) cancelReadAhead();  // random access now
+  if (pipelined(seg)) {
+    // The faulting segment first, on this thread; then the window goes to the readers.
+    makeRoom(segmentBytes(seg));
+    loadSegments(seg, 1, flags, pageOffset, tid);
+    queueReadAhead(seg, count);
+    return;
+  }
   size_t bytes = 0;
   for (size_t i = seg; i < seg + count; i++) bytes += segmentBytes(i);
   makeRoom(bytes);
   loadSegments(seg, count, flags, pageOffset, tid);
 }
 
-// Sequential faults grow a read-ahead window (doubling up to readAheadMax): fewer faults and
-// wake-ups, which cost far more than the bytes. Random faults load one segment.
-size_t Mapping::planLoad(size_t seg) {
+// Sequential faults (the next segment, or one the read-ahead window holds) grow a read-ahead
+// window (doubling up to readAheadMax): fewer faults and wake-ups, which cost far more than the
+// bytes. Random faults load one segment.
+size_t Mapping::planLoad(size_t seg, bool inWindow) {
   const size_t S = options_.segmentSize;
-  if (seg == nextSequential_ && options_.readAheadMax > 0)
-    readAhead_ = std::min(options_.readAheadMax, readAhead_ ? readAhead_ * 2 : std::max<size_t>(S, 1 << 20));
+  // With readers, the window holds at least one segment per reader (large segments too).
+  size_t most = options_.readAheadMax ? std::max<size_t>(options_.readAheadMax, readers() * S) : 0;
+  if ((seg == nextSequential_ || inWindow) && most > 0)
+    readAhead_ = std::min(most, readAhead_ ? readAhead_ * 2 : std::max<size_t>(S, 1 << 20));
   else
     readAhead_ = 0;
   size_t extra = (readAhead_ + S - 1) / S;
@@ -172,6 +194,110 @@ size_t Mapping::planLoad(size_t seg) {
   size_t count = 1;
   while (count <= extra && seg + count < segmentCount() && !loaded(seg + count)) count++;
   return count;
+}
+
+// Drivers with latency (ioc, file) read ahead on the reader pool; zeros (noFirstRead) and
+// in-memory stores are installed from this thread.
+bool Mapping::pipelined(size_t seg) const {
+  return readers() > 0 && !(options_.noFirstRead && !everLoaded_[seg]);
+}
+
+// The driver's reader count, or $UMMAP_READAHEAD_READERS (0: read ahead on the handler thread,
+// as before the pool; for before/after measurements).
+unsigned Mapping::readers() const {
+  static const char* env = getenv("UMMAP_READAHEAD_READERS");
+  return env && *env ? static_cast<unsigned>(strtoul(env, nullptr, 10)) : driver_->readAheadReaders();
+}
+
+// Queue the idle segments of [seg+1, seg+count) for the readers, at most the window's count in
+// flight. Room is made now for what they will install (the policy's limit holds up to what is
+// in flight).
+void Mapping::queueReadAhead(size_t seg, size_t count) {
+  nextSequential_ = std::max(nextSequential_ == SIZE_MAX ? 0 : nextSequential_, seg + count);
+  std::vector<size_t> queue;
+  size_t bytes = 0;
+  for (size_t k = seg + 1; k < seg + count && readAheadInFlight_ + queue.size() < count - 1; k++) {
+    if (loaded(k) || readAheadState_[k] != kIdle || !pipelined(k)) continue;
+    queue.push_back(k);
+    bytes += segmentBytes(k);
+  }
+  if (queue.empty()) return;
+  makeRoom(bytes);
+  unsigned readers = this->readers();
+  for (size_t k : queue) {
+    readAheadState_[k] = kQueued;
+    readAheadInFlight_++;
+    readAheadSubmit(shared_from_this(), k, readers);
+  }
+}
+
+void Mapping::cancelReadAhead() {
+  for (size_t k : readAheadCancel(this)) {
+    readAheadState_[k] = kIdle;
+    readAheadInFlight_--;
+  }
+}
+
+void Mapping::readAheadRun(size_t seg) {
+  const size_t S = options_.segmentSize;
+  std::shared_ptr<StorageDriver> driver;
+  uint64_t driverGeneration;
+  size_t mapped, stored;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_ || readAheadState_[seg] != kQueued) return;  // taken back (a fault read it) or cancelled
+    readAheadState_[seg] = kReading;
+    driver = driver_;
+    driverGeneration = driverGeneration_;
+    mapped = segmentBytes(seg);
+    stored = storageBytes(seg);
+  }
+  // One buffer per reader thread, grown to the largest segment: memory is readers x segment.
+  static thread_local std::vector<uint8_t> buffer;
+  long got;
+  try {
+    if (buffer.size() < mapped) buffer.resize(mapped);
+    testReadAheadPoint(seg, nullptr);
+    got = driver->read(buffer.data(), stored, options_.storageOffset + seg * S);
+  } catch (const std::bad_alloc&) {
+    got = -ENOMEM;
+  }
+  testReadAheadPoint(seg, &got);
+
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto done = [&] {
+    readAheadState_[seg] = kIdle;
+    readAheadInFlight_--;
+  };
+  if (closed_) return done();  // unmapped meanwhile: the range is gone
+  if (got < 0 || driverGeneration != driverGeneration_ || loaded(seg)) {
+    if (got < 0) stats_.ioErrors++;
+    done();
+    // Threads waiting on it fault again and read it themselves: a read-ahead error surfaces only
+    // on a page that needs the segment, through the fault path's retries and SIGBUS.
+    ctx_.wake(base_ + seg * S, mapped);
+    return;
+  }
+  // Install without the lock: faults elsewhere go on meanwhile. The segment stays kReading, so
+  // nothing else loads it; unmap waits for installing_ before the munmap.
+  installing_++;
+  lock.unlock();
+  memset(buffer.data() + got, 0, mapped - got);
+  int ret = ctx_.copy(base_ + seg * S, buffer.data(), mapped, !options_.readOnly);
+  lock.lock();
+  if (--installing_ == 0) installed_.notify_all();
+  done();
+  if (closed_) return;
+  stats_.bytesRead += got;
+  if (ret < 0) stats_.ioErrors++;
+  if (!unsynced_.empty()) noticeEpoch(seg, seg + 1);
+  uint64_t gen = ++loadCounter;
+  generation_[seg].store(gen, std::memory_order_release);
+  everLoaded_[seg] = 1;
+  stats_.segmentsLoaded++;
+  stats_.readAheadSegments++;
+  stats_.residentBytes += mapped;
+  if (options_.policy) options_.policy->onLoaded(shared_from_this(), seg, gen, mapped);
 }
 
 void Mapping::makeRoom(size_t bytes) {
@@ -597,6 +723,10 @@ void Mapping::unmap(bool sync) {
   if (closed_) return;
   if (sync) flushLocked(0, options_.size, true, false);
   closed_ = true;
+  // Queued read-ahead is dropped; a reader in its read drops its result; one installing is
+  // waited for (its UFFDIO_COPY must not land in a range munmap may hand out again).
+  cancelReadAhead();
+  installed_.wait(lock, [&] { return installing_ == 0; });
   keepSpareSnapshot(std::move(spareCopy_));
   unregisterMapping(reinterpret_cast<uintptr_t>(base_));
   ctx_.unregisterRange(base_, mappedLength_);  // wakes any thread still waiting on a fault
@@ -634,6 +764,7 @@ void Mapping::switchDriver(std::shared_ptr<StorageDriver> next, bool copyFirst, 
   if (ret < 0) throwErrno(ret, "cannot map " + next->describe());
   driver_->detach();
   driver_ = std::move(next);
+  driverGeneration_++;  // read-ahead from the old store in flight is dropped
   unsyncedWrites_ = true;
   // Acknowledged pages of the old store are its own (switch does not copy them to the new one).
   unsynced_.drain([](size_t, size_t) {});
@@ -642,8 +773,10 @@ void Mapping::switchDriver(std::shared_ptr<StorageDriver> next, bool copyFirst, 
 
 MappingStats Mapping::stats() const {
   // The handler wakes the faulting thread at UFFDIO_COPY and updates the counters just after:
-  // take the lock for a snapshot that includes the fault the caller just took.
-  std::lock_guard<std::mutex> lock(mutex_);
+  // take the lock for a snapshot that includes the fault the caller just took. A read-ahead
+  // reader also wakes before it accounts: wait for the installs under way.
+  std::unique_lock<std::mutex> lock(mutex_);
+  installed_.wait(lock, [&] { return installing_ == 0; });
   MappingStats s;
   s.faults = stats_.faults;
   s.writeFaults = stats_.writeFaults;

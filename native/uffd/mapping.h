@@ -97,6 +97,11 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   bool isResident(size_t segment, uint64_t generation) const;
   void evictForPolicy(size_t segment, uint64_t generation);
 
+  // Read-ahead reader thread (read_ahead.cc): read a queued segment without the lock, install it
+  // with UFFDIO_COPY (waking the threads waiting on it), then account for it. A job that was
+  // taken back, or whose mapping was unmapped or switched meanwhile, ends without installing.
+  void readAheadRun(size_t segment);
+
  private:
   Mapping(std::shared_ptr<StorageDriver> driver, const MappingOptions& options, UffdContext& ctx);
 
@@ -105,7 +110,11 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   size_t storageBytes(size_t seg) const;  // bytes of a segment inside the mapping size
   bool loaded(size_t seg) const { return generation_[seg].load(std::memory_order_relaxed) != 0; }
 
-  size_t planLoad(size_t seg);  // how many segments to load for a fault at seg (read-ahead)
+  size_t planLoad(size_t seg, bool inWindow);  // segments to load for a fault at seg (read-ahead)
+  bool pipelined(size_t seg) const;  // read ahead of seg through the reader pool (read_ahead.h)
+  unsigned readers() const;
+  void queueReadAhead(size_t seg, size_t count);  // queue [seg+1, seg+count) for the readers
+  void cancelReadAhead();                         // take back the jobs no reader started
   void makeRoom(size_t bytes);  // evict for the policy before a load
   void loadSegments(size_t first, size_t count, uint64_t faultFlags, uintptr_t faultAddress, uint32_t tid);
   // The faulting segment could not be read until the timeout: report and SIGBUS the thread.
@@ -144,6 +153,14 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   std::vector<uint8_t> everLoaded_;                // noFirstRead applies to the first load only
   size_t nextSequential_ = SIZE_MAX;               // segment after the last load
   size_t readAhead_ = 0;                           // current read-ahead window, bytes
+  // Pipelined read-ahead (read_ahead.h): per segment kIdle / kQueued / kReading (a reader
+  // thread has it, installs it and wakes the threads waiting on it).
+  enum : uint8_t { kIdle, kQueued, kReading };
+  std::vector<uint8_t> readAheadState_;
+  size_t readAheadInFlight_ = 0;    // segments queued or reading
+  unsigned installing_ = 0;         // UFFDIO_COPYs of readers running without the lock
+  mutable std::condition_variable installed_;  // installing_ dropped (unmap waits for 0)
+  uint64_t driverGeneration_ = 0;   // switchDriver: reads from the old driver are dropped
   bool unsyncedWrites_ = false;                    // written since the last driver sync
   UnsyncedPages unsynced_;                         // acknowledged under ackEpoch_, not yet synced
   uint64_t ackEpoch_ = 0;                          // the driver's volatile epoch they belong to

@@ -35,6 +35,10 @@ class StorageDriver {
   // override both). One 8 MiB piece at a time unless the driver knows better (ioc).
   virtual size_t writePieceBytes() const { return size_t{8} << 20; }
   virtual unsigned writeParallelism() const { return 1; }
+  // How many read-ahead reads to keep in flight on reader threads (read_ahead.h) while the
+  // handler installs what arrived. 0: read ahead on the handler thread (a store in memory has
+  // no latency to hide).
+  virtual unsigned readAheadReaders() const { return 0; }
 
   // Zero-copy read: a pointer to size stable bytes at offset, or nullptr when the driver has no
   // such memory. Lets the filler UFFDIO_COPY straight from the store.

@@ -48,4 +48,48 @@ void testGateRelease() {
   gateChanged.notify_all();
 }
 
+namespace {
+std::atomic<bool> raArmed{false};
+size_t raSegment = 0;
+bool raAfterRead = false, raPaused = false, raReleased = false;
+int raFailWith = 0;
+}  // namespace
+
+void testReadAheadArm(size_t segment, bool afterRead, int failWith) {
+  std::lock_guard<std::mutex> lock(gateMutex);
+  raSegment = segment;
+  raAfterRead = afterRead;
+  raFailWith = failWith;
+  raPaused = raReleased = false;
+  raArmed = true;
+}
+
+void testReadAheadPoint(size_t segment, long* got) {
+  if (!raArmed.load()) return;
+  std::unique_lock<std::mutex> lock(gateMutex);
+  if (!raArmed || segment != raSegment || raAfterRead != (got != nullptr)) return;
+  raArmed = false;  // one pause per arming
+  raPaused = true;
+  gateChanged.notify_all();
+  gateChanged.wait(lock, [] { return raReleased; });
+  raPaused = false;
+  if (got && raFailWith) *got = raFailWith;
+  if (!got && raFailWith) {  // fail the read that follows (released: no second pause)
+    raAfterRead = true;
+    raArmed = true;
+  }
+}
+
+bool testReadAheadWaitPaused(unsigned timeoutMs) {
+  std::unique_lock<std::mutex> lock(gateMutex);
+  return gateChanged.wait_for(lock, std::chrono::milliseconds(timeoutMs), [] { return raPaused; });
+}
+
+void testReadAheadRelease() {
+  std::lock_guard<std::mutex> lock(gateMutex);
+  raReleased = true;
+  raArmed = false;
+  gateChanged.notify_all();
+}
+
 }  // namespace ummap

@@ -18,4 +18,15 @@ void testGateAfterPiece(size_t written);
 bool testGateWaitPaused(unsigned timeoutMs);
 void testGateRelease();
 
+// Read-ahead gate (addon exports umapTestPauseReadAhead / umapTestWaitReadAheadPaused /
+// umapTestReleaseReadAhead): the next read-ahead of `segment` (of any mapping) stops before its
+// driver read (afterRead false) or after it, before the install, until released; with failWith
+// (a negative errno) its read then reports that error. Lets a test unmap, kill the server or
+// fail a read at that exact point. Disarmed, one atomic load per read-ahead.
+void testReadAheadArm(size_t segment, bool afterRead, int failWith);
+// Called by the reader before (got == nullptr) and after its read; may replace *got.
+void testReadAheadPoint(size_t segment, long* got);
+bool testReadAheadWaitPaused(unsigned timeoutMs);
+void testReadAheadRelease();
+
 }  // namespace ummap

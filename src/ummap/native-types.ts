@@ -80,6 +80,13 @@ export interface NativeUmapBinding {
   umapTestPauseWriteBack(pieces: number): void;
   umapTestWaitPaused(timeoutMs: number): boolean;
   umapTestReleaseWriteBack(): void;
+  /** Test hooks: pause the next read-ahead of `segment` before (afterRead false) or after its
+   *  read, failWith (negative errno) its read; wait until paused; release; wait until no
+   *  read-ahead is queued or running (false after timeoutMs). */
+  umapTestPauseReadAhead(segment: number, afterRead: boolean, failWith?: number): void;
+  umapTestWaitReadAheadPaused(timeoutMs: number): boolean;
+  umapTestReleaseReadAhead(): void;
+  umapTestReadAheadIdle(timeoutMs: number): boolean;
   umapSwitch(handle: NativeMappingHandle, scheme: string, params: Record<string, string>, copyFirst: boolean, allowExist: boolean): void;
   umapStats(handle: NativeMappingHandle): NativeMappingStats;
   umapPolicyCreate(order: 'fifo' | 'lifo', limit: number, window: number, name?: string): NativePolicyHandle;

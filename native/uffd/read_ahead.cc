@@ -1,0 +1,116 @@
+#include "read_ahead.h"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "mapping.h"
+
+namespace ummap {
+namespace {
+
+// With the handler's own read and a write-back's two pieces, within the ioc client's 8 pooled
+// connections: a fault never waits for a connection held by read-ahead.
+constexpr unsigned kMaxReaders = 4;
+
+struct Job {
+  std::shared_ptr<Mapping> mapping;
+  size_t segment;
+};
+
+class ReaderPool {
+ public:
+  void submit(const std::shared_ptr<Mapping>& mapping, size_t segment, unsigned readers) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back({mapping, segment});
+    unsigned wanted = std::min(std::max(readers, 1u), kMaxReaders);
+    if (idle_ == 0 && threads_ < wanted) {
+      threads_++;
+      std::thread([this] { loop(); }).detach();
+    } else {
+      wake_.notify_one();
+    }
+  }
+
+  bool takeBack(const Mapping* mapping, size_t segment) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = std::find_if(queue_.begin(), queue_.end(), [&](const Job& j) { return j.mapping.get() == mapping && j.segment == segment; });
+    if (it == queue_.end()) return false;
+    queue_.erase(it);
+    notifyIfIdle();
+    return true;
+  }
+
+  std::vector<size_t> cancel(const Mapping* mapping) {
+    std::vector<size_t> dropped;
+    std::deque<Job> kept;
+    std::vector<std::shared_ptr<Mapping>> release;  // destroyed after the lock is dropped
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (Job& j : queue_) {
+        if (j.mapping.get() == mapping) {
+          dropped.push_back(j.segment);
+          release.push_back(std::move(j.mapping));
+        } else {
+          kept.push_back(std::move(j));
+        }
+      }
+      queue_.swap(kept);
+      notifyIfIdle();
+    }
+    return dropped;
+  }
+
+  bool waitIdle(unsigned timeoutMs) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return idleChanged_.wait_for(lock, std::chrono::milliseconds(timeoutMs), [&] { return queue_.empty() && running_ == 0; });
+  }
+
+ private:
+  void loop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      idle_++;
+      wake_.wait(lock, [&] { return !queue_.empty(); });
+      idle_--;
+      Job job = std::move(queue_.front());
+      queue_.pop_front();
+      running_++;
+      lock.unlock();
+      job.mapping->readAheadRun(job.segment);  // takes the mapping's lock only around bookkeeping
+      job.mapping.reset();
+      lock.lock();
+      running_--;
+      notifyIfIdle();
+    }
+  }
+
+  void notifyIfIdle() {
+    if (queue_.empty() && running_ == 0) idleChanged_.notify_all();
+  }
+
+  std::mutex mutex_;  // never held while taking a mapping's lock (the handler takes them in the other order)
+  std::condition_variable wake_, idleChanged_;
+  std::deque<Job> queue_;
+  unsigned threads_ = 0, idle_ = 0, running_ = 0;
+};
+
+// Never destroyed: its threads block in wait() until the process ends.
+ReaderPool& pool() {
+  static ReaderPool* p = new ReaderPool();
+  return *p;
+}
+
+}  // namespace
+
+void readAheadSubmit(const std::shared_ptr<Mapping>& mapping, size_t segment, unsigned readers) {
+  pool().submit(mapping, segment, readers);
+}
+bool readAheadTakeBack(const Mapping* mapping, size_t segment) { return pool().takeBack(mapping, segment); }
+std::vector<size_t> readAheadCancel(const Mapping* mapping) { return pool().cancel(mapping); }
+bool readAheadWaitIdle(unsigned timeoutMs) { return pool().waitIdle(timeoutMs); }
+
+}  // namespace ummap
