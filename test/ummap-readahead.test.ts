@@ -14,6 +14,7 @@ import * as path from 'path';
 const serverBinary = path.join(nativeBuildDir, 'iocatcher-serverd');
 const OBJECT = 64 * MiB + 12345;  // the object's bytes on the server (a partial last segment)
 const PAGE = 4096;
+const [BEFORE_READ, AFTER_READ, INSTALLED] = [0, 1, 2] as const;  // read-ahead gate phases
 
 /** Deterministic non-zero content, fast for 64 MiB. */
 function content(size: number, seed: number): Uint8Array {
@@ -138,7 +139,7 @@ describe('ummap pipelined read-ahead (ioc)', function () {
 
   for (const afterRead of [true, false]) {
     it(`unmap while a read-ahead is in flight (${afterRead ? 'read, not installed' : 'not read yet'}): dropped, the next mapping is right`, () => {
-      addon().umapTestPauseReadAhead(2, afterRead);
+      addon().umapTestPauseReadAhead(2, afterRead ? AFTER_READ : BEFORE_READ);
       const m = map(OBJECT, MiB);
       const view = new Uint8Array(m.buffer);
       touch(view, 0, 2 * MiB);  // segments 0 and 1: sequential, segment 2 and on are read ahead
@@ -155,8 +156,39 @@ describe('ummap pipelined read-ahead (ioc)', function () {
     });
   }
 
+  it('unmap while a reader installs: the unmap waits for the install (its UFFDIO_COPY never lands after the munmap)', async () => {
+    addon().umapTestPauseReadAhead(2, INSTALLED);
+    const m = map(OBJECT, MiB);
+    touch(new Uint8Array(m.buffer), 0, 2 * MiB);
+    assert.ok(addon().umapTestWaitReadAheadPaused(20000), 'segment 2 installed, not accounted');
+    let finished = false;
+    const done = m.unmap({ sync: false }).then(() => { finished = true; });  // on another thread
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(finished, false, 'the unmap waits for the install under way');
+    addon().umapTestReleaseReadAhead();
+    await done;
+    assert.equal(m.closed, true);
+  });
+
+  it('wp-fault: a write to a page a reader installed, before it accounts the segment, is tracked', () => {
+    addon().umapTestPauseReadAhead(2, INSTALLED);
+    const m = ummap(uri, OBJECT, { server: server!.address, segmentSize: MiB, dirtyTracking: 'wp-fault' });
+    open.push(m);
+    const view = new Uint8Array(m.buffer);
+    touch(view, 0, 2 * MiB);
+    assert.ok(addon().umapTestWaitReadAheadPaused(20000), 'segment 2 installed, not accounted');
+    const at = 2 * MiB + 100;
+    view[at] = reference[at];  // a write-protect fault on a present page (same byte: the object stays as it is)
+    addon().umapTestReleaseReadAhead();
+    const before = m.stats();
+    assert.ok(before.writeFaults >= 1, 'the write fault was served');
+    m.syncSync();
+    assert.ok(m.stats().bytesWritten >= PAGE, 'the written page went back');
+    assert.equal(firstDifference(view, reference), -1);
+  });
+
   it('a fault elsewhere is served while a read-ahead is held (it never waits behind read-ahead)', () => {
-    addon().umapTestPauseReadAhead(2, false);
+    addon().umapTestPauseReadAhead(2, BEFORE_READ);
     const m = map(OBJECT, MiB);
     const view = new Uint8Array(m.buffer);
     touch(view, 0, 2 * MiB);
@@ -169,7 +201,7 @@ describe('ummap pipelined read-ahead (ioc)', function () {
   });
 
   it('a read error of a read-ahead is not seen until a page needs the segment, whose fault reads it again', () => {
-    addon().umapTestPauseReadAhead(2, true, -5 /* EIO */);
+    addon().umapTestPauseReadAhead(2, AFTER_READ, -5 /* EIO */);
     const m = map(OBJECT, MiB);
     const view = new Uint8Array(m.buffer);
     touch(view, 0, 2 * MiB);
@@ -186,7 +218,7 @@ describe('ummap pipelined read-ahead (ioc)', function () {
   it('the server dies during a read-ahead: resident pages still read; the segment loads once the server is back', async () => {
     const store = server!.store;
     const port = server!.port;
-    addon().umapTestPauseReadAhead(2, false);
+    addon().umapTestPauseReadAhead(2, BEFORE_READ);
     const m = map(OBJECT, MiB);
     const view = new Uint8Array(m.buffer);
     touch(view, 0, 2 * MiB);

@@ -360,11 +360,12 @@ Napi::Value TestReleaseWriteBack(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Test hooks (test_gate.h): pause the next read-ahead of segment (before or after its read;
-// failWith: a negative errno its read then reports), wait until it is paused, release it; wait
+// Test hooks (test_gate.h): pause the next read-ahead of segment at phase (0 before its read,
+// 1 after it, 2 installed; failWith: a negative errno its read then reports), wait until it is
+// paused, release it; wait
 // until no read-ahead is queued or running. The waits block the JS thread (readers never need it).
 Napi::Value TestPauseReadAhead(const Napi::CallbackInfo& info) {
-  testReadAheadArm(static_cast<size_t>(info[0].As<Napi::Number>().DoubleValue()), info[1].ToBoolean().Value(),
+  testReadAheadArm(static_cast<size_t>(info[0].As<Napi::Number>().DoubleValue()), info[1].As<Napi::Number>().Int32Value(),
                    info.Length() > 2 ? info[2].As<Napi::Number>().Int32Value() : 0);
   return info.Env().Undefined();
 }

@@ -139,7 +139,8 @@ void Mapping::handleFault(uintptr_t address, uint64_t flags, uint32_t tid) {
   if (flags & UFFD_PAGEFAULT_FLAG_WP) {
     // A write to a protected page (FaultWpTracker). If the segment was dropped meanwhile, the
     // writer retries and takes a missing fault instead.
-    if (loaded(seg)) {
+    // A page a reader just installed (kReading) is present too: its segment is loaded in a moment.
+    if (loaded(seg) || readAheadState_[seg] == kReading) {
       stats_.writeFaults++;
       dirty_->onWriteFault(pageOffset);
     } else {
@@ -182,8 +183,8 @@ void Mapping::handleFault(uintptr_t address, uint64_t flags, uint32_t tid) {
 // bytes. Random faults load one segment.
 size_t Mapping::planLoad(size_t seg, bool inWindow) {
   const size_t S = options_.segmentSize;
-  // With readers, the window holds at least one segment per reader (large segments too).
-  size_t most = options_.readAheadMax ? std::max<size_t>(options_.readAheadMax, readers() * S) : 0;
+  // With readers, the window holds one segment per reader beside the one the scan waits for.
+  size_t most = options_.readAheadMax ? std::max<size_t>(options_.readAheadMax, (readers() + 1) * S) : 0;
   if ((seg == nextSequential_ || inWindow) && most > 0)
     readAhead_ = std::min(most, readAhead_ ? readAhead_ * 2 : std::max<size_t>(S, 1 << 20));
   else
@@ -252,17 +253,17 @@ void Mapping::readAheadRun(size_t seg) {
     mapped = segmentBytes(seg);
     stored = storageBytes(seg);
   }
-  // One buffer per reader thread, grown to the largest segment: memory is readers x segment.
-  static thread_local std::vector<uint8_t> buffer;
+  // One buffer per reader thread (read_ahead.cc): memory is readers x segment.
+  uint8_t* buffer = nullptr;
   long got;
   try {
-    if (buffer.size() < mapped) buffer.resize(mapped);
-    testReadAheadPoint(seg, nullptr);
-    got = driver->read(buffer.data(), stored, options_.storageOffset + seg * S);
+    buffer = readAheadBuffer(mapped);
+    testReadAheadPoint(seg, kBeforeRead);
+    got = driver->read(buffer, stored, options_.storageOffset + seg * S);
   } catch (const std::bad_alloc&) {
     got = -ENOMEM;
   }
-  testReadAheadPoint(seg, &got);
+  testReadAheadPoint(seg, kAfterRead, &got);
 
   std::unique_lock<std::mutex> lock(mutex_);
   auto done = [&] {
@@ -282,8 +283,9 @@ void Mapping::readAheadRun(size_t seg) {
   // nothing else loads it; unmap waits for installing_ before the munmap.
   installing_++;
   lock.unlock();
-  memset(buffer.data() + got, 0, mapped - got);
-  int ret = ctx_.copy(base_ + seg * S, buffer.data(), mapped, !options_.readOnly);
+  memset(buffer + got, 0, mapped - got);
+  int ret = ctx_.copy(base_ + seg * S, buffer, mapped, !options_.readOnly);
+  testReadAheadPoint(seg, kInstalled);
   lock.lock();
   if (--installing_ == 0) installed_.notify_all();
   done();

@@ -16,6 +16,8 @@ namespace {
 // connections: a fault never waits for a connection held by read-ahead.
 constexpr unsigned kMaxReaders = 4;
 
+thread_local std::vector<uint8_t> buffer;  // a reader's: grown to the largest segment it read
+
 struct Job {
   std::shared_ptr<Mapping> mapping;
   size_t segment;
@@ -74,7 +76,12 @@ class ReaderPool {
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
       idle_++;
-      wake_.wait(lock, [&] { return !queue_.empty(); });
+      // A scan tops the queue up at each fault: keep the buffer across short gaps (a fresh one
+      // costs page faults), give it back after a second without work.
+      if (!wake_.wait_for(lock, std::chrono::seconds(1), [&] { return !queue_.empty(); })) {
+        std::vector<uint8_t>().swap(buffer);
+        wake_.wait(lock, [&] { return !queue_.empty(); });
+      }
       idle_--;
       Job job = std::move(queue_.front());
       queue_.pop_front();
@@ -105,6 +112,11 @@ ReaderPool& pool() {
 }
 
 }  // namespace
+
+uint8_t* readAheadBuffer(size_t size) {
+  if (buffer.size() < size) buffer.resize(size);
+  return buffer.data();
+}
 
 void readAheadSubmit(const std::shared_ptr<Mapping>& mapping, size_t segment, unsigned readers) {
   pool().submit(mapping, segment, readers);

@@ -7,10 +7,11 @@
 // The handler thread is never blocked by this pool, so a fault elsewhere is served at once.
 //
 // Bounded: at most the mapping's window of segments queued or in flight (Mapping::
-// planReadAhead), at most kMaxReaders threads, one segment-sized buffer per thread.
+// planReadAhead), at most kMaxReaders threads, one segment-sized buffer per busy thread.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -25,6 +26,9 @@ void readAheadSubmit(const std::shared_ptr<Mapping>& mapping, size_t segment, un
 bool readAheadTakeBack(const Mapping* mapping, size_t segment);
 // Drop every queued job of the mapping (random access, unmap): the segments dropped.
 std::vector<size_t> readAheadCancel(const Mapping* mapping);
+// The calling reader thread's buffer, at least size bytes (kept while the reader is busy,
+// released after a second idle). Throws std::bad_alloc.
+uint8_t* readAheadBuffer(size_t size);
 // Tests: wait until no job is queued or running (false after timeoutMs).
 bool readAheadWaitIdle(unsigned timeoutMs);
 

@@ -51,33 +51,34 @@ void testGateRelease() {
 namespace {
 std::atomic<bool> raArmed{false};
 size_t raSegment = 0;
-bool raAfterRead = false, raPaused = false, raReleased = false;
-int raFailWith = 0;
+int raPhase = 0, raFailWith = 0;
+bool raPaused = false, raReleased = false;
 }  // namespace
 
-void testReadAheadArm(size_t segment, bool afterRead, int failWith) {
+void testReadAheadArm(size_t segment, int phase, int failWith) {
   std::lock_guard<std::mutex> lock(gateMutex);
   raSegment = segment;
-  raAfterRead = afterRead;
+  raPhase = phase;
   raFailWith = failWith;
   raPaused = raReleased = false;
   raArmed = true;
 }
 
-void testReadAheadPoint(size_t segment, long* got) {
+void testReadAheadPoint(size_t segment, int phase, long* got) {
   if (!raArmed.load()) return;
   std::unique_lock<std::mutex> lock(gateMutex);
-  if (!raArmed || segment != raSegment || raAfterRead != (got != nullptr)) return;
-  raArmed = false;  // one pause per arming
-  raPaused = true;
-  gateChanged.notify_all();
-  gateChanged.wait(lock, [] { return raReleased; });
-  raPaused = false;
-  if (got && raFailWith) *got = raFailWith;
-  if (!got && raFailWith) {  // fail the read that follows (released: no second pause)
-    raAfterRead = true;
-    raArmed = true;
+  if (!raArmed || segment != raSegment) return;
+  if (phase == kAfterRead && raFailWith) {
+    *got = raFailWith;
+    raFailWith = 0;
   }
+  if (phase == raPhase) {
+    raPaused = true;
+    gateChanged.notify_all();
+    gateChanged.wait(lock, [] { return raReleased; });
+    raPaused = false;
+  }
+  if (phase >= raPhase && !raFailWith) raArmed = false;  // one pause and one failure per arming
 }
 
 bool testReadAheadWaitPaused(unsigned timeoutMs) {
@@ -88,7 +89,7 @@ bool testReadAheadWaitPaused(unsigned timeoutMs) {
 void testReadAheadRelease() {
   std::lock_guard<std::mutex> lock(gateMutex);
   raReleased = true;
-  raArmed = false;
+  if (!raPaused) raArmed = false;  // cleanup after a test: nothing left armed
   gateChanged.notify_all();
 }
 

@@ -19,13 +19,15 @@ bool testGateWaitPaused(unsigned timeoutMs);
 void testGateRelease();
 
 // Read-ahead gate (addon exports umapTestPauseReadAhead / umapTestWaitReadAheadPaused /
-// umapTestReleaseReadAhead): the next read-ahead of `segment` (of any mapping) stops before its
-// driver read (afterRead false) or after it, before the install, until released; with failWith
-// (a negative errno) its read then reports that error. Lets a test unmap, kill the server or
-// fail a read at that exact point. Disarmed, one atomic load per read-ahead.
-void testReadAheadArm(size_t segment, bool afterRead, int failWith);
-// Called by the reader before (got == nullptr) and after its read; may replace *got.
-void testReadAheadPoint(size_t segment, long* got);
+// umapTestReleaseReadAhead): the next read-ahead of `segment` (of any mapping) stops at `phase`
+// until released: kBeforeRead, kAfterRead (read, not installed) or kInstalled (its UFFDIO_COPY
+// done, not yet accounted; unmap and stats wait for it). With failWith (a negative errno) its
+// read reports that error. Lets a test unmap, kill the server, write or fail a read at that
+// exact point. Disarmed, one atomic load per point.
+enum ReadAheadPhase { kBeforeRead = 0, kAfterRead = 1, kInstalled = 2 };
+void testReadAheadArm(size_t segment, int phase, int failWith);
+// Called by the reader at each phase; got (the read's result, may be replaced) at kAfterRead.
+void testReadAheadPoint(size_t segment, int phase, long* got = nullptr);
 bool testReadAheadWaitPaused(unsigned timeoutMs);
 void testReadAheadRelease();
 

@@ -80,10 +80,10 @@ export interface NativeUmapBinding {
   umapTestPauseWriteBack(pieces: number): void;
   umapTestWaitPaused(timeoutMs: number): boolean;
   umapTestReleaseWriteBack(): void;
-  /** Test hooks: pause the next read-ahead of `segment` before (afterRead false) or after its
-   *  read, failWith (negative errno) its read; wait until paused; release; wait until no
-   *  read-ahead is queued or running (false after timeoutMs). */
-  umapTestPauseReadAhead(segment: number, afterRead: boolean, failWith?: number): void;
+  /** Test hooks: pause the next read-ahead of `segment` at `phase` (0 before its read, 1 after
+   *  it, 2 installed but not accounted), failWith (negative errno) its read; wait until paused;
+   *  release; wait until no read-ahead is queued or running (false after timeoutMs). */
+  umapTestPauseReadAhead(segment: number, phase: 0 | 1 | 2, failWith?: number): void;
   umapTestWaitReadAheadPaused(timeoutMs: number): boolean;
   umapTestReleaseReadAhead(): void;
   umapTestReadAheadIdle(timeoutMs: number): boolean;
