@@ -1,6 +1,9 @@
 // ummap first touch over ioc (a restart reading its checkpoint): a `size`-byte object already on
 // the server, mapped with `segmentSize` segments and scanned front to back, one word per 4 KiB
 // page. Run alone: `node dist/bench/ioc_first_touch.js HOST:PORT [SIZE_MiB] [SEGMENT_MiB...]`.
+import { execFileSync } from 'child_process';
+import * as path from 'path';
+import { nativeBuildDir } from '../src/native';
 import { ummap } from '../src/ummap';
 
 const MiB = 1 << 20;
@@ -36,6 +39,15 @@ export async function ummapIocFirstTouch(server: string, size: number, segmentSi
   } finally {
     await m.unmap({ sync: false });
   }
+}
+
+/** The C client's 1 MiB read bandwidth against `server` (iocatcher-client-bench), GB/s: the baseline. */
+export function clientReadGbps(server: string): number {
+  const [host, port] = server.split(':');
+  const out = execFileSync(path.join(nativeBuildDir, 'iocatcher-client-bench'), ['--port', port, '--mode', 'read', '--size', '1M', '--json', host], { encoding: 'utf8' });
+  const line = out.split('\n').find((l) => l.startsWith('{'));
+  if (!line) throw new Error(`iocatcher-client-bench printed no result: ${out}`);
+  return (JSON.parse(line) as { GBps: number }).GBps;
 }
 
 if (require.main === module) {
