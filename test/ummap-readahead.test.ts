@@ -215,6 +215,25 @@ describe('ummap pipelined read-ahead (ioc)', function () {
     m.unmapSync({ sync: false });
   });
 
+  it('a read-ahead that fails after installing some of its pieces (8 MiB segments): the fault that needs the rest loads it; a write to an installed page is tracked (wp-fault)', () => {
+    const S = 8 * MiB;
+    addon().umapTestPauseReadAhead(2, AFTER_READ, -5 /* EIO */);  // its last 1 MiB piece fails
+    const m = ummap(uri, OBJECT, { server: server!.address, segmentSize: S, dirtyTracking: 'wp-fault' });
+    open.push(m);
+    const view = new Uint8Array(m.buffer);
+    touch(view, 0, 2 * S);
+    assert.ok(addon().umapTestWaitReadAheadPaused(20000));
+    addon().umapTestReleaseReadAhead();
+    assert.ok(addon().umapTestReadAheadIdle(20000));
+    assert.equal(m.stats().ioErrors, 1);
+    const at = 2 * S + 100;
+    view[at] = reference[at];  // a present page of a segment not loaded: loads the rest, records the write
+    assert.equal(m.stats().segmentsLoaded, 3);
+    m.syncSync();
+    assert.ok(m.stats().bytesWritten >= PAGE, 'the written page went back');
+    assert.equal(firstDifference(view, reference), -1);
+  });
+
   it('the server dies during a read-ahead: resident pages still read; the segment loads once the server is back', async () => {
     const store = server!.store;
     const port = server!.port;

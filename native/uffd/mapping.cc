@@ -29,6 +29,7 @@ namespace {
 std::atomic<uint64_t> loadCounter{0};  // generations: unique per load, never 0
 
 constexpr size_t kFillChunk = 2 << 20;  // read-ahead installs in ~2 MiB steps to wake waiters early
+constexpr size_t kReadAheadPiece = 1 << 20;  // a reader's read + install step (read_ahead.h)
 
 [[noreturn]] void throwErrno(int negErrno, const std::string& what) {
   throw std::system_error(-negErrno, std::generic_category(), what);
@@ -143,10 +144,11 @@ void Mapping::handleFault(uintptr_t address, uint64_t flags, uint32_t tid) {
     if (loaded(seg) || readAheadState_[seg] == kReading) {
       stats_.writeFaults++;
       dirty_->onWriteFault(pageOffset);
-    } else {
-      ctx_.wake(base_ + pageOffset, kPageSize);
+      return;
     }
-    return;
+    // Not loaded: dropped meanwhile (the page is gone), or pieces of a read-ahead that failed
+    // later on (the page is present): load the segment as a missing fault would (present pages
+    // are skipped), which records the write.
   }
   if (loaded(seg)) {  // another thread's fault on the same segment was served first
     ctx_.wake(base_ + seg * options_.segmentSize, segmentBytes(seg));
@@ -253,45 +255,54 @@ void Mapping::readAheadRun(size_t seg) {
     mapped = segmentBytes(seg);
     stored = storageBytes(seg);
   }
-  // One buffer per reader thread (read_ahead.cc): memory is readers x segment.
+  // Read and install in pieces: a piece is still in the CPU cache when it is copied, and the
+  // buffer is one piece per reader thread (read_ahead.cc).
+  const size_t piece = std::min(mapped, kReadAheadPiece);
+  const uint64_t at0 = options_.storageOffset + seg * S;
+  long got = 0, read = 0;
+  int copyError = 0;
+  bool dropped = false;
   uint8_t* buffer = nullptr;
-  long got;
   try {
-    buffer = readAheadBuffer(mapped);
-    testReadAheadPoint(seg, kBeforeRead);
-    got = driver->read(buffer, stored, options_.storageOffset + seg * S);
+    buffer = readAheadBuffer(piece);
   } catch (const std::bad_alloc&) {
     got = -ENOMEM;
   }
-  testReadAheadPoint(seg, kAfterRead, &got);
+  testReadAheadPoint(seg, kBeforeRead);
+  for (size_t at = 0; buffer && at < mapped; at += piece) {
+    size_t n = std::min(piece, mapped - at), want = at < stored ? std::min(n, stored - at) : 0;
+    got = want ? driver->read(buffer, want, at0 + at) : 0;
+    if (at + n >= mapped) testReadAheadPoint(seg, kAfterRead, &got);  // the last piece
+    if (got < 0) break;
+    read += got;
+    memset(buffer + got, 0, n - got);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      // Unmapped (the range is gone) or switched meanwhile: drop the rest.
+      if ((dropped = closed_ || driverGeneration != driverGeneration_)) break;
+      installing_++;  // unmap waits for it: the copy must not land in a range munmap may hand out again
+    }
+    int ret = ctx_.copy(base_ + seg * S + at, buffer, n, !options_.readOnly);
+    if (ret < 0) copyError = ret;
+    if (at + n >= mapped) testReadAheadPoint(seg, kInstalled);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (--installing_ == 0) installed_.notify_all();
+  }
 
-  std::unique_lock<std::mutex> lock(mutex_);
-  auto done = [&] {
-    readAheadState_[seg] = kIdle;
-    readAheadInFlight_--;
-  };
-  if (closed_) return done();  // unmapped meanwhile: the range is gone
-  if (got < 0 || driverGeneration != driverGeneration_ || loaded(seg)) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  readAheadState_[seg] = kIdle;
+  readAheadInFlight_--;
+  if (closed_) return;
+  stats_.bytesRead += read;
+  if (got < 0 || dropped) {
     if (got < 0) stats_.ioErrors++;
-    done();
     // Threads waiting on it fault again and read it themselves: a read-ahead error surfaces only
-    // on a page that needs the segment, through the fault path's retries and SIGBUS.
+    // on a page that needs the segment, through the fault path's retries and SIGBUS. Pieces
+    // already installed stay; that load skips them.
     ctx_.wake(base_ + seg * S, mapped);
     return;
   }
-  // Install without the lock: faults elsewhere go on meanwhile. The segment stays kReading, so
-  // nothing else loads it; unmap waits for installing_ before the munmap.
-  installing_++;
-  lock.unlock();
-  memset(buffer + got, 0, mapped - got);
-  int ret = ctx_.copy(base_ + seg * S, buffer, mapped, !options_.readOnly);
-  testReadAheadPoint(seg, kInstalled);
-  lock.lock();
-  if (--installing_ == 0) installed_.notify_all();
-  done();
-  if (closed_) return;
-  stats_.bytesRead += got;
-  if (ret < 0) stats_.ioErrors++;
+  if (copyError < 0) stats_.ioErrors++;
   if (!unsynced_.empty()) noticeEpoch(seg, seg + 1);
   uint64_t gen = ++loadCounter;
   generation_[seg].store(gen, std::memory_order_release);

@@ -20,9 +20,9 @@ void testGateRelease();
 
 // Read-ahead gate (addon exports umapTestPauseReadAhead / umapTestWaitReadAheadPaused /
 // umapTestReleaseReadAhead): the next read-ahead of `segment` (of any mapping) stops at `phase`
-// until released: kBeforeRead, kAfterRead (read, not installed) or kInstalled (its UFFDIO_COPY
+// until released: kBeforeRead, kAfterRead (its last piece read, not installed) or kInstalled (its UFFDIO_COPY
 // done, not yet accounted; unmap and stats wait for it). With failWith (a negative errno) its
-// read reports that error. Lets a test unmap, kill the server, write or fail a read at that
+// last piece's read reports that error (earlier pieces are installed). Lets a test unmap, kill the server, write or fail a read at that
 // exact point. Disarmed, one atomic load per point.
 enum ReadAheadPhase { kBeforeRead = 0, kAfterRead = 1, kInstalled = 2 };
 void testReadAheadArm(size_t segment, int phase, int failWith);
