@@ -415,6 +415,9 @@ IOC_API int ioc_client_obj_range_unregister(ioc_client_t *client, int32_t id, in
 IOC_API int ioc_client_ping_rounds(ioc_client_t *client, int cnt, size_t eager_size, size_t rdma_size) {
   if (!client || cnt < 0 || eager_size > EAGER_MAX) return -EINVAL;
   std::unique_ptr<PingCall> owned;
+  // Beyond 1 TiB no allocation can succeed: refused before trying (a sanitizer build aborts on
+  // such a request instead of throwing).
+  if (rdma_size > (size_t{1} << 40)) return -ENOMEM;
   try {  // nothing may escape into C: an RMA part too large to allocate is ENOMEM
     owned.reset(new PingCall(eager_size, rdma_size));
   } catch (const std::exception &) {
