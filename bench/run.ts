@@ -152,6 +152,9 @@ async function ummapRows(port: number): Promise<void> {
     } else if (r.unit === 'ms') {
       // sync times: shown beside the clean sync; the "ratio" is a cost factor, not a score.
       rows.push({ group: 'ummap', name: r.name, value: r.value, unit: r.unit, baseline: r.baseline, baselineName: r.baseline !== undefined ? 'all-clean sync' : undefined });
+    } else if (/min\(client/.test(r.name) && r.baseline !== undefined) {
+      // First touch over ioc on this long-running server (the cold row is in bench/app.ts).
+      rows.push({ group: 'ummap', name: r.name.replace(/ \(goal >= [\d.]+\)/, ''), value: r.value, unit: r.unit, baseline: r.baseline, ratio: r.ratio, baselineName: 'lower of C client 1 MiB reads and bulk UFFDIO_COPY', target: 0.7 });
     } else if (/bulk UFFDIO_COPY/.test(r.name) && r.baseline !== undefined) {
       rows.push({ group: 'ummap', name: r.name.replace(' (goal >= 0.75)', ''), value: r.value, unit: r.unit, baseline: r.baseline, ratio: r.ratio, baselineName: 'bulk UFFDIO_COPY', target: 0.75 });
     } else {

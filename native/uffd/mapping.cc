@@ -593,7 +593,7 @@ void Mapping::copyDirty(WriteBackJob& job) {
     at += run.length;
   }
   static const unsigned copyThreads = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
-  runInParallel(steps.size(), steps.size() > 1 ? copyThreads : 1, [&](size_t i) { memcpy(steps[i].to, steps[i].from, steps[i].length); });
+  runInParallel(steps.size(), steps.size() > 1 ? copyThreads : 1, [&](size_t i) { streamCopy(steps[i].to, steps[i].from, steps[i].length); });
   job.copies.push_back(std::move(copy));
 }
 

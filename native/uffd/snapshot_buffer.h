@@ -6,7 +6,11 @@
 // fault may compact memory, and the first copy of 1 GiB took 1.6 s with it, 0.35 s without.
 #pragma once
 
+#include <string.h>
 #include <sys/mman.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <cstddef>
 #include <cstdint>
@@ -38,6 +42,30 @@ class SnapshotBuffer {
   uint8_t* data_ = nullptr;
   size_t size_;
 };
+
+// Copy into a snapshot with non-temporal stores: the copy is not read again soon (the write-back
+// sends it), and skipping the cache's read-for-ownership of the destination roughly doubles the
+// copy's speed here (1 GiB on 2 threads: memcpy 11.6 GB/s, streaming stores 19.4 GB/s), and the
+// application's JS thread waits for it.
+inline void streamCopy(uint8_t* to, const uint8_t* from, size_t length) {
+#if defined(__SSE2__)
+  if (((uintptr_t)to | (uintptr_t)from | length) % 64 == 0) {
+    for (size_t i = 0; i < length; i += 64) {
+      __m128i a = _mm_load_si128(reinterpret_cast<const __m128i*>(from + i));
+      __m128i b = _mm_load_si128(reinterpret_cast<const __m128i*>(from + i + 16));
+      __m128i c = _mm_load_si128(reinterpret_cast<const __m128i*>(from + i + 32));
+      __m128i d = _mm_load_si128(reinterpret_cast<const __m128i*>(from + i + 48));
+      _mm_stream_si128(reinterpret_cast<__m128i*>(to + i), a);
+      _mm_stream_si128(reinterpret_cast<__m128i*>(to + i + 16), b);
+      _mm_stream_si128(reinterpret_cast<__m128i*>(to + i + 32), c);
+      _mm_stream_si128(reinterpret_cast<__m128i*>(to + i + 48), d);
+    }
+    _mm_sfence();  // the streamed bytes are visible before the write-back threads read them
+    return;
+  }
+#endif
+  memcpy(to, from, length);
+}
 
 // Process-wide, the largest copy buffer of an unmapped mapping (at most 2 GiB) is kept for the
 // next mapping's first snapshot: an application that maps its state again (a restart, a new
