@@ -409,7 +409,7 @@ int main(int argc, char **argv) {
     size_t slots = (2 * opts.cacheSize + opts.maxTransfer + opts.segmentSize - 1) / opts.segmentSize + 2;
     std::unique_ptr<SegmentMemory> memory;
     if (opts.nvdimm.empty())
-      memory.reset(new AnonymousSegmentMemory(transport, opts.segmentSize, slots, opts.prefault));
+      memory.reset(new AnonymousSegmentMemory(transport, opts.segmentSize, slots, opts.prefault, opts.cacheSize));
     else
       memory.reset(new PmemSegmentMemory(transport, opts.nvdimm, opts.segmentSize, slots, opts.prefault));
     CacheLimits limits{opts.cacheSize, opts.highWater / 100.0, opts.lowWater / 100.0};

@@ -44,19 +44,21 @@ void *ChunkRegistrar::desc(char *base, size_t totalBytes, size_t offset) {
 static size_t chunkBytesFor(size_t segmentSize) { return segmentSize * std::max<size_t>(1, (256u << 20) / segmentSize); }
 
 AnonymousSegmentMemory::AnonymousSegmentMemory(fabric::Transport &transport, size_t segmentSize, size_t slots,
-                                               uint64_t prefault)
+                                               uint64_t prefault, uint64_t limit)
     : segmentSize_(segmentSize), slots_(slots), stale_(slots, false), mr_(transport, chunkBytesFor(segmentSize), 1) {
   void *p = mmap(nullptr, segmentSize * slots, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) throw std::runtime_error("cannot reserve memory for the segment cache");
   base_ = static_cast<char *>(p);
   madvise(base_, segmentSize * slots, MADV_HUGEPAGE);  // best effort: THP may be off
   for (size_t i = slots; i-- > 0;) free_.push_back((uint32_t)i);
-  keptSlots_ = std::min<uint64_t>(slots, prefault / segmentSize);
-  if (keptSlots_ > 0) prefaulter_ = std::thread([this] { prefaultInBackground(keptSlots_ * segmentSize_); });
+  limitSlots_ = std::min<uint64_t>(slots, limit / segmentSize);
+  aheadSlots_ = std::min<uint64_t>(limitSlots_, prefault / segmentSize);
+  if (aheadSlots_ > 0) prefaulter_ = std::thread([this] { prefaultInBackground(); });
 }
 
 AnonymousSegmentMemory::~AnonymousSegmentMemory() {
   stopPrefault_ = true;
+  prefaultWake_.notify_all();
   if (prefaulter_.joinable()) prefaulter_.join();
   munmap(base_, segmentSize_ * slots_);
 }
@@ -66,16 +68,34 @@ AnonymousSegmentMemory::~AnonymousSegmentMemory() {
 // of RMA): fault the kept slots in now, at idle priority, so that a checkpoint does not. Racing
 // the loop is harmless: populating a page already written leaves it as it is, and kept slots are
 // never given back. Allocation takes low slots first, the ones populated first.
-void AnonymousSegmentMemory::prefaultInBackground(size_t bytes) {
+void AnonymousSegmentMemory::prefaultInBackground() {
   sched_param idle{};
   pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);  // best effort: only spare CPU
   auto start = std::chrono::steady_clock::now();
-  const size_t step = 32u << 20;
-  size_t done = 0;
-  for (; done < bytes && !stopPrefault_; done += step) populate(base_ + done, std::min(step, bytes - done));
-  if (stopPrefault_) return;
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  log(LOG_INFO, "cache", "%zu MiB of segment memory prefaulted in %.1f s (--prefault)", bytes >> 20, secs);
+  const size_t step = std::max<size_t>(1, (32u << 20) / segmentSize_);
+  bool reported = false;
+  while (!stopPrefault_) {
+    size_t target = std::min(limitSlots_, inUseEnd_.load() + aheadSlots_);
+    size_t kept = keptSlots_.load();
+    if (kept < target) {
+      size_t n = std::min(step, target - kept);
+      populate(base_ + kept * segmentSize_, n * segmentSize_);
+      keptSlots_.store(kept + n);  // released from now on without giving their pages back
+      continue;
+    }
+    if (!reported) {
+      reported = true;
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      log(LOG_INFO, "cache", "%zu MiB of segment memory prefaulted in %.1f s (--prefault; kept that far ahead of use)",
+          (kept * segmentSize_) >> 20, secs);
+    }
+    // Woken when the slots in use come within `prefault` of the populated ones (or now and
+    // then: a wake-up may slip between the check and the wait).
+    std::unique_lock<std::mutex> lock(prefaultMu_);
+    prefaultWake_.wait_for(lock, std::chrono::milliseconds(200), [&] {
+      return stopPrefault_ || std::min(limitSlots_, inUseEnd_.load() + aheadSlots_) > keptSlots_.load();
+    });
+  }
 }
 
 int AnonymousSegmentMemory::allocate(SegmentSlot &out, bool populateNow, bool overwrite) {
@@ -84,6 +104,10 @@ int AnonymousSegmentMemory::allocate(SegmentSlot &out, bool populateNow, bool ov
   void *desc = mr_.desc(base_, segmentSize_ * slots_, (size_t)i * segmentSize_);  // may throw: slot stays free
   free_.pop_back();
   out.data = base_ + (size_t)i * segmentSize_;
+  if (aheadSlots_ > 0 && i + 1 > inUseEnd_.load()) {
+    inUseEnd_.store(i + 1);
+    prefaultWake_.notify_one();  // the prefaulter keeps its distance
+  }
   if (stale_[i]) {
     // A recycled slot: its pages are there; only its old bytes may need to go.
     stale_[i] = false;

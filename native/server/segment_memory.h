@@ -7,7 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -100,13 +102,15 @@ class ChunkRegistrar {
 };
 
 // Slots in one anonymous mapping reserved up front (MAP_NORESERVE: pages are committed when
-// touched). The first `prefault` bytes of slots are faulted in by a background thread at start
-// and kept when their segments are dropped (recycled: zeroed when handed out again, unless the
-// new segment is overwritten whole), so that a burst of writes lands in memory that is already
-// there. Slots beyond them give their pages back (MADV_DONTNEED) when dropped.
+// touched). A background thread at idle priority faults in `prefault` bytes of slots at start
+// and keeps that much ahead of the highest slot in use, up to `limit` (the cache size);
+// populated slots keep their pages when their segments are dropped (recycled: zeroed when handed
+// out again, unless the new segment is overwritten whole), so that a burst of writes lands in
+// memory that is already there. Slots beyond them give their pages back (MADV_DONTNEED).
 class AnonymousSegmentMemory : public SegmentMemory {
  public:
-  AnonymousSegmentMemory(fabric::Transport &transport, size_t segmentSize, size_t slots, uint64_t prefault = 0);
+  AnonymousSegmentMemory(fabric::Transport &transport, size_t segmentSize, size_t slots, uint64_t prefault = 0,
+                         uint64_t limit = UINT64_MAX);
   ~AnonymousSegmentMemory() override;
   int allocate(SegmentSlot &out, bool populate = true, bool overwrite = false) override;
   void release(const SegmentSlot &slot) override;
@@ -116,10 +120,14 @@ class AnonymousSegmentMemory : public SegmentMemory {
   std::string describe() const override { return "memory"; }
 
  private:
-  void prefaultInBackground(size_t bytes);
+  void prefaultInBackground();
 
   size_t segmentSize_, slots_;
-  size_t keptSlots_ = 0;  // slots [0, keptSlots_) keep their pages when released
+  size_t aheadSlots_ = 0, limitSlots_ = 0;  // prefault: this many beyond the highest in use, at most limitSlots_
+  std::atomic<size_t> keptSlots_{0};        // slots [0, keptSlots_) are populated and keep their pages
+  std::atomic<size_t> inUseEnd_{0};         // 1 + the highest slot index handed out so far
+  std::mutex prefaultMu_;
+  std::condition_variable prefaultWake_;
   char *base_ = nullptr;
   std::vector<uint32_t> free_;  // a stack: low indexes first, the last released on top
   std::vector<bool> stale_;     // kept slot still holding a dropped segment's bytes

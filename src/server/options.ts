@@ -100,9 +100,10 @@ Options:
                               most 64GB); beyond it, dirty segments spill to the store and the
                               least recently used are dropped
   --prefault SIZE|off         cache memory faulted in at start by a background thread at idle
-                              priority, and kept when segments are dropped, so that a burst
-                              of writes does not pay page faults (default: --cache-size, at
-                              most 1GB; it stays resident)
+                              priority and kept that far ahead of the memory in use (up to
+                              --cache-size); it is kept when segments are dropped, so that a
+                              burst of writes does not pay page faults (default: --cache-size,
+                              at most 1GB; what it faulted in stays resident)
   --high-water PCT            start spilling/dropping above PCT% of --cache-size (default 90)
   --low-water PCT             ... until the cache is down to PCT% (default 70)
   --max-clients N             clients served at once (one TCP side channel and up to 8
