@@ -77,7 +77,11 @@ void AnonymousSegmentMemory::prefaultInBackground() {
   while (!stopPrefault_) {
     size_t target = std::min(limitSlots_, inUseEnd_.load() + aheadSlots_);
     size_t kept = keptSlots_.load();
-    if (kept < target) {
+    // Only while no slot was handed out for a moment: faulting memory in beside a burst slows
+    // the burst (on a VM the pages' first touch also costs the host), idle priority or not.
+    auto sinceUse = std::chrono::steady_clock::now().time_since_epoch().count() - lastAllocAt_.load();
+    if (kept < target && sinceUse >= std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                         std::chrono::milliseconds(300)).count()) {
       size_t n = std::min(step, target - kept);
       populate(base_ + kept * segmentSize_, n * segmentSize_);
       keptSlots_.store(kept + n);  // released from now on without giving their pages back
@@ -92,6 +96,10 @@ void AnonymousSegmentMemory::prefaultInBackground() {
     // Woken when the slots in use come within `prefault` of the populated ones (or now and
     // then: a wake-up may slip between the check and the wait).
     std::unique_lock<std::mutex> lock(prefaultMu_);
+    if (kept < target) {
+      prefaultWake_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopPrefault_.load(); });
+      continue;
+    }
     prefaultWake_.wait_for(lock, std::chrono::milliseconds(200), [&] {
       return stopPrefault_ || std::min(limitSlots_, inUseEnd_.load() + aheadSlots_) > keptSlots_.load();
     });
@@ -104,6 +112,7 @@ int AnonymousSegmentMemory::allocate(SegmentSlot &out, bool populateNow, bool ov
   void *desc = mr_.desc(base_, segmentSize_ * slots_, (size_t)i * segmentSize_);  // may throw: slot stays free
   free_.pop_back();
   out.data = base_ + (size_t)i * segmentSize_;
+  if (aheadSlots_ > 0) lastAllocAt_.store(std::chrono::steady_clock::now().time_since_epoch().count());
   if (aheadSlots_ > 0 && i + 1 > inUseEnd_.load()) {
     inUseEnd_.store(i + 1);
     prefaultWake_.notify_one();  // the prefaulter keeps its distance

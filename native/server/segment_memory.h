@@ -126,6 +126,7 @@ class AnonymousSegmentMemory : public SegmentMemory {
   size_t aheadSlots_ = 0, limitSlots_ = 0;  // prefault: this many beyond the highest in use, at most limitSlots_
   std::atomic<size_t> keptSlots_{0};        // slots [0, keptSlots_) are populated and keep their pages
   std::atomic<size_t> inUseEnd_{0};         // 1 + the highest slot index handed out so far
+  std::atomic<int64_t> lastAllocAt_{0};     // steady_clock ticks of the last allocate()
   std::mutex prefaultMu_;
   std::condition_variable prefaultWake_;
   char *base_ = nullptr;
