@@ -112,26 +112,59 @@ function syncCost(mode: DirtyTrackingMode): { clean: number; dirty: Array<{ perc
 
 /** One asynchronous checkpoint: see checkpointStall. */
 export interface StallRound {
-  /** Time the event loop could not run: the larger of the call's synchronous part and what the
-   * 1 ms delay monitor saw beyond its period (the call's own block shows there too). */
+  /** Time the JS thread was kept busy by the checkpoint: the synchronous part of the call plus
+   * the JS thread's own CPU time while the checkpoint was in flight (completions, promise
+   * resolution), beyond what the same thread uses when idle with the same delay monitor. */
   blockedMs: number;
   /** From the call until the promise settled (written back and durable). */
   checkpointMs: number;
-  /** The synchronous part of the call (the copy of the dirty pages). */
+  /** The synchronous part of the call (the dirty-page scan and copy). */
   callMs: number;
+  /** The JS thread's CPU time after the call returned until the promise settled, beyond idle. */
+  busyAfterCallMs: number;
+  /** Time the JS thread was runnable but waited for a CPU (the kernel's run-queue wait): on a
+   * small machine, CPU taken by the write-back threads and a server on the same machine. */
+  runQueueWaitMs: number;
+  /** Event-loop delay: what the 1 ms monitor saw beyond its period, minus what it sees on an
+   * idle loop for as long (its own timer overshoot). Includes the call and the run-queue wait. */
+  loopDelayMs: number;
   /** Largest and 99th-percentile event-loop delay seen by the monitor, beyond its 1 ms period. */
   maxDelayMs: number;
   p99DelayMs: number;
 }
 
+/** The calling thread's CPU time and run-queue wait so far (ns), from /proc/thread-self/schedstat. */
+function threadSchedstat(): { cpuNs: number; waitNs: number } {
+  const [cpu, wait] = fs.readFileSync('/proc/thread-self/schedstat', 'utf8').trim().split(/\s+/).map(Number);
+  return { cpuNs: cpu, waitNs: wait };
+}
+
+/** What an idle event loop with a 1 ms delay monitor costs per ms: the JS thread's CPU time and
+ * the monitor's own overshoot (libuv timers have 1 ms granularity). */
+async function idleLoopCost(ms: number): Promise<{ cpuPerMs: number; overshootPerMs: number }> {
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  const s0 = threadSchedstat();
+  const t0 = process.hrtime.bigint();
+  delay.enable();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const wall = Number(process.hrtime.bigint() - t0) / 1e6;
+  const s1 = threadSchedstat();
+  delay.disable();
+  return { cpuPerMs: (s1.cpuNs - s0.cpuNs) / 1e6 / wall, overshootPerMs: ((delay.mean - 1e6) * delay.count) / 1e6 / wall };
+}
+
 /**
  * An asynchronous sync() of `size` all-dirty bytes to `uri`, twice (the second reuses the copy
- * buffer, as repeated checkpoints do): how long the event loop was blocked (the copy at the call
- * plus any other delay, from monitorEventLoopDelay at 1 ms resolution) beside the checkpoint's
- * time. The synchronous form blocks it for the whole checkpoint. Returns the last round; all of
- * them in `rounds` (the first: a new mapping's first checkpoint).
+ * buffer, as repeated checkpoints do). How long the JS thread was blocked: the synchronous part
+ * of the call (the copy of the dirty pages) plus the JS thread's own CPU time until the promise
+ * settled, beside the checkpoint's time. Printed beside it: the JS thread's run-queue wait (it
+ * was runnable, other threads had the CPUs) and the event-loop delay from monitorEventLoopDelay
+ * at 1 ms resolution, which includes both. The synchronous form blocks the thread for the whole
+ * checkpoint. Returns the last round; all of them in `rounds` (the first: a new mapping's first
+ * checkpoint).
  */
 export async function checkpointStall(uri: string, size: number, server?: string): Promise<StallRound & { rounds: StallRound[] }> {
+  const idle = await idleLoopCost(500);
   const m = ummap(uri, size, { server, segmentSize: 8 * MiB, noFirstRead: true });
   const words = new Float64Array(m.buffer);
   const rounds: StallRound[] = [];
@@ -139,21 +172,30 @@ export async function checkpointStall(uri: string, size: number, server?: string
     for (let round = 0; round < 2; round++) {
       for (let i = 0; i < words.length; i += 512) words[i] = i + round;  // every page dirty
       const delay = monitorEventLoopDelay({ resolution: 1 });
+      const tm = process.hrtime.bigint();
       delay.enable();
       await new Promise((resolve) => setTimeout(resolve, 5));  // the monitor's timer is running
+      const s0 = threadSchedstat();
       const t0 = process.hrtime.bigint();
       const done = m.sync();
       const t1 = process.hrtime.bigint();
+      const s1 = threadSchedstat();
       await done;
       const t2 = process.hrtime.bigint();
+      const s2 = threadSchedstat();
       await new Promise((resolve) => setTimeout(resolve, 5));  // the sample that saw the last stall
+      const t3 = process.hrtime.bigint();
       delay.disable();
-      // The monitor records the interval between its 1 ms timer's runs: what exceeds 1 ms is time
-      // the loop could not run (the copy at the call included).
       const callMs = Number(t1 - t0) / 1e6;
-      const blockedMs = Math.max(callMs, ((delay.mean - 1e6) * delay.count) / 1e6);
+      const awaitMs = Number(t2 - t1) / 1e6;
+      const busyAfterCallMs = Math.max(0, (s2.cpuNs - s1.cpuNs) / 1e6 - idle.cpuPerMs * awaitMs);
+      const monitoredMs = Number(t3 - tm) / 1e6;
+      const loopDelayMs = Math.max(callMs, ((delay.mean - 1e6) * delay.count) / 1e6 - idle.overshootPerMs * monitoredMs);
       const beyond = (ns: number) => Math.max(0, (ns - 1e6) / 1e6);
-      rounds.push({ blockedMs, checkpointMs: Number(t2 - t0) / 1e6, callMs, maxDelayMs: beyond(delay.max), p99DelayMs: beyond(delay.percentile(99)) });
+      rounds.push({
+        blockedMs: callMs + busyAfterCallMs, checkpointMs: Number(t2 - t0) / 1e6, callMs, busyAfterCallMs,
+        runQueueWaitMs: (s2.waitNs - s0.waitNs) / 1e6, loopDelayMs, maxDelayMs: beyond(delay.max), p99DelayMs: beyond(delay.percentile(99)),
+      });
     }
   } finally {
     await m.unmap({ sync: false });
@@ -218,8 +260,8 @@ export async function runUmapBench(log: (s: string) => void, opts: { server?: st
     try {
       const target = opts.server ? { uri: 'ioc://0x10d:1', name: 'ioc' } : { uri: `file://${path.join(dir, 'checkpoint')}`, name: 'file' };
       const c = await checkpointStall(target.uri, size, opts.server);
-      log(`  async sync() of 256 MiB dirty (${target.name}): event loop blocked ${c.blockedMs.toFixed(1)} ms (the call: ${c.callMs.toFixed(1)} ms) of a ${c.checkpointMs.toFixed(0)} ms checkpoint`);
-      results.push({ name: `async sync() of 256 MiB all dirty (${target.name}): event loop blocked vs checkpoint time`, value: c.blockedMs, unit: 'ms', baseline: c.checkpointMs, ratio: c.blockedMs / c.checkpointMs });
+      log(`  async sync() of 256 MiB dirty (${target.name}): JS thread blocked ${c.blockedMs.toFixed(1)} ms (the call: ${c.callMs.toFixed(1)} ms; run-queue wait ${c.runQueueWaitMs.toFixed(1)} ms; event-loop delay ${c.loopDelayMs.toFixed(1)} ms) of a ${c.checkpointMs.toFixed(0)} ms checkpoint`);
+      results.push({ name: `async sync() of 256 MiB all dirty (${target.name}): JS thread blocked vs checkpoint time`, value: c.blockedMs, unit: 'ms', baseline: c.checkpointMs, ratio: c.blockedMs / c.checkpointMs });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

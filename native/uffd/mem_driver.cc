@@ -20,6 +20,7 @@ class MemStore {
     void* p = size ? mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) : nullptr;
     if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mem store mmap");
     data_ = static_cast<uint8_t*>(p);
+    if (data_) madvise(data_, size_, MADV_DONTFORK);  // a spawn must not make it copy-on-write
   }
   ~MemStore() {
     if (data_) munmap(data_, size_);

@@ -2,7 +2,7 @@
 // the application may write on while the copy is written back. Fresh pages fault at 2-3 GB/s
 // here (1 GiB; DESIGN.md 5b saw 0.2-0.5), against ~10 GB/s to copy into faulted ones: the
 // mapping keeps its last copy for the next sync, and the copy into a fresh one is spread over
-// threads (Mapping::copyDirty). No MADV_HUGEPAGE: with this kernel's defrag=madvise each huge
+// threads (Mapping::copyDirty). MADV_DONTFORK keeps a spawn from making it copy-on-write. No MADV_HUGEPAGE: with this kernel's defrag=madvise each huge
 // fault may compact memory, and the first copy of 1 GiB took 1.6 s with it, 0.35 s without.
 #pragma once
 
@@ -26,6 +26,9 @@ class SnapshotBuffer {
     void* p = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "snapshot buffer mmap");
     data_ = static_cast<uint8_t*>(p);
+    // A fork (libuv's spawn) would make the kept buffer copy-on-write: the next snapshot into it
+    // took a fault per page, as slow as fresh memory (1 GiB copy 45 ms -> 160-350 ms).
+    madvise(data_, size_, MADV_DONTFORK);
   }
   ~SnapshotBuffer() { munmap(data_, size_); }
   SnapshotBuffer(const SnapshotBuffer&) = delete;

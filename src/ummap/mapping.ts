@@ -92,6 +92,10 @@ export interface MappingInit {
  * finalizers and places that cannot await. Write-backs of one mapping run one at a time in
  * call order, whichever the form: a second sync waits for the first, a synchronous one blocks
  * until the asynchronous ones called before it are done.
+ *
+ * The mapped memory and the copies are not inherited by child processes (MADV_DONTFORK): a
+ * child started with child_process sees no such range, and the spawn does not make them
+ * copy-on-write in this process (which cost a fault per page at the next write or copy).
  */
 export class Mapping {
   /** Bytes mapped. */
