@@ -6,11 +6,12 @@
 //     page) beside the lower of the C client's 1 MiB read rate and bulk UFFDIO_COPY;
 //   - examples/heat2d.ts, 300 steps with a checkpoint every 50 beside the same without any.
 import { execFile } from 'child_process';
+import * as os from 'os';
 import * as path from 'path';
 import { promisify } from 'util';
 import { ummap } from '../src';
 import { addon } from '../src/native';
-import { cClient, costRow, GiB, infoRow, log, median, MiB, num, ratioRow, repetitions, sizeLabel, withServer } from './common';
+import { cClient, costRow, cpuSeconds, GiB, infoRow, log, median, MiB, num, ratioRow, repetitions, sizeLabel, withServer } from './common';
 import { cCheckpoint } from './cold';
 import { checkpointStall, scanPages, StallRound } from './ummap';
 
@@ -45,18 +46,21 @@ export async function runFirstTouch(quick: boolean): Promise<void> {
   let bulk = 0;
   for (let i = 0; i < 2; i++) bulk = Math.max(bulk, size / addon().umapBenchBulkCopy(size, MiB) / 1e9);
   log(`${group}: fresh server: object written by the C client, C client 1 MiB reads of it, ummap first touch`);
-  const { cRead, touch } = await withServer(async (s) => {
+  const { cRead, touch, cpus } = await withServer(async (s) => {
     await cCheckpoint(s, size, '0x12f:1');
     const [r] = await cClient(s.port, ['--mode', 'read', '--size', String(MiB), '--count', String(size / MiB), '--sweep', '--total', String(size), '--object', '0x12f:1']);
     const m = ummap(0x12f, 1, size, { server: `127.0.0.1:${s.port}`, segmentSize: '1MB' });
     try {
-      return { cRead: num(r, 'GBps'), touch: size / scanPages(m.buffer) / 1e9 };
+      const cpu0 = cpuSeconds(process.pid) + cpuSeconds(s.pid);
+      const seconds = scanPages(m.buffer);
+      return { cRead: num(r, 'GBps'), touch: size / seconds / 1e9, cpus: (cpuSeconds(process.pid) + cpuSeconds(s.pid) - cpu0) / seconds };
     } finally {
       await m.unmap({ sync: false });
     }
   });
   infoRow(group, 'bulk UFFDIO_COPY, 1 MiB chunks (best of 2)', bulk, 'GB/s');
   infoRow(group, 'C client 1 MiB reads across the object (server-cached)', cRead, 'GB/s');
+  infoRow(group, `ummap first touch: CPUs kept busy by this process and the server (of ${os.cpus().length}; the send, the receive and UFFDIO_COPY)`, cpus, 'CPUs');
   const base = Math.min(bulk, cRead);
   ratioRow(group, 'ummap, 1 MiB segments, one word read per page (object in the server cache)', touch, 'GB/s',
     bulk <= cRead ? 'bulk UFFDIO_COPY (lower of it and C client 1 MiB reads)' : 'C client 1 MiB reads (lower of it and bulk UFFDIO_COPY)', base, true, 0.7);

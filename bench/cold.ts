@@ -6,9 +6,10 @@
 //   - the same 1 GiB through ummap: fill (first touch), then flush() beside raw RMA read;
 //   - single 64 MiB / 256 MiB writes (each to a fresh object) and reads of what they wrote.
 import * as fs from 'fs';
+import * as os from 'os';
 import { ummap } from '../src';
 import {
-  cClient, CResult, fabricBench, FabricResult, GiB, infoRow, log, median, MiB, num, ratioRow, repetitions, run, Server,
+  cClient, cpuSeconds, CResult, fabricBench, FabricResult, GiB, infoRow, log, median, MiB, num, ratioRow, repetitions, run, Server,
   sizeLabel, withServer,
 } from './common';
 
@@ -89,7 +90,7 @@ export async function runCold(quick: boolean): Promise<{ checkpointAbsorbGBps?: 
     median(ddDirect), 'GB/s');
 
   // 1b: ummap: first-touch fill, then flush() (write-back without the store's durability step).
-  const fill: number[] = [], flush: number[] = [], flushCall: number[] = [];
+  const fill: number[] = [], flush: number[] = [], flushCall: number[] = [], flushCpus: number[] = [];
   for (let i = 0; i < reps; i++) {
     log(`${group}: ummap fill + flush(), fresh server (${i + 1}/${reps})`);
     await withServer(async (s) => {
@@ -98,11 +99,13 @@ export async function runCold(quick: boolean): Promise<{ checkpointAbsorbGBps?: 
         const words = new Float64Array(m.buffer);
         const t0 = process.hrtime.bigint();
         for (let j = 0; j < words.length; j++) words[j] = j;
+        const cpu0 = cpuSeconds(process.pid) + cpuSeconds(s.pid);
         const t1 = process.hrtime.bigint();
         const flushed = m.flush();
         const tCall = process.hrtime.bigint();
         await flushed;
         const t2 = process.hrtime.bigint();
+        flushCpus.push((cpuSeconds(process.pid) + cpuSeconds(s.pid) - cpu0) / (Number(t2 - t1) / 1e9));
         fill.push(Number(t1 - t0) / 1e9);
         flushCall.push(Number(tCall - t1) / 1e6);
         flush.push(total / (Number(t2 - t1) / 1e9) / 1e9);
@@ -115,6 +118,7 @@ export async function runCold(quick: boolean): Promise<{ checkpointAbsorbGBps?: 
     rawName('read', 8 * MiB, quick), raw8.GBps, true, 0.7);
   infoRow(group, `ummap: first-touch fill of the new mapping (before flush(), not in its figure${of})`, median(fill), 's');
   infoRow(group, `ummap: synchronous part of the flush() call (the copy of the dirty pages; in the flush figure${of})`, median(flushCall), 'ms');
+  infoRow(group, `ummap flush(): CPUs kept busy by this process and the server (of ${os.cpus().length}; the copy, the send and the receive${of})`, median(flushCpus), 'CPUs');
 
   // 2: single large writes, each to a fresh object, and reads of what they wrote (server-cached).
   for (const size of [64 * MiB, 256 * MiB]) {

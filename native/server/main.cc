@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/size.h"
+#include "common/thread_name.h"
 #include "fabric/fabric.h"
 #include "server/fabric_server.h"
 #include "server/gated_store.h"
@@ -432,6 +433,7 @@ int main(int argc, char **argv) {
     tcp.start();
 
     std::thread signals([&] {
+      ioc::nameThisThread("ioc-signals");
       int sig = 0;
       while (sigwait(&sigs, &sig) == 0 && sig == SIGUSR1) server.requestStats();
       if (sig) log(LOG_INFO, "server", "received %s, shutting down", strsignal(sig));
@@ -442,7 +444,10 @@ int main(int argc, char **argv) {
     std::thread control;
     if (const char *fdText = getenv("IOC_CONTROL_FD")) {
       int fd = atoi(fdText);
-      if (fd > 2) control = std::thread([&, fd] { serveControlFd(fd, server, stop); });
+      if (fd > 2) control = std::thread([&, fd] {
+        ioc::nameThisThread("ioc-control");
+        serveControlFd(fd, server, stop);
+      });
     }
 
     printf("iocatcher-server ready on %s:%u (tcp side channel %u) provider=%s store=%s auth=%s pid=%d\n",

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/thread_name.h"
 #include "server/log.h"
 
 namespace ioc {
@@ -181,6 +182,7 @@ void PmemPool::prefault(size_t slots) {
   }
   prefaulting_ = true;
   prefaulter_ = std::thread([this] {
+    ioc::nameThisThread("ioc-prefault");
     sched_param idle{};
     pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);  // best effort: only spare CPU
     auto start = std::chrono::steady_clock::now();

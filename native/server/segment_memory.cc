@@ -13,6 +13,8 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "common/thread_name.h"
+
 namespace ioc {
 namespace server {
 
@@ -69,6 +71,7 @@ AnonymousSegmentMemory::~AnonymousSegmentMemory() {
 // the loop is harmless: populating a page already written leaves it as it is, and kept slots are
 // never given back. Allocation takes low slots first, the ones populated first.
 void AnonymousSegmentMemory::prefaultInBackground() {
+  ioc::nameThisThread("ioc-prefault");
   sched_param idle{};
   pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);  // best effort: only spare CPU
   auto start = std::chrono::steady_clock::now();

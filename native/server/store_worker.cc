@@ -1,10 +1,15 @@
 #include "server/store_worker.h"
 
+#include "common/thread_name.h"
+
 namespace ioc {
 namespace server {
 
 StoreWorker::StoreWorker(size_t threads, std::function<void()> wake) : wake_(std::move(wake)) {
-  for (size_t i = 0; i < threads; i++) threads_.emplace_back([this] { loop(); });
+  for (size_t i = 0; i < threads; i++) threads_.emplace_back([this] {
+    ioc::nameThisThread("ioc-store");
+    loop();
+  });
 }
 
 StoreWorker::~StoreWorker() {

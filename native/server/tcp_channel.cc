@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "common/thread_name.h"
 #include "fabric/protocol.h"
 #include "server/log.h"
 
@@ -130,6 +131,7 @@ void TcpChannel::refuse(int fd) {
 }
 
 void TcpChannel::run() {
+  ioc::nameThisThread("ioc-tcp-channel");
   std::vector<pollfd> fds;
   for (;;) {
     fds.clear();

@@ -15,6 +15,7 @@
 #include <system_error>
 #include <thread>
 
+#include "common/thread_name.h"
 #include "eviction_policy.h"
 #include "mapping.h"
 #include "read_ahead.h"
@@ -286,6 +287,7 @@ Napi::Value runOffThread(Napi::Env env, std::function<void()> work) {
   Napi::Promise promise = outcome->deferred.Promise();
   SettleFunction settleFn = SettleFunction::New(env, "ummapWriteBack", 0, 1);
   auto body = [work = std::move(work), outcome, settleFn]() mutable {
+    ioc::nameThisThread("ummap-writeback");
     try {
       work();
     } catch (const std::system_error& e) {

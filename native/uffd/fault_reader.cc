@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/thread_name.h"
 #include "mapping.h"
 #include "uffd_abi.h"
 #include "uffd_context.h"
@@ -30,7 +31,10 @@ class FaultReader {
     for (auto* c : contexts)
       if (c) contexts_.push_back(c);
     stopFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      ioc::nameThisThread("ummap-faults");
+      run();
+    });
   }
   // Runs at process exit: wake the thread through the eventfd and wait for it.
   ~FaultReader() {

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/thread_name.h"
 #include "mapping.h"
 
 namespace ummap {
@@ -31,7 +32,10 @@ class ReaderPool {
     unsigned wanted = std::min(std::max(readers, 1u), kMaxReaders);
     if (idle_ == 0 && threads_ < wanted) {
       threads_++;
-      std::thread([this] { loop(); }).detach();
+      std::thread([this] {
+        ioc::nameThisThread("ummap-reader");
+        loop();
+      }).detach();
     } else {
       wake_.notify_one();
     }

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <thread>
 
+#include "common/thread_name.h"
+
 namespace ummap {
 namespace {
 
@@ -39,7 +41,10 @@ class HelperPool {
     queue_.push_back(std::move(batch));
     if (idle_ == 0 && threads_ < kMaxHelpers) {
       threads_++;
-      std::thread([this] { loop(); }).detach();
+      std::thread([this] {
+        ioc::nameThisThread("ummap-helper");
+        loop();
+      }).detach();
     } else {
       wake_.notify_one();
     }
