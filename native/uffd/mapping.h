@@ -12,6 +12,9 @@
 //
 // Write-backs (flush, runWriteBack, unmap, switchDriver) take turns in call order: a later one
 // waits for the earlier ones, so an older copy of a page never lands after a newer one.
+//
+// Where: mapping.cc (create, unmap, switch, stats), mapping_faults.cc (the fault path and
+// read-ahead), mapping_write_back.cc (sync, flush, evict and the asynchronous snapshot).
 #pragma once
 
 #include <atomic>

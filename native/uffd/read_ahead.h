@@ -1,4 +1,4 @@
-// Pipelined read-ahead (the fault path is Mapping::handleFault in mapping.cc). A sequential scan
+// Pipelined read-ahead (the fault path is Mapping::handleFault in mapping_faults.cc). A sequential scan
 // over a network store is bound by one read at a time followed by its UFFDIO_COPY on the
 // handler thread. Instead, the handler reads only the faulting segment itself, and queues the
 // next segments here: a small process-wide pool of reader threads (each call leases its own

@@ -1,0 +1,343 @@
+// Write-back of a mapping: synchronous sync/flush/evict write the dirty pages straight from the
+// mapping under its lock; the asynchronous form (snapshotWriteBack, then runWriteBack on another
+// thread) copies the dirty pages at the call and writes the copy, several pieces in flight, in
+// call order (turns). Both repeat a round when the store restarted meanwhile.
+#include "mapping.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <system_error>
+#include <thread>
+
+#include "mapping_internal.h"
+#include "test_gate.h"
+#include "write_pool.h"
+
+namespace ummap {
+using namespace detail;
+
+// A round of write-back is repeated when the store restarted during it (which of its writes
+// reached the old server run is unknown): a few times, then EIO.
+int Mapping::writeBackLocked(size_t offset, size_t length) {
+  if (options_.readOnly || length == 0) return 0;
+  for (int round = 0; round < 4; round++) {
+    uint64_t before = noticeEpoch();
+    int ret = writeBackRound(offset, length, before);
+    if (noticeEpoch() == before) return ret;
+  }
+  return -EIO;
+}
+
+// Under mutex_, which stays held: the pieces are written from the mapping itself.
+int Mapping::writeBackRound(size_t offset, size_t length, uint64_t epoch) {
+  std::vector<PageRun> runs;
+  int ret = dirty_->collect(offset, length, runs);
+  if (ret < 0) return ret;
+  std::vector<WritePiece> pieces;
+  for (const PageRun& run : runs)
+    if (run.offset < options_.size) cutIntoPieces(run.offset, run.length, base_ + run.offset, pieceBytes(*driver_), pieces);
+  writePieces(pieces, parallelism(*driver_), [&](size_t index, int result) { pieces[index].result = result; });
+  for (const WritePiece& piece : pieces) {
+    if (piece.result == 0) {
+      accountWritten(piece, epoch);
+      continue;
+    }
+    // Keep the pieces not written dirty so that a later sync retries them.
+    dirty_->markDirty(piece.offset, piece.length);
+    if (piece.result < 0) {
+      stats_.ioErrors++;
+      if (ret == 0) ret = piece.result;
+    }
+  }
+  return ret;
+}
+
+void Mapping::writePieces(const std::vector<WritePiece>& pieces, unsigned parallelism, const std::function<void(size_t, int)>& done) {
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < pieces.size(); i++)
+    if (pieces[i].result != 0) todo.push_back(i);
+  std::atomic<bool> failed{false};
+  StorageDriver& driver = *driver_;  // turns keep switchDriver away meanwhile
+  runInParallel(todo.size(), parallelism, [&](size_t k) {
+    const WritePiece& piece = pieces[todo[k]];
+    if (failed.load()) return;  // stays 1: not written
+    size_t n = std::min(piece.length, options_.size - piece.offset);
+    ssize_t w = driver.write(piece.source, n, options_.storageOffset + piece.offset);
+    int result = w == static_cast<ssize_t>(n) ? 0 : w < 0 ? static_cast<int>(w) : -EIO;
+    if (result < 0) failed = true;
+    done(todo[k], result);
+  });
+}
+
+void Mapping::accountWritten(const WritePiece& piece, uint64_t epoch) {
+  stats_.bytesWritten += std::min(piece.length, options_.size - piece.offset);
+  stats_.writeBacks++;
+  unsyncedWrites_ = true;
+  if (epoch) unsynced_.add(piece.offset, piece.length);
+  else if (driver_->volatileEpoch()) {
+    // The first handshake with a volatile server happened during this write: track it too
+    // (the caller's check sees the epoch change and writes the piece again).
+    dirty_->markDirty(piece.offset, piece.length);
+  }
+}
+
+uint64_t Mapping::noticeEpoch(size_t untrustedFirst, size_t untrustedEnd) {
+  uint64_t now = driver_->volatileEpoch();
+  if (now == ackEpoch_) return now;
+  uint64_t redirtied = 0, lost = 0;
+  const size_t S = options_.segmentSize;
+  unsynced_.drain([&](size_t offset, size_t length) {
+    // Split at segment boundaries: residency is per segment.
+    for (size_t at = offset; at < offset + length;) {
+      size_t seg = at / S;
+      size_t n = std::min(offset + length, (seg + 1) * S) - at;
+      bool trusted = loaded(seg) && (seg < untrustedFirst || seg >= untrustedEnd);
+      if (trusted) {
+        dirty_->markDirty(at, n);
+        redirtied += n;
+      } else if (at < options_.size) {
+        lost += std::min(n, options_.size - at);
+      }
+      at += n;
+    }
+  });
+  if (redirtied || lost)
+    fprintf(stderr, "ummap: %s restarted (epoch %016llx -> %016llx): %llu acknowledged bytes to write again, %llu lost\n",
+            driver_->describe().c_str(), (unsigned long long)ackEpoch_, (unsigned long long)now,
+            (unsigned long long)redirtied, (unsigned long long)lost);
+  lostBytes_ += lost;
+  ackEpoch_ = now;
+  return now;
+}
+
+void Mapping::reportLostBytes() {
+  if (!lostBytes_) return;
+  uint64_t lost = lostBytes_;
+  lostBytes_ = 0;  // reported once, as fsync reports a lost write-back
+  throw std::system_error(EIO, std::generic_category(),
+                          driver_->describe() + " restarted and lost " + std::to_string(lost) +
+                              " acknowledged bytes that were no longer in memory (written back, evicted, not yet synced)");
+}
+
+// Write back, then drop the pages so that the next touch faults and reloads the segment.
+int Mapping::evictLocked(size_t seg) {
+  size_t offset = seg * options_.segmentSize, length = segmentBytes(seg);
+  // Its copy must land before the current content, which this eviction would write now.
+  if (snapshotPending(seg)) return 1;
+  int ret = writeBackLocked(offset, length);
+  if (ret < 0) return ret;  // keep the data resident rather than lose it
+  madvise(base_ + offset, length, MADV_DONTNEED);
+  if (!options_.readOnly) dirty_->forget(offset, length);
+  generation_[seg].store(0, std::memory_order_release);
+  stats_.evictions++;
+  stats_.residentBytes -= length;
+  if (options_.policy) options_.policy->onDropped(length);
+  return 0;
+}
+
+bool Mapping::snapshotPending(size_t seg) const {
+  size_t from = seg * options_.segmentSize, to = from + segmentBytes(seg);
+  for (const WriteBackJob* job : pendingJobs_)
+    if (job->unwrittenIn(from, to)) return true;
+  return false;
+}
+
+void Mapping::flush(size_t offset, size_t length, bool syncDriver, bool evict) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (closed_) throw std::system_error(EBADF, std::generic_category(), "mapping is unmapped");
+  TurnHold turn(*this, lock, nextTurn_++);
+  if (closed_) throw std::system_error(EBADF, std::generic_category(), "mapping is unmapped");
+  flushLocked(offset, length, syncDriver, evict);
+}
+
+std::shared_ptr<WriteBackJob> Mapping::snapshotWriteBack(size_t offset, size_t length, bool syncDriver, bool evict) {
+  auto job = std::make_shared<WriteBackJob>();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (closed_) throw std::system_error(EBADF, std::generic_category(), "mapping is unmapped");
+  job->offset = std::min(offset, options_.size);
+  job->length = std::min(length, options_.size - job->offset);
+  job->start = job->offset & ~(kPageSize - 1);
+  job->end = std::min(roundUp(job->offset + job->length, kPageSize), mappedLength_);
+  job->syncDriver = syncDriver;
+  job->evict = evict;
+  if (!options_.readOnly && job->length > 0) copyDirty(*job);
+  // The turn is taken once nothing can fail any more: turns are never skipped.
+  job->turn = nextTurn_++;
+  job->failuresAtCall = writeBackFailures_;
+  pendingJobs_.push_back(job.get());
+  return job;
+}
+
+// Copy the dirty pages of the job's range (now write-protected again) into a snapshot buffer.
+void Mapping::copyDirty(WriteBackJob& job) {
+  std::vector<PageRun> runs;
+  int ret = dirty_->collect(job.start, job.end - job.start, runs);
+  if (ret < 0) throwErrno(ret, "dirty page scan");
+  size_t total = 0;
+  for (const PageRun& run : runs) total += run.length;
+  if (total == 0) return;
+  std::unique_ptr<SnapshotBuffer> copy;
+  try {
+    if (spareCopy_ && spareCopy_->size() >= total) copy = std::move(spareCopy_);
+    else if (!(copy = takeSpareSnapshot(total))) copy = std::make_unique<SnapshotBuffer>(total);
+  } catch (...) {
+    for (const PageRun& run : runs) dirty_->markDirty(run.offset, run.length);
+    throw;
+  }
+  // The caller waits for the copy (it is the snapshot): spread it over threads in ~4 MiB steps,
+  // which also spreads the page faults of a fresh buffer over CPUs.
+  struct Step {
+    uint8_t* to;
+    const uint8_t* from;
+    size_t length;
+  };
+  constexpr size_t kCopyStep = size_t{4} << 20;
+  std::vector<Step> steps;
+  size_t at = 0;
+  for (const PageRun& run : runs) {
+    for (size_t done = 0; done < run.length; done += kCopyStep)
+      steps.push_back({copy->data() + at + done, base_ + run.offset + done, std::min(kCopyStep, run.length - done)});
+    if (run.offset < options_.size) cutIntoPieces(run.offset, run.length, copy->data() + at, pieceBytes(*driver_), job.pieces);
+    at += run.length;
+  }
+  static const unsigned copyThreads = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
+  runInParallel(steps.size(), steps.size() > 1 ? copyThreads : 1, [&](size_t i) { streamCopy(steps[i].to, steps[i].from, steps[i].length); });
+  job.copies.push_back(std::move(copy));
+}
+
+void Mapping::runWriteBack(WriteBackJob& job) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  TurnHold turn(*this, lock, job.turn, &job);
+  if (closed_) throw std::system_error(EBADF, std::generic_category(), "mapping is unmapped");
+  // As flushLocked, repeated when the store restarted during its sync.
+  for (int round = 0;; round++) {
+    int ret = writeSnapshot(lock, job);
+    if (ret < 0) failWriteBack(job, ret, "write back to " + driver_->describe());
+    if (job.evict) {
+      // Eviction writes what was written since the call too, then drops (the lock is held).
+      for (size_t seg = job.start / options_.segmentSize; seg * options_.segmentSize < job.end; seg++) {
+        if (!loaded(seg)) continue;
+        ret = evictLocked(seg);
+        if (ret < 0) failWriteBack(job, ret, "evict to " + driver_->describe());
+      }
+    }
+    if (!job.syncDriver || !unsyncedWrites_) break;
+    uint64_t epoch = noticeEpoch();
+    std::shared_ptr<StorageDriver> driver = driver_;
+    lock.unlock();
+    ret = driver->sync(options_.storageOffset + job.offset, job.length);
+    lock.lock();
+    stats_.driverSyncs++;
+    if (noticeEpoch() != epoch) {
+      if (round < 3) {
+        restartSnapshot(job);
+        continue;
+      }
+      failWriteBack(job, -EIO, "sync " + driver_->describe() + ": the server restarted during every attempt");
+    }
+    if (ret < 0) throwErrno(ret, "sync " + driver_->describe());
+    unsynced_.remove(job.start, job.end - job.start);
+    if (job.offset == 0 && job.length == options_.size) unsyncedWrites_ = false;
+    break;
+  }
+  if (writeBackFailures_ != job.failuresAtCall)
+    throwErrno(-EIO, "write back to " + driver_->describe() +
+                         ": an earlier write-back of this mapping failed after this one was called (its pages are dirty "
+                         "again and go with the next sync)");
+  reportLostBytes();
+}
+
+// Rounds as writeBackLocked: repeated when the store restarted meanwhile.
+int Mapping::writeSnapshot(std::unique_lock<std::mutex>& lock, WriteBackJob& job) {
+  for (int round = 0; round < 4; round++) {
+    uint64_t before = noticeEpoch();
+    int ret = writeSnapshotRound(lock, job, before);
+    if (noticeEpoch() == before) return ret;
+    restartSnapshot(job);
+  }
+  return -EIO;
+}
+
+int Mapping::writeSnapshotRound(std::unique_lock<std::mutex>& lock, WriteBackJob& job, uint64_t epoch) {
+  std::shared_ptr<StorageDriver> keep = driver_;
+  unsigned inFlight = testGateArmed() ? 1 : parallelism(*driver_);
+  int error = 0;
+  size_t written = 0;
+  lock.unlock();  // faults and evictions go on meanwhile; evictions leave unwritten pieces alone
+  try {
+    writePieces(job.pieces, inFlight, [&](size_t index, int result) {
+      size_t count;
+      {
+        std::lock_guard<std::mutex> relock(mutex_);
+        WritePiece& piece = job.pieces[index];
+        piece.result = result;
+        if (result < 0) {
+          stats_.ioErrors++;
+          if (error == 0) error = result;
+          return;
+        }
+        accountWritten(piece, epoch);
+        count = ++written;
+      }
+      testGateAfterPiece(count);
+    });
+  } catch (...) {
+    lock.lock();
+    throw;
+  }
+  lock.lock();
+  return error;
+}
+
+// The store restarted: write the whole copy again, and what it lost that is not in the copy
+// (noticeEpoch made it dirty again) from the mapping as it is now.
+void Mapping::restartSnapshot(WriteBackJob& job) {
+  for (WritePiece& piece : job.pieces) piece.result = 1;
+  copyDirty(job);
+}
+
+void Mapping::failWriteBack(WriteBackJob& job, int error, const std::string& what) {
+  // What this copy did not write goes with the next write-back, from the mapping's content.
+  for (WritePiece& piece : job.pieces)
+    if (piece.result != 0) dirty_->markDirty(piece.offset, piece.length);
+  for (WritePiece& piece : job.pieces) piece.result = 0;  // nothing left to keep resident for
+  writeBackFailures_++;
+  throwErrno(error, what);
+}
+
+void Mapping::flushLocked(size_t offset, size_t length, bool syncDriver, bool evict) {
+  if (offset >= options_.size) return;
+  length = std::min(length, options_.size - offset);
+  size_t start = offset & ~(kPageSize - 1);
+  size_t end = std::min(roundUp(offset + length, kPageSize), mappedLength_);
+  // Repeated when the store restarted during its sync: what it acknowledged is written again.
+  for (int round = 0;; round++) {
+    int ret = writeBackLocked(start, end - start);
+    if (ret < 0) throwErrno(ret, "write back to " + driver_->describe());
+    if (evict) {
+      for (size_t seg = start / options_.segmentSize; seg * options_.segmentSize < end; seg++) {
+        if (!loaded(seg)) continue;
+        ret = evictLocked(seg);
+        if (ret < 0) throwErrno(ret, "evict to " + driver_->describe());
+      }
+    }
+    if (!syncDriver || !unsyncedWrites_) break;
+    uint64_t epoch = noticeEpoch();
+    ret = driver_->sync(options_.storageOffset + offset, length);
+    stats_.driverSyncs++;
+    if (noticeEpoch() != epoch) {
+      if (round < 3) continue;
+      throwErrno(-EIO, "sync " + driver_->describe() + ": the server restarted during every attempt");
+    }
+    if (ret < 0) throwErrno(ret, "sync " + driver_->describe());
+    unsynced_.remove(start, end - start);  // in the store now
+    if (offset == 0 && length == options_.size) unsyncedWrites_ = false;
+    break;
+  }
+  reportLostBytes();
+}
+
+}  // namespace ummap
