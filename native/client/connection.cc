@@ -1,20 +1,14 @@
 #include "client/connection.h"
 
-#include <sched.h>
-
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
-#include <deque>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -42,7 +36,6 @@ static uint64_t nextSequence() {
   return s;
 }
 
-static constexpr unsigned CONNECT_TIMEOUT_MS = 10000;
 static constexpr unsigned HANDSHAKE_ATTEMPT_MS = 2000;
 
 
@@ -192,101 +185,6 @@ std::string Connection::handshakeState(const std::vector<char> &ourName) const {
 }
 
 Connection::~Connection() { closeEndpoint(); }
-
-static int pollFd(int fd, short events, unsigned timeoutMs) {
-  pollfd p{fd, events, 0};
-  int n;
-  do n = poll(&p, 1, (int)timeoutMs);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return -errno;
-  return n == 0 ? -ETIMEDOUT : 0;
-}
-
-SideChannel::~SideChannel() {
-  if (fd_ >= 0) close(fd_);
-}
-
-SideChannel::SideChannel(const ConnectOptions &opts) {
-  // Connecting is bounded by the call timeout too: a server that hangs must not hold a call longer.
-  unsigned connectMs = opts.timeoutMs && opts.timeoutMs < CONNECT_TIMEOUT_MS ? opts.timeoutMs : CONNECT_TIMEOUT_MS;
-  addrinfo hints{}, *res = nullptr;
-  hints.ai_family = AF_INET;
-  hints.ai_socktype = SOCK_STREAM;
-  std::string tcpPort = std::to_string(atoi(opts.port.c_str()) + 1);
-  int gai = getaddrinfo(opts.ip.c_str(), tcpPort.c_str(), &hints, &res);
-  if (gai != 0) throw ConnectError(EINVAL, std::string("cannot resolve ") + opts.ip + ": " + gai_strerror(gai));
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) {
-    int err = errno;
-    freeaddrinfo(res);
-    throw ConnectError(err, std::string("socket: ") + strerror(err));
-  }
-  int ret = connect(fd, res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  int err = 0;
-  if (ret != 0 && errno == EINPROGRESS) {
-    ret = pollFd(fd, POLLOUT, connectMs);
-    socklen_t len = sizeof err;
-    if (ret == 0) getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    else err = -ret;
-  } else if (ret != 0) {
-    err = errno;
-  }
-  if (err) {
-    close(fd);
-    throw ConnectError(err, "cannot connect to " + opts.ip + ":" + tcpPort + ": " + strerror(err));
-  }
-  char buf[TcpHandshake::WIRE_SIZE];
-  size_t got = 0;
-  bool timedOut = false;
-  while (got < sizeof buf) {
-    if (pollFd(fd, POLLIN, connectMs) < 0) {
-      timedOut = true;
-      break;
-    }
-    ssize_t n = recv(fd, buf + got, sizeof buf - got, 0);
-    if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) break;
-    if (n > 0) got += n;
-  }
-  if (got != sizeof buf && timedOut) {  // accepted, but no answer: a hung server
-    close(fd);
-    throw ConnectError(ETIMEDOUT, "no greeting on the TCP side channel of " + opts.ip + ":" + tcpPort + " within " +
-                                      std::to_string(connectMs) + " ms");
-  }
-  if (got != sizeof buf) {
-    close(fd);
-    throw ConnectError(ECONNRESET, "the server closed the TCP side channel of " + opts.ip + ":" + tcpPort + " before its greeting");
-  }
-  Reader r(buf, got);
-  if (!tcp_.decode(r)) {
-    close(fd);
-    throw ConnectError(EPROTO, "no valid greeting on the TCP side channel of " + opts.ip + ":" + tcpPort);
-  }
-  if (tcp_.version != PROTOCOL_VERSION) {
-    close(fd);
-    throw ConnectError(EPROTONOSUPPORT, "server speaks protocol " + std::to_string(tcp_.version));
-  }
-  if (tcp_.clientId == 0) {  // the server's refusal greeting (ids start at 1)
-    close(fd);
-    throw ConnectError(EUSERS, "the server at " + opts.ip + ":" + tcpPort +
-                                         " refused the connection: it serves as many clients as its --max-clients allows");
-  }
-  if (tcp_.keepConnection) {
-    fd_ = fd;
-  } else {
-    close(fd);
-  }
-}
-
-// Only peeks: several connections (threads) of a handle ask at once.
-bool SideChannel::gone() const {
-  if (fd_ < 0) return false;
-  pollfd p{fd_, POLLIN | POLLRDHUP, 0};
-  if (poll(&p, 1, 0) <= 0) return false;
-  char c;
-  ssize_t n = recv(fd_, &c, 1, MSG_DONTWAIT | MSG_PEEK);
-  return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
-}
 
 bool Connection::serverGone() { return side_->gone(); }
 

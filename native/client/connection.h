@@ -1,6 +1,6 @@
-// One client connection to the server: a TCP side channel (id/key, liveness) plus a libfabric
-// endpoint, and the request/response exchange over them. Not thread-safe: the client library
-// hands each calling thread its own Connection.
+// One client connection to the server: a libfabric endpoint that carries the id/key of the
+// handle's TCP side channel (side_channel.h), and the request/response exchange over it. Not
+// thread-safe: the client library hands each calling thread its own Connection.
 #pragma once
 
 #include <chrono>
@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "client/connect_options.h"
+#include "client/side_channel.h"
 #include "fabric/fabric.h"
 #include "fabric/protocol.h"
 
@@ -27,36 +29,6 @@ void applyProviderDefaults();
 // Connection failures and drops on stderr: IOC_DEBUG (client and server), or IOC_CLIENT_DEBUG
 // (the client alone: the test runs set it, so that a CI log says why a call failed).
 bool clientDebug();
-
-struct ConnectOptions {
-  std::string ip;
-  std::string port = "8556";
-  std::string provider;         // empty: FI_PROVIDER or tcp;ofi_rxm
-  unsigned timeoutMs = 30000;   // per call; 0 = forever
-  bool passiveWait = true;
-};
-
-// The TCP side channel (port+1) of one client handle to one server, as the original opens it:
-// once per handle, and every libfabric connection of the handle carries its id/key. Range
-// registrations belong to that id, so a range registered on one connection is unregistered on
-// any other; the server releases them when this socket closes (the handle's end, or a crash).
-class SideChannel {
- public:
-  // Connects and reads the greeting; throws ConnectError on failure.
-  explicit SideChannel(const ConnectOptions &opts);
-  ~SideChannel();
-  SideChannel(const SideChannel &) = delete;
-  SideChannel &operator=(const SideChannel &) = delete;
-  const proto::TcpHandshake &credentials() const { return tcp_; }
-  // -1 when the server asked not to keep it (keepConnection false: an original --no-auth server).
-  int fd() const { return fd_; }
-  // True once the server closed it (it restarted or stopped). Safe from any thread.
-  bool gone() const;
-
- private:
-  int fd_ = -1;
-  proto::TcpHandshake tcp_;
-};
 
 class Connection {
  public:
@@ -174,11 +146,6 @@ class Connection {
   bool bulkCall_ = false;  // registerBuffer() was given more than 64 KiB for the next call
   bool broken_ = false;
   std::string lastError_;
-};
-
-struct ConnectError : std::runtime_error {
-  ConnectError(int err, const std::string &what) : std::runtime_error(what), errnum(err) {}
-  int errnum;  // positive errno
 };
 
 }  // namespace client
