@@ -55,9 +55,11 @@ set +e
 # the RADOS tests run in the normal suite.
 IOC_SKIP_RADOS=1 IOC_SANITIZED=1 IOC_BUILD_DIR="$PWD/build-asan" IOC_DIST_DIR="$PWD/dist-asan" LD_PRELOAD="$LIBASAN" \
   ASAN_OPTIONS="$ASAN_BASE:detect_leaks=0:verify_asan_link_order=0" \
-  npx --no-install mocha --no-config --timeout 240000 "$SPEC"
-rc=$?
+  npx --no-install mocha --no-config --timeout 240000 "$SPEC" 2>&1 | tee "$REPORTS/mocha.out"
+rc=${PIPESTATUS[0]}
 set -e
+# Reports are meant for the log files; one that reached the output instead counts too.
+grep -E -A12 "runtime error:|ERROR: (Address|Leak)Sanitizer" "$REPORTS/mocha.out" >"$REPORTS/ubsan.output" || rm -f "$REPORTS/ubsan.output"
 count=$(find "$REPORTS" -name 'asan*' -o -name 'ubsan*' | wc -l)
 if [ "$count" -gt 0 ]; then
   for f in "$REPORTS"/asan* "$REPORTS"/ubsan*; do [ -f "$f" ] && { echo "== $f"; head -60 "$f"; }; done
