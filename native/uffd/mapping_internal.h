@@ -3,9 +3,11 @@
 // other users of mapping.h.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <system_error>
 
