@@ -5,38 +5,27 @@
 //     flush returned: the data is in the store directory) beside dd in that directory;
 //   - the same 1 GiB through ummap: fill (first touch), then flush() beside raw RMA read;
 //   - single 64 MiB / 256 MiB writes (each to a fresh object) and reads of what they wrote.
+// Each repetition has its raw RMA baseline measured just before it (pairedRow in common.ts).
 import * as fs from 'fs';
 import * as os from 'os';
 import { ummap } from '../src';
 import {
-  cClient, cpuSeconds, CResult, fabricBench, FabricResult, GiB, infoRow, log, median, MiB, num, ratioRow, repetitions, run, Server,
+  cClient, cpuSeconds, CResult, fabricBench, GiB, infoRow, log, median, MiB, num, pairedRepetitions, pairedRow, repetitions, run, Server,
   sizeLabel, withServer,
 } from './common';
 
 /**
- * Raw RMA baselines, measured once per run and shared by the groups that need them: the best of
- * a few runs (on a busy machine a slow run would flatter the ratios).
+ * One raw RMA measurement (iocatcher-fabric-bench), taken just before each repetition of the row
+ * it is the baseline of (pairedRow): about half a second of transfer at ~3 GB/s, at least 4 ops.
  */
-const rawCache = new Map<string, FabricResult>();
-export async function rawRma(mode: 'read' | 'write', size: number, quick: boolean): Promise<FabricResult> {
-  const key = `${mode}:${size}`;
-  if (!rawCache.has(key)) {
-    // Enough operations for about half a second of transfer at ~3 GB/s (and at least 4).
-    const count = Math.max(4, Math.round((quick ? 0.5e9 : 1.5e9) / size));
-    const runs = quick ? 2 : 3;
-    log(`raw RMA ${mode} of ${sizeLabel(size)}: best of ${runs} runs of ${count} (iocatcher-fabric-bench)`);
-    let best: FabricResult | undefined;
-    for (let i = 0; i < runs; i++) {
-      const r = await fabricBench(mode, size, count);
-      if (!best || r.GBps > best.GBps) best = r;
-    }
-    rawCache.set(key, best!);
-  }
-  return rawCache.get(key)!;
+export async function rawRma(mode: 'read' | 'write', size: number, quick: boolean): Promise<number> {
+  const count = Math.max(4, Math.round((quick ? 0.5e9 : 1.5e9) / size));
+  return (await fabricBench(mode, size, count)).GBps;
 }
 
 /** How rows name the raw RMA baseline. */
-export const rawName = (mode: 'read' | 'write', size: number, quick: boolean) => `raw RMA ${mode} ${sizeLabel(size)}, best of ${quick ? 2 : 3}`;
+export const rawName = (mode: 'read' | 'write', size: number, reps: number) =>
+  `raw RMA ${mode} ${sizeLabel(size)}${reps > 1 ? `, measured just before each of the ${reps} repetitions; ratio: median of the pairs` : ''}`;
 
 /** The C client's checkpoint (8 MiB writes at increasing offsets of a new object, then a flush). */
 export async function cCheckpoint(server: Server, total: number, object: string): Promise<CResult> {
@@ -61,18 +50,19 @@ export async function ddRate(dir: string, total: number, extra: string[] = []): 
   }
 }
 
-export async function runCold(quick: boolean): Promise<{ checkpointAbsorbGBps?: number }> {
+export async function runCold(quick: boolean): Promise<void> {
   const total = quick ? 256 * MiB : GiB;
   const tl = sizeLabel(total);
   const group = `cold ${tl} checkpoint`;
-  const raw8 = await rawRma('read', 8 * MiB, quick);
 
-  // 1a + 3: C client, then dd in the same store directory; a fresh server for each repetition.
-  const reps = repetitions(quick);
+  // 1a + 3: C client, then dd in the same store directory; a fresh server for each repetition,
+  // the raw RMA read (what the server does for a client's write) just before it.
+  const reps = pairedRepetitions(quick);
   const of = reps > 1 ? `, median of ${reps} fresh servers` : '';
-  const absorb: number[] = [], drain: number[] = [], dd: number[] = [], ddDirect: number[] = [];
+  const raw8: number[] = [], absorb: number[] = [], drain: number[] = [], dd: number[] = [], ddDirect: number[] = [];
   for (let i = 0; i < reps; i++) {
-    log(`${group}: C client, fresh server, then dd in its store directory (${i + 1}/${reps})`);
+    log(`${group}: raw RMA read 8 MiB, then the C client on a fresh server, then dd in its store directory (${i + 1}/${reps})`);
+    raw8.push(await rawRma('read', 8 * MiB, quick));
     await withServer(async (s) => {
       const cc = await cCheckpoint(s, total, '0x12c:1');
       absorb.push(num(cc, 'absorbGBps'));
@@ -82,17 +72,18 @@ export async function runCold(quick: boolean): Promise<{ checkpointAbsorbGBps?: 
       ddDirect.push(await ddRate(s.store, total, ['oflag=direct']));
     });
   }
-  ratioRow(group, `C client, 8 MiB writes at increasing offsets: absorbed (all acknowledged${of})`, median(absorb), 'GB/s',
-    rawName('read', 8 * MiB, quick), raw8.GBps, true, 0.8);
-  ratioRow(group, `C client: drain (until ioc_client_obj_flush returned: in the store${of})`, median(drain), 'GB/s',
-    `dd bs=8M conv=fdatasync, ${tl} in the store directory`, median(dd), true, 0.7);
+  pairedRow(group, `C client, 8 MiB writes at increasing offsets: absorbed (all acknowledged${of})`, absorb, raw8, 'GB/s',
+    rawName('read', 8 * MiB, reps), 0.8);
+  pairedRow(group, `C client: drain (until ioc_client_obj_flush returned: in the store${of})`, drain, dd, 'GB/s',
+    `dd bs=8M conv=fdatasync, ${tl} in the store directory after each`, 0.7);
   infoRow(group, `dd bs=8M oflag=direct conv=fdatasync, ${tl} in the store directory (the store writes large ranges with O_DIRECT${of})`,
     median(ddDirect), 'GB/s');
 
   // 1b: ummap: first-touch fill, then flush() (write-back without the store's durability step).
-  const fill: number[] = [], flush: number[] = [], flushCall: number[] = [], flushCpus: number[] = [];
+  const rawFlush: number[] = [], fill: number[] = [], flush: number[] = [], flushCall: number[] = [], flushCpus: number[] = [];
   for (let i = 0; i < reps; i++) {
-    log(`${group}: ummap fill + flush(), fresh server (${i + 1}/${reps})`);
+    log(`${group}: raw RMA read 8 MiB, then ummap fill + flush() on a fresh server (${i + 1}/${reps})`);
+    rawFlush.push(await rawRma('read', 8 * MiB, quick));
     await withServer(async (s) => {
       const m = ummap(0x12c, 2, total, { server: `127.0.0.1:${s.port}`, segmentSize: '8MB', noFirstRead: true });
       try {
@@ -114,29 +105,32 @@ export async function runCold(quick: boolean): Promise<{ checkpointAbsorbGBps?: 
       }
     });
   }
-  ratioRow(group, `ummap, 8 MiB segments: await flush() (to the server, no store durability${of})`, median(flush), 'GB/s',
-    rawName('read', 8 * MiB, quick), raw8.GBps, true, 0.7);
+  pairedRow(group, `ummap, 8 MiB segments: await flush() (to the server, no store durability${of})`, flush, rawFlush, 'GB/s',
+    rawName('read', 8 * MiB, reps), 0.7);
   infoRow(group, `ummap: first-touch fill of the new mapping (before flush(), not in its figure${of})`, median(fill), 's');
   infoRow(group, `ummap: synchronous part of the flush() call (the copy of the dirty pages; in the flush figure${of})`, median(flushCall), 'ms');
   infoRow(group, `ummap flush(): CPUs kept busy by this process and the server (of ${os.cpus().length}; the copy, the send and the receive${of})`, median(flushCpus), 'CPUs');
 
-  // 2: single large writes, each to a fresh object, and reads of what they wrote (server-cached).
+  // 2: single large writes, each to a fresh object, and reads of what they wrote (server-cached);
+  // per fresh server: raw RMA read, the writes, raw RMA write, the reads.
+  const singleReps = repetitions(quick);
   for (const size of [64 * MiB, 256 * MiB]) {
     const count = size === 64 * MiB ? (quick ? 3 : 7) : (quick ? 3 : 5);
     const sl = sizeLabel(size);
     const g = `cold single ${sl}`;
-    const rawR = await rawRma('read', size, quick);
-    const rawW = await rawRma('write', size, quick);
-    log(`${g}: ${count} writes to fresh objects, then reads of them, fresh server`);
-    const { w, r } = await withServer(async (s) => {
-      const base = ['--size', String(size), '--count', String(count), '--fresh', '--object', '0x12d:1'];
-      const [w] = await cClient(s.port, ['--mode', 'write', ...base]);
-      const [r] = await cClient(s.port, ['--mode', 'read', ...base]);
-      return { w, r };
-    });
-    ratioRow(g, `C client write, each to a fresh object (median of ${count})`, num(w, 'medianGBps'), 'GB/s', rawName('read', size, quick), rawR.GBps, true, 0.8);
-    ratioRow(g, `C client read of those objects (server-cached; median of ${count})`, num(r, 'medianGBps'), 'GB/s',
-      rawName('write', size, quick), rawW.GBps, true, 0.8);
+    const rawR: number[] = [], rawW: number[] = [], w: number[] = [], r: number[] = [];
+    for (let i = 0; i < singleReps; i++) {
+      log(`${g}: fresh server: raw RMA read, ${count} writes to fresh objects, raw RMA write, reads of them (${i + 1}/${singleReps})`);
+      await withServer(async (s) => {
+        const base = ['--size', String(size), '--count', String(count), '--fresh', '--object', `0x12d:${1 + i * count}`];
+        rawR.push(await rawRma('read', size, quick));
+        w.push(num((await cClient(s.port, ['--mode', 'write', ...base]))[0], 'medianGBps'));
+        rawW.push(await rawRma('write', size, quick));
+        r.push(num((await cClient(s.port, ['--mode', 'read', ...base]))[0], 'medianGBps'));
+      });
+    }
+    const each = `median of ${count} per server${singleReps > 1 ? `, median of ${singleReps} fresh servers` : ''}`;
+    pairedRow(g, `C client write, each to a fresh object (${each})`, w, rawR, 'GB/s', rawName('read', size, singleReps), 0.8);
+    pairedRow(g, `C client read of those objects (server-cached; ${each})`, r, rawW, 'GB/s', rawName('write', size, singleReps), 0.8);
   }
-  return { checkpointAbsorbGBps: median(absorb) };
 }

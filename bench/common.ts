@@ -45,6 +45,25 @@ export function costRow(group: string, name: string, value: number, unit: string
   return row;
 }
 
+/**
+ * A row whose baseline was measured beside each repetition of ours, just before it: on this
+ * shared 2-vCPU VM both drift by tens of percent within a minute, so a baseline taken once (or
+ * the best of a few) compares different moments. The ratio is the median of the pair ratios;
+ * value and baseline are each side's median. The log line also gives every pair and the ratio
+ * against the best baseline of the run (the strictest reading).
+ */
+export function pairedRow(group: string, name: string, ours: number[], baselines: number[], unit: string, baselineName: string,
+  target?: number): BenchRow {
+  if (ours.length !== baselines.length || !ours.length) throw new Error(`pairedRow ${name}: ${ours.length} figures, ${baselines.length} baselines`);
+  const ratios = ours.map((v, i) => v / baselines[i]);
+  const row: BenchRow = { group, name, value: median(ours), unit, baselineName, baseline: median(baselines), ratio: median(ratios), target };
+  rows.push(row);
+  const best = Math.max(...baselines);
+  log(`${group}: ${name}: ${row.value.toFixed(3)} ${unit} vs ${row.baseline!.toFixed(3)} ${unit} (${baselineName}) = ${row.ratio!.toFixed(2)}x ` +
+    `(pairs ${ours.map((v, i) => `${v.toFixed(2)}/${baselines[i].toFixed(2)}`).join(' ')}; median ours against the best baseline ${best.toFixed(3)}: ${(row.value / best).toFixed(2)}x)`);
+  return row;
+}
+
 /** An informational row: a figure without a ratio or a target. */
 export function infoRow(group: string, name: string, value: number, unit: string): BenchRow {
   const row = { group, name, value, unit };
@@ -212,6 +231,8 @@ export const sizeLabel = (bytes: number) => (bytes >= GiB && bytes % GiB === 0 ?
 
 /** How many fresh servers a cold measurement is repeated on (the median is reported). */
 export const repetitions = (quick: boolean) => (quick ? 1 : 3);
+/** Repetitions of the rows paired with a raw baseline each (pairedRow): more, their spread is wider. */
+export const pairedRepetitions = (quick: boolean) => (quick ? 1 : 5);
 
 export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -39,7 +39,7 @@ libfabric RMA, dd, the kernel's mmap, bulk UFFDIO_COPY, one client alone, heat2d
 checkpoints), prints the table with ratios, and writes bench/results/latest.json and
 latest.svg. Rows marked (warm) rewrite one object already in the server's cache; the cold rows
 (issue 12) each start a fresh server (new process, empty store) and write new objects.
-About 4 minutes on 2 cores; --quick about 2.
+About 4.5 minutes on 2 cores; --quick about 2.
 
   --quick             fewer iterations; 256 MiB instead of 1 GiB for the checkpoints, the stall
                       and the first touch
@@ -203,13 +203,12 @@ async function main(): Promise<void> {
       await server.stop();
     }
   }
-  let absorb: number | undefined;
-  if (!skip('cold')) absorb = (await runCold(quick)).checkpointAbsorbGBps;
+  if (!skip('cold')) await runCold(quick);
   if (!skip('stall')) await runStall(quick);
   if (!skip('first-touch')) await runFirstTouch(quick);
   if (!skip('heat2d')) await runHeat2d(quick);
   if (!skip('clients')) await runClients(quick);
-  if (!skip('nvdimm')) await runNvdimm(quick, absorb);
+  if (!skip('nvdimm')) await runNvdimm(quick);
 
   // Informational: how long a fresh server took from "ready on" to its cache being prefaulted.
   if (serverPrefaults()) {

@@ -251,6 +251,7 @@ int SegmentCache::access(const ObjectId &id, uint64_t offset, uint64_t size, boo
   pruneIdle();
   out.clear();
   if (offset + size < offset) return -EINVAL;
+  memory_.noteUse();
   Object *o = nullptr;
   if (int ret = lookup(id, o)) return ret;
   Object &obj = *o;

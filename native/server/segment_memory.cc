@@ -80,9 +80,10 @@ void AnonymousSegmentMemory::prefaultInBackground() {
   while (!stopPrefault_) {
     size_t target = std::min(limitSlots_, inUseEnd_.load() + aheadSlots_);
     size_t kept = keptSlots_.load();
-    // Only while no slot was handed out for a moment: faulting memory in beside a burst slows
-    // the burst (on a VM the pages' first touch also costs the host), idle priority or not.
-    auto sinceUse = std::chrono::steady_clock::now().time_since_epoch().count() - lastAllocAt_.load();
+    // Only while no request moved data for a moment: faulting memory in beside a burst (or the
+    // reads that follow it) slows the transfer (on a VM the pages' first touch also costs the
+    // host), idle priority or not.
+    auto sinceUse = std::chrono::steady_clock::now().time_since_epoch().count() - lastUseAt_.load();
     if (kept < target && sinceUse >= std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                          std::chrono::milliseconds(300)).count()) {
       size_t n = std::min(step, target - kept);
@@ -115,7 +116,7 @@ int AnonymousSegmentMemory::allocate(SegmentSlot &out, bool populateNow, bool ov
   void *desc = mr_.desc(base_, segmentSize_ * slots_, (size_t)i * segmentSize_);  // may throw: slot stays free
   free_.pop_back();
   out.data = base_ + (size_t)i * segmentSize_;
-  if (aheadSlots_ > 0) lastAllocAt_.store(std::chrono::steady_clock::now().time_since_epoch().count());
+  noteUse();
   if (aheadSlots_ > 0 && i + 1 > inUseEnd_.load()) {
     inUseEnd_.store(i + 1);
     prefaultWake_.notify_one();  // the prefaulter keeps its distance
@@ -132,6 +133,10 @@ int AnonymousSegmentMemory::allocate(SegmentSlot &out, bool populateNow, bool ov
   out.pool = 0;
   out.index = i;
   return 0;
+}
+
+void AnonymousSegmentMemory::noteUse() {
+  if (aheadSlots_ > 0) lastUseAt_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
 }
 
 void AnonymousSegmentMemory::release(const SegmentSlot &slot) {
