@@ -1,8 +1,8 @@
 // Issue 12, several clients: 4 iocatcher-client-bench processes at once, each writing its own
 // object at increasing offsets, beside one client alone, in the same run; and the server's CPU
 // time per GB moved (/proc/PID/stat utime + stime). Each measurement has a fresh server, so that
-// none shares the server with an earlier one's write-behind.
-import { cClient, CResult, cpuSeconds, infoRow, log, MiB, num, ratioRow, withServer } from './common';
+// none shares the server with an earlier one's write-behind; one client and four alternate.
+import { cClient, CResult, cpuSeconds, infoRow, log, median, MiB, num, pairedRow, repetitions, withServer } from './common';
 
 const CLIENTS = 4;
 
@@ -28,23 +28,27 @@ async function together(n: number, size: number, count: number): Promise<Togethe
 }
 
 export async function runClients(quick: boolean): Promise<void> {
+  const reps = repetitions(quick);
   for (const size of [8 * MiB, 4096]) {
     const big = size === 8 * MiB;
     // At most 1 GiB in all: what a fresh server prefaults by default (--prefault).
     const count = big ? (quick ? 24 : 30) : (quick ? 5000 : 20000);
     const label = big ? '8 MiB' : '4 KiB';
     const group = `${CLIENTS} clients, ${label} writes`;
-    log(`${group}: one client alone, then ${CLIENTS} at once (each a fresh server; own objects, increasing offsets, ${count} writes each)`);
-    const one = await together(1, size, count);
-    const all = await together(CLIENTS, size, count);
-    if (big) {
-      ratioRow(group, `aggregate of ${CLIENTS} processes (common start to last end)`, all.bytes / all.seconds / 1e9, 'GB/s',
-        'one client alone', one.bytes / one.seconds / 1e9, true, 1.0);
-    } else {
-      ratioRow(group, `aggregate of ${CLIENTS} processes (common start to last end)`, all.ops / all.seconds, 'ops/s',
-        'one client alone', one.ops / one.seconds, true, 1.0);
+    // Pairs: one client alone, then all of them (one client's run is a fraction of a second:
+    // alone it would be the noisiest figure of the bench).
+    const one: Together[] = [], all: Together[] = [];
+    for (let i = 0; i < reps; i++) {
+      log(`${group}: one client alone, then ${CLIENTS} at once (each a fresh server; own objects, increasing offsets, ${count} writes each) (${i + 1}/${reps})`);
+      one.push(await together(1, size, count));
+      all.push(await together(CLIENTS, size, count));
     }
-    infoRow(group, 'server CPU per GB written, one client', one.cpu / (one.bytes / 1e9), 's/GB');
-    infoRow(group, `server CPU per GB written, ${CLIENTS} clients`, all.cpu / (all.bytes / 1e9), 's/GB');
+    const rate = (t: Together) => (big ? t.bytes / t.seconds / 1e9 : t.ops / t.seconds);
+    const of = reps > 1 ? `; median of ${reps}, ratio: median of the pairs` : '';
+    pairedRow(group, `aggregate of ${CLIENTS} processes (common start to last end${of})`, all.map(rate), one.map(rate), big ? 'GB/s' : 'ops/s',
+      `one client alone, just before each`, 1.0);
+    const perGB = (t: Together) => t.cpu / (t.bytes / 1e9);
+    infoRow(group, `server CPU per GB written, one client${reps > 1 ? ` (median of ${reps})` : ''}`, median(one.map(perGB)), 's/GB');
+    infoRow(group, `server CPU per GB written, ${CLIENTS} clients${reps > 1 ? ` (median of ${reps})` : ''}`, median(all.map(perGB)), 's/GB');
   }
 }

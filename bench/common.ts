@@ -232,7 +232,7 @@ export const sizeLabel = (bytes: number) => (bytes >= GiB && bytes % GiB === 0 ?
 /** How many fresh servers a cold measurement is repeated on (the median is reported). */
 export const repetitions = (quick: boolean) => (quick ? 1 : 3);
 /** Repetitions of the rows paired with a raw baseline each (pairedRow): more, their spread is wider. */
-export const pairedRepetitions = (quick: boolean) => (quick ? 1 : 5);
+export const pairedRepetitions = (quick: boolean) => (quick ? 1 : 7);
 
 export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -190,6 +190,30 @@ describe('integrity: server write path', function () {
     }
   });
 
+  it('write-behind beside a continuous stream of writes: drains wait for the burst, but not for ever (earlier data reaches the store while the stream goes on)', async () => {
+    const store = tmpDir('ioc-store-');
+    const server = await startServer({ store, args: ['--segment-size', '1MB'] });
+    const early = pattern(MiB, 52);
+    const file = path.join(store, `${hex16(152)}-${hex16(1)}`);
+    try {
+      const c = await IocClient.connect(server.host, server.port);
+      await c.write(152, 1, 0, early);
+      // Back-to-back writes to another object, rewriting 16 segments in turn: a burst that
+      // does not pause. The server holds drains beside a burst for at most 500 ms.
+      const piece = pattern(MiB, 53);
+      const deadline = Date.now() + 20000;
+      let landed = false;
+      for (let i = 0; !landed; i++) {
+        await c.write(152, 2, (i % 16) * MiB, piece);
+        if (i % 8 === 7) landed = fs.existsSync(file) && fs.readFileSync(file).equals(early);
+        assert.ok(landed || Date.now() < deadline, 'the earlier write never reached the store while the stream went on');
+      }
+      c.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('a full store under a small cache: new dirty data is refused with ENOSPC (cache within its bound, one log line), acknowledged data intact, writes resume once the store has room', async function () {
     const store = tmpDir('ioc-fullstore-');
     try {

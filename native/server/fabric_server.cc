@@ -157,7 +157,8 @@ void FabricServer::run(const std::atomic<bool> &stop) {
       }
     } else {
       // Messages waiting on the provider (EAGAIN) are retried soon, not at the next 200 ms tick.
-      int waitMs = retrySendsSoon_ ? 5 : 200;
+      // Drains waiting for writes to settle start within a few ms of it, not at the next tick.
+      int waitMs = retrySendsSoon_ ? 5 : cache_.drainsWaiting() ? 10 : 200;
       n = opts_.activePolling ? transport_.cq.poll(c, 16) : transport_.cq.wait(c, 16, waitMs);
     }
     if (n) spinUntil = std::chrono::steady_clock::now() + std::chrono::microseconds(spinUs_);

@@ -295,7 +295,7 @@ int SegmentCache::commit(const std::vector<Piece> &pieces) {
     uint32_t ob = seg->dirtyBegin, oe = seg->dirtyEnd;
     bool wasDirty = seg->dirty();
     seg->gen++;
-    seg->dirtiedAt = std::chrono::steady_clock::now();
+    seg->dirtiedAt = lastCommitAt_ = std::chrono::steady_clock::now();
     seg->dirtyBegin = wasDirty ? std::min(ob, b) : b;
     seg->dirtyEnd = wasDirty ? std::max(oe, e) : e;
     stats_.dirtyBytes += (seg->dirtyEnd - seg->dirtyBegin) - (oe - ob);

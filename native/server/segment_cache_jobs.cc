@@ -205,6 +205,7 @@ void SegmentCache::wantDrain(Object &obj) {
 // A drain is a flush without a reply: it writes whatever is dirty in the object when it starts
 // (writes that land meanwhile keep their segments dirty and queue the object again).
 void SegmentCache::startDrains() {
+  if (holdDrainsForBurst()) return;  // runCompletions() starts them when the burst pauses
   // After a failed spill or drain the store is refusing: leave the data for flushes and spills.
   while (drainsInFlight_ < maxDrains_ && !drainQueue_.empty() && !spillError_) {
     Object *obj = drainQueue_.front();
@@ -216,6 +217,20 @@ void SegmentCache::startDrains() {
     drainsInFlight_++;
     enqueue(*obj, std::move(job));
   }
+}
+
+bool SegmentCache::holdDrainsForBurst() {
+  if (drainQueue_.empty()) return false;
+  auto now = std::chrono::steady_clock::now();
+  if (now - lastCommitAt_ >= DRAIN_SETTLE || stats_.dirtyBytes >= lowWater_) {
+    drainsHeld_ = false;  // the writes paused, or the cache needs the room: drain now
+    return false;
+  }
+  if (!drainsHeld_) {
+    drainsHeld_ = true;
+    drainsHeldSince_ = now;
+  }
+  return now - drainsHeldSince_ < DRAIN_BURST_MAX;  // a long burst gets drains beside it
 }
 
 void SegmentCache::deferDrain(Object &obj) {
@@ -236,6 +251,7 @@ void SegmentCache::requeueDeferredDrains() {
 
 size_t SegmentCache::runCompletions() {
   requeueDeferredDrains();
+  startDrains();  // the ones held beside a burst
   size_t n = worker_.runCompletions();
   pruneIdle();
   return n;
