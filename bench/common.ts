@@ -6,7 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { promisify } from 'util';
 import { nativeBuildDir } from '../src/native';
-import { BenchRow } from './report';
+import { BenchRow, meetsTarget, ratioText } from './report';
 
 export const run = promisify(execFile);
 const t0 = Date.now();
@@ -26,13 +26,16 @@ export function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
+/** The ratio as the table prints it (a miss never rounds to its target), and the verdict. */
+const verdict = (r: BenchRow) => `${ratioText(r)}${meetsTarget(r) === undefined ? '' : meetsTarget(r) ? ' (target met)' : ' (target MISSED)'}`;
+
 /** A row with a ratio: oriented so that higher is better (see BenchRow.ratio). */
 export function ratioRow(group: string, name: string, value: number, unit: string, baselineName: string, baseline: number,
   higherIsBetter: boolean, target?: number): BenchRow {
   const ratio = higherIsBetter ? value / baseline : baseline / value;
   const row = { group, name, value, unit, baselineName, baseline, ratio, target };
   rows.push(row);
-  log(`${group}: ${name}: ${value.toFixed(3)} ${unit} vs ${baseline.toFixed(3)} ${unit} (${baselineName}) = ${ratio.toFixed(2)}x`);
+  log(`${group}: ${name}: ${value.toFixed(3)} ${unit} vs ${baseline.toFixed(3)} ${unit} (${baselineName}) = ${verdict(row)}`);
   return row;
 }
 
@@ -41,7 +44,7 @@ export function costRow(group: string, name: string, value: number, unit: string
   target?: number): BenchRow {
   const row: BenchRow = { group, name, value, unit, baselineName, baseline, ratio: value / baseline, target, lowerIsBetter: true };
   rows.push(row);
-  log(`${group}: ${name}: ${value.toFixed(3)} ${unit} vs ${baseline.toFixed(3)} ${unit} (${baselineName}) = ${row.ratio!.toFixed(2)}x (lower is better)`);
+  log(`${group}: ${name}: ${value.toFixed(3)} ${unit} vs ${baseline.toFixed(3)} ${unit} (${baselineName}) = ${verdict(row)} (lower is better)`);
   return row;
 }
 
@@ -59,7 +62,7 @@ export function pairedRow(group: string, name: string, ours: number[], baselines
   const row: BenchRow = { group, name, value: median(ours), unit, baselineName, baseline: median(baselines), ratio: median(ratios), target };
   rows.push(row);
   const best = Math.max(...baselines);
-  log(`${group}: ${name}: ${row.value.toFixed(3)} ${unit} vs ${row.baseline!.toFixed(3)} ${unit} (${baselineName}) = ${row.ratio!.toFixed(2)}x ` +
+  log(`${group}: ${name}: ${row.value.toFixed(3)} ${unit} vs ${row.baseline!.toFixed(3)} ${unit} (${baselineName}) = ${verdict(row)} ` +
     `(pairs ${ours.map((v, i) => `${v.toFixed(2)}/${baselines[i].toFixed(2)}`).join(' ')}; median ours against the best baseline ${best.toFixed(3)}: ${(row.value / best).toFixed(2)}x)`);
   return row;
 }
