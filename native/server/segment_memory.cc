@@ -115,8 +115,7 @@ int AnonymousSegmentMemory::allocate(SegmentSlot &out, bool populateNow, bool ov
   uint32_t i = free_.back();
   void *desc = mr_.desc(base_, segmentSize_ * slots_, (size_t)i * segmentSize_);  // may throw: slot stays free
   free_.pop_back();
-  out.data = base_ + (size_t)i * segmentSize_;
-  noteUse();
+  out.data = base_ + (size_t)i * segmentSize_;  // the request allocating it has called noteUse()
   if (aheadSlots_ > 0 && i + 1 > inUseEnd_.load()) {
     inUseEnd_.store(i + 1);
     prefaultWake_.notify_one();  // the prefaulter keeps its distance

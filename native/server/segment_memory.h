@@ -61,8 +61,9 @@ class SegmentMemory {
   // Slots in use, per pool (for the stats line).
   virtual std::vector<size_t> usedPerPool() const = 0;
   virtual std::string describe() const = 0;
-  // A request is moving data through the cache: background population waits for a quiet moment
-  // (it takes CPU, and on a VM the host's too, from the transfer).
+  // A request is moving data through the cache (SegmentCache::access, before any allocate()):
+  // background population waits for a quiet moment (it takes CPU, and on a VM the host's too,
+  // from the transfer).
   virtual void noteUse() {}
 
   // Crash-consistency hooks; plain memory keeps nothing across a restart.
@@ -130,7 +131,7 @@ class AnonymousSegmentMemory : public SegmentMemory {
   size_t aheadSlots_ = 0, limitSlots_ = 0;  // prefault: this many beyond the highest in use, at most limitSlots_
   std::atomic<size_t> keptSlots_{0};        // slots [0, keptSlots_) are populated and keep their pages
   std::atomic<size_t> inUseEnd_{0};         // 1 + the highest slot index handed out so far
-  std::atomic<int64_t> lastUseAt_{0};       // steady_clock ticks of the last allocate() or noteUse()
+  std::atomic<int64_t> lastUseAt_{0};       // steady_clock ticks of the last noteUse()
   std::mutex prefaultMu_;
   std::condition_variable prefaultWake_;
   char *base_ = nullptr;
