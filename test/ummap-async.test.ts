@@ -15,8 +15,9 @@ import { firstDifference, MiB, randomWrites, tmpFile } from './ummap-util';
 const PAGE = 4096;
 const SEGMENT = MiB;
 const SIZE = 16 * MiB;
-// Four dirty runs far apart: each is a piece of its own (pieces are at most 8 MiB).
-const RUNS = [0, 4, 8, 12].map((seg) => ({ offset: seg * SEGMENT + 3 * PAGE, length: 64 * PAGE }));
+// Five dirty runs far apart: each is a piece of its own (pieces are at most 8 MiB). The tests
+// touch the first four while a write-back is paused, never the fifth.
+const RUNS = [0, 4, 8, 12, 14].map((seg) => ({ offset: seg * SEGMENT + 3 * PAGE, length: 64 * PAGE }));
 
 async function rejectsWith(p: Promise<unknown>, code: string, messagePart?: RegExp): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
@@ -53,6 +54,21 @@ function writeRuns(view: Uint8Array, seed: number): Buffer {
     bytes.copy(expected, run.offset);
   });
   return expected;
+}
+
+/** Runs fn with asynchronous snapshots copied ('copy'), moved whatever their size ('move'), or as by default (''). */
+function withSnapshotMode<T>(mode: 'copy' | 'move' | '', fn: () => T): T {
+  const saved = { mode: process.env.UMMAP_SNAPSHOT, min: process.env.UMMAP_SNAPSHOT_MOVE_MIN_BYTES };
+  if (mode === 'copy') process.env.UMMAP_SNAPSHOT = 'copy';
+  if (mode === 'move') process.env.UMMAP_SNAPSHOT_MOVE_MIN_BYTES = String(PAGE);
+  try {
+    return fn();
+  } finally {
+    for (const [name, value] of [['UMMAP_SNAPSHOT', saved.mode], ['UMMAP_SNAPSHOT_MOVE_MIN_BYTES', saved.min]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
 }
 
 function pauseWriteBackAfter(pieces: number): void {
@@ -129,10 +145,18 @@ describe('ummap asynchronous write-back', function () {
     },
   ];
 
+  // wp-async snapshots: copied (UMMAP_SNAPSHOT=copy), or every run moved out by mremap (the
+  // default does so for runs of 2 MiB and more; these runs are 256 KiB).
+  const snapshotModes: Array<{ tracking: DirtyTrackingMode; snapshot: 'copy' | 'move' | '' }> = [
+    { tracking: 'wp-async', snapshot: 'copy' },
+    { tracking: 'wp-async', snapshot: 'move' },
+    { tracking: 'wp-fault', snapshot: '' },
+  ];
   let nextKey = 1;
   for (const store of stores) {
-    for (const tracking of ['wp-async', 'wp-fault'] as DirtyTrackingMode[]) {
-      it(`${store.name} ${tracking}: a sync paused after its first piece writes the content as of the call; the next sync writes the newer one`, async () => {
+    for (const { tracking, snapshot } of snapshotModes) {
+      it(`${store.name} ${tracking}${snapshot ? ` (${snapshot})` : ''}: a sync paused after its first piece writes the content as of the call; the next sync writes the newer one`, async function () {
+        if (snapshot === 'move' && !addon().umapSupport().snapshotMoves) this.skip();
         const key = nextKey++;
         const m = store.map(tracking, key);
         open.push(m);
@@ -141,8 +165,12 @@ describe('ummap asynchronous write-back', function () {
 
         pauseWriteBackAfter(1);
         const order: string[] = [];
-        const sync = track(m.sync(), 'sync', order);
+        const sync = withSnapshotMode(snapshot, () => track(m.sync(), 'sync', order));
+        if (snapshot === 'move') assert.equal(m.stats().snapshotMovedBytes, RUNS.length * RUNS[0].length, 'every run moved out');
+        if (snapshot === 'copy') assert.equal(m.stats().snapshotMovedBytes, 0, 'nothing moved');
         waitPaused();
+        // A read of a run not written yet sees the content as of the call (moved: copied back).
+        assert.equal(firstDifference(Buffer.from(view.subarray(RUNS[1].offset, RUNS[1].offset + RUNS[1].length)), asOfCall.subarray(RUNS[1].offset, RUNS[1].offset + RUNS[1].length)), -1, 'run 1 reads as of the call');
         // The event loop runs while the write-back is held: the I/O is not on this thread.
         await turns();
         assert.equal(sync.settled(), false, 'the sync is still running');
@@ -166,9 +194,13 @@ describe('ummap asynchronous write-back', function () {
         addon().umapTestReleaseWriteBack();
         await sync.done;
         assert.equal(firstDifference(await store.read(key), asOfCall), -1, 'the store holds the content as of the call, byte for byte');
+        assert.equal(firstDifference(Buffer.from(view), now), -1, 'the mapping holds the newer content (moved pages are back)');
 
+        // Only the 7 pages written during the write-back are dirty (moved pages went back clean).
+        const written = m.stats().bytesWritten;
         await m.sync();
         assert.equal(firstDifference(await store.read(key), now), -1, 'the next sync writes the newer content');
+        assert.equal(m.stats().bytesWritten - written, 7 * PAGE, 'the next sync writes only the pages written meanwhile');
         await m.unmap();
         assert.equal(m.closed, true);
         assert.equal(m.buffer.byteLength, 0, 'buffer detached');
@@ -201,14 +233,15 @@ describe('ummap asynchronous write-back', function () {
     assert.equal(firstDifference(await stores[1].read(90), latest), -1, 'the store holds the last content');
   });
 
-  it('a memory policy does not evict segments whose copy is not written yet; what it evicts keeps its newer content', async () => {
-    const file = tmpFile('async-policy');
+  for (const snapshot of ['copy', 'move'] as const) it(`a memory policy does not evict segments whose ${snapshot === 'copy' ? 'copy is not written yet' : 'pages are moved out'}; what it evicts keeps its newer content`, async function () {
+    if (snapshot === 'move' && !addon().umapSupport().snapshotMoves) this.skip();
+    const file = tmpFile(`async-policy-${snapshot}`);
     const m = ummap(`file://${file}`, SIZE, { segmentSize: SEGMENT, policy: 'fifo://6MB' });
     open.push(m);
     const view = new Uint8Array(m.buffer);
     const asOfCall = writeRuns(view, 30);
     pauseWriteBackAfter(1);
-    const sync = m.sync();
+    const sync = withSnapshotMode(snapshot, () => m.sync());
     waitPaused();
     // Newer content in a written run and an unwritten one, then touch every segment: the policy
     // must evict to load them, and may not drop the unwritten ones.
@@ -233,6 +266,37 @@ describe('ummap asynchronous write-back', function () {
     const final = Buffer.alloc(SIZE);
     fs.readFileSync(file).copy(final);
     assert.equal(firstDifference(final, now), -1, 'after the next sync the file holds every newer byte');
+  });
+
+  it('moved snapshots: 8 MiB runs synced 12 times land byte for byte, and the mapping is as many VMAs after as before', async function () {
+    if (!addon().umapSupport().snapshotMoves) this.skip();
+    const size = 64 * MiB;
+    const file = tmpFile('async-moves');
+    const m = ummap(`file://${file}`, size, { segmentSize: SEGMENT });
+    open.push(m);
+    const view = new Uint8Array(m.buffer);
+    view.fill(1);
+    await m.sync();
+    // The mapping's VMAs are those registered with userfaultfd (VmFlags "um").
+    const registered = () => smapsVmas().filter((v) => v.flags.includes('um')).length;
+    const vmasBefore = registered();
+    const expected = Buffer.from(view);
+    for (let i = 0; i < 12; i++) {
+      const big = pattern(8 * MiB, 100 + i), small = pattern(16 * PAGE, 200 + i);
+      const at = (i % 4) * 16 * MiB + 5 * PAGE;
+      view.set(big, at);
+      big.copy(expected, at);
+      view.set(small, at + 10 * MiB);
+      small.copy(expected, at + 10 * MiB);
+      const before = m.stats();
+      await m.sync();
+      const after = m.stats();
+      assert.equal(after.snapshotMovedBytes - before.snapshotMovedBytes, 8 * MiB, 'the 8 MiB run moved');
+      assert.equal(after.snapshotCopiedBytes - before.snapshotCopiedBytes, 16 * PAGE, 'the small run copied');
+      assert.equal(registered(), vmasBefore, `VMAs after sync ${i + 1}`);
+    }
+    assert.equal(firstDifference(Buffer.from(view), expected), -1, 'the mapping holds what was written');
+    assert.equal(firstDifference(fs.readFileSync(file), expected), -1, 'the file holds it byte for byte');
   });
 
   it('small pieces written four at a time (UMMAP_WRITE_PIECE_BYTES / UMMAP_WRITE_PARALLELISM) land byte for byte, async and sync', async () => {

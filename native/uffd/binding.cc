@@ -170,6 +170,7 @@ Napi::Value Support(const Napi::CallbackInfo& info) {
   o.Set("available", s.available);
   o.Set("wpAsync", s.wpAsync);
   o.Set("kernelFaults", s.kernelFaults);
+  o.Set("snapshotMoves", s.snapshotMoves);
   o.Set("openedWith", s.openedWith);
   o.Set("error", s.error);
   o.Set("defaultTracking", s.available && defaultTracking() == DirtyTracking::WpAsync ? "wp-async" : "wp-fault");
@@ -409,6 +410,8 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
     o.Set("driverSyncs", double(s.driverSyncs));
     o.Set("ioErrors", double(s.ioErrors));
     o.Set("residentBytes", double(s.residentBytes));
+    o.Set("snapshotMovedBytes", double(s.snapshotMovedBytes));
+    o.Set("snapshotCopiedBytes", double(s.snapshotCopiedBytes));
     return o;
   });
 }

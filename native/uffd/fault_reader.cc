@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -25,12 +26,21 @@ struct Registered {
 std::mutex registryMutex;
 std::map<uintptr_t, Registered> registry;  // keyed by start address
 
+// FaultsHeld: how many are alive, whether the reader is serving a fault, and the eventfd that
+// tells the reader the last one ended.
+std::mutex holdMutex;
+std::condition_variable holdChanged;
+int holds = 0;
+bool serving = false;
+int resumeFd = -1;
+
 class FaultReader {
  public:
   explicit FaultReader(std::vector<UffdContext*> contexts) {
     for (auto* c : contexts)
       if (c) contexts_.push_back(c);
     stopFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    resumeFd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     thread_ = std::thread([this] {
       ioc::nameThisThread("ummap-faults");
       run();
@@ -49,6 +59,7 @@ class FaultReader {
   void run() {
     std::vector<pollfd> fds;
     fds.push_back({stopFd_, POLLIN, 0});
+    fds.push_back({resumeFd, POLLIN, 0});
     for (auto* c : contexts_) fds.push_back({c->fd(), POLLIN, 0});
     for (;;) {
       int n = poll(fds.data(), fds.size(), -1);
@@ -57,8 +68,50 @@ class FaultReader {
         return;
       }
       if (fds[0].revents) return;
-      for (size_t i = 1; i < fds.size(); i++)
-        if (fds[i].revents & POLLIN) drain(*contexts_[i - 1]);
+      if (fds[1].revents) {
+        uint64_t count;
+        if (read(resumeFd, &count, sizeof(count)) < 0) {
+        }
+      }
+      for (size_t i = 2; i < fds.size(); i++)
+        if (fds[i].revents & POLLIN) drain(*contexts_[i - 2]);
+      serveHeld();
+    }
+  }
+
+  // Serve one fault, or keep it for later while a FaultsHeld exists.
+  void serve(UffdContext& ctx, const uffd_msg& msg) {
+    {
+      std::lock_guard<std::mutex> lock(holdMutex);
+      if (holds > 0) {
+        held_.push_back({&ctx, msg});
+        return;
+      }
+      serving = true;
+    }
+    uintptr_t address = msg.arg.pagefault.address;
+    auto mapping = findMapping(address);
+    if (mapping)
+      mapping->handleFault(address, msg.arg.pagefault.flags, msg.arg.pagefault.feat.ptid);
+    else
+      ctx.wake(reinterpret_cast<void*>(address & ~(kPageSize - 1)), kPageSize);  // range just went away
+    {
+      std::lock_guard<std::mutex> lock(holdMutex);
+      serving = false;
+    }
+    holdChanged.notify_all();
+  }
+
+  // The faults kept while held, in arrival order, once nothing holds them.
+  void serveHeld() {
+    while (!held_.empty()) {
+      {
+        std::lock_guard<std::mutex> lock(holdMutex);
+        if (holds > 0) return;
+      }
+      auto next = held_.front();
+      held_.erase(held_.begin());
+      serve(*next.first, next.second);
     }
   }
 
@@ -69,18 +122,15 @@ class FaultReader {
       ssize_t got = read(ctx.fd(), msgs, sizeof(msgs));
       if (got <= 0) return;  // EAGAIN: queue empty
       for (size_t i = 0; i < got / sizeof(uffd_msg); i++) {
+        // UFFD_EVENT_REMAP (a snapshot moved by mremap) needs only to be read.
         if (msgs[i].event != UFFD_EVENT_PAGEFAULT) continue;
-        uintptr_t address = msgs[i].arg.pagefault.address;
-        auto mapping = findMapping(address);
-        if (mapping)
-          mapping->handleFault(address, msgs[i].arg.pagefault.flags, msgs[i].arg.pagefault.feat.ptid);
-        else
-          ctx.wake(reinterpret_cast<void*>(address & ~(kPageSize - 1)), kPageSize);  // range just went away
+        serve(ctx, msgs[i]);
       }
     }
   }
 
   std::vector<UffdContext*> contexts_;
+  std::vector<std::pair<UffdContext*, uffd_msg>> held_;  // faults that arrived while held
   int stopFd_;
   std::thread thread_;
 };
@@ -108,6 +158,21 @@ std::shared_ptr<Mapping> findMapping(uintptr_t address) {
   --it;
   if (address >= it->first + it->second.length) return nullptr;
   return it->second.mapping;
+}
+
+FaultsHeld::FaultsHeld() {
+  std::unique_lock<std::mutex> lock(holdMutex);
+  holds++;
+  holdChanged.wait(lock, [] { return !serving; });
+}
+
+FaultsHeld::~FaultsHeld() {
+  std::lock_guard<std::mutex> lock(holdMutex);
+  if (--holds == 0 && resumeFd >= 0) {
+    uint64_t one = 1;
+    if (write(resumeFd, &one, sizeof(one)) < 0) {
+    }
+  }
 }
 
 std::vector<std::shared_ptr<Mapping>> allMappings() {

@@ -21,4 +21,18 @@ void unregisterMapping(uintptr_t start);
 std::shared_ptr<Mapping> findMapping(uintptr_t address);
 std::vector<std::shared_ptr<Mapping>> allMappings();
 
+// While one exists, the reader serves no fault: it keeps reading (fault messages wait in a list
+// until the last one ends). For mremap of a registered range: the kernel blocks mremap until the
+// reader reads its UFFD_EVENT_REMAP, and meanwhile fails UFFDIO_COPY / UFFDIO_WRITEPROTECT with
+// EAGAIN, so a reader busy serving a fault (spinning on EAGAIN, or waiting for a mapping's lock
+// held by a thread that spins) would never read it. The constructor waits for the fault being
+// served to end: never construct one holding a mapping's lock, nor on the reader thread.
+class FaultsHeld {
+ public:
+  FaultsHeld();
+  ~FaultsHeld();
+  FaultsHeld(const FaultsHeld&) = delete;
+  FaultsHeld& operator=(const FaultsHeld&) = delete;
+};
+
 }  // namespace ummap

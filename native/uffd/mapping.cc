@@ -152,6 +152,8 @@ MappingStats Mapping::stats() const {
   s.driverSyncs = stats_.driverSyncs;
   s.ioErrors = stats_.ioErrors;
   s.residentBytes = stats_.residentBytes;
+  s.snapshotMovedBytes = stats_.snapshotMovedBytes;
+  s.snapshotCopiedBytes = stats_.snapshotCopiedBytes;
   return s;
 }
 

@@ -60,6 +60,8 @@ struct MappingStats {
   uint64_t driverSyncs = 0;
   uint64_t ioErrors = 0;
   uint64_t residentBytes = 0;
+  uint64_t snapshotMovedBytes = 0;   // asynchronous write-backs: dirty bytes moved out (mremap)
+  uint64_t snapshotCopiedBytes = 0;  // ... and copied
 };
 
 class Mapping : public std::enable_shared_from_this<Mapping> {
@@ -81,9 +83,10 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   // then drop the segments when evict. Throws std::system_error on I/O errors.
   void flush(size_t offset, size_t length, bool syncDriver, bool evict);
   // The same in two steps, so that the I/O runs on another thread while the application goes
-  // on writing. snapshotWriteBack (the caller's thread, a memcpy of the dirty pages): takes the
-  // next turn and copies the range's dirty pages as they are now; pages written afterwards are
-  // dirty again and go with the next write-back. runWriteBack (any thread): waits for the
+  // on writing. snapshotWriteBack (the caller's thread): takes the next turn and takes the
+  // range's dirty pages as they are now, large runs moved out of the mapping by mremap (a
+  // touch meanwhile copies that segment's part back), small ones copied; pages written
+  // afterwards are dirty again and go with the next write-back. runWriteBack (any thread): waits for the
   // earlier turns, writes the copy, then the driver's sync / eviction as flush does. Throws
   // std::system_error; also EIO when an earlier write-back failed after this one's call (its
   // pages are dirty again, but not in this copy).
@@ -130,12 +133,26 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   void writePieces(const std::vector<WritePiece>& pieces, unsigned parallelism, const std::function<void(size_t, int)>& done);
   void accountWritten(const WritePiece& piece, uint64_t epoch);  // under mutex_
   // Asynchronous write-back steps (under mutex_, which writeSnapshot drops during the I/O).
-  void copyDirty(WriteBackJob& job);
+  // copyDirty copies the job's dirty runs; with mayMove, large ones are only listed in
+  // job.moved (returns true when there are such) for moveOut to move them.
+  bool copyDirty(WriteBackJob& job, bool mayMove);
+  void copyRuns(WriteBackJob& job, const std::vector<PageRun>& runs);
   int writeSnapshot(std::unique_lock<std::mutex>& lock, WriteBackJob& job);
   int writeSnapshotRound(std::unique_lock<std::mutex>& lock, WriteBackJob& job, uint64_t epoch);
   void restartSnapshot(WriteBackJob& job);
-  [[noreturn]] void failWriteBack(WriteBackJob& job, int error, const std::string& what);
+  [[noreturn]] void failWriteBack(std::unique_lock<std::mutex>& lock, WriteBackJob& job, int error, const std::string& what);
   bool snapshotPending(size_t seg) const;
+  // Snapshots by moving pages (mapping_moved_runs.cc). movesSnapshots: this mapping can.
+  // moveOut and moveBack run under mutex_ with a FaultsHeld; returnMovedPages takes one (the
+  // lock is dropped meanwhile). serveMovedPage: a fault on a page moved out (copied back, true).
+  bool movesSnapshots() const;
+  void moveOut(WriteBackJob& job);
+  void moveBack(WriteBackJob& job);
+  void returnMovedPages(std::unique_lock<std::mutex>& lock, WriteBackJob& job);
+  bool serveMovedPage(size_t pageOffset);
+  // Mark pages dirty; those moved out for a write-back are marked once they are back.
+  void markDirtyResident(size_t offset, size_t length);
+  class MovedPagesReturn;
   // 0 evicted, 1 kept (an asynchronous write-back still has to write its copy of it), -errno.
   int evictLocked(size_t seg);
   // After talking to the store: when its volatile epoch changed (the server restarted), what it
@@ -176,12 +193,15 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   uint64_t nextTurn_ = 0, servingTurn_ = 0;
   std::condition_variable turnChanged_;
   std::vector<WriteBackJob*> pendingJobs_;         // snapshotted, turn not ended
+  bool movingOut_ = false;                         // a snapshotWriteBack is between its lock and its moves
+  std::condition_variable movedOut_;
   uint64_t writeBackFailures_ = 0;                 // asynchronous write-backs that failed
   std::unique_ptr<SnapshotBuffer> spareCopy_;      // the last copy, reused by the next snapshot
 
   struct AtomicStats {
     std::atomic<uint64_t> faults{0}, writeFaults{0}, segmentsLoaded{0}, readAheadSegments{0}, bytesRead{0},
-        bytesWritten{0}, writeBacks{0}, evictions{0}, driverSyncs{0}, ioErrors{0}, residentBytes{0};
+        bytesWritten{0}, writeBacks{0}, evictions{0}, driverSyncs{0}, ioErrors{0}, residentBytes{0},
+        snapshotMovedBytes{0}, snapshotCopiedBytes{0};
   } stats_;
 };
 

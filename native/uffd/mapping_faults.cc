@@ -30,6 +30,8 @@ void Mapping::handleFault(uintptr_t address, uint64_t flags, uint32_t tid) {
   size_t offset = address - reinterpret_cast<uintptr_t>(base_);
   size_t pageOffset = offset & ~(kPageSize - 1);
   if (closed_ || offset >= mappedLength_) return;
+  // A page an asynchronous write-back moved out (mapping_moved_runs.cc): copied back.
+  if (!pendingJobs_.empty() && serveMovedPage(pageOffset)) return;
   size_t seg = offset / options_.segmentSize;
   if (flags & UFFD_PAGEFAULT_FLAG_WP) {
     // A write to a protected page (FaultWpTracker). If the segment was dropped meanwhile, the

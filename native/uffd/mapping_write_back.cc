@@ -1,7 +1,8 @@
 // Write-back of a mapping: synchronous sync/flush/evict write the dirty pages straight from the
 // mapping under its lock; the asynchronous form (snapshotWriteBack, then runWriteBack on another
-// thread) copies the dirty pages at the call and writes the copy, several pieces in flight, in
-// call order (turns). Both repeat a round when the store restarted meanwhile.
+// thread) takes the dirty pages at the call (large runs moved out of the mapping,
+// mapping_moved_runs.cc; small ones copied) and writes them, several pieces in flight, in call
+// order (turns). Both repeat a round when the store restarted meanwhile.
 #include "mapping.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <system_error>
 #include <thread>
 
+#include "fault_reader.h"
 #include "mapping_internal.h"
 #include "test_gate.h"
 #include "write_pool.h"
@@ -80,7 +82,7 @@ void Mapping::accountWritten(const WritePiece& piece, uint64_t epoch) {
   else if (driver_->volatileEpoch()) {
     // The first handshake with a volatile server happened during this write: track it too
     // (the caller's check sees the epoch change and writes the piece again).
-    dirty_->markDirty(piece.offset, piece.length);
+    markDirtyResident(piece.offset, piece.length);
   }
 }
 
@@ -96,7 +98,7 @@ uint64_t Mapping::noticeEpoch(size_t untrustedFirst, size_t untrustedEnd) {
       size_t n = std::min(offset + length, (seg + 1) * S) - at;
       bool trusted = loaded(seg) && (seg < untrustedFirst || seg >= untrustedEnd);
       if (trusted) {
-        dirty_->markDirty(at, n);
+        markDirtyResident(at, n);
         redirtied += n;
       } else if (at < options_.size) {
         lost += std::min(n, options_.size - at);
@@ -138,6 +140,7 @@ int Mapping::evictLocked(size_t seg) {
   return 0;
 }
 
+// Also while a job's moved pages are not back.
 bool Mapping::snapshotPending(size_t seg) const {
   size_t from = seg * options_.segmentSize, to = from + segmentBytes(seg);
   for (const WriteBackJob* job : pendingJobs_)
@@ -155,38 +158,79 @@ void Mapping::flush(size_t offset, size_t length, bool syncDriver, bool evict) {
 
 std::shared_ptr<WriteBackJob> Mapping::snapshotWriteBack(size_t offset, size_t length, bool syncDriver, bool evict) {
   auto job = std::make_shared<WriteBackJob>();
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
+  movedOut_.wait(lock, [&] { return !movingOut_; });  // one snapshot between collect and move at a time
   if (closed_) throw std::system_error(EBADF, std::generic_category(), "mapping is unmapped");
   job->offset = std::min(offset, options_.size);
   job->length = std::min(length, options_.size - job->offset);
   job->start = job->offset & ~(kPageSize - 1);
   job->end = std::min(roundUp(job->offset + job->length, kPageSize), mappedLength_);
   job->syncDriver = syncDriver;
-  job->evict = evict;
-  if (!options_.readOnly && job->length > 0) copyDirty(*job);
-  // The turn is taken once nothing can fail any more: turns are never skipped.
+  job->evict = evict;  // an eviction drops the pages after writing them: copied, never moved
+  bool moving = !options_.readOnly && job->length > 0 && copyDirty(*job, !evict && movesSnapshots());
+  // The turn is taken once nothing can throw any more: turns are never skipped. (A move that
+  // fails later makes the pages dirty again and sets job->setupError for runWriteBack.)
   job->turn = nextTurn_++;
   job->failuresAtCall = writeBackFailures_;
-  pendingJobs_.push_back(job.get());
+  pendingJobs_.push_back(job.get());  // from here evictions leave the listed runs alone
+  if (moving) {
+    // mremap needs the fault reader held (fault_reader.h), taken without the lock.
+    movingOut_ = true;
+    lock.unlock();
+    FaultsHeld held;
+    lock.lock();
+    moveOut(*job);
+    movingOut_ = false;
+    movedOut_.notify_all();
+  }
   return job;
 }
 
-// Copy the dirty pages of the job's range (now write-protected again) into a snapshot buffer.
-void Mapping::copyDirty(WriteBackJob& job) {
+// Take the dirty pages of the job's range (now write-protected again): runs of at least
+// $UMMAP_SNAPSHOT_MOVE_MIN_BYTES (2 MiB) are listed to be moved when mayMove (at most 64, the
+// largest: each splits the mapping's VMA for a while), the others copied now.
+bool Mapping::copyDirty(WriteBackJob& job, bool mayMove) {
   std::vector<PageRun> runs;
   int ret = dirty_->collect(job.start, job.end - job.start, runs);
   if (ret < 0) throwErrno(ret, "dirty page scan");
+  std::vector<PageRun> toCopy;
+  if (mayMove) {
+    const size_t moveMin = roundUp(envOr("UMMAP_SNAPSHOT_MOVE_MIN_BYTES", size_t{2} << 20), kPageSize);
+    constexpr size_t kMostMoved = 64;
+    std::vector<PageRun> large;
+    for (const PageRun& run : runs) (run.length >= moveMin ? large : toCopy).push_back(run);
+    std::sort(large.begin(), large.end(), [](const PageRun& a, const PageRun& b) { return a.length > b.length; });
+    for (size_t i = 0; i < large.size(); i++) {
+      if (i >= kMostMoved) toCopy.push_back(large[i]);
+      else {
+        MovedRun run;
+        run.offset = large[i].offset;
+        run.length = large[i].length;
+        job.moved.push_back(std::move(run));
+      }
+    }
+  } else {
+    toCopy = std::move(runs);
+  }
+  try {
+    copyRuns(job, toCopy);
+  } catch (...) {
+    for (const PageRun& run : toCopy) dirty_->markDirty(run.offset, run.length);
+    for (const MovedRun& run : job.moved) dirty_->markDirty(run.offset, run.length);
+    job.moved.clear();
+    throw;
+  }
+  return !job.moved.empty();
+}
+
+// Copy runs into a snapshot buffer (throws when it cannot be allocated; nothing changed then).
+void Mapping::copyRuns(WriteBackJob& job, const std::vector<PageRun>& runs) {
   size_t total = 0;
   for (const PageRun& run : runs) total += run.length;
   if (total == 0) return;
   std::unique_ptr<SnapshotBuffer> copy;
-  try {
-    if (spareCopy_ && spareCopy_->size() >= total) copy = std::move(spareCopy_);
-    else if (!(copy = takeSpareSnapshot(total))) copy = std::make_unique<SnapshotBuffer>(total);
-  } catch (...) {
-    for (const PageRun& run : runs) dirty_->markDirty(run.offset, run.length);
-    throw;
-  }
+  if (spareCopy_ && spareCopy_->size() >= total) copy = std::move(spareCopy_);
+  else if (!(copy = takeSpareSnapshot(total))) copy = std::make_unique<SnapshotBuffer>(total);
   // The caller waits for the copy (it is the snapshot): spread it over threads in ~4 MiB steps,
   // which also spreads the page faults of a fresh buffer over CPUs.
   struct Step {
@@ -206,22 +250,37 @@ void Mapping::copyDirty(WriteBackJob& job) {
   static const unsigned copyThreads = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
   runInParallel(steps.size(), steps.size() > 1 ? copyThreads : 1, [&](size_t i) { streamCopy(steps[i].to, steps[i].from, steps[i].length); });
   job.copies.push_back(std::move(copy));
+  stats_.snapshotCopiedBytes += total;
 }
+
+// Whichever way runWriteBack ends, pages it moved out go back before its turn ends.
+class Mapping::MovedPagesReturn {
+ public:
+  MovedPagesReturn(Mapping& m, std::unique_lock<std::mutex>& lock, WriteBackJob& job) : m_(m), lock_(lock), job_(job) {}
+  ~MovedPagesReturn() { m_.returnMovedPages(lock_, job_); }
+
+ private:
+  Mapping& m_;
+  std::unique_lock<std::mutex>& lock_;
+  WriteBackJob& job_;
+};
 
 void Mapping::runWriteBack(WriteBackJob& job) {
   std::unique_lock<std::mutex> lock(mutex_);
   TurnHold turn(*this, lock, job.turn, &job);
+  MovedPagesReturn back(*this, lock, job);
+  if (job.setupError) throwErrno(job.setupError, "snapshot of the dirty pages (they go with the next write-back)");
   if (closed_) throw std::system_error(EBADF, std::generic_category(), "mapping is unmapped");
   // As flushLocked, repeated when the store restarted during its sync.
   for (int round = 0;; round++) {
     int ret = writeSnapshot(lock, job);
-    if (ret < 0) failWriteBack(job, ret, "write back to " + driver_->describe());
+    if (ret < 0) failWriteBack(lock, job, ret, "write back to " + driver_->describe());
     if (job.evict) {
       // Eviction writes what was written since the call too, then drops (the lock is held).
       for (size_t seg = job.start / options_.segmentSize; seg * options_.segmentSize < job.end; seg++) {
         if (!loaded(seg)) continue;
         ret = evictLocked(seg);
-        if (ret < 0) failWriteBack(job, ret, "evict to " + driver_->describe());
+        if (ret < 0) failWriteBack(lock, job, ret, "evict to " + driver_->describe());
       }
     }
     if (!job.syncDriver || !unsyncedWrites_) break;
@@ -236,7 +295,7 @@ void Mapping::runWriteBack(WriteBackJob& job) {
         restartSnapshot(job);
         continue;
       }
-      failWriteBack(job, -EIO, "sync " + driver_->describe() + ": the server restarted during every attempt");
+      failWriteBack(lock, job, -EIO, "sync " + driver_->describe() + ": the server restarted during every attempt");
     }
     if (ret < 0) throwErrno(ret, "sync " + driver_->describe());
     unsynced_.remove(job.start, job.end - job.start);
@@ -292,15 +351,17 @@ int Mapping::writeSnapshotRound(std::unique_lock<std::mutex>& lock, WriteBackJob
   return error;
 }
 
-// The store restarted: write the whole copy again, and what it lost that is not in the copy
-// (noticeEpoch made it dirty again) from the mapping as it is now.
+// The store restarted: write the whole snapshot again, and what it lost that is not in the
+// snapshot (noticeEpoch made it dirty again) from the mapping as it is now, copied.
 void Mapping::restartSnapshot(WriteBackJob& job) {
   for (WritePiece& piece : job.pieces) piece.result = 1;
-  copyDirty(job);
+  copyDirty(job, false);
 }
 
-void Mapping::failWriteBack(WriteBackJob& job, int error, const std::string& what) {
-  // What this copy did not write goes with the next write-back, from the mapping's content.
+void Mapping::failWriteBack(std::unique_lock<std::mutex>& lock, WriteBackJob& job, int error, const std::string& what) {
+  // What this snapshot did not write goes with the next write-back, from the mapping's content
+  // (moved pages first go back: marking them dirty needs them in the mapping).
+  returnMovedPages(lock, job);
   for (WritePiece& piece : job.pieces)
     if (piece.result != 0) dirty_->markDirty(piece.offset, piece.length);
   for (WritePiece& piece : job.pieces) piece.result = 0;  // nothing left to keep resident for

@@ -109,7 +109,12 @@ void initContexts() {
   // The faulting thread's id: a segment that cannot be read ends in SIGBUS for that thread.
   uint64_t threadId = offered & UFFD_FEATURE_THREAD_ID;
   c->fault = makeContext(threadId, DirtyTracking::WpFault);
-  if (c->support.wpAsync) c->async = makeContext(asyncWanted | threadId, DirtyTracking::WpAsync);
+  // EVENT_REMAP keeps a range registered (and its pages' write protection) when mremap moves
+  // it: an asynchronous sync moves dirty pages out and back instead of copying them
+  // (Mapping::moveDirtyRuns).
+  uint64_t remap = offered & UFFD_FEATURE_EVENT_REMAP;
+  if (c->support.wpAsync) c->async = makeContext(asyncWanted | threadId | remap, DirtyTracking::WpAsync);
+  c->support.snapshotMoves = c->async && c->async->hasFeature(UFFD_FEATURE_EVENT_REMAP);
   if (!c->fault) {
     c->support.available = false;
     c->support.error = "cannot open a userfaultfd context";

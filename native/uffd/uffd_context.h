@@ -41,6 +41,7 @@ struct UffdSupport {
   bool available = false;
   bool wpAsync = false;          // the kernel offers UFFD_FEATURE_WP_ASYNC + PAGEMAP_SCAN
   bool kernelFaults = false;     // not UFFD_USER_MODE_ONLY: read(2) into a mapping works
+  bool snapshotMoves = false;    // the wp-async context has UFFD_FEATURE_EVENT_REMAP
   std::string openedWith;        // "syscall", "/dev/userfaultfd" or "syscall (user mode only)"
   std::string error;             // why not available
 };

@@ -84,9 +84,11 @@ export interface MappingInit {
  * A userfaultfd-backed memory mapping of a storage object. `buffer` is the mapped memory:
  * first touches load whole segments from the driver; sync()/flush() write dirty pages back.
  *
- * Write-back comes in two forms. `sync()`, `flush()` and `unmap()` return promises: they copy
- * the dirty pages at the call (a memcpy on the calling thread, ~10 GB/s) and write the copy on
- * another thread, several pieces in flight, while the application computes and writes on. Use
+ * Write-back comes in two forms. `sync()`, `flush()` and `unmap()` return promises: they take
+ * the dirty pages at the call (runs of 2 MiB and more moved out of the mapping by mremap, ~20 ms
+ * per GiB with the dirty-page scan; smaller runs copied) and write them on another thread,
+ * several pieces in flight, while the application computes and writes on (a touch of a page
+ * moved out copies its segment's part back; the pages return when the write-back ends). Use
  * them for checkpoints. `syncSync()`, `flushSync()` and `unmapSync()` write the pages straight
  * from the mapping and return when done, blocking the thread meanwhile: for short scripts,
  * finalizers and places that cannot await. Write-backs of one mapping run one at a time in

@@ -15,6 +15,8 @@ export interface NativeUmapSupport {
   wpAsync: boolean;
   /** Kernel-side accesses (read(2) into the mapping) are served (not UFFD_USER_MODE_ONLY). */
   kernelFaults: boolean;
+  /** Asynchronous syncs of wp-async mappings move large dirty runs out by mremap instead of copying them (UFFD_FEATURE_EVENT_REMAP). */
+  snapshotMoves: boolean;
   /** How userfaultfd was opened ('/dev/userfaultfd', 'syscall', ...). */
   openedWith: string;
   /** Why it is not available ('' when it is). */
@@ -62,6 +64,10 @@ export interface NativeMappingStats {
   ioErrors: number;
   /** Bytes of the mapping currently loaded. */
   residentBytes: number;
+  /** Asynchronous write-backs: dirty bytes moved out of the mapping for the write-back (mremap; large runs). */
+  snapshotMovedBytes: number;
+  /** Asynchronous write-backs: dirty bytes copied for the write-back (small runs, or UMMAP_SNAPSHOT=copy). */
+  snapshotCopiedBytes: number;
 }
 
 export interface NativeUmapBinding {
