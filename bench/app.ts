@@ -28,10 +28,10 @@ export async function runStall(quick: boolean): Promise<void> {
     runs.push(await withServer((s) => checkpointStall('ioc://0x12e:1', size, `127.0.0.1:${s.port}`)));
   }
   const m = (round: number, key: keyof StallRound) => median(runs.map((r) => r.rounds[round][key]));
-  for (const [round, label] of [[0, 'first checkpoint, new object'], [1, 'second sync() of the mapping, warm object, copy buffer reused']] as const) {
+  for (const [round, label] of [[0, 'first checkpoint, new object'], [1, 'second sync() of the mapping, warm object']] as const) {
     costRow(group, `JS thread blocked during await m.sync() (${label}${of}): the call + its CPU time until settled`, m(round, 'blockedMs'), 'ms',
       'sync() time (written back, durable)', m(round, 'checkpointMs'), 0.2);
-    infoRow(group, `${label}: synchronous part of the sync() call (dirty-page scan and copy)`, m(round, 'callMs'), 'ms');
+    infoRow(group, `${label}: synchronous part of the sync() call (dirty-page scan, dirty pages moved out)`, m(round, 'callMs'), 'ms');
     infoRow(group, `${label}: JS thread runnable but waiting for a CPU (run-queue wait; write-back threads and the server share 2 CPUs)`, m(round, 'runQueueWaitMs'), 'ms');
     infoRow(group, `${label}: event-loop delay, total beyond the 1 ms monitor period and an idle loop's own overshoot`, m(round, 'loopDelayMs'), 'ms');
     infoRow(group, `${label}: event-loop delay max (beyond the 1 ms period)`, m(round, 'maxDelayMs'), 'ms');

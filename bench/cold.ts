@@ -27,6 +27,32 @@ export async function rawRma(mode: 'read' | 'write', size: number, quick: boolea
 export const rawName = (mode: 'read' | 'write', size: number, reps: number) =>
   `raw RMA ${mode} ${sizeLabel(size)}${reps > 1 ? `, measured just before each of the ${reps} repetitions; ratio: median of the pairs` : ''}`;
 
+/** A cold 1 GiB ummap checkpoint on a fresh server: first-touch fill, then await flush(). */
+async function ummapFlush(total: number): Promise<{ GBps: number; callMs: number; fillS: number; cpus: number }> {
+  return withServer(async (s) => {
+    const m = ummap(0x12c, 2, total, { server: `127.0.0.1:${s.port}`, segmentSize: '8MB', noFirstRead: true });
+    try {
+      const words = new Float64Array(m.buffer);
+      const t0 = process.hrtime.bigint();
+      for (let j = 0; j < words.length; j++) words[j] = j;
+      const cpu0 = cpuSeconds(process.pid) + cpuSeconds(s.pid);
+      const t1 = process.hrtime.bigint();
+      const flushed = m.flush();
+      const tCall = process.hrtime.bigint();
+      await flushed;
+      const t2 = process.hrtime.bigint();
+      return {
+        GBps: total / (Number(t2 - t1) / 1e9) / 1e9,
+        callMs: Number(tCall - t1) / 1e6,
+        fillS: Number(t1 - t0) / 1e9,
+        cpus: (cpuSeconds(process.pid) + cpuSeconds(s.pid) - cpu0) / (Number(t2 - t1) / 1e9),
+      };
+    } finally {
+      await m.unmap({ sync: false });
+    }
+  });
+}
+
 /** The C client's checkpoint (8 MiB writes at increasing offsets of a new object, then a flush). */
 export async function cCheckpoint(server: Server, total: number, object: string): Promise<CResult> {
   await run('sync');  // nothing of an earlier row is left to write back
@@ -80,36 +106,39 @@ export async function runCold(quick: boolean): Promise<void> {
     median(ddDirect), 'GB/s');
 
   // 1b: ummap: first-touch fill, then flush() (write-back without the store's durability step).
+  // The first 3 repetitions also flush with the snapshot copied (UMMAP_SNAPSHOT=copy, as before
+  // the dirty pages were moved), on a fresh server of its own, beside the same raw run.
   const rawFlush: number[] = [], fill: number[] = [], flush: number[] = [], flushCall: number[] = [], flushCpus: number[] = [];
+  const copied = { flush: [] as number[], call: [] as number[], raw: [] as number[] };
+  const copiedReps = Math.min(3, reps);
   for (let i = 0; i < reps; i++) {
-    log(`${group}: raw RMA read 8 MiB, then ummap fill + flush() on a fresh server (${i + 1}/${reps})`);
+    log(`${group}: raw RMA read 8 MiB, then ummap fill + flush() on a fresh server${i < copiedReps ? ', and again with the snapshot copied' : ''} (${i + 1}/${reps})`);
     rawFlush.push(await rawRma('read', 8 * MiB, quick));
-    await withServer(async (s) => {
-      const m = ummap(0x12c, 2, total, { server: `127.0.0.1:${s.port}`, segmentSize: '8MB', noFirstRead: true });
+    const one = await ummapFlush(total);
+    flush.push(one.GBps);
+    flushCall.push(one.callMs);
+    fill.push(one.fillS);
+    flushCpus.push(one.cpus);
+    if (i < copiedReps) {
+      process.env.UMMAP_SNAPSHOT = 'copy';
       try {
-        const words = new Float64Array(m.buffer);
-        const t0 = process.hrtime.bigint();
-        for (let j = 0; j < words.length; j++) words[j] = j;
-        const cpu0 = cpuSeconds(process.pid) + cpuSeconds(s.pid);
-        const t1 = process.hrtime.bigint();
-        const flushed = m.flush();
-        const tCall = process.hrtime.bigint();
-        await flushed;
-        const t2 = process.hrtime.bigint();
-        flushCpus.push((cpuSeconds(process.pid) + cpuSeconds(s.pid) - cpu0) / (Number(t2 - t1) / 1e9));
-        fill.push(Number(t1 - t0) / 1e9);
-        flushCall.push(Number(tCall - t1) / 1e6);
-        flush.push(total / (Number(t2 - t1) / 1e9) / 1e9);
+        const c = await ummapFlush(total);
+        copied.flush.push(c.GBps);
+        copied.call.push(c.callMs);
+        copied.raw.push(rawFlush[i]);
       } finally {
-        await m.unmap({ sync: false });
+        delete process.env.UMMAP_SNAPSHOT;
       }
-    });
+    }
   }
   pairedRow(group, `ummap, 8 MiB segments: await flush() (to the server, no store durability${of})`, flush, rawFlush, 'GB/s',
     rawName('read', 8 * MiB, reps), 0.7);
   infoRow(group, `ummap: first-touch fill of the new mapping (before flush(), not in its figure${of})`, median(fill), 's');
-  infoRow(group, `ummap: synchronous part of the flush() call (the copy of the dirty pages; in the flush figure${of})`, median(flushCall), 'ms');
-  infoRow(group, `ummap flush(): CPUs kept busy by this process and the server (of ${os.cpus().length}; the copy, the send and the receive${of})`, median(flushCpus), 'CPUs');
+  infoRow(group, `ummap: synchronous part of the flush() call (dirty-page scan, the dirty pages moved out by mremap; in the flush figure${of})`, median(flushCall), 'ms');
+  infoRow(group, `ummap flush(): CPUs kept busy by this process and the server (of ${os.cpus().length}; the send and the receive${of})`, median(flushCpus), 'CPUs');
+  pairedRow(group, `ummap flush() with the snapshot copied instead (UMMAP_SNAPSHOT=copy: the way before, for comparison; median of ${copiedReps} fresh servers)`,
+    copied.flush, copied.raw, 'GB/s', rawName('read', 8 * MiB, copiedReps));
+  infoRow(group, `ummap flush() with the snapshot copied: synchronous part of the call (dirty-page scan and copy; median of ${copiedReps})`, median(copied.call), 'ms');
 
   // 2: single large writes, each to a fresh object, and reads of what they wrote (server-cached);
   // per fresh server: raw RMA read, the writes, raw RMA write, the reads.

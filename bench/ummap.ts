@@ -118,7 +118,7 @@ export interface StallRound {
   blockedMs: number;
   /** From the call until the promise settled (written back and durable). */
   checkpointMs: number;
-  /** The synchronous part of the call (the dirty-page scan and copy). */
+  /** The synchronous part of the call (the dirty-page scan, the dirty pages moved out or copied). */
   callMs: number;
   /** The JS thread's CPU time after the call returned until the promise settled, beyond idle. */
   busyAfterCallMs: number;
@@ -154,9 +154,9 @@ async function idleLoopCost(ms: number): Promise<{ cpuPerMs: number; overshootPe
 }
 
 /**
- * An asynchronous sync() of `size` all-dirty bytes to `uri`, twice (the second reuses the copy
- * buffer, as repeated checkpoints do). How long the JS thread was blocked: the synchronous part
- * of the call (the copy of the dirty pages) plus the JS thread's own CPU time until the promise
+ * An asynchronous sync() of `size` all-dirty bytes to `uri`, twice (the second on a warm
+ * object, as repeated checkpoints do). How long the JS thread was blocked: the synchronous part
+ * of the call (the dirty-page scan and the move, or copy, of the dirty pages) plus the JS thread's own CPU time until the promise
  * settled, beside the checkpoint's time. Printed beside it: the JS thread's run-queue wait (it
  * was runnable, other threads had the CPUs) and the event-loop delay from monitorEventLoopDelay
  * at 1 ms resolution, which includes both. The synchronous form blocks the thread for the whole
