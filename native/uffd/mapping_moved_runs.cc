@@ -53,30 +53,30 @@ bool Mapping::movesSnapshots() const {
 
 void Mapping::moveOut(WriteBackJob& job) {
   std::vector<PageRun> notMoved;
-  for (MovedRun& run : job.moved) {
-    if (run.pages || run.returned) continue;
-    run.pages = moveAway(base_ + run.offset, run.length);
-    if (!run.pages) {
-      // Cannot move (e.g. no room for another VMA): copied below instead.
-      notMoved.push_back({run.offset, run.length});
-      run.returned = true;
-      continue;
-    }
-    // The emptied range reads as written until protected (WP_UNPOPULATED markers), as after
-    // MADV_DONTNEED.
-    ctx_.writeProtect(base_ + run.offset, run.length, true);
-    stats_.snapshotMovedBytes += run.length;
-    if (run.offset < options_.size) cutIntoPieces(run.offset, run.length, run.pages, pieceBytes(*driver_), job.pieces);
-  }
-  if (notMoved.empty()) return;
   try {
+    for (MovedRun& run : job.moved) {
+      if (run.pages || run.returned) continue;
+      run.pages = moveAway(base_ + run.offset, run.length);
+      if (!run.pages) {
+        // Cannot move (e.g. no room for another VMA): copied below instead.
+        notMoved.push_back({run.offset, run.length});
+        run.returned = true;
+        continue;
+      }
+      // The emptied range reads as written until protected (WP_UNPOPULATED markers), as after
+      // MADV_DONTNEED.
+      ctx_.writeProtect(base_ + run.offset, run.length, true);
+      stats_.snapshotMovedBytes += run.length;
+      if (run.offset < options_.size) cutIntoPieces(run.offset, run.length, run.pages, pieceBytes(*driver_), job.pieces);
+    }
     copyRuns(job, notMoved);
-  } catch (const std::exception& e) {
-    // No memory for the copy either: nothing of this snapshot is written; its pages are dirty
-    // again for the next write-back, and runWriteBack reports the error.
+  } catch (...) {
+    // No memory for the copy (or the pieces): nothing of this snapshot is written; its pages are
+    // dirty again for the next write-back, and runWriteBack reports the error. The turn is
+    // taken already, so this may not throw.
     moveBack(job);
     for (const WritePiece& piece : job.pieces) dirty_->markDirty(piece.offset, piece.length);
-    for (const PageRun& run : notMoved) dirty_->markDirty(run.offset, run.length);
+    for (const MovedRun& run : job.moved) dirty_->markDirty(run.offset, run.length);
     job.pieces.clear();
     job.setupError = -ENOMEM;
   }
