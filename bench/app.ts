@@ -11,7 +11,9 @@ import * as path from 'path';
 import { promisify } from 'util';
 import { ummap } from '../src';
 import { addon } from '../src/native';
-import { cClient, costRow, cpuSeconds, GiB, infoRow, log, median, MiB, num, ratioRow, repetitions, sizeLabel, withServer } from './common';
+import {
+  cClient, costRow, cpuSeconds, GiB, infoRow, log, median, MiB, num, pairedRepetitions, pairedRow, repetitions, sizeLabel, withServer,
+} from './common';
 import { cCheckpoint } from './cold';
 import { checkpointStall, scanPages, StallRound } from './ummap';
 
@@ -45,8 +47,9 @@ export async function runFirstTouch(quick: boolean): Promise<void> {
   log(`${group}: bulk UFFDIO_COPY, 1 MiB chunks`);
   let bulk = 0;
   for (let i = 0; i < 2; i++) bulk = Math.max(bulk, size / addon().umapBenchBulkCopy(size, MiB) / 1e9);
-  // Like the other cold rows: on several fresh servers, medians (one sample moved by 30% here).
-  const reps = repetitions(quick);
+  // Like the other cold rows: on several fresh servers, each first touch paired with the C
+  // client's reads on the same server just before (one sample moved by 30% here).
+  const reps = pairedRepetitions(quick);
   const of = reps > 1 ? `, median of ${reps} fresh servers` : '';
   const runs: Array<{ cRead: number; touch: number; cpus: number }> = [];
   for (let i = 0; i < reps; i++) {
@@ -65,14 +68,15 @@ export async function runFirstTouch(quick: boolean): Promise<void> {
     }));
   }
   const cRead = median(runs.map((r) => r.cRead));
-  const touch = median(runs.map((r) => r.touch));
   infoRow(group, 'bulk UFFDIO_COPY, 1 MiB chunks (best of 2)', bulk, 'GB/s');
   infoRow(group, `C client 1 MiB reads across the object (server-cached${of})`, cRead, 'GB/s');
   infoRow(group, `ummap first touch: CPUs kept busy by this process and the server (of ${os.cpus().length}; the send, the receive and UFFDIO_COPY${of})`,
     median(runs.map((r) => r.cpus)), 'CPUs');
-  const base = Math.min(bulk, cRead);
-  ratioRow(group, `ummap, 1 MiB segments, one word read per page (object in the server cache${of})`, touch, 'GB/s',
-    bulk <= cRead ? 'bulk UFFDIO_COPY (lower of it and C client 1 MiB reads)' : 'C client 1 MiB reads (lower of it and bulk UFFDIO_COPY)', base, true, 0.7);
+  // Each pair: the first touch beside the lower of the bulk copy and that server's C-client reads.
+  pairedRow(group, `ummap, 1 MiB segments, one word read per page (object in the server cache${of})`, runs.map((r) => r.touch),
+    runs.map((r) => Math.min(bulk, r.cRead)), 'GB/s',
+    `lower of bulk UFFDIO_COPY and the C client's 1 MiB reads on the same server just before${reps > 1 ? '; ratio: median of the pairs' : ''}`, 0.7);
+
 }
 
 /** heat2d's own "N s total" (mapping, steps, checkpoints, unmap). */
