@@ -183,10 +183,9 @@ void PmemPool::prefault(size_t slots) {
   prefaulting_ = true;
   prefaulter_ = std::thread([this] {
     ioc::nameThisThread("ioc-prefault");
-    sched_param idle{};
-    pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);  // best effort: only spare CPU
+    lowerPrefaultPriority();
     auto start = std::chrono::steady_clock::now();
-    const size_t step = std::max<size_t>(1, (32u << 20) / segmentSize_);
+    const size_t step = std::max<size_t>(1, kPrefaultStep / segmentSize_);
     for (size_t i = 0; i < keptSlots_ && !stopPrefault_; i += step) {
       size_t n = std::min(step, keptSlots_ - i);
       std::lock_guard<std::mutex> lock(prefaultMu_);

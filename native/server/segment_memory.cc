@@ -4,6 +4,9 @@
 
 #include <errno.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <pthread.h>
 #include <sched.h>
@@ -28,6 +31,11 @@ void populate(void *addr, size_t len) {
   // with huge pages). Aligned inward: the partial pages at the ends fault as usual.
   uintptr_t page = 4096, start = ((uintptr_t)addr + page - 1) & ~(page - 1), end = ((uintptr_t)addr + len) & ~(page - 1);
   if (end > start) madvise((void *)start, end - start, MADV_POPULATE_WRITE);  // best effort (older kernels: EINVAL)
+}
+
+void lowerPrefaultPriority() {
+  if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0) {
+  }  // best effort
 }
 
 void *ChunkRegistrar::desc(char *base, size_t totalBytes, size_t offset) {
@@ -67,22 +75,21 @@ AnonymousSegmentMemory::~AnonymousSegmentMemory() {
 
 // A first touch of memory costs far more than the network moving data into it (measured on a
 // 2-vCPU VM: 0.2 GB/s for pages the VM never used, 5 GB/s for recycled ones, against 2.7 GB/s
-// of RMA): fault the kept slots in now, at idle priority, so that a checkpoint does not. Racing
+// of RMA): fault the kept slots in now, at low priority (nice 10), so that a checkpoint does not. Racing
 // the loop is harmless: populating a page already written leaves it as it is, and kept slots are
 // never given back. Allocation takes low slots first, the ones populated first.
 void AnonymousSegmentMemory::prefaultInBackground() {
   ioc::nameThisThread("ioc-prefault");
-  sched_param idle{};
-  pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);  // best effort: only spare CPU
+  lowerPrefaultPriority();
   auto start = std::chrono::steady_clock::now();
-  const size_t step = std::max<size_t>(1, (32u << 20) / segmentSize_);
+  const size_t step = std::max<size_t>(1, kPrefaultStep / segmentSize_);
   bool reported = false;
   while (!stopPrefault_) {
     size_t target = std::min(limitSlots_, inUseEnd_.load() + aheadSlots_);
     size_t kept = keptSlots_.load();
     // Only while no request moved data for a moment: faulting memory in beside a burst (or the
     // reads that follow it) slows the transfer (on a VM the pages' first touch also costs the
-    // host), idle priority or not.
+    // host), low priority or not.
     auto sinceUse = std::chrono::steady_clock::now().time_since_epoch().count() - lastUseAt_.load();
     if (kept < target && sinceUse >= std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                          std::chrono::milliseconds(300)).count()) {

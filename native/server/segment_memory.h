@@ -25,6 +25,17 @@ using proto::ObjectId;
 // Fault in the pages of [addr, addr+len) in one call, before data lands in them (best effort).
 void populate(void *addr, size_t len);
 
+// The priority of the background prefault threads (here and in the pmem pool): below the
+// request loop, never starved. At SCHED_IDLE, a thread that busy processes keep off the CPUs
+// holds what it holds (the process's mmap lock in MADV_POPULATE_WRITE, the pool's prefault lock)
+// for seconds, and the request loop waits behind it: beside three busy processes on 2 CPUs a
+// connection handshake took 1.3-3.7 s, and tests timed out. Nice 10 gets about a tenth of a
+// contended CPU, so such a wait stays short.
+void lowerPrefaultPriority();
+
+// Bytes the prefault threads populate per step (the lock above is held for one step).
+constexpr size_t kPrefaultStep = 8u << 20;
+
 struct SegmentSlot {
   char *data = nullptr;
   void *desc = nullptr;  // libfabric descriptor of the slot's chunk (nullptr when none is needed)
@@ -106,7 +117,7 @@ class ChunkRegistrar {
 };
 
 // Slots in one anonymous mapping reserved up front (MAP_NORESERVE: pages are committed when
-// touched). A background thread at idle priority faults in `prefault` bytes of slots at start
+// touched). A background thread at low priority (nice 10) faults in `prefault` bytes of slots at start
 // and keeps that much ahead of the highest slot in use, up to `limit` (the cache size);
 // populated slots keep their pages when their segments are dropped (recycled: zeroed when handed
 // out again, unless the new segment is overwritten whole), so that a burst of writes lands in

@@ -99,7 +99,7 @@ Options:
   --cache-size SIZE           bound of the segment cache (default: a quarter of the RAM, at
                               most 64GB); beyond it, dirty segments spill to the store and the
                               least recently used are dropped
-  --prefault SIZE|off         cache memory faulted in at start by a background thread at idle
+  --prefault SIZE|off         cache memory faulted in at start by a background thread at low
                               priority and kept that far ahead of the memory in use (up to
                               --cache-size); it is kept when segments are dropped, so that a
                               burst of writes does not pay page faults (default: --cache-size,
