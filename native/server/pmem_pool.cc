@@ -4,9 +4,7 @@
 
 #include <chrono>
 
-#include <sched.h>
 
-#include <pthread.h>
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,8 +8,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <pthread.h>
-#include <sched.h>
 #include <string.h>
 
 #include <algorithm>
@@ -33,10 +31,7 @@ void populate(void *addr, size_t len) {
   if (end > start) madvise((void *)start, end - start, MADV_POPULATE_WRITE);  // best effort (older kernels: EINVAL)
 }
 
-void lowerPrefaultPriority() {
-  if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0) {
-  }  // best effort
-}
+void lowerPrefaultPriority() { (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10); }  // best effort
 
 void *ChunkRegistrar::desc(char *base, size_t totalBytes, size_t offset) {
   if (!transport_.needsLocalMr()) return nullptr;

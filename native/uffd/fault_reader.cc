@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -110,7 +111,7 @@ class FaultReader {
         if (holds > 0) return;
       }
       auto next = held_.front();
-      held_.erase(held_.begin());
+      held_.pop_front();
       serve(*next.first, next.second);
     }
   }
@@ -130,7 +131,7 @@ class FaultReader {
   }
 
   std::vector<UffdContext*> contexts_;
-  std::vector<std::pair<UffdContext*, uffd_msg>> held_;  // faults that arrived while held
+  std::deque<std::pair<UffdContext*, uffd_msg>> held_;  // faults that arrived while held
   int stopFd_;
   std::thread thread_;
 };

@@ -43,6 +43,19 @@ uint8_t* moveAway(uint8_t* from, size_t length) {
   if (res + reserved > at + length) munmap(at + length, res + reserved - (at + length));
   return at;
 }
+
+// Calls fn(from, to) for each stretch of [from, to) that none of parts ([first, second)) covers.
+template <class Fn>
+void forEachGap(std::vector<std::pair<size_t, size_t>> parts, size_t from, size_t to, Fn fn) {
+  std::sort(parts.begin(), parts.end());
+  size_t at = from;
+  for (const auto& part : parts) {
+    if (part.first > at) fn(at, std::min(part.first, to));
+    at = std::max(at, part.second);
+    if (at >= to) return;
+  }
+  if (at < to) fn(at, to);
+}
 }  // namespace
 
 bool Mapping::movesSnapshots() const {
@@ -89,8 +102,7 @@ void Mapping::moveBack(WriteBackJob& job) {
     if (!run.pages) continue;
     // Back, but for the parts copied back to faults meanwhile (the mapping's own are newer).
     bool kept = false;
-    auto putBack = [&](size_t from, size_t to) {
-      if (from >= to) return;
+    forEachGap(run.copiedBack, run.offset, run.offset + run.length, [&](size_t from, size_t to) {
       uint8_t* src = run.pages + (from - run.offset);
       size_t length = to - from;
       if (mremap(src, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, base_ + from) != MAP_FAILED) return;
@@ -101,14 +113,7 @@ void Mapping::moveBack(WriteBackJob& job) {
         fprintf(stderr, "ummap: cannot move %zu bytes at offset %zu of a snapshot back into the mapping: %s\n", length,
                 from, strerror(-ret));
       }
-    };
-    std::sort(run.copiedBack.begin(), run.copiedBack.end());
-    size_t at = run.offset, end = run.offset + run.length;
-    for (const auto& part : run.copiedBack) {
-      putBack(at, std::min(part.first, end));
-      at = std::max(at, part.second);
-    }
-    putBack(at, end);
+    });
     if (!kept) munmap(run.pages, run.length);  // what is left: the parts copied back
     for (const auto& part : run.redirty) dirty_->markDirty(part.first, part.second - part.first);
   }
@@ -155,7 +160,7 @@ bool Mapping::serveMovedPage(size_t pageOffset) {
 
 void Mapping::markDirtyResident(size_t offset, size_t length) {
   size_t end = offset + length;
-  std::vector<std::pair<size_t, size_t>> away;  // parts moved out, sorted below
+  std::vector<std::pair<size_t, size_t>> away;  // parts moved out
   for (WriteBackJob* job : pendingJobs_)
     for (MovedRun& run : job->moved)
       if (run.overlaps(offset, end)) {
@@ -163,13 +168,7 @@ void Mapping::markDirtyResident(size_t offset, size_t length) {
         run.redirty.push_back({from, to});
         away.push_back({from, to});
       }
-  std::sort(away.begin(), away.end());
-  size_t at = offset;
-  for (const auto& part : away) {
-    if (part.first > at) dirty_->markDirty(at, part.first - at);
-    at = std::max(at, part.second);
-  }
-  if (at < end) dirty_->markDirty(at, end - at);
+  forEachGap(std::move(away), offset, end, [&](size_t from, size_t to) { dirty_->markDirty(from, to - from); });
 }
 
 }  // namespace ummap
