@@ -7,6 +7,9 @@ bash scripts/setup.sh
 # Clients print why a connection failed or was dropped (the tests make some fail on purpose),
 # so that a failing test's log says what the client saw.
 export IOC_CLIENT_DEBUG="${IOC_CLIENT_DEBUG:-1}"
+# No test file among the arguments: the whole suite (.mocharc.json names no spec, so that
+# `npx mocha dist/test/FILE.test.js` runs that file alone).
+case " $* " in *.js\ *) ;; *) set -- 'dist/test/**/*.test.js' "$@" ;; esac
 npx --no-install mocha "$@"
 # The API reference must build without warnings (typedoc.json: treatWarningsAsErrors).
 npx --no-install typedoc --logLevel Warn
