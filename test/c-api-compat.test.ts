@@ -6,7 +6,7 @@ import { strict as assert } from 'assert';
 import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { IocClient } from '../src';
+import { IocClient, ummap } from '../src';
 import { rejectsWithCode } from './helpers/assertions';
 import { compileCTest, waitForLog } from './helpers/faults';
 import { delta, freePort, scrape } from './helpers/ops';
@@ -197,5 +197,47 @@ describe('C API: drop-in for the original\'s C ecosystem (issue 13)', function (
     assert.ok(b >= 1 && c >= 1);
     // The ranges A were unregistered: free too.
     assert.ok(await other.registerRange(31, 1, 0, 4 * 4096, true) >= 1);
+  });
+
+  // The original numbers its clients from 0: the first client after a server starts gets TCP id 0
+  // (../shared/DESIGN.md). Our server does the same, and its refusal greeting is one the original
+  // never sends (id all ones, key 0, no kept connection), so id 0 is an ordinary id everywhere.
+  describe('the first client of a freshly started server has TCP client id 0, as with the original', () => {
+    const firstClient = async (use: (s: ServerHandle) => Promise<void>): Promise<void> => {
+      const s = await server({ args: ['--verbose=tcp'] });
+      await use(s);
+      await waitForLog(s, /client 0 connected/, 5000);
+      assert.equal(/client (\d+) connected/.exec(s.logs())![1], '0', 'the first client under test had id 0');
+    };
+    it('C client: ping, write and read on that first connection', async () => {
+      const exe = compileCTest('first_client');
+      await firstClient(async (s) => {
+        const { stdout } = await run(exe, [s.host, String(s.port)]);
+        assert.match(stdout, /first client ok/);
+      });
+    });
+    it('TypeScript client: ping, write and read on that first connection', async () => {
+      await firstClient(async (s) => {
+        const c = await client(s);
+        await c.ping();
+        await c.ping(16, 64 * 1024);
+        const data = Buffer.alloc(MiB, 0x3c);
+        await c.write(0xf1, 2, 0, data);
+        assert.ok((await c.read(0xf1, 2, 0, MiB)).equals(data));
+      });
+    });
+    it('ummap: a mapping as that first client loads, syncs and reads back', async () => {
+      await firstClient(async (s) => {
+        const m = ummap(0xf1, 3, 4 * MiB, { server: s.address, segmentSize: MiB });
+        const u = new Uint8Array(m.buffer);
+        assert.equal(u[5], 0);
+        u.fill(0x7e, 0, 2 * MiB);
+        await m.sync();
+        await m.unmap();
+        const c = await client(s);
+        const back = await c.read(0xf1, 3, 0, 2 * MiB);
+        assert.ok(back.equals(Buffer.alloc(2 * MiB, 0x7e)));
+      });
+    });
   });
 });

@@ -91,7 +91,7 @@ SideChannel::SideChannel(const ConnectOptions &opts) {
     close(fd);
     throw ConnectError(EPROTONOSUPPORT, "server speaks protocol " + std::to_string(tcp_.version));
   }
-  if (tcp_.clientId == 0) {  // the server's refusal greeting (ids start at 1)
+  if (tcp_.isRefusal()) {  // id 0 is a normal id: the original's first client gets it
     close(fd);
     throw ConnectError(EUSERS, "the server at " + opts.ip + ":" + tcpPort +
                                          " refused the connection: it serves as many clients as its --max-clients allows");

@@ -244,7 +244,13 @@ struct Ping {
 };
 
 // TCP side channel greeting, written by the server on accept.
+// The greeting of a server that refuses a client (--max-clients): id all ones, key 0, no kept
+// connection. The original numbers its clients from 0 upward and never sends it, so every
+// other greeting, id 0 included, is a normal one.
+constexpr uint64_t TCP_REFUSED_CLIENT_ID = ~uint64_t(0);
+
 struct TcpHandshake {
+  bool isRefusal() const { return clientId == TCP_REFUSED_CLIENT_ID && clientKey == 0 && !keepConnection; }
   int16_t version = PROTOCOL_VERSION;
   uint64_t clientId = 0;
   uint64_t clientKey = 0;

@@ -98,6 +98,7 @@ void TcpChannel::accept() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     hs.clientId = nextId_++;
+    if (nextId_ == proto::TCP_REFUSED_CLIENT_ID) nextId_ = 0;
     keys_[hs.clientId] = hs.clientKey;
   }
   char buf[proto::TcpHandshake::WIRE_SIZE];
@@ -113,14 +114,14 @@ void TcpChannel::accept() {
   log(LOG_DEBUG, "tcp", "client %llu connected", (unsigned long long)hs.clientId);
 }
 
-// A client beyond --max-clients: a greeting with client id 0 (never assigned) says "refused",
-// then the connection closes. One log line per episode.
+// A client beyond --max-clients: the refusal greeting (proto::TCP_REFUSED_CLIENT_ID), then the
+// connection closes. One log line per episode.
 void TcpChannel::refuse(int fd) {
   if (!refusing_)
     log(LOG_WARN, "tcp", "refusing new clients: %zu connected, the --max-clients limit", fdToClient_.size());
   refusing_ = true;
   proto::TcpHandshake hs;
-  hs.clientId = 0;
+  hs.clientId = proto::TCP_REFUSED_CLIENT_ID;
   hs.clientKey = 0;
   hs.keepConnection = false;
   char buf[proto::TcpHandshake::WIRE_SIZE];

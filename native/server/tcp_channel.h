@@ -18,7 +18,7 @@ class TcpChannel {
   using CloseHandler = std::function<void(uint64_t clientId)>;
   // Binds ip:port now (throws on failure); serves from start() on.
   // At most maxClients side channels at once: a client beyond that gets a refusal greeting
-  // (client id 0) and its connection closed.
+  // (proto::TCP_REFUSED_CLIENT_ID) and its connection closed.
   TcpChannel(const std::string &ip, uint16_t port, bool auth, size_t maxClients, CloseHandler onClose);
   ~TcpChannel();
   void start();
@@ -43,7 +43,7 @@ class TcpChannel {
   std::mutex mu_;
   std::map<int, uint64_t> fdToClient_;   // thread-only
   std::map<uint64_t, uint64_t> keys_;    // clientId -> key, under mu_
-  uint64_t nextId_ = 1;
+  uint64_t nextId_ = 0;  // from 0, as the original numbers its clients
 };
 
 }  // namespace server
