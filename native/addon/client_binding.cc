@@ -167,28 +167,29 @@ class LoopCall {
   // The connection can serve others, and the promise settles (from the loop: in a callback scope).
   // Resolving from the loop runs the continuation (often the next call) at once, so this call
   // stops counting as in flight first; otherwise the next call would never spin.
+  // From a libuv callback no V8 handle scope is open: both paths create handles (the retry's
+  // worker and its resource object too), so the scope covers the whole settlement.
   void settle(int64_t result, bool fromLoop) {
     ioc::client::giveBack(b_);
-    if (result == -ECONNRESET && retry_ && state_->client) {
-      auto *w = new CallWorker(env_, state_, std::move(retry_), deferred_);
-      w->keepAlive(keep_.Value());
-      w->Queue();
-      state_->inflight--;
-      delete this;
-      return;
-    }
-    state_->inflight--;
     {
       Napi::HandleScope scope(env_);
-      if (fromLoop) {
-        Napi::AsyncContext context(env_, "iocatcher:call");
-        Napi::CallbackScope callbackScope(env_, context);
-        deferred_.Resolve(Napi::Number::New(env_, (double)result));
+      if (result == -ECONNRESET && retry_ && state_->client) {
+        auto *w = new CallWorker(env_, state_, std::move(retry_), deferred_);
+        w->keepAlive(keep_.Value());
+        w->Queue();
+        state_->inflight--;
       } else {
-        deferred_.Resolve(Napi::Number::New(env_, (double)result));
+        state_->inflight--;
+        if (fromLoop) {
+          Napi::AsyncContext context(env_, "iocatcher:call");
+          Napi::CallbackScope callbackScope(env_, context);
+          deferred_.Resolve(Napi::Number::New(env_, (double)result));
+        } else {
+          deferred_.Resolve(Napi::Number::New(env_, (double)result));
+        }
+        state_->maybeFree();
       }
     }
-    state_->maybeFree();
     delete this;
   }
 
