@@ -7,8 +7,15 @@
 #      detection on, and the end-to-end mocha suite (IOC_ASAN_SPEC, default: the whole suite);
 #      every sanitizer report is written to a log directory, and any report fails the step.
 #   3. the soak test when IOC_SOAK=1 (off by default).
+# First, the packaging test again with an npm cache that starts empty, as on a new machine (its
+# `npm ci` in a clean archive and the consumer's install then fetch everything from the registry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "ci-extra: packaging with an empty npm cache"
+EMPTY_NPM_CACHE="$(mktemp -d /tmp/iocatcher-npm-cache-XXXXXX)"
+npm_config_cache="$EMPTY_NPM_CACHE" npx --no-install mocha --no-config --timeout 600000 dist/test/package.test.js
+rm -rf "$EMPTY_NPM_CACHE"
 
 echo "ci-extra: libFuzzer"
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}" bash scripts/fuzz.sh
