@@ -18,8 +18,8 @@
 //       progressed again; until killed).
 //   iocatcher-live-fuzz IP PORT forge [--ids N] [--rounds R]
 //       Plays an attacker who knows only the small sequential ids of other clients, not their
-//       keys: R rounds of OBJ_READ, CREATE and PING messages carrying every lf id and TCP id in
-//       1..N with a wrong key. Prints "forged sent=<n> replies=<n>" (replies: messages that came
+//       keys: R rounds of OBJ_READ, CREATE and PING messages carrying every lf id in 1..N and
+//       TCP id in 0..N with a wrong key. Prints "forged sent=<n> replies=<n>" (replies: messages that came
 //       back to the attacker) and "alive=1" when its own connection is still served.
 #include <arpa/inet.h>
 #include <errno.h>
@@ -831,7 +831,7 @@ int runForge(const std::string &ip, const std::string &port, uint64_t ids, uint6
   uint64_t sent = 0, replies = 0;
   for (uint64_t round = 0; round < rounds; round++) {
     for (uint64_t lf = 1; lf <= ids; lf++) {
-      for (uint64_t tcp = 1; tcp <= ids; tcp++) {
+      for (uint64_t tcp = 0; tcp <= ids; tcp++) {  // TCP ids start at 0, as the original's
         Header h = c.header(OBJ_READ);
         h.lfClientId = lf;
         h.tcpClientId = tcp;
