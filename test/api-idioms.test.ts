@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { IocClient, IocError, ummap } from '../src';
 import { addon } from '../src/native';
+import { parseUri } from '../src/ummap/uri';
 import { hex16, rejectsWithCode } from './helpers/assertions';
 import { run } from './helpers/run';
 import { pattern, repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
@@ -93,6 +94,22 @@ describe('api: Node idioms', function () {
     await rejectsWithCode(client.read('0x8000000000000000', 1, 0, 1), 'EINVAL');
     assert.equal(client.port, server.port);
     assert.equal(client.host, '127.0.0.1');
+  });
+
+  it('one way to say things: a server as host or host:port, sizes as numbers or size strings, unsafe integer ids named', async () => {
+    // ummap takes a bare host as IocClient.connect does (the default port 8556).
+    assert.deepEqual(parseUri('ioc://1:2', { server: '127.0.0.1' }).params, { host: '127.0.0.1', port: '8556', high: '1', low: '2' });
+    assert.throws(() => parseUri('ioc://1:2', { server: 'a b' }), (e: IocError) => e.code === 'EINVAL' && /host or host:port/.test(e.message));
+    const data = pattern(8192, 6);
+    await client.write(0x22, 1, 0, data);
+    const m = ummap(0x22, 1, '8KB', { server: server.address, segmentSize: '4KB', readOnly: true });
+    assert.equal(m.size, 8192);
+    assert.ok(Buffer.from(m.buffer).equals(data));
+    m.unmapSync({ sync: false });
+    assert.throws(() => ummap(0x22, 1, '8XB', { server: server.address }), (e: IocError) => e.code === 'EINVAL' && /size/.test(e.message));
+    assert.throws(() => ummap(0x22, 1, 0, { server: server.address }), (e: IocError) => e.code === 'EINVAL');
+    const unsafe = await rejectsWithCode(client.read(2 ** 53 + 2, 1, 0, 1), 'EINVAL');
+    assert.match(unsafe.message, /MAX_SAFE_INTEGER .*bigint or a string/);
   });
 
   it('an aborted long read rejects with ABORT_ERR at once, leaves its target untouched and the client usable', async () => {

@@ -32,7 +32,11 @@ export function idPart(v: ObjectIdPart, what: string): bigint {
     v = text.startsWith('-') ? -BigInt(text.slice(1)) : BigInt(text);
   }
   if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) throw new IocError('EINVAL', `${what} must be an integer, got ${v}`);
+    if (Number.isInteger(v) && !Number.isSafeInteger(v)) {
+      // A number above 2^53 may already be another integer than the one written: say so.
+      throw new IocError('EINVAL', `${what} ${v} is an integer beyond Number.MAX_SAFE_INTEGER (it may have been rounded): pass it as a bigint or a string`);
+    }
+    if (!Number.isInteger(v)) throw new IocError('EINVAL', `${what} must be an integer, got ${v}`);
     v = BigInt(v);
   }
   if (typeof v !== 'bigint' || v < INT64_MIN || v > INT64_MAX) {

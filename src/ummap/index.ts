@@ -55,7 +55,7 @@ export interface UmapOptions {
  * @throws {@link IocError} `EINVAL` for bad arguments, `ENOSYS`/`EPERM` without userfaultfd,
  * the driver's connect error (`ECONNREFUSED`, ...), naming the object and the server.
  */
-export function ummap(high: ObjectIdInput, low: ObjectIdInput, size: number, opts?: UmapOptions): Mapping;
+export function ummap(high: ObjectIdInput, low: ObjectIdInput, size: number | string, opts?: UmapOptions): Mapping;
 /**
  * Map `size` bytes of ioc://HIGH:LOW, file://PATH, mem://SIZE or dummy://VALUE.
  *
@@ -64,8 +64,8 @@ export function ummap(high: ObjectIdInput, low: ObjectIdInput, size: number, opt
  * const m = ummap('file:///scratch/ckpt.bin', 1 << 30);
  * ```
  */
-export function ummap(uri: string, size: number, opts?: UmapOptions): Mapping;
-export function ummap(a: ObjectIdInput, b: ObjectIdInput | number, c?: number | UmapOptions, d?: UmapOptions): Mapping {
+export function ummap(uri: string, size: number | string, opts?: UmapOptions): Mapping;
+export function ummap(a: ObjectIdInput, b: ObjectIdInput | number, c?: number | string | UmapOptions, d?: UmapOptions): Mapping {
   let uri: string;
   let size: unknown;
   let opts: UmapOptions;
@@ -78,7 +78,9 @@ export function ummap(a: ObjectIdInput, b: ObjectIdInput | number, c?: number | 
     size = c;
     opts = d ?? {};
   }
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0) throw new IocError('EINVAL', `size must be a positive integer (got ${String(size)})`);
+  // Bytes as a number or a size string ('16MB'), as every other size of the API.
+  const bytes = typeof size === 'number' || typeof size === 'string' ? parseSize(size, 'size') : NaN;
+  if (!(bytes > 0)) throw new IocError('EINVAL', `size must be a positive number of bytes or a size string such as '16MB' (got ${String(size)})`);
   const segmentSize = parseSize(opts.segmentSize ?? 1 << 20, 'segmentSize');
   if (segmentSize <= 0 || segmentSize % 4096 !== 0) throw new IocError('EINVAL', `segmentSize must be a positive multiple of 4096 (got ${segmentSize})`);
   const storageOffset = opts.storageOffset ?? 0;
@@ -103,7 +105,7 @@ export function ummap(a: ObjectIdInput, b: ObjectIdInput | number, c?: number | 
     addon().umapCreate({
       scheme: spec.scheme,
       params: spec.params,
-      size,
+      size: bytes,
       segmentSize,
       storageOffset,
       readOnly: opts.readOnly ?? false,
@@ -114,7 +116,7 @@ export function ummap(a: ObjectIdInput, b: ObjectIdInput | number, c?: number | 
     }),
     `ummap of ${spec.scheme === 'ioc' ? `object ${spec.params.high}:${spec.params.low} on ${spec.params.host}:${spec.params.port}` : uri}`,
   );
-  return new Mapping({ ...created, uri, size, segmentSize, server: opts.server, vars: opts.vars, policy });
+  return new Mapping({ ...created, uri, size: bytes, segmentSize, server: opts.server, vars: opts.vars, policy });
 }
 
 /** What the kernel offers here (userfaultfd, WP_ASYNC, kernel-side faults). */

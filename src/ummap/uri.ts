@@ -40,20 +40,22 @@ export function substituteVars(uri: string, vars: UriVars = {}): string {
 }
 
 /**
- * "host:port", or a list "host:port,host:port" of cache servers (passed whole to the C client,
- * which places each object by rendezvous hashing; entries without a port take 8556).
+ * "host", "host:port", or a list "host:port,host:port" of cache servers (passed whole to the C
+ * client, which places each object by rendezvous hashing); a host without a port takes 8556, as
+ * IocClient.connect and IOC_SERVER do.
  */
 export function parseServer(server: string): { host: string; port: string } {
   if (server.includes(',')) {
     const entries = server.split(',').map((e) => e.trim());
     for (const e of entries) {
-      if (!/^[^\s,:]+(:\d+)?$/.test(e)) throw new IocError('EINVAL', `bad server address '${e}' in '${server}' (expected host:port)`);
+      if (!/^[^\s,:]+(:\d+)?$/.test(e)) throw new IocError('EINVAL', `bad server address '${e}' in '${server}' (expected host or host:port)`);
     }
     return { host: entries.join(','), port: '8556' };
   }
-  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(server);
-  if (!m || !m[1]) throw new IocError('EINVAL', `bad server address '${server}' (expected host:port)`);
-  return { host: m[1], port: m[2] };
+  const withPort = /^\[?([^\]]*?)\]?:(\d+)$/.exec(server);
+  if (withPort && withPort[1]) return { host: withPort[1], port: withPort[2] };
+  if (/^[^\s,:/?#@[\]]+$/.test(server)) return { host: server, port: '8556' };
+  throw new IocError('EINVAL', `bad server address '${server}' (expected host or host:port)`);
 }
 
 /**
