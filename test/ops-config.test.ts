@@ -186,15 +186,15 @@ describe('ops: logs', function () {
   it('--log-format json: a daemon that cannot start logs its reason at level 50 and the wrapper a fatal (60) record, with the daemon pid', () => {
     const r = spawnSync(process.execPath, [path.join(repoRoot, 'bin', 'iocatcher-server.js'), '--log-format', 'json', '--port', '23990',
       '--store', '/proc/no-such-dir/store', '127.0.0.1'], { encoding: 'utf8', timeout: 30000 });
-    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.status, 2, r.stderr);  // a store that cannot be written: exit 2
     const records = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
-    const reason = records.find((x) => /cannot create store directory \/proc\/no-such-dir\/store/.test(x.msg));
+    const reason = records.find((x) => /store \/proc\/no-such-dir\/store cannot be written: cannot create the directory/.test(x.msg));
     assert.ok(reason, r.stderr);
     assert.equal(reason.level, 50);
     assert.equal(typeof reason.daemonPid, 'number');
     const fatal = records.find((x) => x.level === 60);
     assert.ok(fatal, r.stderr);
-    assert.match(fatal.msg, /daemon exited with status 1/);
+    assert.match(fatal.msg, /daemon exited with status 2/);
     assert.equal(fatal.daemonPid, reason.daemonPid);
     assert.deepEqual(parseDaemonLine('iocatcher-serverd: invalid --port \'x\''), { level: 'error', category: 'daemon', msg: "iocatcher-serverd: invalid --port 'x'" });
     assert.equal(parseDaemonLine('libfabric:1:core: something').level, 'warn');

@@ -71,6 +71,7 @@ describe('RADOS backing store on a real Ceph cluster', function () {
       assert.equal(name, 'ioc.0000000000001234.ffffffffffffffff');
       const ls = await cluster!.rados(['-p', cluster!.pool, 'ls']);
       assert.ok(ls.split('\n').includes(name), `rados ls lists ${name}`);
+      assert.ok(!/ioc-write-check/.test(ls), 'the start check removed its probe object');
       const stat = await cluster!.rados(['-p', cluster!.pool, 'stat', name]);
       assert.match(stat, /size 100010\b/);
     });

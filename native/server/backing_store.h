@@ -6,12 +6,14 @@
 #include <sys/types.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdint>
 #include <atomic>
 #include <list>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 
 #include "fabric/protocol.h"
@@ -45,7 +47,28 @@ class BackingStore {
   virtual int sync(const ObjectId &id) = 0;
   virtual int remove(const ObjectId &id) = 0;
   virtual std::string describe() const = 0;
+  // The start-up check: create, write, sync and remove a probe object whose name no object can
+  // have. 0, or a negative errno (the store cannot take a write: the server refuses to start).
+  virtual int checkWritable() = 0;
 };
+
+// A store the server cannot use at all (it refuses to start, exit code 2): the message names the
+// store and the error, e.g. "store /srv/ioc cannot be written: Permission denied".
+class StoreUnusable : public std::runtime_error {
+ public:
+  StoreUnusable(const std::string &store, const std::string &why)
+      : std::runtime_error("store " + store + " cannot be written: " + why) {}
+};
+
+// How logs name an object: HIGH-LOW as 16 hex digits each (the two int64 halves as unsigned; the
+// directory store's file name), then HIGH:LOW in decimal as the iocatcher CLI takes it, e.g.
+// "0000000000000083-0000000000000007 (131:7)".
+inline std::string objectLabel(const ObjectId &id) {
+  char s[96];
+  snprintf(s, sizeof s, "%016llx-%016llx (%lld:%lld)", (unsigned long long)id.high, (unsigned long long)id.low,
+           (long long)id.high, (long long)id.low);
+  return s;
+}
 
 inline int BackingStore::probe(const ObjectId &id, int64_t &size) {
   size = 0;
@@ -75,6 +98,8 @@ inline int BackingStore::copyRange(const ObjectId &src, const ObjectId &dst, uin
 // A whole-object copy is written to a temporary file (TEMP_PREFIX...) and renamed over the
 // destination: a crash leaves the destination either old or new, never partial; temporaries
 // left by a crash are removed at start.
+// The constructor creates the directory if needed; it throws StoreUnusable when it cannot, or
+// when the path is not a directory.
 class DirectoryStore : public BackingStore {
  public:
   static constexpr const char *TEMP_PREFIX = ".cow-";
@@ -94,6 +119,9 @@ class DirectoryStore : public BackingStore {
   int sync(const ObjectId &id) override;
   int remove(const ObjectId &id) override;
   std::string describe() const override { return "dir://" + dir_; }
+  // A hidden probe file (PROBE_PREFIX...: never an object's HIGH-LOW name) in the directory.
+  int checkWritable() override;
+  static constexpr const char *PROBE_PREFIX = ".ioc-write-check-";
   std::string pathOf(const ObjectId &id) const;
   size_t maxOpen() const { return maxOpen_; }
 

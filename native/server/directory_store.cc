@@ -30,6 +30,17 @@ static int mkdirs(const std::string &dir) {
   return 0;
 }
 
+static ssize_t pwriteAll(int fd, const char *p, size_t len, uint64_t offset) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pwrite(fd, p + done, len - done, offset + done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    done += n;
+  }
+  return len;
+}
+
 size_t DirectoryStore::defaultMaxOpen() {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 4096;
@@ -40,8 +51,29 @@ size_t DirectoryStore::defaultMaxOpen() {
 DirectoryStore::DirectoryStore(const std::string &dir, size_t maxOpen)
     : dir_(dir), maxOpen_(maxOpen ? maxOpen : defaultMaxOpen()) {
   int ret = mkdirs(dir);
-  if (ret < 0) throw std::runtime_error("cannot create store directory " + dir + ": " + strerror(-ret));
+  if (ret < 0) throw StoreUnusable(dir, std::string("cannot create the directory: ") + strerror(-ret));
+  // mkdirs() takes an existing plain file for the directory (EEXIST): every request would then
+  // fail with ENOTDIR.
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) throw StoreUnusable(dir, strerror(errno));
+  if (!S_ISDIR(st.st_mode)) throw StoreUnusable(dir, strerror(ENOTDIR));
   removeTemporaries();
+}
+
+int DirectoryStore::checkWritable() {
+  // A hidden name (objects are HIGH-LOW in hex, temporaries TEMP_PREFIX...), unique to this
+  // process; a probe left by a crash is harmless and never read.
+  std::string path = dir_ + "/" + PROBE_PREFIX + std::to_string(getpid()) + ".XXXXXX";
+  int fd = mkostemp(&path[0], O_CLOEXEC);
+  if (fd < 0) return -errno;
+  char block[4096];
+  memset(block, 0x5a, sizeof block);
+  ssize_t w = pwriteAll(fd, block, sizeof block, 0);
+  int ret = w < 0 ? (int)w : 0;
+  if (ret == 0 && fsync(fd) != 0) ret = -errno;
+  close(fd);
+  if (unlink(path.c_str()) != 0 && ret == 0) ret = -errno;
+  return ret;
 }
 
 DirectoryStore::~DirectoryStore() = default;
@@ -140,17 +172,6 @@ ssize_t DirectoryStore::read(const ObjectId &id, uint64_t offset, void *buf, siz
     done += n;
   }
   if (done < len) memset(p + done, 0, len - done);
-  return len;
-}
-
-static ssize_t pwriteAll(int fd, const char *p, size_t len, uint64_t offset) {
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = pwrite(fd, p + done, len - done, offset + done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -errno;
-    done += n;
-  }
   return len;
 }
 

@@ -43,6 +43,7 @@ class GatedStore : public BackingStore {
   }
   int remove(const ObjectId &id) override { return inner_->remove(id); }
   std::string describe() const override { return inner_->describe(); }
+  int checkWritable() override { return inner_->checkWritable(); }
 
  private:
   void wait() const {

@@ -306,7 +306,9 @@ bool ioc::server::parseOptions(int argc, char **argv, ServerOptions &o) {
   return true;
 }
 
-// --store DIR (or dir://DIR): DirectoryStore; --store rados://POOL: RadosStore.
+// --store DIR (or dir://DIR): DirectoryStore; --store rados://POOL: RadosStore. A store that does
+// not take a probe write (create, write, sync, remove) throws StoreUnusable: the server does not
+// start rather than acknowledge writes it can never store.
 static std::unique_ptr<BackingStore> openStore(const ServerOptions &o) {
 #ifdef IOC_HAVE_RADOS
   if (o.storeDir.compare(0, 8, "rados://") == 0) {
@@ -314,10 +316,17 @@ static std::unique_ptr<BackingStore> openStore(const ServerOptions &o) {
     rc.pool = o.storeDir.substr(8);
     rc.confFile = o.cephConf;
     rc.clientName = o.cephClient;
-    return std::unique_ptr<BackingStore>(new RadosStore(rc));
+    std::unique_ptr<BackingStore> rados(new RadosStore(rc));
+    if (int ret = rados->checkWritable()) throw StoreUnusable(o.storeDir, strerror(-ret));
+    return rados;
   }
 #endif
-  DirectoryStore *dir = new DirectoryStore(o.storeDir.compare(0, 6, "dir://") == 0 ? o.storeDir.substr(6) : o.storeDir);
+  std::string path = o.storeDir.compare(0, 6, "dir://") == 0 ? o.storeDir.substr(6) : o.storeDir;
+  DirectoryStore *dir = new DirectoryStore(path);
+  if (int ret = dir->checkWritable()) {
+    delete dir;
+    throw StoreUnusable(path, strerror(-ret));
+  }
   rlimit lim{};
   getrlimit(RLIMIT_NOFILE, &lim);
   log(LOG_INFO, "store", "at most %zu object files open at once (open-file limit %llu)", dir->maxOpen(),
@@ -394,13 +403,14 @@ int main(int argc, char **argv) {
 
   std::atomic<bool> stop{false};
   try {
+    // The store first: one that cannot be written stops the start before anything else runs.
+    std::unique_ptr<BackingStore> store = openStore(opts);
     fabric::Options fo;
     fo.provider = opts.provider;
     fo.node = opts.listenIp;
     fo.service = std::to_string(opts.port);
     fo.listen = true;
     fabric::Transport transport(fo);
-    std::unique_ptr<BackingStore> store = openStore(opts);
     if (const char *gate = getenv("IOC_TEST_STORE_GATE")) {
       log(LOG_WARN, "server", "test hook: store I/O blocks while %s exists", gate);
       store.reset(new GatedStore(std::move(store), gate));
@@ -474,7 +484,10 @@ int main(int argc, char **argv) {
       fflush(stdout);
       _exit(1);
     }
-    if (ret < 0) log(LOG_ERROR, "server", "flush at shutdown failed: %s", strerror(-ret));
+    // Each object not written is listed in the log above (SegmentCache::reportUnwritten).
+    if (ret < 0)
+      log(LOG_ERROR, "server", "flush at shutdown failed: the store %s refused the writes: %s", store->describe().c_str(),
+          strerror(-ret));
     tcp.stop();
     signals.join();  // run() only returns once the signal thread has set stop
     if (control.joinable()) control.join();
@@ -487,6 +500,9 @@ int main(int argc, char **argv) {
       _exit(ret < 0 ? 1 : 0);
     }
     return ret < 0 ? 1 : 0;
+  } catch (const StoreUnusable &e) {
+    fprintf(stderr, "iocatcher-server: %s\n", e.what());
+    return 2;
   } catch (const std::exception &e) {
     fprintf(stderr, "iocatcher-server: %s\n", e.what());
     return 1;

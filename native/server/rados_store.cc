@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <rados/librados.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -402,6 +403,19 @@ int RadosStore::sync(const ObjectId &id) {
     if (r < 0) return note(r, "flush", objectName(id));
   }
   return 0;
+}
+
+int RadosStore::checkWritable() {
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  std::string name = std::string("ioc-write-check.") + host + "." + std::to_string(getpid());
+  char block[4096];
+  memset(block, 0x5a, sizeof block);
+  // A synchronous write returns once the OSDs committed it (durable): the probe's "fsync".
+  int r = rados_write_full(ioOf(io_), name.c_str(), block, sizeof block);
+  if (r < 0) return r;
+  r = rados_remove(ioOf(io_), name.c_str());
+  return r == -ENOENT ? 0 : r;
 }
 
 int RadosStore::remove(const ObjectId &id) {

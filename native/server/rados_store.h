@@ -48,6 +48,9 @@ class RadosStore : public BackingStore {
   int sync(const ObjectId &id) override;
   int remove(const ObjectId &id) override;
   std::string describe() const override;
+  // Writes, then removes, the probe object "ioc-write-check.HOST.PID" (objects are
+  // "ioc.HIGH.LOW": the names never collide).
+  int checkWritable() override;
   static std::string objectName(const ObjectId &id);
 
  private:

@@ -95,9 +95,10 @@ class SegmentCache {
   // Write back the dirty bytes overlapping the range (size 0: whole object) and sync, on a
   // store thread; done(0 or -errno) runs in runCompletions() once the store holds them.
   void startFlush(const ObjectId &id, uint64_t offset, uint64_t size, std::function<void(int)> done);
-  // Shutdown: flush everything, waiting at most `timeout`. On time-out, logs every object
-  // whose dirty bytes did not reach the store (kept in a durable pool, else lost) and leaves
-  // the stuck store threads behind. 0, or the first error (-ETIMEDOUT on time-out).
+  // Shutdown: flush everything, waiting at most `timeout`. When anything did not reach the
+  // store (a flush failed, or the time-out: the stuck store threads are left behind), logs every
+  // such object with its dirty byte count, kept in a durable pool or else lost
+  // (reportUnwritten). 0, or the first error (-ETIMEDOUT on time-out).
   int flushAllBounded(std::chrono::milliseconds timeout);
   // Runs finished store jobs' completions (owner thread); returns how many ran.
   size_t runCompletions();
@@ -194,6 +195,7 @@ class SegmentCache {
   void snapshotCow(Object &dst, StoreJob &job);  // pins what the cow job writes
   void cowDone(Object &dst, StoreJob &job, int ret);
   void markClean(Segment &seg);
+  uint64_t reportUnwritten(const char *why);
   void drop(Segment *seg);
   void recover();
 

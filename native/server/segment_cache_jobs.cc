@@ -156,6 +156,9 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
       written += w.len;
       unpin.push_back(w.seg);
     }
+    if (ret < 0 && !job.drain && job.kind == StoreJob::Kind::Flush)
+      log(LOG_ERROR, "cache", "flush of object %s to the store %s failed: %s", objectLabel(obj.id).c_str(),
+          store_.describe().c_str(), strerror(-ret));
     if (job.kind == StoreJob::Kind::Spill) {
       for (Segment *seg : job.segs) {
         seg->writingBack = false;
@@ -164,9 +167,9 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
       if (ret < 0) {
         if (!spillError_)
           log(LOG_ERROR, "cache",
-              "cannot spill to the store (%s: %s): dirty segments stay cached, new dirty data is refused "
-              "(ENOSPC) while the cache is full; retrying every second",
-              store_.describe().c_str(), strerror(-ret));
+              "cannot spill object %s to the store (%s: %s): dirty segments stay cached, new dirty data is "
+              "refused (ENOSPC) while the cache is full; retrying every second",
+              objectLabel(obj.id).c_str(), store_.describe().c_str(), strerror(-ret));
         spillError_ = ret;
         spillRetryAt_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
       } else {
@@ -177,7 +180,9 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
     } else if (job.drain) {
       drainsInFlight_--;
       if (ret == 0) stats_.drainedBytes += written;
-      else log(LOG_WARN, "cache", "write-behind to the store failed: %s (the data stays dirty in the cache)", strerror(-ret));
+      else
+        log(LOG_WARN, "cache", "write-behind of object %s to the store %s failed: %s (the data stays dirty in the cache)",
+            objectLabel(obj.id).c_str(), store_.describe().c_str(), strerror(-ret));
     } else if (ret == 0) {
       stats_.flushedBytes += written;
     }
@@ -283,24 +288,44 @@ int SegmentCache::flushAllBounded(std::chrono::milliseconds timeout) {
       if (ret < 0 && first == 0) first = ret;
     });
   }
-  if (worker_.waitIdle(std::chrono::steady_clock::now() + timeout)) return first;
+  if (worker_.waitIdle(std::chrono::steady_clock::now() + timeout)) {
+    // Every flush ended: those that failed left their segments dirty.
+    if (reportUnwritten(first == 0 ? nullptr : ("the store " + store_.describe() + " refused the writes (" +
+                                                strerror(-first) + ")").c_str()) > 0 && first == 0)
+      first = -EIO;  // dirty without a failed flush: never reported as a clean shutdown
+    return first;
+  }
   // Stuck in the store: say exactly what did not get there.
+  reportUnwritten(("the store " + store_.describe() + " did not finish within " + std::to_string(timeout.count()) +
+                   " ms").c_str());
+  worker_.abandon();
+  return -ETIMEDOUT;
+}
+
+// The one list of what a shutdown leaves out of the store, whatever the cause: every object with
+// dirty bytes, each with its byte count and their fate, then a summary line. Returns the number of
+// objects listed.
+uint64_t SegmentCache::reportUnwritten(const char *why) {
   uint64_t objects = 0, bytes = 0;
+  bool durable = memory_.durable();
   for (auto &kv : objects_) {
     uint64_t dirty = 0;
     for (auto &seg : kv.second.segments) dirty += seg.second->dirtyEnd - seg.second->dirtyBegin;
     if (!dirty) continue;
     objects++;
     bytes += dirty;
-    log(LOG_ERROR, "server", "shutdown: object %llx:%llx: %llu dirty bytes not in the store (%s)",
-        (unsigned long long)kv.first.high, (unsigned long long)kv.first.low, (unsigned long long)dirty,
-        memory_.durable() ? "kept in the persistent pool" : "LOST");
+    log(LOG_ERROR, "server", "shutdown: object %s: %llu dirty bytes not in the store (%s)", objectLabel(kv.first).c_str(),
+        (unsigned long long)dirty,
+        durable ? "kept in the --nvdimm pool, written after a restart" : "LOST");
   }
-  log(LOG_ERROR, "server", "shutdown: the store did not finish within %lld ms: %llu objects, %llu dirty bytes %s",
-      (long long)timeout.count(), (unsigned long long)objects, (unsigned long long)bytes,
-      memory_.durable() ? "stay in the persistent pool (served again at the next start)" : "are lost");
-  worker_.abandon();
-  return -ETIMEDOUT;
+  if (!objects) return 0;
+  log(LOG_ERROR, "server", "shutdown: %s: %llu objects, %llu dirty bytes %s", why ? why : "the store did not take them",
+      (unsigned long long)objects, (unsigned long long)bytes,
+      durable ? ("stay in the --nvdimm pool " + memory_.describe() +
+                 " (a restart with the same --nvdimm serves them and writes them to the store at its next flush or "
+                 "shutdown)").c_str()
+              : "are lost (no --nvdimm pool)");
+  return objects;
 }
 
 void SegmentCache::startCreate(const ObjectId &id, std::function<void(int)> done) {

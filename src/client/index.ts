@@ -124,6 +124,23 @@ function subject(h: bigint, l: bigint, offset: bigint, size: bigint, zeroIsAll: 
   return size === 0n && zeroIsAll ? `object ${h}:${l}` : `bytes [${offset}, ${offset + size}) of object ${h}:${l}`;
 }
 
+// The errors a flush reports when the server's backing store refused the write-back. The reply
+// carries only the errno: the server's log names the store, the object and the error.
+const STORE_REFUSALS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left',
+  EIO: 'I/O error',
+  ENOTDIR: 'not a directory',
+};
+
+/** The hint of a failed flush whose errno is a store refusal ('' otherwise). */
+function storeRefusal(ret: number): string {
+  const code = errnoName(ret);
+  const why = STORE_REFUSALS[code];
+  return why ? `the server's store refused the write (${code}: ${why}; the server's log names the store and the object)` : '';
+}
+
 /**
  * A connection to one iocatcher server, or to several: each object then lives on one server
  * chosen by rendezvous hashing of its id (every client agrees), and reads of an object whose
@@ -317,7 +334,8 @@ export class IocClient {
    * await client.flush(1n, 2n, 0, 1 << 20);  // its first MiB
    * ```
    * @throws {@link IocError} the store's error (`EIO`, `ENOSPC`, ...) or `ABORT_ERR`, naming the
-   * object, the range and the server.
+   * object, the range and the server. For `EACCES`, `EROFS`, `ENOSPC`, `EIO` and `ENOTDIR` the
+   * message says that the server's store refused the write (the server's log names the store).
    */
   async flush(high: ObjectIdPart, low: ObjectIdPart, offset: I64 = 0, size: I64 = 0, opts: AbortOptions = {}): Promise<void> {
     const n = this.native;
@@ -325,7 +343,7 @@ export class IocClient {
     const what = () => `flush of ${subject(h, l, o, s, true)} on ${this.serverName(h, l)}`;
     checkSignal(opts.signal, what);
     const ret = await raceAbort(n.flush(h, l, o, s), opts.signal, what);
-    if (ret < 0) throw this.opError(ret, `flush of ${subject(h, l, o, s, true)}`, h, l);
+    if (ret < 0) throw this.opError(ret, `flush of ${subject(h, l, o, s, true)}`, h, l, storeRefusal(ret));
   }
 
   /**
