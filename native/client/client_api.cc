@@ -13,6 +13,7 @@
 #include <mutex>
 #include <vector>
 
+#include "client/call_deadline.h"
 #include "client/connection.h"
 #include "client/requests.h"
 #include "client/router.h"
@@ -66,6 +67,14 @@ struct ioc_client_s {
   std::atomic<unsigned> timeoutMs{30000};
 };
 
+namespace ioc {
+namespace client {
+static thread_local std::chrono::steady_clock::time_point tlsCallDeadline{};
+void setThreadCallDeadline(std::chrono::steady_clock::time_point deadline) { tlsCallDeadline = deadline; }
+std::chrono::steady_clock::time_point threadCallDeadline() { return tlsCallDeadline; }
+}  // namespace client
+}  // namespace ioc
+
 namespace {
 
 int64_t nowMs() {
@@ -87,7 +96,10 @@ constexpr int64_t DOWN_BACKOFF_MS = 2000;
 // stale): never reuse an idle connection, and drop the idle ones that may be stale.
 class Lease {
  public:
-  Lease(ioc_client_t *c, ServerPool *pool, bool fresh = false) : client_(c), pool_(pool) {
+  // deadline: the call's (connecting counts against its timeout); unset: none.
+  Lease(ioc_client_t *c, ServerPool *pool, bool fresh = false,
+        std::chrono::steady_clock::time_point deadline = {})
+      : client_(c), pool_(pool) {
     std::unique_lock<std::mutex> lock(pool->mu);
     std::vector<std::unique_ptr<Connection>> dropped;  // closed once the lock is released
     if (fresh && dropStaleIdle(pool, dropped)) pool->cv.notify_all();
@@ -108,12 +120,15 @@ class Lease {
         if (nowMs() < pool->retryAtMs.load()) throw ConnectError(pool->lastConnectError.load(), "backing off");
         ConnectOptions o = pool->opts;
         o.timeoutMs = c->timeoutMs;
+        o.deadline = deadline;
+        if (deadline != std::chrono::steady_clock::time_point{} && std::chrono::steady_clock::now() >= deadline)
+          throw ConnectError(ETIMEDOUT, "the call's time is up");
         conn_.reset(new Connection(o, pool->sideChannel(o)));
         pool->noteHandshake(*conn_);
         pool->backoffMs = 0;
       } catch (const ConnectError &e) {
         if (clientDebug()) fprintf(stderr, "iocatcher-client: %s: %s\n", pool->addr.key.c_str(), e.what());
-        if (std::string(e.what()) != "backing off") {
+        if (std::string(e.what()) != "backing off" && std::string(e.what()) != "the call's time is up") {
           int64_t b = std::min<int64_t>(std::max<int64_t>(100, pool->backoffMs.load() * 2), 5000);
           pool->backoffMs = b;
           pool->lastConnectError = e.errnum ? e.errnum : ECONNREFUSED;
@@ -128,6 +143,8 @@ class Lease {
     }
     conn_->setPassiveWait(c->passiveWait);
     conn_->setTimeout(c->timeoutMs);
+    if (deadline != std::chrono::steady_clock::time_point{})
+      conn_->setTimeout(std::max(1u, msLeft(deadline)));  // what connecting left of the call's time
   }
   ~Lease() {
     if (!conn_) return;
@@ -173,13 +190,22 @@ class Lease {
 template <class F>
 int64_t onPool(ioc_client_t *c, ServerPool *pool, bool idempotent, F &fn) {
   int64_t ret;
+  // One deadline for the whole call: a reconnect and the retry below count against its timeout
+  // (and against the thread's call deadline, when one is set: call_deadline.h).
+  using TP = std::chrono::steady_clock::time_point;
+  unsigned timeoutMs = c->timeoutMs;
+  TP deadline = timeoutMs ? std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs) : TP{};
+  TP capped = ioc::client::threadCallDeadline();
+  if (capped != TP{} && (deadline == TP{} || capped < deadline)) deadline = capped;
+
   {
-    Lease conn(c, pool);
+    Lease conn(c, pool, false, deadline);
     ret = conn.error() ? conn.error() : fn(conn);
   }
   if (!idempotent || ret != -ECONNRESET) return ret;
   if (clientDebug()) fprintf(stderr, "iocatcher-client: %s: connection reset, retrying once on a fresh connection\n", pool->addr.key.c_str());
-  Lease conn(c, pool, true);
+  if (deadline != TP{} && std::chrono::steady_clock::now() >= deadline) return -ETIMEDOUT;
+  Lease conn(c, pool, true, deadline);
   return conn.error() ? conn.error() : fn(conn);
 }
 
@@ -259,7 +285,9 @@ IOC_API ioc_client_t *ioc_client_init(const char *ip, const char *port) {
     pool->opts.port = a.port;
     pool->opts.timeoutMs = c->timeoutMs;
     try {
-      std::unique_ptr<Connection> first(new Connection(pool->opts, pool->sideChannel(pool->opts)));
+      ConnectOptions o = pool->opts;
+      o.deadline = connectDeadline(o);  // the side channel and the handshake share the timeout
+      std::unique_ptr<Connection> first(new Connection(o, pool->sideChannel(o)));
       pool->noteHandshake(*first);
       if (c->providerName.empty()) c->providerName = first->providerName();
       pool->idle.push_back(std::move(first));

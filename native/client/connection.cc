@@ -69,8 +69,7 @@ Connection::Connection(const ConnectOptions &opts, std::shared_ptr<SideChannel> 
   // attempt that gets no answer within HANDSHAKE_ATTEMPT_MS is retried on a new endpoint,
   // within the connect timeout. The server keeps the lost attempt's id until our TCP side
   // channel closes.
-  unsigned totalMs = opts_.timeoutMs == 0 || opts_.timeoutMs > CONNECT_TIMEOUT_MS ? CONNECT_TIMEOUT_MS : opts_.timeoutMs;
-  auto deadline = Clock::now() + std::chrono::milliseconds(totalMs);
+  auto deadline = connectDeadline(opts_);  // the configured timeout governs (side channel included)
   unsigned saved = opts_.timeoutMs;
   std::string failure;
   int ret = -ETIMEDOUT;

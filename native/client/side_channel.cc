@@ -32,8 +32,10 @@ SideChannel::~SideChannel() {
 }
 
 SideChannel::SideChannel(const ConnectOptions &opts) {
-  // Connecting is bounded by the call timeout too: a server that hangs must not hold a call longer.
-  unsigned connectMs = opts.timeoutMs && opts.timeoutMs < CONNECT_TIMEOUT_MS ? opts.timeoutMs : CONNECT_TIMEOUT_MS;
+  // Connecting ends by the deadline of the call that connects: a server that hangs must not hold
+  // a call longer than its timeout (the TCP connect and the greeting share it).
+  auto deadline = connectDeadline(opts);
+  unsigned connectMs = msLeft(deadline);
   addrinfo hints{}, *res = nullptr;
   hints.ai_family = AF_INET;
   hints.ai_socktype = SOCK_STREAM;
@@ -50,7 +52,7 @@ SideChannel::SideChannel(const ConnectOptions &opts) {
   freeaddrinfo(res);
   int err = 0;
   if (ret != 0 && errno == EINPROGRESS) {
-    ret = pollFd(fd, POLLOUT, connectMs);
+    ret = pollFd(fd, POLLOUT, msLeft(deadline));
     socklen_t len = sizeof err;
     if (ret == 0) getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
     else err = -ret;
@@ -65,7 +67,7 @@ SideChannel::SideChannel(const ConnectOptions &opts) {
   size_t got = 0;
   bool timedOut = false;
   while (got < sizeof buf) {
-    if (pollFd(fd, POLLIN, connectMs) < 0) {
+    if (pollFd(fd, POLLIN, msLeft(deadline)) < 0) {
       timedOut = true;
       break;
     }

@@ -96,6 +96,14 @@ void FabricServer::onCompletion(const fabric::Completion &c) {
             fi_strerror(-c.error));
       }
       if (--req->pending == 0) doneRequests_.push_back(req);
+      if (req->stalled && req->pending == 1) {
+        log(LOG_WARN, "server", "test hook: in-place write of tcp client %llu stalled mid-transfer (first half landed)",
+            (unsigned long long)req->tcpClientId);
+        if (req->stalledClientGone) {
+          req->pending = 0;
+          doneRequests_.push_back(req);
+        }
+      }
       break;
     }
   }
@@ -513,6 +521,16 @@ void FabricServer::drainClientGone() {
           (unsigned long long)id);
       req->error = -EIO;
       finishRequest(req);
+    }
+    for (auto &kv : inflight_) {
+      Request *req = kv.first;
+      if (!req->stalled || req->tcpClientId != id || req->stalledClientGone) continue;
+      req->stalledClientGone = true;
+      if (!req->error) req->error = -EIO;  // cut off by the client's death
+      if (req->pending == 1) {  // the posted half is done: nothing of the provider's is left
+        req->pending = 0;
+        doneRequests_.push_back(req);
+      }
     }
     for (auto held = heldWrites_.begin(); held != heldWrites_.end();) {
       if ((*held)->tcpClientId != id) {

@@ -95,6 +95,12 @@ class FabricServer {
     // every segment is clean (SegmentCache::writableInPlace) it is fi_read into `cached` itself
     // (inPlace), and a failure puts the stored bytes back instead.
     bool inPlace = false;
+    // An in-place write that failed (timed out) with RMA ops still posted gave its range back
+    // (SegmentCache::abandonInPlace): its pieces now hold only the old slots, freed at its end.
+    bool inPlaceAbandoned = false;
+    // Test hook IOC_TEST_STALL_INPLACE: half of the transfer is never posted (a writer stopped
+    // mid-transfer); the request ends (fails) once its posted ops are done and its client is gone.
+    bool stalled = false, stalledClientGone = false;
     uint64_t tcpClientId = 0;  // test hook IOC_TEST_HOLD_INPLACE: held until this client goes
     std::chrono::steady_clock::time_point deadline;  // --rma-timeout
     bool replied = false;  // timed out: answered already, dropped once its RMA ops complete

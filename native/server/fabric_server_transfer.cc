@@ -149,6 +149,25 @@ void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piec
                             bool write) {
   std::vector<Piece> pieces = cutPieces(whole);
   Request *raw = req.get();
+  // Test hook IOC_TEST_STALL_INPLACE=BYTES: every in-place write of exactly BYTES posts the first
+  // half of its bytes (in 1 MiB operations) and never the rest, as if its writer stopped
+  // mid-transfer: the request times out at --rma-timeout and ends once its client is gone
+  // (test/stalled-writer.test.ts).
+  static const uint64_t stallInPlace =
+      getenv("IOC_TEST_STALL_INPLACE") ? strtoull(getenv("IOC_TEST_STALL_INPLACE"), nullptr, 10) : 0;
+  size_t unposted = 0;
+  if (stallInPlace && write && raw->inPlace && raw->size == stallInPlace) {
+    std::vector<Piece> small;
+    for (const Piece &p : pieces)
+      for (size_t off = 0; off < p.len; off += 1u << 20)
+        small.push_back({p.ptr + off, std::min<size_t>(1u << 20, p.len - off), p.desc, nullptr});
+    unposted = small.size() - (small.size() + 1) / 2;
+    small.resize(small.size() - unposted);
+    pieces.swap(small);
+    raw->stalled = true;
+    log(LOG_WARN, "server", "test hook: in-place write of tcp client %llu: %zu of %zu operations posted, never the rest",
+        (unsigned long long)raw->tcpClientId, pieces.size(), pieces.size() + unposted);
+  }
   raw->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opts_.rmaTimeoutSec);
   raw->msgType = curType_;  // metrics: the reply is timed when the RMA completes
   raw->started = curStart_;
@@ -156,7 +175,7 @@ void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piec
   curAsync_ = true;
   inflight_[raw] = std::move(req);
   raw->ops.resize(pieces.size());
-  raw->pending = pieces.size() + 1;  // +1 until every op is posted
+  raw->pending = pieces.size() + 1 + (unposted ? 1 : 0);  // +1 until every op is posted (+1: stalled)
   uint64_t remote = iov.addr;
   for (size_t i = 0; i < pieces.size(); i++) {
     RmaOp *op = &raw->ops[i];
@@ -187,6 +206,9 @@ void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piec
   }
   countRmaPostsForSigtermHook(raw->error ? 0 : pieces.size());
   if (--raw->pending == 0) doneRequests_.push_back(raw);
+  if (raw->stalled && raw->pending == 1)
+    log(LOG_WARN, "server", "test hook: in-place write of tcp client %llu stalled mid-transfer (first half landed)",
+        (unsigned long long)raw->tcpClientId);
 }
 
 static constexpr size_t STAGING_KEEP = 2;
@@ -317,6 +339,11 @@ void FabricServer::expireRequests() {
   auto now = std::chrono::steady_clock::now();
   for (auto &kv : inflight_) {
     Request *req = kv.first;
+    // A failed in-place write whose RMA ops may still land gives its range back as soon as it
+    // can (its segments move to fresh slots; see SegmentCache::abandonInPlace): retried here
+    // while another request pins one of its segments.
+    if (req->replied && req->inPlace && !req->inPlaceAbandoned && req->pending > 0)
+      req->inPlaceAbandoned = cache_.abandonInPlace(req->cached);
     if (req->replied || req->pending == 0 || now < req->deadline) continue;
     // The RMA ops stay posted (libfabric cannot take them back): the request lingers until they
     // complete or fail (at the latest when the client disconnects). A staged write's
@@ -326,9 +353,13 @@ void FabricServer::expireRequests() {
     log(LOG_WARN, "fabric", "RMA %s client %llu did not complete within %d s: request failed (ETIMEDOUT)",
         req->write ? "from" : "to", (unsigned long long)req->lfClientId, opts_.rmaTimeoutSec);
     if (req->write && !req->inPlace && !req->cached.empty()) {
-      cache_.release(req->cached);  // an in-place write keeps its slots until its RMA ops end
+      cache_.release(req->cached);
       req->cached.clear();
     }
+    // An in-place write gives its range back now: the provider may still land bytes in its slots,
+    // so they stay with the request and the segments continue in fresh ones (the range restored
+    // from the store); others' accesses outside the range never waited for it.
+    if (req->write && req->inPlace) req->inPlaceAbandoned = cache_.abandonInPlace(req->cached);
     curEcho_ = req->echo;
     sendResponse(req->ackType, req->lfClientId, req->peer, -ETIMEDOUT);
     metrics_.latency(req->msgType, now - req->started);

@@ -165,12 +165,16 @@ void SegmentCache::recover() {
       (unsigned long long)stats_.dirtyBytes, memory_.describe().c_str());
 }
 
-int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, bool fullOverwrite, bool write,
-                          Segment *&out) {
+int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, uint64_t inSeg, uint64_t len,
+                          bool fullOverwrite, bool write, Segment *&out) {
   auto it = obj.segments.find(segOffset);
   if (it != obj.segments.end()) {
     Segment *seg = it->second;
-    if (seg->loading || seg->inPlace) return kBusy;
+    if (seg->loading) return kBusy;
+    // An in-place write holds only its range: the rest of the segment is served. With durable
+    // memory a write waits for the whole segment (a slot's record names one dirty range, which
+    // must never span bytes in flight).
+    if (seg->inPlace() && (seg->overlapsHeld(inSeg, inSeg + len) || (write && memory_.durable()))) return kBusy;
     if (seg->loadError) {
       int err = seg->loadError;  // reported once; the next access loads again
       if (seg->pins == 0) drop(seg);
@@ -263,7 +267,7 @@ int SegmentCache::access(const ObjectId &id, uint64_t offset, uint64_t size, boo
     uint64_t inSeg = pos - segOffset;
     size_t len = std::min<uint64_t>(segmentSize_ - inSeg, end - pos);
     Segment *seg = nullptr;
-    int ret = segment(id, obj, segOffset, write && inSeg == 0 && len == segmentSize_, write, seg);
+    int ret = segment(id, obj, segOffset, inSeg, len, write && inSeg == 0 && len == segmentSize_, write, seg);
     if (ret == kBusy) {
       // Start the loads of the other missing segments too (they run while we wait), but pin
       // nothing: the request runs again from the start.
@@ -367,7 +371,7 @@ void SegmentCache::release(std::vector<Piece> &pieces) {
     }
     // Read of an object nobody created or wrote: the segment is zeros, not worth a slot (reads
     // of absent objects would otherwise push real data out of the cache).
-    if (seg->pins == 0 && !seg->obj->known && !seg->dirty() && !seg->loading && !seg->inPlace && !seg->writingBack)
+    if (seg->pins == 0 && !seg->obj->known && !seg->dirty() && !seg->loading && !seg->inPlace() && !seg->writingBack)
       drop(seg);
   }
   progress_++;  // unpinned segments may be evicted now, making room for a waiting request
@@ -378,7 +382,7 @@ void SegmentCache::release(std::vector<Piece> &pieces) {
 bool SegmentCache::writableInPlace(const std::vector<Piece> &pieces) const {
   for (const Piece &p : pieces) {
     const Segment *seg = static_cast<const Segment *>(p.segment);
-    if (!seg || seg->detached || seg->dirty() || seg->pins != 1 || seg->writingBack) return false;
+    if (!seg || seg->detached || seg->dirty() || seg->pins != 1 || seg->writingBack || seg->inPlace()) return false;
   }
   return !pieces.empty();
 }
@@ -386,25 +390,111 @@ bool SegmentCache::writableInPlace(const std::vector<Piece> &pieces) const {
 void SegmentCache::beginInPlace(const std::vector<Piece> &pieces) {
   for (const Piece &p : pieces) {
     Segment *seg = static_cast<Segment *>(p.segment);
-    seg->inPlace = true;
+    uint32_t b = (uint32_t)(p.ptr - seg->slot.data);
+    seg->held.push_back({b, (uint32_t)(b + p.len)});
     seg->obj->inPlaceWrites++;
   }
 }
 
+void SegmentCache::unhold(Segment *seg, uint32_t b, uint32_t e) {
+  for (auto it = seg->held.begin(); it != seg->held.end(); ++it) {
+    if (it->first != b || it->second != e) continue;
+    seg->held.erase(it);
+    seg->obj->inPlaceWrites--;
+    if (seg->obj->inPlaceWrites == 0) idle_.push_back(seg->id);
+    break;
+  }
+  progress_++;  // requests waiting for the range go on
+}
+
 void SegmentCache::endInPlace(const std::vector<Piece> &pieces, bool ok) {
-  if (!ok)
-    log(LOG_INFO, "cache", "an in-place write of %zu segment(s) did not complete: the segments are dropped",
-        pieces.size());
+  size_t restored = 0;
   for (const Piece &p : pieces) {
     Segment *seg = static_cast<Segment *>(p.segment);
-    if (!seg || !seg->inPlace) continue;
-    seg->inPlace = false;
-    seg->obj->inPlaceWrites--;
-    // The segment was clean and nobody else touched it meanwhile: dropping it (at release)
-    // undoes the partial transfer; the next access loads the stored bytes again.
-    if (!ok && !seg->detached) seg->unloaded = true;
+    if (!seg) continue;
+    uint32_t b = (uint32_t)(p.ptr - seg->slot.data), e = (uint32_t)(b + p.len);
+    if (!seg->overlapsHeld(b, e)) continue;  // abandoned earlier (abandonInPlace): nothing held here
+    if (ok || seg->detached) {
+      unhold(seg, b, e);
+    } else if (b == 0 && e == segmentSize_) {
+      // The whole segment: it was clean and nobody else touched it meanwhile: dropping it (at
+      // release) undoes the partial transfer; the next access loads the stored bytes again.
+      unhold(seg, b, e);
+      seg->unloaded = true;
+      restored++;
+    } else {
+      restoreRange(seg, b, e);  // the range stays held until the stored bytes are back
+      restored++;
+    }
+  }
+  if (!ok)
+    log(LOG_INFO, "cache",
+        "an in-place write of %zu segment(s) did not complete: its range is restored from the store (%zu piece(s))",
+        pieces.size(), restored);
+  progress_++;
+}
+
+void SegmentCache::restoreRange(Segment *seg, uint32_t b, uint32_t e) {
+  seg->pins++;  // the job's
+  std::unique_ptr<StoreJob> job(new StoreJob);
+  job->kind = StoreJob::Kind::Restore;
+  job->load = seg;
+  job->restoreBegin = b;
+  job->restoreEnd = e;
+  enqueue(*seg->obj, std::move(job));
+}
+
+bool SegmentCache::abandonInPlace(std::vector<Piece> &pieces) {
+  bool all = true;
+  for (Piece &p : pieces) {
+    Segment *seg = static_cast<Segment *>(p.segment);
+    if (!seg || seg->detached) continue;
+    uint32_t b = (uint32_t)(p.ptr - seg->slot.data), e = (uint32_t)(b + p.len);
+    if (!seg->overlapsHeld(b, e)) continue;
+    if (b == 0 && e == segmentSize_) {
+      // Nobody else has bytes in it: detached, its slot stays with the request (freed at its
+      // release); the next access loads the stored bytes into a new one.
+      unhold(seg, b, e);
+      drop(seg);
+      continue;
+    }
+    // Another request pins the segment (its pieces point into this slot): later.
+    if (seg->pins != 1 || seg->inBatch || seg->writingBack) {
+      all = false;
+      continue;
+    }
+    SegmentSlot fresh;
+    if (memory_.allocate(fresh, true, true) < 0) {
+      all = false;
+      continue;
+    }
+    SegmentSlot old = seg->slot;
+    memcpy(fresh.data, old.data, b);
+    memcpy(fresh.data + e, old.data + e, segmentSize_ - e);
+    memset(fresh.data + b, 0, e - b);  // until the restore: never a recycled slot's bytes
+    Segment *ghost = new Segment;
+    ghost->id = seg->id;
+    ghost->obj = seg->obj;
+    ghost->offset = seg->offset;
+    ghost->slot = old;
+    ghost->pins = 1;  // the request's: the old slot is freed when it ends
+    ghost->detached = true;
+    seg->slot = fresh;
+    seg->pins--;
+    if (memory_.durable()) {
+      // A durable segment held by an in-place write took no other write: it is clean, but keep
+      // its record right if it ever is not.
+      if (seg->dirty()) {
+        memory_.persistData(fresh, seg->dirtyBegin, seg->dirtyEnd - seg->dirtyBegin);
+        memory_.writeRecord(fresh, SegmentRecord{seg->id, seg->offset, seg->dirtyBegin, seg->dirtyEnd});
+      }
+      memory_.clearRecord(old);
+    }
+    p.segment = ghost;
+    restoreRange(seg, b, e);
   }
   progress_++;
+  return all;
 }
 
 void SegmentCache::markClean(Segment &seg) {
@@ -441,7 +531,7 @@ void SegmentCache::evict(uint64_t target) {
   auto now = std::chrono::steady_clock::now();
   for (Segment *seg : lru_) {
     if (projected <= target) break;
-    if (seg->pins > 0 || seg->loading || seg->inPlace) continue;
+    if (seg->pins > 0 || seg->loading || seg->inPlace()) continue;
     if (seg->awaitingReader && now - seg->loadedAt < AWAIT_READER) continue;
     if (!seg->dirty()) {
       clean.push_back(seg);

@@ -86,12 +86,21 @@ class SegmentCache {
   // no piece holds bytes that exist only here (every segment clean) and no other request pins
   // them. Saves the copy out of staging (8 MiB: ~1.4 ms here).
   bool writableInPlace(const std::vector<Piece> &pieces) const;
-  // An in-place write owns its segments from begin to end: every other access to them waits
-  // (kBusy), so nobody reads its bytes before they are acknowledged, and a failed transfer
-  // (ok = false) is undone by dropping the segments (they were clean) without touching
-  // anybody else's bytes.
+  // An in-place write holds the byte range it writes (each piece's range in its segment) from
+  // begin to end: every other access overlapping it waits (kBusy), so nobody reads its bytes
+  // before they are acknowledged; accesses to the rest of the segments go on (their writes
+  // dirty the segment; write-backs skip the held ranges). A failed transfer (ok = false) is
+  // undone range by range: a whole segment is dropped (it was clean and nobody else wrote it),
+  // a partial range gets the stored bytes back by a store job (the segment was clean when the
+  // write began and write-backs never covered the range), and stays held until then.
   void beginInPlace(const std::vector<Piece> &pieces);
   void endInPlace(const std::vector<Piece> &pieces, bool ok);
+  // The in-place write failed (timed out) while its RMA operations may still land in its
+  // pieces' memory: each segment moves to a fresh slot (a copy of everything outside the
+  // range; the range restored as by endInPlace(false)) and the old slot stays with `pieces`
+  // (freed by their release) so that late bytes land where nobody reads. A segment another
+  // request pins too is left for a later call. True when every piece is done.
+  bool abandonInPlace(std::vector<Piece> &pieces);
   // Write back the dirty bytes overlapping the range (size 0: whole object) and sync, on a
   // store thread; done(0 or -errno) runs in runCompletions() once the store holds them.
   void startFlush(const ObjectId &id, uint64_t offset, uint64_t size, std::function<void(int)> done);
@@ -148,7 +157,15 @@ class SegmentCache {
     bool loading = false;   // a load job fills the slot
     int loadError = 0;      // the load failed: the next access reports it and drops the segment
     bool writingBack = false;  // a spill job holds it
-    bool inPlace = false;   // an in-place write owns it
+    // Byte ranges [first, second) held by in-place writes (or being restored after one failed):
+    // accesses overlapping one wait, write-backs leave them out.
+    std::vector<std::pair<uint32_t, uint32_t>> held;
+    bool inPlace() const { return !held.empty(); }
+    bool overlapsHeld(uint64_t b, uint64_t e) const {
+      for (const auto &r : held)
+        if (b < r.second && r.first < e) return true;
+      return false;
+    }
     bool unloaded = false;  // allocated for a full overwrite: holds no store data until committed
     bool detached = false;  // dropped while pinned: freed by the last release
     std::chrono::steady_clock::time_point dirtiedAt;  // last commit (write-behind lets it settle)
@@ -185,7 +202,22 @@ class SegmentCache {
   int takeStatError(Object &obj);
   // The segment at segOffset; a missing one is loaded by a store job (kBusy) unless the caller
   // overwrites all of it.
-  int segment(const ObjectId &id, Object &obj, uint64_t segOffset, bool fullOverwrite, bool write, Segment *&out);
+  // [inSeg, inSeg+len): the bytes the caller accesses (waits while an in-place write holds any).
+  int segment(const ObjectId &id, Object &obj, uint64_t segOffset, uint64_t inSeg, uint64_t len, bool fullOverwrite,
+              bool write, Segment *&out);
+  // Put the stored bytes back into [b, e) of a segment after a failed in-place write (store job);
+  // the range stays held until then.
+  void restoreRange(Segment *seg, uint32_t b, uint32_t e);
+  void unhold(Segment *seg, uint32_t b, uint32_t e);
+  // Adds seg's dirty bytes (within objSize) minus its held ranges to job.writes (an empty write
+  // when there is nothing: the segment is still cleared if unchanged when the job ends).
+  void dirtyWrites(Segment *seg, uint64_t objSize, StoreJob &job);
+  struct RestoreRetry {
+    std::chrono::steady_clock::time_point at;
+    Segment *seg;
+    uint32_t b, e;
+  };
+  std::vector<RestoreRetry> restoreRetries_;  // restores the store failed: again a second later
   // Drop clean unpinned segments and start spills of dirty ones, oldest first, until at most
   // `target` bytes are cached once the spills finish.
   void evict(uint64_t target);

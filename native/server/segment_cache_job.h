@@ -13,13 +13,14 @@ namespace server {
 // flush picks its dirty segments when it starts, so that it covers every write acknowledged
 // before it was asked for.
 struct SegmentCache::StoreJob {
-  enum class Kind { Stat, Create, Load, Spill, Flush, Cow } kind;
+  enum class Kind { Stat, Create, Load, Spill, Flush, Cow, Restore } kind;
   ObjectId cowSrc;        // Cow: the source (the job runs on the destination's queue)
   bool cowWhole = false;  // Cow: the whole object (else offset/size)
   uint64_t cowSrcSize = 0;  // Cow: the source's logical size when the job started
   bool statExists = false;  // Stat: filled by the store thread
   int64_t statSize = 0;
-  Segment *load = nullptr;        // Load: the segment to fill (pinned)
+  Segment *load = nullptr;        // Load, Restore: the segment to fill (pinned)
+  uint32_t restoreBegin = 0, restoreEnd = 0;  // Restore: the range of the segment
   std::vector<Segment *> segs;    // Spill: chosen when queued; Flush: chosen when started (pinned)
   uint64_t offset = 0, size = 0;  // Flush: range (size 0: whole object); Load: bytes to read
   bool drain = false;             // Flush: write-behind (no reply; synced only for a durable pool)

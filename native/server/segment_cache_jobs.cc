@@ -42,16 +42,7 @@ void SegmentCache::startNextJob(Object &obj) {
     if (unsettled) deferDrain(obj);
   }
   if (job->kind == StoreJob::Kind::Spill || job->kind == StoreJob::Kind::Flush) {
-    for (Segment *seg : job->segs) {
-      uint64_t size = obj.size;
-      uint64_t e = std::min<uint64_t>(seg->dirtyEnd, size - std::min(size, seg->offset));
-      if (!seg->dirty() || seg->detached || e <= seg->dirtyBegin) {
-        job->writes.push_back({seg, 0, nullptr, 0, seg->gen});  // nothing to write; cleared if unchanged
-        continue;
-      }
-      job->writes.push_back({seg, seg->offset + seg->dirtyBegin, seg->slot.data + seg->dirtyBegin,
-                             (size_t)(e - seg->dirtyBegin), seg->gen});
-    }
+    for (Segment *seg : job->segs) dirtyWrites(seg, obj.size, *job);
   }
   ObjectId id = obj.id;
   BackingStore &store = store_;
@@ -83,6 +74,15 @@ void SegmentCache::startNextJob(Object &obj) {
       }
       // With a pool, the destination's records go once the store has their bytes durably.
       return durable || !before.empty() ? store.sync(id) : 0;
+    };
+  } else if (job->kind == StoreJob::Kind::Restore) {
+    // The stored bytes of the range (zeros past the stored end): what it held before the failed
+    // in-place write, since the segment was clean then and no write-back covered the range.
+    char *data = job->load->slot.data + job->restoreBegin;
+    uint64_t offset = job->load->offset + job->restoreBegin, len = job->restoreEnd - job->restoreBegin;
+    work = [&store, id, data, offset, len] {
+      ssize_t r = store.read(id, offset, data, len);
+      return r < 0 ? (int)r : 0;
     };
   } else if (job->kind == StoreJob::Kind::Load) {
     char *data = job->load->slot.data;
@@ -138,6 +138,19 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
     }
   } else if (job.kind == StoreJob::Kind::Create) {
     if (ret == 0) obj.known = true;
+  } else if (job.kind == StoreJob::Kind::Restore) {
+    Segment *seg = job.load;
+    if (ret < 0) {
+      // The range stays held (its accesses wait, then time out) and is restored again later.
+      log(LOG_WARN, "cache", "cannot restore the range of a failed in-place write from the store: %s (again in 1 s)",
+          strerror(-ret));
+      seg->pins++;  // the retry's
+      restoreRetries_.push_back({std::chrono::steady_clock::now() + std::chrono::seconds(1), seg,
+                                 job.restoreBegin, job.restoreEnd});
+    } else {
+      unhold(seg, job.restoreBegin, job.restoreEnd);
+    }
+    unpin.push_back(seg);
   } else if (job.kind == StoreJob::Kind::Load) {
     Segment *seg = job.load;
     seg->loading = false;
@@ -154,8 +167,8 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
       // Cleared only if no write landed meanwhile: a later write keeps the segment dirty.
       if (ret == 0 && w.seg->gen == w.gen && !w.seg->detached) markClean(*w.seg);
       written += w.len;
-      unpin.push_back(w.seg);
     }
+    unpin = job.segs;  // one pin per segment (a segment may have several writes)
     if (ret < 0 && !job.drain && job.kind == StoreJob::Kind::Flush)
       log(LOG_ERROR, "cache", "flush of object %s to the store %s failed: %s", objectLabel(obj.id).c_str(),
           store_.describe().c_str(), strerror(-ret));
@@ -198,6 +211,26 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
   release(pieces);
   if (job.drain) startDrains();
   if (done) done(ret);
+}
+
+void SegmentCache::dirtyWrites(Segment *seg, uint64_t objSize, StoreJob &job) {
+  uint64_t valid = objSize - std::min(objSize, seg->offset);
+  uint64_t b = seg->dirtyBegin, e = std::min<uint64_t>(seg->dirtyEnd, valid);
+  size_t before = job.writes.size();
+  if (seg->dirty() && !seg->detached && e > b) {
+    // Ranges held by in-place writes hold bytes in flight (or a failed transfer's, until
+    // restored): the store keeps its bytes there, which a failed write's restore reads back.
+    std::vector<std::pair<uint32_t, uint32_t>> held = seg->held;
+    std::sort(held.begin(), held.end());
+    uint64_t pos = b;
+    for (const auto &r : held) {
+      if (r.second <= pos || r.first >= e) continue;
+      if (r.first > pos) job.writes.push_back({seg, seg->offset + pos, seg->slot.data + pos, (size_t)(r.first - pos), seg->gen});
+      pos = std::max<uint64_t>(pos, r.second);
+    }
+    if (pos < e) job.writes.push_back({seg, seg->offset + pos, seg->slot.data + pos, (size_t)(e - pos), seg->gen});
+  }
+  if (job.writes.size() == before) job.writes.push_back({seg, 0, nullptr, 0, seg->gen});  // cleared if unchanged
 }
 
 void SegmentCache::wantDrain(Object &obj) {
@@ -258,6 +291,22 @@ size_t SegmentCache::runCompletions() {
   requeueDeferredDrains();
   startDrains();  // the ones held beside a burst
   size_t n = worker_.runCompletions();
+  if (!restoreRetries_.empty()) {
+    auto now = std::chrono::steady_clock::now();
+    std::vector<RestoreRetry> due;
+    for (auto it = restoreRetries_.begin(); it != restoreRetries_.end();) {
+      if (it->at > now) {
+        ++it;
+        continue;
+      }
+      due.push_back(*it);
+      it = restoreRetries_.erase(it);
+    }
+    for (const RestoreRetry &r : due) {
+      restoreRange(r.seg, r.b, r.e);
+      r.seg->pins--;  // the retry's pin is now the job's
+    }
+  }
   pruneIdle();
   return n;
 }

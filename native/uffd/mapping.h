@@ -124,7 +124,7 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   void makeRoom(size_t bytes);  // evict for the policy before a load
   void loadSegments(size_t first, size_t count, uint64_t faultFlags, uintptr_t faultAddress, uint32_t tid);
   // The faulting segment could not be read until the timeout: report and SIGBUS the thread.
-  void raiseSigbus(size_t seg, uintptr_t faultOffset, int error, uint32_t tid);
+  void raiseSigbus(size_t seg, uintptr_t faultOffset, int error, uint32_t tid, unsigned elapsedMs);
   void flushLocked(size_t offset, size_t length, bool syncDriver, bool evict);
   int writeBackLocked(size_t offset, size_t length);
   int writeBackRound(size_t offset, size_t length, uint64_t epoch);

@@ -2,6 +2,7 @@
 // for sequential faults), makes room under the policy's quota, then fills the segment from the
 // driver (on this thread, or through the read-ahead readers for drivers with latency) and wakes
 // the faulting threads. A segment the driver cannot read SIGBUSes the faulting thread.
+#include "client/call_deadline.h"
 #include "mapping.h"
 
 #include <errno.h>
@@ -247,6 +248,12 @@ void Mapping::loadSegments(size_t first, size_t count, uint64_t faultFlags, size
       }
     }
     FillRequest req{base_ + i * S, mapped, options_.storageOffset + i * S, stored, zeros, wp};
+    // The faulting segment's reads (retries and reconnects included) end within the fault
+    // timeout, counted from the first attempt: each driver call is cut at the fault's deadline.
+    auto start = std::chrono::steady_clock::now();
+    auto deadline = start + std::chrono::milliseconds(options_.faultTimeoutMs);
+    std::unique_ptr<ioc::client::ScopedCallDeadline> bounded;
+    if (i == first) bounded.reset(new ioc::client::ScopedCallDeadline(deadline));
     FillResult res = fillRange(*driver_, ctx_, req);
     if (res.readFailed && i != first) {  // read-ahead: leave it for a later fault to retry
       stats_.ioErrors++;
@@ -255,14 +262,13 @@ void Mapping::loadSegments(size_t first, size_t count, uint64_t faultFlags, size
     if (res.readFailed) {
       // The faulting segment: retry with back-off until the timeout, then SIGBUS (the thread
       // stays blocked meanwhile; so does this mapping's lock).
-      auto start = std::chrono::steady_clock::now();
-      auto deadline = start + std::chrono::milliseconds(options_.faultTimeoutMs);
       auto pause = std::chrono::milliseconds(50);
       while (res.readFailed) {
         stats_.ioErrors++;
         auto now = std::chrono::steady_clock::now();
         if (now >= deadline) {
-          raiseSigbus(first, faultPage, res.error, tid);
+          raiseSigbus(first, faultPage, res.error, tid,
+                      (unsigned)std::chrono::duration_cast<std::chrono::milliseconds>(now - start).count());
           return;
         }
         std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(pause, deadline - now));
@@ -270,6 +276,7 @@ void Mapping::loadSegments(size_t first, size_t count, uint64_t faultFlags, size
         res = fillRange(*driver_, ctx_, req);
       }
     }
+    bounded.reset();
     stats_.bytesRead += res.bytesRead;
     if (res.error) stats_.ioErrors++;
     // Read from a restarted server: acknowledged pages of these segments are not in what it sent.
@@ -291,15 +298,15 @@ void Mapping::loadSegments(size_t first, size_t count, uint64_t faultFlags, size
   nextSequential_ = first + count;
 }
 
-void Mapping::raiseSigbus(size_t seg, uintptr_t faultOffset, int error, uint32_t tid) {
+void Mapping::raiseSigbus(size_t seg, uintptr_t faultOffset, int error, uint32_t tid, unsigned elapsedMs) {
   // One line on stderr saying which mapping and why, then SIGBUS to the faulting thread: it is
   // blocked in the fault, the signal interrupts it (default action: the process ends). Were the
   // signal handled and returned from, the access faults again and the cycle repeats.
   fprintf(stderr,
           "ummap: SIGBUS: cannot load segment %zu (mapping offset %zu, address %p) of the mapping of %s "
-          "(%zu bytes at %p): %s; retried for %u ms (UMMAP_FAULT_TIMEOUT_MS)\n",
+          "(%zu bytes at %p): %s; retried for %u ms (UMMAP_FAULT_TIMEOUT_MS %u)\n",
           seg, static_cast<size_t>(faultOffset), static_cast<void*>(base_ + faultOffset), driver_->describe().c_str(),
-          options_.size, static_cast<void*>(base_), strerror(error < 0 ? -error : error), options_.faultTimeoutMs);
+          options_.size, static_cast<void*>(base_), strerror(error < 0 ? -error : error), elapsedMs, options_.faultTimeoutMs);
   fflush(stderr);
   if (tid == 0 || syscall(SYS_tgkill, getpid(), static_cast<pid_t>(tid), SIGBUS) != 0) kill(getpid(), SIGBUS);
 }

@@ -80,9 +80,25 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     });
   }
   let stopping = false;
+  // After SIGINT/SIGTERM the daemon has --shutdown-timeout for the store, plus its own bounded
+  // steps (2 s for the transfers in flight): past that and a margin, a daemon that has not been
+  // reaped is stuck in a store call that never returns (a thread in uninterruptible sleep keeps
+  // even an exited process from being reaped). The wrapper does not wait for it: it says so,
+  // sends SIGKILL (effective once the store call returns) and exits 1.
+  const shutdownBoundMs = ((opts.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S) + 2 + SHUTDOWN_MARGIN_S) * 1000;
+  let giveUp: NodeJS.Timeout | undefined;
   const forward = (sig: NodeJS.Signals) => () => {
     stopping = true;
     child.kill(sig);
+    giveUp ??= setTimeout(() => {
+      logger.log('error', 'server', `daemon ${daemonPid} did not exit within ${shutdownBoundMs / 1000} s of ${sig} ` +
+        '(a store call never returned; what it could not write is listed above): SIGKILL sent, not waiting for it', { exitCode: 1 });
+      child.kill('SIGKILL');
+      control?.close();
+      metricsServer?.close();
+      // Its output so far is read (the pipes stay open while any of its threads lives).
+      setTimeout(() => process.exit(1), 200);
+    }, shutdownBoundMs);
   };
   process.on('SIGINT', forward('SIGINT'));
   process.on('SIGTERM', forward('SIGTERM'));
@@ -92,6 +108,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   });
   // 'close': the daemon exited and its stderr is fully read.
   child.on('close', (code, signal) => {
+    if (giveUp) clearTimeout(giveUp);
     if (signal) logger.log('error', 'server', `daemon ${bin} ended by ${signal}`);
     // A daemon that fails on its own (bad option, cannot listen, no store) ends the service: fatal.
     else if (code !== 0 && !stopping) logger.log('fatal', 'server', `daemon exited with status ${code}`, { exitCode: code });
@@ -100,5 +117,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     process.exit(code ?? 1);
   });
 }
+
+// The daemon's --shutdown-timeout default (native/server/options.h), and the margin past the
+// daemon's own bound after which the wrapper stops waiting for it.
+const DEFAULT_SHUTDOWN_TIMEOUT_S = 60;
+const SHUTDOWN_MARGIN_S = 2;
 
 if (require.main === module) void main();
