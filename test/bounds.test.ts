@@ -73,7 +73,9 @@ describe('bounds that hold as written (issue 26 item 4)', function () {
       const elapsed = Date.now() - t0;
       if (result === 'bound') child.kill('SIGKILL');
       assert.notEqual(result, 'bound', `the fault did not end (${elapsed} ms)`);
-      assert.ok(elapsed <= 6000 + 1000, `the fault ended after ${elapsed} ms (UMMAP_FAULT_TIMEOUT_MS 6000)`);
+      // The fault's own bound is the time its SIGBUS line reports (below); seen from here the
+      // process's exit and the pipes count too, so this only catches a fault that overran it.
+      assert.ok(elapsed <= 6000 + 4000, `the fault ended after ${elapsed} ms (UMMAP_FAULT_TIMEOUT_MS 6000)`);
       assert.ok(!out.includes('read '), 'the read never succeeds under the partition');
       const m = /ummap: SIGBUS: cannot load segment 10 .*; retried for (\d+) ms \(UMMAP_FAULT_TIMEOUT_MS 6000\)/.exec(err);
       assert.ok(m, `no SIGBUS line: ${err}`);

@@ -4,7 +4,9 @@
 // in-place transfer is posted, never the rest), then the writer process is SIGSTOPped for real.
 //
 // The guarantee asserted: while A is stopped, B's writes and reads outside A's range [2, 6) MiB
-// are answered within B's client timeout (1 s, a third of --rma-timeout); once A's request has
+// are answered. A's request holds its range until A is killed, which the test does only after
+// B's calls returned, so a call of B that waited for A's range could only end by B's own client
+// timeout (ETIMEDOUT): no timing is bet on. Once A's request has
 // failed (timed out, or A killed) every byte of A's range reads back as the old bytes (A's write
 // was never acknowledged: none of its bytes, even those that landed, may be served), before and
 // after A is killed, and B's acknowledged bytes (at 0 and at 7 MiB, same 8 MiB segment) are kept,
@@ -33,8 +35,10 @@ async function waitForCount(logs: () => string, re: RegExp, n: number, ms: numbe
 describe('a writer stopped mid-transfer (issue 26 item 3)', function () {
   this.timeout(240000);
 
-  it('20 rounds: other clients\' writes and reads outside the stalled range are never delayed; the failed range reads back old; theirs are kept', async () => {
-    const server = await startServer({ args: ['--rma-timeout', '3'], env: { IOC_TEST_STALL_INPLACE: String(4 * MiB) } });
+  // rounds; timedOut: A's request fails by --rma-timeout (3 s) while A stays stopped, and its
+  // range is checked then, before A is killed; else it fails when A is killed.
+  const stalledRounds = (rounds: number, timedOut: boolean) => async () => {
+    const server = await startServer({ args: ['--rma-timeout', timedOut ? '3' : '600'], env: { IOC_TEST_STALL_INPLACE: String(4 * MiB) } });
     const b = await IocClient.connect(server.host, server.port);
     const dir = tmpDir('ioc-stall-');
     const script = `
@@ -44,14 +48,13 @@ describe('a writer stopped mid-transfer (issue 26 item 3)', function () {
         await c.write(Number(process.argv[1]), Number(process.argv[2]), ${2 * MiB}, require('fs').readFileSync(process.argv[3]));
         process.stdout.write('acknowledged\\n');
       })().catch((e) => { process.stdout.write('failed ' + e.code + '\\n'); process.exit(1); });`;
-    let slowest = 0;
     try {
-      for (let round = 0; round < 20; round++) {
+      for (let round = 0; round < rounds; round++) {
         const high = 260, low = round;
         b.setTimeout(10000);
         const oldData = pattern(8 * MiB, 100 + round);
-        await withBound(b.write(high, low, 0, oldData), 5000, 'the old bytes');
-        await withBound(b.flush(high, low), 5000, 'the flush');  // a clean segment: A's write lands in place
+        await withBound(b.write(high, low, 0, oldData), 30000, 'the old bytes');
+        await withBound(b.flush(high, low), 30000, 'the flush');  // a clean segment: A's write lands in place
         const file = path.join(dir, `new-${round}.bin`);
         const newData = pattern(4 * MiB, 200 + round);
         fs.writeFileSync(file, newData);
@@ -62,25 +65,18 @@ describe('a writer stopped mid-transfer (issue 26 item 3)', function () {
         try {
           await waitForCount(server.logs, /stalled mid-transfer/, round + 1, 20000);
           process.kill(writer.pid!, 'SIGSTOP');
-          b.setTimeout(1000);  // a third of --rma-timeout: a block by A's range fails B's calls (ETIMEDOUT)
           // B, same segment, outside A's range: at once, while A's request is still in flight.
           const small0 = pattern(4096, 300 + round), small7 = pattern(4096, 400 + round);
-          for (const [off, data] of [[0, small0], [7 * MiB, small7]] as const) {
-            const t0 = Date.now();
-            assert.equal(await b.write(high, low, off, data), 4096);
-            slowest = Math.max(slowest, Date.now() - t0);
-          }
-          const t0 = Date.now();
+          for (const [off, data] of [[0, small0], [7 * MiB, small7]] as const) assert.equal(await b.write(high, low, off, data), 4096);
           assert.ok((await b.read(high, low, MiB, 4096)).equals(oldData.subarray(MiB, MiB + 4096)));
           assert.ok((await b.read(high, low, 6 * MiB, 64 * 1024)).equals(oldData.subarray(6 * MiB, 6 * MiB + 64 * 1024)));
-          slowest = Math.max(slowest, Date.now() - t0);
           const expected = Buffer.from(oldData);
           small0.copy(expected, 0);
           small7.copy(expected, 7 * MiB);
-          if (round % 2 === 0) {
+          if (timedOut) {
             // The request fails by --rma-timeout while A stays stopped: its range is free at once.
-            await waitForCount(server.logs, /did not complete within 3 s/, round / 2 + 1, 10000);
-            const during = await withBound(b.read(high, low, 2 * MiB, 4 * MiB), 5000, 'A\'s range after its failure');
+            await waitForCount(server.logs, /did not complete within 3 s/, round + 1, 60000);
+            const during = await withBound(b.read(high, low, 2 * MiB, 4 * MiB), 30000, 'A\'s range after its failure');
             assert.ok(during.equals(oldData.subarray(2 * MiB, 6 * MiB)), `round ${round}: A's failed range is not the old bytes`);
             const all = await b.read(high, low, 0, 8 * MiB);
             assert.ok(all.equals(expected), `round ${round}: the segment differs while A is stopped`);
@@ -89,11 +85,11 @@ describe('a writer stopped mid-transfer (issue 26 item 3)', function () {
           await writerExit;
           b.setTimeout(10000);
           // A's range, after A's death: old; B's bytes kept.
-          const back = await withBound(b.read(high, low, 0, 8 * MiB), 5000, 'the segment after A died');
+          const back = await withBound(b.read(high, low, 0, 8 * MiB), 30000, 'the segment after A died');
           for (let p = 0; p < 8 * MiB; p += 4096)
             assert.ok(back.subarray(p, p + 4096).equals(expected.subarray(p, p + 4096)), `round ${round}: page at ${p} differs`);
           assert.equal(writerOut, '', 'A\'s write was never acknowledged');
-          await withBound(b.flush(high, low), 5000, 'the final flush');
+          await withBound(b.flush(high, low), 30000, 'the final flush');
           const stored = fs.readFileSync(path.join(server.store, `${hex16(high)}-${hex16(low)}`));
           assert.ok(stored.subarray(0, 8 * MiB).equals(expected), `round ${round}: the store differs`);
         } finally {
@@ -101,12 +97,16 @@ describe('a writer stopped mid-transfer (issue 26 item 3)', function () {
           await writerExit;
         }
       }
-      assert.ok(slowest < 1000, `B's slowest call ${slowest} ms`);
       assert.match(server.logs(), /restored from the store/);
       assert.doesNotMatch(server.logs(), /cannot restore/);
     } finally {
       b.close();
       await server.stop();
     }
-  });
+  };
+
+  it('20 rounds, A killed while stopped: other clients\' writes and reads outside the stalled range are answered; A\'s range reads back old; theirs are kept',
+    stalledRounds(20, false));
+  it('4 rounds, A\'s request failed by --rma-timeout while A stays stopped: its range is old at once, before and after A is killed',
+    stalledRounds(4, true));
 });
