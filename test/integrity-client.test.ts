@@ -54,8 +54,9 @@ describe('integrity (client): replies matched to their requests', function () {
     const objects = 24;
     await writeObjects(client, 11, objects);
     await readAndCheck(client, 11, shuffled(objects, 1), 4);  // four pooled connections
-    // The attacker sprays every lf id and TCP id in 1..8 (the victim's are among them: ids are
-    // sequential from 1) with a wrong key while the victim keeps reading, four calls at a time.
+    // The attacker sprays every lf id in 1..8 and TCP id in 0..8 (the victim's are among them:
+    // ids are sequential, TCP ids from 0 as the original's) with a wrong key while the victim
+    // keeps reading, four calls at a time.
     const attacker = spawn(path.join(buildDir, 'iocatcher-live-fuzz'),
       ['127.0.0.1', String(server.port), 'forge', '--ids', '8', '--rounds', '12'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -67,7 +68,7 @@ describe('integrity (client): replies matched to their requests', function () {
     let reads = 0;
     while (!attackOver || reads < 400) reads += await readAndCheck(client, 11, shuffled(objects, 2), 4);
     assert.equal(await exited, 0, out);
-    const sent = 8 * 8 * 12;
+    const sent = 8 * 9 * 12;
     assert.match(out, new RegExp(`^forged sent=${sent} replies=0$`, 'm'), 'no reply to a forged message, to anyone');
     assert.match(out, /^alive=1$/m);
     // Every forged message is logged as dropped (the log reaches us through a pipe: wait for it).

@@ -201,11 +201,15 @@ describe('integrity: the server loop never hangs', function () {
     const server = await startServer({ args: ['--max-clients', '8'] });
     servers.push(server);
     const held = await sideChannels(server, 8);
+    const REFUSED = 0xffffffffffffffffn;  // the refusal greeting's id (README, protocol notes)
+    const ids = new Set<bigint>();
     for (const h of held) {
       const g = await h.greeting;
       assert.equal(g.length, 19);
-      assert.notEqual(g.readBigUInt64LE(2), 0n, 'a client id');
+      assert.notEqual(g.readBigUInt64LE(2), REFUSED, 'a client id');
+      ids.add(g.readBigUInt64LE(2));
     }
+    assert.deepEqual([...ids].sort(), [0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n], 'numbered from 0, as the original does');
     for (let i = 0; i < 3; i++) {
       const took = await within(5000, `refused connect ${i}`, async () => {
         await assert.rejects(IocClient.connect(server.host, server.port), (e: IocError) =>
@@ -217,7 +221,9 @@ describe('integrity: the server loop never hangs', function () {
     for (const x of extra) {
       const g = await x.greeting;
       assert.equal(g.length, 19, 'a refusal greeting, then the close');
-      assert.equal(g.readBigUInt64LE(2), 0n, 'client id 0: refused');
+      assert.equal(g.readBigUInt64LE(2), REFUSED, 'the refusal id');
+      assert.equal(g.readBigUInt64LE(10), 0n, 'key 0');
+      assert.equal(g[18], 0, 'no kept connection');
     }
     const cpu = await cpuShare(server.pid, 1000);
     process.stdout.write(`      server CPU while refusing: ${(cpu * 100).toFixed(1)}%\n`);
