@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { IocClient } from '../src';
 import { pattern, startServer, tmpDir } from './helpers/server';
+import { waitFor } from './helpers/faults';
 
 const MiB = 1 << 20;
 const distSrc = path.resolve(__dirname, '..', 'src');
@@ -23,13 +24,6 @@ function rootReason(): string | undefined {
   return undefined;
 }
 
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('bounds that hold as written (issue 26 item 4)', function () {
   this.timeout(120000);

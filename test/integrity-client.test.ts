@@ -4,7 +4,7 @@ import { strict as assert } from 'assert';
 import { spawn } from 'child_process';
 import * as path from 'path';
 import { IocClient } from '../src';
-import { compileCTest, restartServer } from './helpers/faults';
+import { compileCTest, restartServer, waitFor } from './helpers/faults';
 import { rejectsWithCode } from './helpers/assertions';
 import { run } from './helpers/run';
 import { buildDir, pattern, ServerHandle, serversWithClients, startServer } from './helpers/server';
@@ -37,13 +37,6 @@ async function readAndCheck(client: IocClient, high: number, order: number[], pa
 const shuffled = (n: number, rounds: number) =>
   Array.from({ length: n * rounds }, (_, k) => (k * 7 + Math.floor(k / n)) % n);
 
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('integrity (client): replies matched to their requests', function () {
   this.timeout(120000);

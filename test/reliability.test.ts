@@ -9,16 +9,10 @@ import { run } from './helpers/run';
 import { IocClient } from '../src';
 import { code, hex16 } from './helpers/assertions';
 import { buildDir, pattern, ServerHandle, startServer, tmpDir } from './helpers/server';
+import { waitFor } from './helpers/faults';
 const MiB = 1 << 20;
 const distSrc = path.resolve(__dirname, '..', 'src');
 
-async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('limits and bad input', function () {
   this.timeout(120000);

@@ -20,6 +20,15 @@ export async function withBound<T>(p: Promise<T>, ms: number, what: string): Pro
   }
 }
 
+/** Wait until cond() holds (polled every 20 ms), or fail naming `what` after ms. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** Wait until the server's log matches re (polling its output); returns the last match. */
 export async function waitForLog(server: ServerHandle, re: RegExp, ms: number): Promise<RegExpMatchArray> {
   const deadline = Date.now() + ms;
