@@ -70,6 +70,11 @@ async function writeUntilAcked(client: IocClient, high: number, low: number, off
   }
 }
 
+/** IOC_PARTITION_NO_FENCING=1: servers without fencing (IOC_TEST_NO_FENCING), to see the tests catch the bug. */
+function noFencingEnv(): NodeJS.ProcessEnv {
+  return process.env.IOC_PARTITION_NO_FENCING === '1' ? { IOC_TEST_NO_FENCING: '1' } : {};
+}
+
 describe('partitions and fencing (issue 26)', function () {
   this.timeout(120000);
   before(function () {
@@ -91,7 +96,7 @@ describe('partitions and fencing (issue 26)', function () {
       host: PARTITION_HOST,
       args: ['--metrics', metrics],
       // IOC_PARTITION_NO_FENCING=1 runs the server without fencing, to see this test catch the bug.
-      env: { IOC_TEST_DELAY_WRITE_RMA_MS: '300', ...(process.env.IOC_PARTITION_NO_FENCING === '1' ? { IOC_TEST_NO_FENCING: '1' } : {}) },
+      env: { IOC_TEST_DELAY_WRITE_RMA_MS: '300', ...noFencingEnv() },
     });
     const timeoutMs = 1500, partitionMs = 4000;
     const client = await IocClient.connect(PARTITION_HOST, server.port);
@@ -247,7 +252,7 @@ function checkObject(content: Buffer, low: number, history: WriteRec[], where: s
 async function longChecker(rounds: number, seed: number): Promise<void> {
   const rand = rng(seed);
   const metrics = `127.0.0.1:${await freePort()}`;
-  const server = await startServer({ host: PARTITION_HOST, args: ['--metrics', metrics] });
+  const server = await startServer({ host: PARTITION_HOST, args: ['--metrics', metrics], env: noFencingEnv() });
   const clients = [await IocClient.connect(PARTITION_HOST, server.port), await IocClient.connect(PARTITION_HOST, server.port)];
   const history: WriteRec[] = [];
   const lastRead = new Map<number, Buffer>();

@@ -126,8 +126,8 @@ struct RequestTrailer {
 
 // Extension (fencing): 16 bytes a client puts between a write's payload and its RequestTrailer,
 // only towards a server whose ASSIGN_ID said it takes them (FirstHandshake::fencing; never to
-// an original server): the request's deadline on the server's monotonic clock (nanoseconds of
-// its CLOCK_MONOTONIC), computed so that it is never later than the client's own deadline. A
+// an original server): the request's deadline on the server's clock (nanoseconds of its
+// CLOCK_BOOTTIME), computed so that it is never later than the client's own deadline. A
 // server applies nothing of the request after it (it answers ETIMEDOUT instead).
 struct RequestDeadline {
   static constexpr uint64_t MAGIC = 0x4c444145444f4921ull;  // "!IODEADL"
@@ -230,7 +230,7 @@ struct FirstHandshake {
   uint64_t serverEpoch = 0;
   bool durableWrites = false;
   // Appended after the server info by servers that fence writes (RequestDeadline): the
-  // server's CLOCK_MONOTONIC in nanoseconds when it sent this message. Older
+  // server's CLOCK_BOOTTIME in nanoseconds when it sent this message. Older
   // iocatcher-ts servers send none (fencing false); their clients ignore it.
   bool fencing = false;
   int64_t serverClockNs = 0;

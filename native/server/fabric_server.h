@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <ctime>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -121,16 +122,21 @@ class FabricServer {
     fi_addr_t peer;
     std::chrono::steady_clock::time_point arrived, deadline;
   };
-  // Fencing (RequestDeadline): our monotonic clock in ns; whether a deadline has passed (logs
-  // and counts the discarded write when it has).
+  // Fencing (RequestDeadline): our clock in ns, CLOCK_BOOTTIME (monotonic, and it goes on
+  // while the machine is suspended: a clock that stood still would let a deadline pass later in
+  // real time than the client's); whether a deadline has passed (logs and counts the discarded
+  // write when it has).
   static int64_t monoNs() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
+    timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
   }
   bool fenced(int64_t fenceNs, const char *stage, uint64_t lfClientId, int64_t high, int64_t low, uint64_t offset,
               uint64_t size);
+  // The same moment on steady_clock (for the timers that answer a request at its deadline; the
+  // checks that decide use monoNs()).
   static std::chrono::steady_clock::time_point fenceTime(int64_t fenceNs) {
-    return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(fenceNs));
+    return std::chrono::steady_clock::now() + std::chrono::nanoseconds(fenceNs - monoNs());
   }
 
   bool postRecv(RecvOp *op);
