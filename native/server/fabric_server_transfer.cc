@@ -367,7 +367,7 @@ void FabricServer::expireRequests() {
     // segments are released now (its bytes are only in staging); a read or an in-place write
     // keeps its pieces pinned until then (the provider may still be writing into them).
     req->replied = true;
-    if (req->fenceNs && monoNs() >= req->fenceNs) {
+    if (req->fenceNs && monoNs() >= req->fenceNs - 1000000) {  // its deadline (1 ms: the two clocks' readings)
       // Its deadline: whatever its RMA does later, the write is not applied (finishRequest).
       metrics_.fenced();
       log(LOG_WARN, "fence", "write of %llu bytes at %llu of object %llx:%llx from client %llu: RMA not complete at its deadline: discarded (ETIMEDOUT)",
