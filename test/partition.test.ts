@@ -9,6 +9,7 @@ import * as path from 'path';
 import { IocClient } from '../src';
 import { freePort, scrape } from './helpers/ops';
 import { cut, Direction, partitionSupport, PARTITION_HOST, removeAllPartitions, serverSockets } from './helpers/partition';
+import { continueProcess, stopProcess } from './helpers/faults';
 import { pattern, ServerHandle, startServer } from './helpers/server';
 
 const KiB = 1024;
@@ -163,6 +164,51 @@ describe('partitions and fencing (issue 26)', function () {
       assert.ok(b.equals(pattern(r.size, 300 + i)), `${r.name}: the store holds W2 after the shutdown`);
     }
     console.log(`      ${outcomes.join('\n      ')}`);
+  });
+
+  it('writes held in the stopped server\'s socket buffers past their timeout are refused when it resumes', async function () {
+    // No partition: the server is stopped (SIGSTOP), so the requests wait in its kernel's
+    // socket buffers; the calls fail with ETIMEDOUT, then the server resumes and reads them.
+    const server = await startServer({ host: PARTITION_HOST, env: noFencingEnv() });
+    const client = await IocClient.connect(PARTITION_HOST, server.port);
+    const cases = [{ low: 1, size: 4 * KiB, offset: 100 }, { low: 2, size: 256 * KiB, offset: 5000 }];
+    try {
+      // Concurrently: the client then has a connection per call (a new one could not connect to
+      // the stopped server, and its write would never be sent).
+      for (let k = 0; k < 2; k++) {
+        assert.deepEqual(await Promise.all(cases.map((c, i) => client.write(27, c.low, c.offset, pattern(c.size, 10 + i)))),
+          cases.map((c) => c.size));
+      }
+      client.setTimeout(1000);
+      stopProcess(server.pid);
+      let codes: Array<string | null>;
+      try {
+        codes = await Promise.all(cases.map((c, i) => errorCode(client.write(27, c.low, c.offset, pattern(c.size, 20 + i)))));
+      } finally {
+        continueProcess(server.pid);
+      }
+      assert.deepEqual(codes, ['ETIMEDOUT', 'ETIMEDOUT']);
+      client.setTimeout(30000);
+      // Settled: the server logged each late write, or has nothing left to read or finish.
+      const metricsFree = () => serverSockets(server.port).every((x) => x.tx === 0 && x.rx === 0);
+      for (const c of cases) {
+        const line = new RegExp(`write of ${c.size} bytes at ${c.offset} of object 1b:${c.low} .*discarded`);
+        await waitUntil('the server handling the held writes', 30000, () => line.test(server.logs()) || metricsFree(), 100);
+      }
+      for (const [i, c] of cases.entries()) {
+        const got = await client.read(27, c.low, c.offset, c.size);
+        assert.ok(got.equals(pattern(c.size, 10 + i)), `${c.size}-byte write reported ETIMEDOUT changed the object when the server resumed`);
+      }
+      const lines = server.logs().match(/arrived[^\n]*past its deadline/g) ?? [];
+      console.log(`      ${lines.length} late writes refused on arrival (${lines.map((l) => l.replace(/ past.*/, '')).join('; ')})`);
+    } finally {
+      client.close();
+    }
+    assert.equal(await server.stop(), 0);
+    for (const [i, c] of cases.entries()) {
+      const b = fs.readFileSync(storeFile(server, 27, c.low)).subarray(c.offset, c.offset + c.size);
+      assert.ok(b.equals(pattern(c.size, 10 + i)), 'the store holds the acknowledged bytes');
+    }
   });
 
   it('the long randomized checker (IOC_LONG_FAULTS=1)', async function () {
