@@ -269,6 +269,9 @@ class FabricServer {
   // Test hook IOC_TEST_NO_FENCING: plays a server without fencing (no clock in ASSIGN_ID, so
   // clients send no deadlines).
   bool noFencing_ = getenv("IOC_TEST_NO_FENCING") != nullptr;
+  // Test hook IOC_TEST_FENCE_NO_EXPIRY: a fenced write's RMA is not answered at its deadline
+  // (only at --rma-timeout), so that its late completion meets the check in finishRequest.
+  bool fenceNoExpiry_ = getenv("IOC_TEST_FENCE_NO_EXPIRY") != nullptr;
   // Test hooks: IOC_TEST_NO_ECHO plays an original server (never echoes); IOC_TEST_NO_TRAILER an
   // older iocatcher-ts server (trailers left in, so refused as trailing bytes: -EINVAL);
   // IOC_TEST_DUPLICATE_REPLIES sends every plain reply twice (stale replies a client must not

@@ -167,7 +167,7 @@ void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piec
     std::this_thread::sleep_for(std::chrono::milliseconds(delayWriteRmaMs()));
   }
   raw->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opts_.rmaTimeoutSec);
-  if (raw->fenceNs) raw->deadline = std::min(raw->deadline, fenceTime(raw->fenceNs));  // answered then
+  if (raw->fenceNs && !fenceNoExpiry_) raw->deadline = std::min(raw->deadline, fenceTime(raw->fenceNs));  // answered then
   raw->msgType = curType_;  // metrics: the reply is timed when the RMA completes
   raw->started = curStart_;
   raw->echo = curEcho_;

@@ -84,6 +84,43 @@ export function cutFor(port: number, ms: number, direction: Direction = 'both'):
   };
 }
 
+/**
+ * Keep cutting only the connections between clients and the server on port that hold bytes
+ * not yet delivered now (a send or receive queue of either end not empty; both directions,
+ * matched by the client end's address and port), until heal(): other and new connections pass.
+ * Lets a test heal a partition for a new call first, so that what the old connections still
+ * carry (a timed-out call's request or RMA data) arrives only afterwards.
+ */
+export function holdConnections(port: number): Partition {
+  ensureChain();
+  const hexToIp = (h: string) => [6, 4, 2, 0].map((i) => parseInt(h.slice(i, i + 2), 16)).join('.');
+  const clientEnd = (s: { local: string; remote: string }): string => {
+    const [lh, lp] = s.local.split(':');
+    const serverEnd = lh === '0200007F' && (Number(lp) === port || Number(lp) === port + 1);
+    return serverEnd ? s.remote : s.local;
+  };
+  const sockets = serverSockets(port).filter((s) => !s.remote.endsWith(':0'));  // not the listening ones
+  const busy = new Set(sockets.filter((s) => s.tx > 0 || s.rx > 0).map(clientEnd));
+  const rules: string[][] = [];
+  for (const end of busy) {
+    const [ch, cp] = end.split(':');
+    const ip = hexToIp(ch);
+    const out = ['-p', 'tcp', '-s', ip, '--sport', cp, '-d', PARTITION_HOST, '-j', 'DROP'];
+    const back = ['-p', 'tcp', '-s', PARTITION_HOST, '-d', ip, '--dport', cp, '-j', 'DROP'];
+    for (const r of [out, back]) if (!rules.some((x) => x.join(' ') === r.join(' '))) rules.push(r);
+  }
+  for (const r of rules) ipt(['-A', CHAIN, ...r]);
+  let healed = false;
+  return {
+    get healed() { return healed; },
+    heal() {
+      if (healed) return;
+      healed = true;
+      for (const r of rules) iptOk(['-D', CHAIN, ...r]);
+    },
+  };
+}
+
 /** Remove every rule, jump and the chain of this process (safe to call any time, repeatedly). */
 export function removeAllPartitions(): void {
   for (const hook of ['INPUT', 'OUTPUT']) while (iptOk(['-D', hook, '-j', CHAIN])) { /* every jump */ }
