@@ -445,8 +445,8 @@ int Connection::begin(uint64_t msgType, const std::function<void(Writer &)> &enc
 
 // How much earlier than our deadline of a call the deadline sent to the server is: the time the
 // server may take between its last check of the deadline and the end of its copy of the bytes
-// into its cache (CPU work of its one thread, no waiting), and what our own check of the
-// deadline may be late by. An eighth of the timeout, at least 10 ms, at most 500 ms.
+// into its cache (CPU work of its one thread, no waiting); our own check of our deadline can
+// only come later, which is safe. An eighth of the timeout, at least 10 ms, at most 500 ms.
 std::chrono::nanoseconds Connection::fenceGuard(unsigned timeoutMs) {
   unsigned ms = std::min(500u, std::max(10u, timeoutMs / 8));
   return std::chrono::milliseconds(ms);
