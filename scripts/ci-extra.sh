@@ -6,7 +6,8 @@
 #      (+ dist-asan/), then under it: the native tests, a daemon under the live fuzzer with leak
 #      detection on, and the end-to-end mocha suite (IOC_ASAN_SPEC, default: the whole suite);
 #      every sanitizer report is written to a log directory, and any report fails the step.
-#   3. the soak test when IOC_SOAK=1 (off by default).
+#   3. the soak test when IOC_SOAK=1 (off by default);
+#   4. the randomized partition checker of test/partition.test.ts (IOC_LONG_FAULTS, on by default here).
 # First, the packaging test again with an npm cache that starts empty, as on a new machine (its
 # `npm ci` in a clean archive and the consumer's install then fetch everything from the registry).
 set -euo pipefail
@@ -79,4 +80,11 @@ echo "ci-extra: sanitizers: 0 reports"
 if [ "${IOC_SOAK:-}" = 1 ]; then
   echo "ci-extra: soak"
   IOC_SOAK=1 npx --no-install mocha --no-config --timeout 0 dist/test/soak.test.js
+fi
+
+# Issue 26: the randomized partition checker (iptables, root; 30 rounds of 1-30 s partitions,
+# ~15 min). IOC_LONG_FAULTS=0 skips it; IOC_LONG_FAULTS_ROUNDS / _SEED change the run.
+if [ "${IOC_LONG_FAULTS:-1}" = 1 ]; then
+  echo "ci-extra: partitions (fencing), long randomized checker"
+  IOC_LONG_FAULTS=1 npx --no-install mocha --no-config --exit --timeout 0 --grep "long randomized" dist/test/partition.test.js
 fi

@@ -31,7 +31,7 @@ describe('bounds that hold as written (issue 26 item 4)', function () {
   it('a page fault under a partition ends (SIGBUS) within UMMAP_FAULT_TIMEOUT_MS + 1 s, and says how long it retried', async function () {
     const why = rootReason();
     if (why) return this.skip();
-    const server = await startServer({ listenIp: '127.0.0.3', args: ['--segment-size', '1MB'] });
+    const server = await startServer({ host: '127.0.0.3', args: ['--segment-size', '1MB'] });
     const chain = `IOCB${process.pid % 100000}`;
     let chainUp = false;
     try {

@@ -149,6 +149,12 @@ int Connection::handshake(const std::vector<char> &name) {
         serverEpoch_ = fh.hasServerInfo ? fh.serverEpoch : 0;
         serverDurable_ = fh.hasServerInfo && fh.durableWrites;
         errnoStatuses_ = fh.hasServerInfo;
+        // The server stamped its clock before sending: at this moment its clock reads at least
+        // that stamp, so stamp - our clock now is a lower bound of the difference.
+        fencing_ = fh.hasServerInfo && fh.fencing && !getenv("IOC_CLIENT_NO_FENCING");
+        leadTakenAt_ = Clock::now();
+        serverLeadNs_ = fh.serverClockNs -
+                        std::chrono::duration_cast<std::chrono::nanoseconds>(leadTakenAt_.time_since_epoch()).count();
         return 0;
       });
 }
@@ -248,6 +254,12 @@ int Connection::onCompletion(const fabric::Completion &c) {
     sendBusy_ = false;
     if (c.error) {
       lastError_ = std::string("send failed: ") + fi_strerror(-c.error);
+      if (call_.fenced && !call_.replied) {
+        // The message may have left before the failure: the server could still apply the write
+        // until its deadline, so the call fails then, not now.
+        call_.inDoubtError = -ECONNRESET;
+        return 0;
+      }
       return -ECONNRESET;
     }
     return resendPlain_ ? resendWithoutTrailer() : 0;
@@ -348,6 +360,12 @@ int Connection::advance() {
 int Connection::checkAlive() {
   if (broken_) return -ECONNRESET;
   if (opts_.timeoutMs && Clock::now() >= call_.deadline) {
+    // A fenced write's deadline on the server (RequestDeadline) has passed too: from now on
+    // the server cannot apply it, so failing it here is final.
+    if (call_.inDoubtError) {
+      broken_ = true;
+      return call_.inDoubtError;
+    }
     lastError_ = "timed out waiting for the server";
     broken_ = true;  // a late reply would confuse the next call: this connection is done
     return -ETIMEDOUT;
@@ -386,6 +404,22 @@ int Connection::begin(uint64_t msgType, const std::function<void(Writer &)> &enc
   h.tcpClientKey = tcp_.clientKey;
   h.encode(w);
   encodePayload(w);
+  auto now = Clock::now();
+  auto deadline = now + std::chrono::milliseconds(opts_.timeoutMs);
+  // Fencing: a write carries its deadline converted to the server's clock with the lower bound
+  // of the clock difference, minus fenceGuard() and an allowance for drift since the bound was
+  // taken (500 ppm, the most NTP slews a clock): never later than our own deadline, at which a
+  // call without reply fails with ETIMEDOUT. Only to a server that said it takes deadlines.
+  bool fenced = fencing_ && msgType == OBJ_WRITE && sendTrailer_ && opts_.timeoutMs;
+  if (fenced) {
+    RequestDeadline d;
+    int64_t ourNs = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        (deadline - fenceGuard(opts_.timeoutMs)).time_since_epoch()).count();
+    int64_t driftNs = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - leadTakenAt_).count() / 2000;
+    d.serverNs = ourNs + serverLeadNs_ - driftNs;
+    if (d.serverNs == 0) d.serverNs = -1;  // 0 means "none" on the wire
+    d.encode(w);
+  }
   RequestTrailer trailer;
   if (msgType != CONNECT_INIT && sendTrailer_) {
     trailer.sequence = nextSequence();
@@ -395,23 +429,34 @@ int Connection::begin(uint64_t msgType, const std::function<void(Writer &)> &enc
   call_ = PendingCall();
   call_.sequence = trailer.sequence;
   call_.length = w.size();
+  call_.fenced = fenced;
   resendPlain_ = false;
   sendRetries_ = 0;
   sendPosted_ = false;
   call_.replyType = replyType;
   call_.requestType = msgType;
   call_.onReply = onReply;
-  call_.deadline = Clock::now() + std::chrono::milliseconds(opts_.timeoutMs);
+  call_.deadline = deadline;
   int ret = postSend(w.size(), call_.deadline);
   if (ret < 0) broken_ = true;
   return ret;
+}
+
+// How much earlier than our deadline of a call the deadline sent to the server is: the time the
+// server may take between its last check of the deadline and the end of its copy of the bytes
+// into its cache (CPU work of its one thread, no waiting); our own check of our deadline can
+// only come later, which is safe. An eighth of the timeout, at least 10 ms, at most 500 ms.
+std::chrono::nanoseconds Connection::fenceGuard(unsigned timeoutMs) {
+  unsigned ms = std::min(500u, std::max(10u, timeoutMs / 8));
+  return std::chrono::milliseconds(ms);
 }
 
 int Connection::resendWithoutTrailer() {
   resendPlain_ = false;
   sendTrailer_ = false;
   call_.sequence = 0;
-  call_.length -= RequestTrailer::WIRE_SIZE;
+  call_.length -= RequestTrailer::WIRE_SIZE + (call_.fenced ? RequestDeadline::WIRE_SIZE : 0);
+  call_.fenced = false;
   return postSend(call_.length, call_.deadline);
 }
 

@@ -87,6 +87,10 @@ class Connection {
   // whether it keeps acknowledged writes across a restart.
   uint64_t serverEpoch() const { return serverEpoch_; }
   bool serverDurable() const { return serverDurable_; }
+  // Fencing (RequestDeadline): whether the server takes write deadlines (its handshake sent its
+  // clock), and how much earlier than our own deadline of a call the one we send to it is.
+  bool fencing() const { return fencing_; }
+  static std::chrono::nanoseconds fenceGuard(unsigned timeoutMs);
 
  private:
   void openEndpoint();
@@ -110,6 +114,12 @@ class Connection {
   // From the handshake: the server's statuses are negative errno values (ours; it appends its
   // server info to ASSIGN_ID). The original's are -1 for every failure.
   bool errnoStatuses_ = false;
+  // Fencing: a lower bound of (server clock - our clock), from the handshake: the server's
+  // stamp minus our clock when its ASSIGN_ID was handled (the stamp was taken before that), and
+  // when it was taken (a bound on clock drift since is subtracted, see begin()).
+  bool fencing_ = false;
+  int64_t serverLeadNs_ = 0;
+  std::chrono::steady_clock::time_point leadTakenAt_;
   std::string providerName_;
   std::unique_ptr<char[]> buffers_;  // RECV_SLOTS receive buffers + one send buffer
   fabric::MemoryRegion buffersMr_;
@@ -130,6 +140,10 @@ class Connection {
     int status = 0;
     uint64_t sequence = 0;  // sent in the request's trailer; 0: none (CONNECT_INIT)
     size_t length = 0;      // of the request in send_.buf
+    bool fenced = false;    // a write sent with a RequestDeadline (before its trailer)
+    // A fenced write whose send failed: the server may still have it, so the call fails only
+    // at its deadline (then the server can no longer apply it), with this error.
+    int inDoubtError = 0;
   };
   // iocatcher-ts servers older than the request trailer refuse trailing bytes (-EINVAL): a
   // connection that never saw an echo and gets that answer sends the request again without

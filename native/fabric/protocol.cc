@@ -111,15 +111,37 @@ static bool payloadEndsAt(uint64_t type, const char *msg, size_t len) {
   }
 }
 
-size_t splitRequestTrailer(const char *msg, size_t len, uint64_t &sequence) {
+void RequestDeadline::encode(Writer &w) const {
+  w.put(MAGIC);
+  w.put(serverNs);
+}
+
+size_t splitRequestTrailer(const char *msg, size_t len, uint64_t &sequence, int64_t *deadlineNs) {
   sequence = 0;
+  if (deadlineNs) *deadlineNs = 0;
   if (len < Header::WIRE_SIZE + RequestTrailer::WIRE_SIZE) return len;
   uint64_t type, magic, seq;
   size_t at = len - RequestTrailer::WIRE_SIZE;
   std::memcpy(&type, msg, sizeof type);
   std::memcpy(&magic, msg + at, sizeof magic);
   std::memcpy(&seq, msg + at + sizeof magic, sizeof seq);
-  if (magic != RequestTrailer::MAGIC || !payloadEndsAt(type, msg, at)) return len;
+  if (magic != RequestTrailer::MAGIC) return len;
+  // A deadline block sits right before the trailer. Payloads are self-delimiting, so the
+  // payload ends at exactly one of the two places: a payload whose own last bytes look like a
+  // deadline block does not end 16 bytes earlier.
+  if (deadlineNs && at >= Header::WIRE_SIZE + RequestDeadline::WIRE_SIZE) {
+    size_t before = at - RequestDeadline::WIRE_SIZE;
+    uint64_t dmagic;
+    int64_t ns;
+    std::memcpy(&dmagic, msg + before, sizeof dmagic);
+    std::memcpy(&ns, msg + before + sizeof dmagic, sizeof ns);
+    if (dmagic == RequestDeadline::MAGIC && ns != 0 && payloadEndsAt(type, msg, before)) {
+      sequence = seq;
+      *deadlineNs = ns;
+      return before;
+    }
+  }
+  if (!payloadEndsAt(type, msg, at)) return len;
   sequence = seq;
   return at;
 }
@@ -213,12 +235,20 @@ void FirstHandshake::encode(Writer &w) const {
   if (hasServerInfo) {
     w.put(serverEpoch);
     w.putBool(durableWrites);
+    if (fencing) w.put(serverClockNs);
   }
 }
 bool FirstHandshake::decode(Reader &r) {
   if (!(r.get(protocolVersion) && r.get(assignLfClientId))) return false;
   hasServerInfo = r.remaining() >= sizeof serverEpoch + 1;
-  return !hasServerInfo || (r.get(serverEpoch) && r.getBool(durableWrites));
+  fencing = false;
+  serverClockNs = 0;
+  if (hasServerInfo && !(r.get(serverEpoch) && r.getBool(durableWrites))) return false;
+  if (hasServerInfo && r.remaining() >= sizeof serverClockNs) {
+    if (!r.get(serverClockNs)) return false;
+    fencing = true;
+  }
+  return true;
 }
 
 void FirstClientMessage::encode(Writer &w) const { w.putBytes(addr, addrLen); }

@@ -124,9 +124,22 @@ struct RequestTrailer {
   void encode(Writer &w) const;
 };
 
+// Extension (fencing): 16 bytes a client puts between a write's payload and its RequestTrailer,
+// only towards a server whose ASSIGN_ID said it takes them (FirstHandshake::fencing; never to
+// an original server): the request's deadline on the server's clock (nanoseconds of its
+// CLOCK_BOOTTIME), computed so that it is never later than the client's own deadline. A
+// server applies nothing of the request after it (it answers ETIMEDOUT instead).
+struct RequestDeadline {
+  static constexpr uint64_t MAGIC = 0x4c444145444f4921ull;  // "!IODEADL"
+  static constexpr size_t WIRE_SIZE = 16;
+  int64_t serverNs = 0;
+  void encode(Writer &w) const;
+};
+
 // The length of a received message without its trailer (len itself when it has none); sets
-// sequence to the trailer's, or 0.
-size_t splitRequestTrailer(const char *msg, size_t len, uint64_t &sequence);
+// sequence to the trailer's, or 0. With deadlineNs: also takes a RequestDeadline found between
+// the payload and the trailer (deadlineNs is 0 when there is none).
+size_t splitRequestTrailer(const char *msg, size_t len, uint64_t &sequence, int64_t *deadlineNs = nullptr);
 
 struct ObjectId {
   int64_t low = 0;
@@ -216,6 +229,11 @@ struct FirstHandshake {
   bool hasServerInfo = false;
   uint64_t serverEpoch = 0;
   bool durableWrites = false;
+  // Appended after the server info by servers that fence writes (RequestDeadline): the
+  // server's CLOCK_BOOTTIME in nanoseconds when it sent this message. Older
+  // iocatcher-ts servers send none (fencing false); their clients ignore it.
+  bool fencing = false;
+  int64_t serverClockNs = 0;
   void encode(Writer &w) const;
   bool decode(Reader &r);
 };

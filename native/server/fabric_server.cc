@@ -238,6 +238,8 @@ void FabricServer::dispatch(const char *buf, size_t len, const Parked *again) {
     p.msg.assign(buf, buf + len);
     p.arrived = curStart_;
     p.deadline = again ? again->deadline : curStart_ + std::chrono::seconds(opts_.rmaTimeoutSec);
+    // A fenced write waits no longer than its deadline (after it, it could not be applied).
+    if (curFenceNs_) p.deadline = std::min(p.deadline, fenceTime(curFenceNs_));
     parked_.push_back(std::move(p));
     return;
   }
@@ -264,8 +266,8 @@ void FabricServer::retryParked() {
     Parked p = std::move(waiting.front());
     waiting.pop_front();
     if (now >= p.deadline) {
-      log(LOG_WARN, "server", "a request waited %d s for the cache (store or in-place write): ETIMEDOUT",
-          opts_.rmaTimeoutSec);
+      log(LOG_WARN, "server", "a request waited %.3f s for the cache (store or in-place write): ETIMEDOUT",
+          std::chrono::duration<double>(now - p.arrived).count());
       curEcho_ = p.echo;
       sendResponse(p.ackType, p.lfClientId, p.peer, -ETIMEDOUT);
       continue;
@@ -280,7 +282,10 @@ void FabricServer::retryParked() {
 
 void FabricServer::handleMessage(const char *buf, size_t len) {
   uint64_t sequence = 0;
-  if (!noTrailer_) len = splitRequestTrailer(buf, len, sequence);  // decoders see the original layout
+  // Decoders see the original layout: the trailer and a write's deadline are taken off.
+  curFenceNs_ = 0;
+  if (!noTrailer_) len = splitRequestTrailer(buf, len, sequence, &curFenceNs_);
+  if (noFencing_) curFenceNs_ = 0;
   curEcho_ = noEcho_ ? 0 : sequence;
   Reader r(buf, len);
   Header h;
@@ -461,6 +466,10 @@ void FabricServer::handleConnect(const Header &h, Reader &r) {
   fh.hasServerInfo = !originalErrors_;
   fh.serverEpoch = epoch;
   fh.durableWrites = !opts_.nvdimm.empty();
+  // Fencing: our clock, from which the client derives a lower bound of (our clock - its clock)
+  // and so deadlines on our clock that are never later than its own (RequestDeadline).
+  fh.fencing = fh.hasServerInfo && !noFencing_;
+  fh.serverClockNs = monoNs();
   postSend(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, out, fh), addr);
   log(LOG_DEBUG, "server", "client %llu connected (tcp client %llu)", (unsigned long long)id,
       (unsigned long long)h.tcpClientId);

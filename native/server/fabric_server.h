@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <ctime>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -108,6 +109,11 @@ class FabricServer {
     uint64_t echo = 0;     // its request's sequence (RequestTrailer), echoed in the reply
     std::chrono::steady_clock::time_point started;
     bool heldOnce = false;  // test hook IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS
+    // Fencing: the write's deadline on our monotonic clock (RequestDeadline; 0: none). Its bytes
+    // go into the cache only before it; later the request fails (ETIMEDOUT) and nothing of it
+    // is applied.
+    int64_t fenceNs = 0;
+    uint64_t objHigh = 0, objLow = 0, offset = 0;  // for the log line of a fenced write
   };
   struct LfClient {
     fi_addr_t addr;
@@ -122,6 +128,22 @@ class FabricServer {
     fi_addr_t peer;
     std::chrono::steady_clock::time_point arrived, deadline;
   };
+  // Fencing (RequestDeadline): our clock in ns, CLOCK_BOOTTIME (monotonic, and it goes on
+  // while the machine is suspended: a clock that stood still would let a deadline pass later in
+  // real time than the client's); whether a deadline has passed (logs and counts the discarded
+  // write when it has).
+  static int64_t monoNs() {
+    timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  }
+  bool fenced(int64_t fenceNs, const char *stage, uint64_t lfClientId, int64_t high, int64_t low, uint64_t offset,
+              uint64_t size);
+  // The same moment on steady_clock (for the timers that answer a request at its deadline; the
+  // checks that decide use monoNs()).
+  static std::chrono::steady_clock::time_point fenceTime(int64_t fenceNs) {
+    return std::chrono::steady_clock::now() + std::chrono::nanoseconds(fenceNs - monoNs());
+  }
 
   bool postRecv(RecvOp *op);
   void progress();  // reads completions, queues the work they make
@@ -246,6 +268,16 @@ class FabricServer {
   // The sequence to echo in replies (Header::setEcho): the request's being handled, or the
   // Request's whose reply finishRequest/expireRequests is sending; 0 = none (no trailer).
   uint64_t curEcho_ = 0;
+  int64_t curFenceNs_ = 0;  // the request's RequestDeadline (0: none)
+  // stopTransfers() runs: the clients were told FATAL_ERROR (their calls failed), so writes
+  // whose RMA completes now are discarded, never applied after that report.
+  bool draining_ = false;
+  // Test hook IOC_TEST_NO_FENCING: plays a server without fencing (no clock in ASSIGN_ID, so
+  // clients send no deadlines).
+  bool noFencing_ = getenv("IOC_TEST_NO_FENCING") != nullptr;
+  // Test hook IOC_TEST_FENCE_NO_EXPIRY: a fenced write's RMA is not answered at its deadline
+  // (only at --rma-timeout), so that its late completion meets the check in finishRequest.
+  bool fenceNoExpiry_ = getenv("IOC_TEST_FENCE_NO_EXPIRY") != nullptr;
   // Test hooks: IOC_TEST_NO_ECHO plays an original server (never echoes); IOC_TEST_NO_TRAILER an
   // older iocatcher-ts server (trailers left in, so refused as trailing bytes: -EINVAL);
   // IOC_TEST_DUPLICATE_REPLIES sends every plain reply twice (stale replies a client must not

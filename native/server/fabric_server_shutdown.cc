@@ -14,6 +14,9 @@ static constexpr auto SHUTDOWN_DRAIN = std::chrono::seconds(2);
 void FabricServer::stopTransfers() {
   // Let the RMA ops in flight finish (bounded): their requests end as usual.
   auto deadline = std::chrono::steady_clock::now() + SHUTDOWN_DRAIN;
+  // The clients were sent FATAL_ERROR: their calls in flight have failed, so a write whose
+  // RMA completes now is discarded (finishRequest), never applied after that report.
+  draining_ = true;
   while (!inflight_.empty() && std::chrono::steady_clock::now() < deadline) {
     fabric::Completion c[16];
     size_t n = transport_.cq.wait(c, 16, 10);

@@ -3,6 +3,7 @@
 #include "server/fabric_server.h"
 
 #include <cstring>
+#include <thread>
 
 #include "server/log.h"
 #include "server/test_hooks.h"
@@ -30,6 +31,13 @@ void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r
   }
   bool eager = m.size <= EAGER_MAX;
   if (write && eager && !m.msgHasData) return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, -EINVAL);
+  // Fencing: a write that arrives (or is handled again after waiting for the cache) past its
+  // deadline is refused before anything of it touches the cache: its client has reported it
+  // failed, or will before this answer reaches it.
+  int64_t fenceNs = write ? curFenceNs_ : 0;
+  if (fenced(fenceNs, m.msgHasData ? "arrived" : "arrived (RMA not started)", h.lfClientId, m.objectId.high,
+             m.objectId.low, m.offset, m.size))
+    return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, -ETIMEDOUT);
   std::vector<Piece> pieces;  // pinned in the cache until released
   int ret = cache_.access(m.objectId, m.offset, m.size, write, pieces);
   if (ret == SegmentCache::kBusy) return park(READ_WRITE_ACK, h.lfClientId, c.addr);
@@ -66,6 +74,10 @@ void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r
   req->write = write;
   req->cached = pieces;  // released by finishRequest, whatever happens to the RMA
   req->tcpClientId = c.tcpClientId;
+  req->fenceNs = fenceNs;
+  req->objHigh = (uint64_t)m.objectId.high;
+  req->objLow = (uint64_t)m.objectId.low;
+  req->offset = m.offset;
   if (write)
     bytesWritten_ += m.size;
   else
@@ -168,7 +180,13 @@ void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piec
     log(LOG_WARN, "server", "test hook: in-place write of tcp client %llu: %zu of %zu operations posted, never the rest",
         (unsigned long long)raw->tcpClientId, pieces.size(), pieces.size() + unposted);
   }
+  if (write && raw->ackType == READ_WRITE_ACK && delayWriteRmaMs() > 0) {
+    log(LOG_WARN, "server", "test hook: RMA of a write of %llu bytes at %llu delayed %d ms",
+        (unsigned long long)raw->size, (unsigned long long)raw->offset, delayWriteRmaMs());
+    std::this_thread::sleep_for(std::chrono::milliseconds(delayWriteRmaMs()));
+  }
   raw->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opts_.rmaTimeoutSec);
+  if (raw->fenceNs && !fenceNoExpiry_) raw->deadline = std::min(raw->deadline, fenceTime(raw->fenceNs));  // answered then
   raw->msgType = curType_;  // metrics: the reply is timed when the RMA completes
   raw->started = curStart_;
   raw->echo = curEcho_;
@@ -275,6 +293,20 @@ void FabricServer::finishRequest(Request *raw) {
   }
   std::unique_ptr<Request> req = std::move(it->second);
   inflight_.erase(it);
+  // Fencing: the bytes of a write go into the cache (staged: copied; in place: kept) only
+  // before its deadline; after it the write fails and the segments keep their old bytes. This
+  // check and the copy below run on this thread without waiting for anything.
+  if (req->write && req->error == 0 && !req->replied && !req->cached.empty()) {
+    if (draining_) {
+      // Shutdown: the client got FATAL_ERROR (its call failed): never apply the write now.
+      log(LOG_WARN, "server", "write of %llu bytes at %llu from client %llu completed during shutdown: discarded",
+          (unsigned long long)req->size, (unsigned long long)req->offset, (unsigned long long)req->lfClientId);
+      req->error = -ESHUTDOWN;
+    } else if (fenced(req->fenceNs, "RMA completed", req->lfClientId, (int64_t)req->objHigh, (int64_t)req->objLow,
+                      req->offset, req->size)) {
+      req->error = -ETIMEDOUT;
+    }
+  }
   if (!req->cached.empty()) {
     if (req->write && !req->inPlace && req->error == 0 && !req->replied) {
       const char *src = req->scratch.get();  // every RMA succeeded: the staged bytes go in now
@@ -317,6 +349,18 @@ void FabricServer::finishRequest(Request *raw) {
   sendResponse(req->ackType, req->lfClientId, req->peer, req->error, req->error ? 0 : req->size);
 }
 
+bool FabricServer::fenced(int64_t fenceNs, const char *stage, uint64_t lfClientId, int64_t high, int64_t low,
+                          uint64_t offset, uint64_t size) {
+  if (fenceNs == 0) return false;
+  int64_t late = monoNs() - fenceNs;
+  if (late < 0) return false;
+  metrics_.fenced();
+  log(LOG_WARN, "fence", "write of %llu bytes at %llu of object %llx:%llx from client %llu %s %.3f s past its deadline: discarded (ETIMEDOUT)",
+      (unsigned long long)size, (unsigned long long)offset, (unsigned long long)high, (unsigned long long)low,
+      (unsigned long long)lfClientId, stage, late / 1e9);
+  return true;
+}
+
 void FabricServer::ackWrite(uint64_t lfClientId, fi_addr_t peer, int32_t status, uint64_t dataSize) {
   if (!cache_.persistPending()) return sendResponse(READ_WRITE_ACK, lfClientId, peer, status, dataSize);
   heldAcks_.push_back({lfClientId, curEcho_, dataSize, peer, status});
@@ -350,8 +394,16 @@ void FabricServer::expireRequests() {
     // segments are released now (its bytes are only in staging); a read or an in-place write
     // keeps its pieces pinned until then (the provider may still be writing into them).
     req->replied = true;
-    log(LOG_WARN, "fabric", "RMA %s client %llu did not complete within %d s: request failed (ETIMEDOUT)",
-        req->write ? "from" : "to", (unsigned long long)req->lfClientId, opts_.rmaTimeoutSec);
+    if (req->fenceNs && monoNs() >= req->fenceNs - 1000000) {  // its deadline (1 ms: the two clocks' readings)
+      // Its deadline: whatever its RMA does later, the write is not applied (finishRequest).
+      metrics_.fenced();
+      log(LOG_WARN, "fence", "write of %llu bytes at %llu of object %llx:%llx from client %llu: RMA not complete at its deadline: discarded (ETIMEDOUT)",
+          (unsigned long long)req->size, (unsigned long long)req->offset, (unsigned long long)req->objHigh,
+          (unsigned long long)req->objLow, (unsigned long long)req->lfClientId);
+    } else {
+      log(LOG_WARN, "fabric", "RMA %s client %llu did not complete within %d s: request failed (ETIMEDOUT)",
+          req->write ? "from" : "to", (unsigned long long)req->lfClientId, opts_.rmaTimeoutSec);
+    }
     if (req->write && !req->inPlace && !req->cached.empty()) {
       cache_.release(req->cached);
       req->cached.clear();

@@ -120,7 +120,7 @@ std::string ServerMetrics::json(const Extra &x) const {
          ",\"code\":" + jsonString(errnoName(kv.first.second)) + ",\"count\":" + u(kv.second) + "}";
     first = false;
   }
-  o += "],\"drops\":" + u(drops_);
+  o += "],\"drops\":" + u(drops_) + ",\"fencedWrites\":" + u(fenced_);
   o += ",\"clients\":{\"tcp\":" + u(x.tcpClients) + ",\"fabric\":" + u(x.fabricClients) + "}";
   o += ",\"inflight\":" + u(x.inflight);
   const CacheStats &c = x.cache;

@@ -30,6 +30,8 @@ class ServerMetrics {
   void errorReply(uint64_t ackType, int status) { errors_[{ackType, status}]++; }
   // A message dropped without a reply (truncated, malformed, unknown sender).
   void dropped() { drops_++; }
+  // A write discarded because its deadline (RequestDeadline) passed before it could be applied.
+  void fenced() { fenced_++; }
 
   struct Extra {
     CacheStats cache;
@@ -49,6 +51,7 @@ class ServerMetrics {
   uint64_t bytes_[2] = {0, 0};                   // [write]
   std::map<std::pair<uint64_t, int>, uint64_t> errors_;
   uint64_t drops_ = 0;
+  uint64_t fenced_ = 0;
 };
 
 // JSON string literal (quotes included).

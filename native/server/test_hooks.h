@@ -31,5 +31,13 @@ inline uint64_t cowKillAfterBytes() {
   return n;
 }
 
+// IOC_TEST_DELAY_WRITE_RMA_MS=N: once a client write larger than 32 KiB is accepted (its
+// deadline checked, its segments taken), the server logs it and waits N ms before posting its
+// RMA, so that a test can cut the network off in between (test/partition.test.ts). 0: off.
+inline int delayWriteRmaMs() {
+  static const int ms = getenv("IOC_TEST_DELAY_WRITE_RMA_MS") ? atoi(getenv("IOC_TEST_DELAY_WRITE_RMA_MS")) : 0;
+  return ms;
+}
+
 }  // namespace server
 }  // namespace ioc

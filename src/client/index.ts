@@ -299,7 +299,10 @@ export class IocClient {
    * With `opts.signal`, the data is copied first, so that the caller may reuse its buffer as soon
    * as the call settles, aborted or not. Aborting rejects with ABORT_ERR at once; a request
    * already sent still runs on the server, so the range may then hold the new bytes or the old
-   * ones: write it again (or read it back) before relying on it.
+   * ones: write it again (or read it back) before relying on it. A write that rejects with an
+   * errno code (`ETIMEDOUT`, `ECONNRESET`, ...) never changes the object after the rejection
+   * (fencing: the request carries its deadline, which our server keeps; README "What an
+   * acknowledgement means").
    *
    * @example
    * ```ts

@@ -26,6 +26,8 @@ export interface DaemonStats {
   bytes: { read: number; written: number };
   errors: Array<{ type: string; code: string; count: number }>;
   drops: number;
+  /** Writes discarded because their deadline passed before they could be applied (fencing). */
+  fencedWrites?: number;
   clients: { tcp: number; fabric: number };
   inflight: number;
   cache: {
@@ -278,6 +280,7 @@ export class ServerMetricsRegistry {
     counter('ioc_written_bytes_total', 'Bytes written by clients (completed writes)');
     counter('ioc_errors_total', 'Replies carrying an error status, by reply type and errno name', ['type', 'code']);
     counter('ioc_dropped_messages_total', 'Messages dropped without a reply (truncated, malformed, unknown sender)');
+    counter('ioc_fenced_writes_total', 'Writes discarded (ETIMEDOUT) because their deadline passed before they could be applied');
     gauge('ioc_connected_clients', 'Connected clients: TCP side channels and libfabric endpoints', ['channel']);
     gauge('ioc_inflight_requests', 'Requests waiting for their RMA transfers');
     counter('ioc_cache_hits_total', 'Segment lookups served from the cache');
@@ -314,6 +317,7 @@ export class ServerMetricsRegistry {
     this.setCounter('ioc_written_bytes_total', s.bytes.written);
     for (const e of s.errors) this.setCounter('ioc_errors_total', e.count, { type: e.type, code: e.code });
     this.setCounter('ioc_dropped_messages_total', s.drops);
+    this.setCounter('ioc_fenced_writes_total', s.fencedWrites ?? 0);
     this.gauges.ioc_connected_clients.set({ channel: 'tcp' }, s.clients.tcp);
     this.gauges.ioc_connected_clients.set({ channel: 'fabric' }, s.clients.fabric);
     this.gauges.ioc_inflight_requests.set(s.inflight);

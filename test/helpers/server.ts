@@ -32,8 +32,8 @@ export interface StartOptions {
   port?: number;
   /** A command the server runs under, e.g. ['prlimit', '--nofile=128:128'] (see faults.ts). */
   runUnder?: string[];
-  /** The address to listen on (default 127.0.0.1; e.g. 127.0.0.3 for a partition by iptables). */
-  listenIp?: string;
+  /** Address to listen on (default 127.0.0.1; the partition tests use 127.0.0.2 and 127.0.0.3). */
+  host?: string;
 }
 
 const running = new Set<ChildProcess>();
@@ -68,7 +68,7 @@ function nextPort(): number {
 async function startOnce(port: number, opts: StartOptions): Promise<ServerHandle | 'retry'> {
   const store = opts.store ?? tmpDir('ioc-store-');
   const args = [path.join(repoRoot, 'bin', 'iocatcher-server.js'), '--port', String(port), '--store', store,
-    ...(opts.args ?? []), opts.listenIp ?? '127.0.0.1'];
+    ...(opts.args ?? []), opts.host ?? '127.0.0.1'];
   const [cmd, ...cmdArgs] = [...(opts.runUnder ?? []), process.execPath, ...args];
   const child = spawn(cmd, cmdArgs, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
@@ -102,7 +102,7 @@ async function startOnce(port: number, opts: StartOptions): Promise<ServerHandle
   watched.add(watch);
   exited.then(() => { watch.running = false; });
   return {
-    host: opts.listenIp ?? '127.0.0.1', port, address: `${opts.listenIp ?? '127.0.0.1'}:${port}`, store, pid, exited,
+    host: opts.host ?? '127.0.0.1', port, address: `${opts.host ?? '127.0.0.1'}:${port}`, store, pid, exited,
     logs: () => out,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
