@@ -11,6 +11,7 @@ import * as path from 'path';
 import { IocClient } from '../src';
 import { pattern, startServer, tmpDir } from './helpers/server';
 import { waitFor } from './helpers/faults';
+import { cut, PARTITION_HOST, partitionSupport, removeAllPartitions } from './helpers/partition';
 
 const MiB = 1 << 20;
 const distSrc = path.resolve(__dirname, '..', 'src');
@@ -20,7 +21,7 @@ function sh(cmd: string, args: string[]): void {
 }
 
 function rootReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root (iptables, mount, fsfreeze)';
+  if (process.getuid?.() !== 0) return 'needs root (mount, fsfreeze)';
   return undefined;
 }
 
@@ -29,15 +30,12 @@ describe('bounds that hold as written (issue 26 item 4)', function () {
   this.timeout(120000);
 
   it('a page fault under a partition ends (SIGBUS) within UMMAP_FAULT_TIMEOUT_MS + 1 s, and says how long it retried', async function () {
-    const why = rootReason();
-    if (why) return this.skip();
-    const server = await startServer({ host: '127.0.0.3', args: ['--segment-size', '1MB'] });
-    const chain = `IOCB${process.pid % 100000}`;
-    let chainUp = false;
+    if (partitionSupport()) return this.skip();
+    const server = await startServer({ host: PARTITION_HOST, args: ['--segment-size', '1MB'] });
     try {
       const script = `
         const { ummap } = require(${JSON.stringify(distSrc)});
-        const m = ummap(94, 3, 16 << 20, { server: '127.0.0.3:${server.port}', segmentSize: '1MB' });
+        const m = ummap(94, 3, 16 << 20, { server: '${PARTITION_HOST}:${server.port}', segmentSize: '1MB' });
         const u = new Uint8Array(m.buffer);
         process.stdout.write('loaded ' + u[0] + '\\n');
         process.stdin.once('data', () => {
@@ -54,12 +52,8 @@ describe('bounds that hold as written (issue 26 item 4)', function () {
       child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
       const exited = new Promise<{ code: number | null; sig: string | null }>((r) => child.on('exit', (code, sig) => r({ code, sig })));
       await waitFor(() => out.includes('loaded 0'), 20000, `the child's first load (${err})`);
-      // The partition: every packet to or from the server's address is dropped (no RST, no ICMP).
-      sh('iptables', ['-N', chain]);
-      chainUp = true;
-      sh('iptables', ['-A', chain, '-d', '127.0.0.3', '-j', 'DROP']);
-      sh('iptables', ['-A', chain, '-s', '127.0.0.3', '-j', 'DROP']);
-      sh('iptables', ['-I', 'INPUT', '-j', chain]);
+      // The partition: every packet to or from the server's ports is dropped (no RST, no ICMP).
+      cut(server.port);
       const t0 = Date.now();
       child.stdin!.write('go\n');
       const bound = new Promise<'bound'>((r) => setTimeout(() => r('bound'), 6000 + 1000 + 5000).unref());
@@ -77,11 +71,7 @@ describe('bounds that hold as written (issue 26 item 4)', function () {
       const ended = result as { code: number | null; sig: string | null };
       assert.ok(ended.sig === 'SIGBUS' || ended.code !== 0, `the child ended with ${JSON.stringify(ended)}`);
     } finally {
-      if (chainUp) {
-        try { sh('iptables', ['-D', 'INPUT', '-j', chain]); } catch { /* not inserted */ }
-        sh('iptables', ['-F', chain]);
-        sh('iptables', ['-X', chain]);
-      }
+      removeAllPartitions();
       await server.stop();
     }
   });

@@ -54,10 +54,9 @@ export interface Partition {
   readonly healed: boolean;
 }
 
-/** Cut the server on port (of PARTITION_HOST) off now, until heal(). */
-export function cut(port: number, direction: Direction = 'both'): Partition {
+// Add rules to this process's chain now; heal() deletes them.
+function partitionOf(rules: string[][]): Partition {
   ensureChain();
-  const rules = rulesFor(port, direction);
   for (const r of rules) ipt(['-A', CHAIN, ...r]);
   let healed = false;
   return {
@@ -68,6 +67,11 @@ export function cut(port: number, direction: Direction = 'both'): Partition {
       for (const r of rules) iptOk(['-D', CHAIN, ...r]);
     },
   };
+}
+
+/** Cut the server on port (of PARTITION_HOST) off now, until heal(). */
+export function cut(port: number, direction: Direction = 'both'): Partition {
+  return partitionOf(rulesFor(port, direction));
 }
 
 /** Cut the server off for ms milliseconds (healed by a timer; also by removeAllPartitions()). */
@@ -92,7 +96,6 @@ export function cutFor(port: number, ms: number, direction: Direction = 'both'):
  * carry (a timed-out call's request or RMA data) arrives only afterwards.
  */
 export function holdConnections(port: number): Partition {
-  ensureChain();
   const hexToIp = (h: string) => [6, 4, 2, 0].map((i) => parseInt(h.slice(i, i + 2), 16)).join('.');
   const clientEnd = (s: { local: string; remote: string }): string => {
     const [lh, lp] = s.local.split(':');
@@ -109,16 +112,7 @@ export function holdConnections(port: number): Partition {
     const back = ['-p', 'tcp', '-s', PARTITION_HOST, '-d', ip, '--dport', cp, '-j', 'DROP'];
     for (const r of [out, back]) if (!rules.some((x) => x.join(' ') === r.join(' '))) rules.push(r);
   }
-  for (const r of rules) ipt(['-A', CHAIN, ...r]);
-  let healed = false;
-  return {
-    get healed() { return healed; },
-    heal() {
-      if (healed) return;
-      healed = true;
-      for (const r of rules) iptOk(['-D', CHAIN, ...r]);
-    },
-  };
+  return partitionOf(rules);
 }
 
 /** Remove every rule, jump and the chain of this process (safe to call any time, repeatedly). */
