@@ -3,6 +3,7 @@ export { IocClient } from './client';
 export type { ObjectIdPart, ServerList } from './client';
 export type { I64 } from './client/native-types';
 export { IocError } from './errors';
+export type { ErrnoCode, IocErrorCode } from './errors';
 export type { AbortOptions } from './abort';
 export * from './ummap';
 export { SIZE_SYNTAX } from './size';

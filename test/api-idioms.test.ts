@@ -5,7 +5,7 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { IocClient, IocError, ummap } from '../src';
+import { IocClient, IocError, IocErrorCode, ummap } from '../src';
 import { addon } from '../src/native';
 import { parseUri } from '../src/ummap/uri';
 import { hex16, rejectsWithCode } from './helpers/assertions';
@@ -110,6 +110,11 @@ describe('api: Node idioms', function () {
     assert.throws(() => ummap(0x22, 1, 0, { server: server.address }), (e: IocError) => e.code === 'EINVAL');
     const unsafe = await rejectsWithCode(client.read(2 ** 53 + 2, 1, 0, 1), 'EINVAL');
     assert.match(unsafe.message, /MAX_SAFE_INTEGER .*bigint or a string/);
+    // IocError.code is a union of the codes the library produces: a typo does not compile.
+    const code: IocErrorCode = unsafe.code;
+    // @ts-expect-error 'EINVALID' is no code of the library
+    const typo: IocErrorCode = 'EINVALID';
+    assert.deepEqual([code, typo], ['EINVAL', 'EINVALID']);
   });
 
   it('an aborted long read rejects with ABORT_ERR at once, leaves its target untouched and the client usable', async () => {

@@ -5,7 +5,7 @@ import { AbortOptions, checkSignal, raceAbort } from '../abort';
 import '../dispose';
 import { addon } from '../native';
 import { checkClientEnv } from '../env';
-import { errnoName, errorFromErrno, IocError } from '../errors';
+import { errnoName, errorFromErrno, IocError, iocErrorCode } from '../errors';
 import type { I64, NativeClientHandle } from './native-types';
 
 /**
@@ -107,7 +107,7 @@ async function connectError(ret: number, list: string, port: number): Promise<Io
       try {
         await dns.lookup(host);
       } catch (e) {
-        const dnsCode = (e as NodeJS.ErrnoException).code ?? 'ENOTFOUND';
+        const dnsCode = iocErrorCode((e as NodeJS.ErrnoException).code, 'ENOTFOUND');
         return new IocError(dnsCode, `${what}: unknown host '${host}' (getaddrinfo ${dnsCode})`);
       }
     }

@@ -1,6 +1,6 @@
 import { AbortOptions, checkSignal, raceAbort } from '../abort';
 import '../dispose';
-import { IocError } from '../errors';
+import { IocError, iocErrorCode } from '../errors';
 import { addon } from '../native';
 import type { DirtyTrackingMode, NativeMappingHandle, NativeMappingStats } from './native-types';
 import type { UmapPolicy } from './policy';
@@ -40,7 +40,7 @@ export type UmapStats = NativeMappingStats;
 export function rethrow(e: unknown, context?: string, hint?: (code: string) => string): never {
   if (e instanceof IocError && !context) throw e;
   const err = e as Error & { code?: string; errno?: number };
-  const code = typeof err.code === 'string' ? err.code : 'EIO';
+  const code = iocErrorCode(err.code);
   const extra = hint?.(code);
   throw new IocError(code, `${context ? `${context}: ` : ''}${err.message}${extra ? `: ${extra}` : ''}`, err.errno);
 }
