@@ -9,7 +9,7 @@ import * as path from 'path';
 import { IocClient, IocError } from '../src';
 import { hex16 } from './helpers/assertions';
 import { pattern, startServer, tmpDir } from './helpers/server';
-import { waitForLog, withBound } from './helpers/faults';
+import { waitFor, waitForLog, withBound } from './helpers/faults';
 
 const MiB = 1 << 20;
 const distSrc = path.resolve(__dirname, '..', 'src');
@@ -156,6 +156,36 @@ describe('integrity: server write path', function () {
       const c = await IocClient.connect(again.host, again.port);
       assert.ok((await c.read(131, 7, 0, data.length)).equals(data));
       c.close();
+    } finally {
+      await again.stop();
+    }
+  });
+
+  it('--nvdimm with write-behind: dirty segments recovered after a SIGKILL start for the store at once, without a flush', async () => {
+    const gate = path.join(tmpDir('ioc-gate-'), 'hang');
+    const store = tmpDir('ioc-store-');
+    const pool = tmpDir('ioc-pool-');
+    const args = ['--segment-size', '1MB', '--nvdimm', pool];
+    // Whole segments (no store read needed): acknowledged into the pool while every store call
+    // waits at the gate, so no drain can have finished before the SIGKILL.
+    fs.writeFileSync(gate, '');
+    const server = await startServer({ store, args, env: { IOC_TEST_STORE_GATE: gate } });
+    const data = pattern(2 * MiB, 41);
+    const file = path.join(store, `${hex16(141)}-${hex16(1)}`);
+    try {
+      const c = await IocClient.connect(server.host, server.port);
+      await c.write(141, 1, 0, data);
+      c.close();
+      assert.ok(!fs.existsSync(file) || !fs.readFileSync(file).equals(data), 'not in the store yet');
+    } finally {
+      await server.kill();
+      fs.unlinkSync(gate);
+    }
+    const again = await startServer({ store, args });
+    try {
+      await waitForLog(again, /recovered 2 dirty segments/, 5000);
+      // No client call at all: write-behind takes the recovered segments to the store.
+      await waitFor(() => fs.existsSync(file) && fs.readFileSync(file).equals(data), 30000, 'the recovered data in the store, without a flush');
     } finally {
       await again.stop();
     }

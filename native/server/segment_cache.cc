@@ -163,6 +163,10 @@ void SegmentCache::recover() {
   }
   log(LOG_INFO, "cache", "recovered %llu dirty segments (%llu bytes dirty) from %s", (unsigned long long)n,
       (unsigned long long)stats_.dirtyBytes, memory_.describe().c_str());
+  // With write-behind, recovered dirty data starts for the store now, as if it had just landed
+  // (else it waited for a flush or the next shutdown). Completions wait for the server loop.
+  if (writeBehind_)
+    for (Segment *seg : lru_) wantDrain(*seg->obj);
 }
 
 int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, uint64_t inSeg, uint64_t len,
