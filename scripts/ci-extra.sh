@@ -7,7 +7,8 @@
 #      detection on, and the end-to-end mocha suite (IOC_ASAN_SPEC, default: the whole suite);
 #      every sanitizer report is written to a log directory, and any report fails the step.
 #   3. the soak test when IOC_SOAK=1 (off by default);
-#   4. the randomized partition checker of test/partition.test.ts (IOC_LONG_FAULTS, on by default here).
+#   4. the server-death rounds of test/server-death.test.ts, 20 of each (6 in the suite);
+#   5. the randomized partition checker of test/partition.test.ts (IOC_LONG_FAULTS, on by default here).
 # First, the packaging test again with an npm cache that starts empty, as on a new machine (its
 # `npm ci` in a clean archive and the consumer's install then fetch everything from the registry).
 set -euo pipefail
@@ -81,6 +82,10 @@ if [ "${IOC_SOAK:-}" = 1 ]; then
   echo "ci-extra: soak"
   IOC_SOAK=1 npx --no-install mocha --no-config --timeout 0 dist/test/soak.test.js
 fi
+
+# Issue 26: the server SIGKILLed and restarted 20 times under each kind of caller (6 in the suite).
+echo "ci-extra: server deaths under calling clients, 20 rounds"
+IOC_DEATH_ROUNDS=20 npx --no-install mocha --no-config --exit --timeout 0 dist/test/server-death.test.js
 
 # Issue 26: the randomized partition checker (iptables, root; 30 rounds of 1-30 s partitions,
 # ~15 min). IOC_LONG_FAULTS=0 skips it; IOC_LONG_FAULTS_ROUNDS / _SEED change the run.
