@@ -8,6 +8,9 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 pkgs=(libfabric-dev libfabric-bin libpmem-dev cmake pkg-config g++ make librados-dev)
+# The fault tests: network partitions (iptables), a store on a frozen file system (mkfs.ext4,
+# fsfreeze), a daemon under an unprivileged uid (setpriv).
+pkgs+=(iptables e2fsprogs util-linux)
 # The RADOS tests start a throw-away Ceph cluster (one monitor, one memstore OSD) from Debian's
 # packages: about 50 packages, ~25 s to install once downloaded. IOC_SETUP_CEPH=0 skips them
 # (the RADOS tests then skip, saying why).
