@@ -84,6 +84,35 @@ int ioc_client_server_count(ioc_client_t * client);
 const char * ioc_client_server_name(ioc_client_t * client, int index);
 int ioc_client_server_of(ioc_client_t * client, int64_t high, int64_t low);
 
+/* The object namespace (extension; our server only). Against an original iocatcher server
+ * these send nothing and return -ENOSYS (ioc_client_last_error names the server as an
+ * original). */
+typedef struct ioc_obj_stat_s {
+  int64_t high, low;
+  uint64_t size;          /* logical size: the end of the highest byte written, or the stored size */
+  uint64_t stored_bytes;  /* size of the object in the backing store (0: not stored) */
+  uint64_t cached_bytes;  /* bytes in the server's cache */
+  uint64_t dirty_bytes;   /* of those, bytes not yet in the store */
+  bool stored;            /* the backing store holds the object (possibly empty) */
+} ioc_obj_stat_t;
+/* 0 and *out filled, -ENOENT when neither the server's cache nor its store holds the object. */
+int ioc_client_obj_stat(ioc_client_t * client, int64_t high, int64_t low, ioc_obj_stat_t * out);
+/* Delete the object: cached segments, persistent-memory records and the stored object, durably.
+ * 0, -ENOENT when absent, -EBUSY while a range of it is registered. */
+int ioc_client_obj_delete(ioc_client_t * client, int64_t high, int64_t low);
+/* Listing every object of every server (cached only, stored only, or both), each once.
+ * open: only objects whose high half is `high` when filter_high; NULL on failure (errno set).
+ * next: fills up to max entries; returns how many (0: the listing is complete) or a negative
+ * errno-style value. Memory stays bounded whatever the number of objects. */
+typedef struct ioc_obj_list_s ioc_obj_list_t;
+ioc_obj_list_t * ioc_client_obj_list_open(ioc_client_t * client, bool filter_high, int64_t high);
+ssize_t ioc_client_obj_list(ioc_obj_list_t * cursor, ioc_obj_stat_t * entries, size_t max);
+void ioc_client_obj_list_close(ioc_obj_list_t * cursor);
+/* The reason the server gave for the calling thread's last failed call on this client (e.g.
+ * "beyond --max-object-size 1TiB"), or "" when it gave none. Owned by the client, valid until the
+ * thread's next call. */
+const char * ioc_client_last_error(ioc_client_t * client);
+
 #ifdef __cplusplus
 }
 #endif

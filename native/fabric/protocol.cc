@@ -25,6 +25,12 @@ const char *msgTypeName(uint64_t type) {
     case RANGE_UNREGISTER_ACK: return "RANGE_UNREGISTER_ACK";
     case COW: return "COW";
     case COW_ACK: return "COW_ACK";
+    case OBJ_STAT: return "OBJ_STAT";
+    case OBJ_STAT_ACK: return "OBJ_STAT_ACK";
+    case OBJ_LIST: return "OBJ_LIST";
+    case OBJ_LIST_ACK: return "OBJ_LIST_ACK";
+    case OBJ_DELETE: return "OBJ_DELETE";
+    case OBJ_DELETE_ACK: return "OBJ_DELETE_ACK";
     default: return "UNKNOWN";
   }
 }
@@ -107,6 +113,9 @@ static bool payloadEndsAt(uint64_t type, const char *msg, size_t len) {
     case RANGE_REGISTER: { RegisterRange p; return decodePayload(r, p); }
     case RANGE_UNREGISTER: { UnregisterRange p; return decodePayload(r, p); }
     case COW: { Cow p; return decodePayload(r, p); }
+    case OBJ_STAT:
+    case OBJ_DELETE: { ObjectRequest p; return decodePayload(r, p); }
+    case OBJ_LIST: { ListRequest p; return decodePayload(r, p); }
     default: return false;
   }
 }
@@ -229,13 +238,79 @@ bool Response::decode(Reader &r) {
   return true;
 }
 
+void ReplyReason::encode(Writer &w) const {
+  w.put(MAGIC);
+  w.putString(reason.size() > MAX ? reason.substr(0, MAX) : reason);
+}
+bool ReplyReason::decode(Reader &r) {
+  uint64_t magic;
+  return r.get(magic) && magic == MAGIC && r.getString(reason, MAX);
+}
+
+bool decodeResponse(Reader &r, Response &out, std::string *reason) {
+  if (!out.decode(r)) return false;
+  if (r.done()) return true;
+  ReplyReason why;
+  if (!decodePayload(r, why)) return false;
+  if (reason) *reason = why.reason;
+  return true;
+}
+
+void ObjectRequest::encode(Writer &w) const { objectId.encode(w); }
+bool ObjectRequest::decode(Reader &r) { return objectId.decode(r); }
+
+void ObjectStat::encode(Writer &w) const {
+  objectId.encode(w);
+  w.put(size);
+  w.put(storedBytes);
+  w.put(cachedBytes);
+  w.put(dirtyBytes);
+  w.putBool(stored);
+}
+bool ObjectStat::decode(Reader &r) {
+  return objectId.decode(r) && r.get(size) && r.get(storedBytes) && r.get(cachedBytes) && r.get(dirtyBytes) &&
+         r.getBool(stored);
+}
+
+void ListRequest::encode(Writer &w) const {
+  w.putString(cursor);
+  w.putBool(filterHigh);
+  w.put(high);
+  w.put(maxEntries);
+}
+bool ListRequest::decode(Reader &r) {
+  return r.getString(cursor, CURSOR_MAX) && r.getBool(filterHigh) && r.get(high) && r.get(maxEntries);
+}
+
+void ListPage::encode(Writer &w) const {
+  w.putBool(end);
+  w.putBool(fromStore);
+  w.putString(next);
+  uint32_t n = (uint32_t)entries.size();
+  w.put(n);
+  for (const ObjectStat &e : entries) e.encode(w);
+}
+bool ListPage::decode(Reader &r) {
+  uint32_t n;
+  if (!(r.getBool(end) && r.getBool(fromStore) && r.getString(next, ListRequest::CURSOR_MAX) && r.get(n)))
+    return false;
+  if (n > MAX_ENTRIES || (size_t)n * ObjectStat::WIRE_SIZE > r.remaining()) return false;
+  entries.resize(n);
+  for (ObjectStat &e : entries)
+    if (!e.decode(r)) return false;
+  return true;
+}
+
 void FirstHandshake::encode(Writer &w) const {
   w.put(protocolVersion);
   w.put(assignLfClientId);
   if (hasServerInfo) {
     w.put(serverEpoch);
     w.putBool(durableWrites);
-    if (fencing) w.put(serverClockNs);
+    if (fencing) {
+      w.put(serverClockNs);
+      if (features) w.put(features);
+    }
   }
 }
 bool FirstHandshake::decode(Reader &r) {
@@ -244,9 +319,11 @@ bool FirstHandshake::decode(Reader &r) {
   fencing = false;
   serverClockNs = 0;
   if (hasServerInfo && !(r.get(serverEpoch) && r.getBool(durableWrites))) return false;
+  features = 0;
   if (hasServerInfo && r.remaining() >= sizeof serverClockNs) {
     if (!r.get(serverClockNs)) return false;
     fencing = true;
+    if (r.remaining() >= sizeof features && !r.get(features)) return false;
   }
   return true;
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace ioc {
 namespace proto {
@@ -44,6 +45,22 @@ enum MsgType : uint64_t {
   RANGE_UNREGISTER_ACK = 110,
   COW = 111,
   COW_ACK = 112,
+  // Extension, the object namespace (not in the original; sent only to a server whose ASSIGN_ID
+  // lists FEATURE_NAMESPACE). Replies are a Response whose inline data is an ObjectStat
+  // (OBJ_STAT_ACK) or a ListPage (OBJ_LIST_ACK); OBJ_DELETE_ACK carries none.
+  OBJ_STAT = 113,
+  OBJ_STAT_ACK = 114,
+  OBJ_LIST = 115,
+  OBJ_LIST_ACK = 116,
+  OBJ_DELETE = 117,
+  OBJ_DELETE_ACK = 118,
+};
+
+// Extension: what a server of ours can do beyond the original protocol, a bit set sent in
+// ASSIGN_ID (FirstHandshake::features).
+enum Feature : uint64_t {
+  FEATURE_NAMESPACE = 1,     // OBJ_STAT, OBJ_LIST, OBJ_DELETE
+  FEATURE_ERROR_REASON = 2,  // error replies may carry a ReplyReason
 };
 
 const char *msgTypeName(uint64_t type);
@@ -220,6 +237,71 @@ struct Response {
   bool decode(Reader &r);
 };
 
+// Extension: appended by our server after the Response of a failed request when it knows why
+// (e.g. "larger than --max-transfer 4GB", "store: Permission denied"). The original client
+// decodes the Response and ignores what follows; ours decodes it with decodeResponse().
+struct ReplyReason {
+  static constexpr uint64_t MAGIC = 0x3a5948574f43492full;  // "/IOCWHY:"
+  static constexpr size_t MAX = 512;
+  std::string reason;
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+// A reply payload: the Response, then an optional ReplyReason, nothing else.
+bool decodeResponse(Reader &r, Response &out, std::string *reason = nullptr);
+
+// OBJ_STAT and OBJ_DELETE: the object.
+struct ObjectRequest {
+  ObjectId objectId;
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+// What the server knows of one object (OBJ_STAT_ACK's data, one entry of a ListPage).
+// size: the logical size (end of the highest byte written, or the stored size); storedBytes:
+// the size of the store's object (0: not stored); cachedBytes/dirtyBytes: in the cache, and
+// of those not yet in the store.
+struct ObjectStat {
+  ObjectId objectId;
+  uint64_t size = 0;
+  uint64_t storedBytes = 0;
+  uint64_t cachedBytes = 0;
+  uint64_t dirtyBytes = 0;
+  bool stored = false;  // the store holds the object (possibly empty)
+  static constexpr size_t WIRE_SIZE = 16 + 4 * 8 + 1;
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+// OBJ_LIST: at most maxEntries objects after cursor (empty: from the start), only those whose
+// high half is `high` when filterHigh. The cursor is the server's (opaque to clients).
+struct ListRequest {
+  static constexpr size_t CURSOR_MAX = 1024;
+  std::string cursor;
+  bool filterHigh = false;
+  int64_t high = 0;
+  uint32_t maxEntries = 0;
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
+// OBJ_LIST_ACK's data. A page may hold fewer entries than asked, even none, without being the
+// last; `end` says the listing is complete; `next` is the cursor for the following page.
+// A listing has two phases, told apart by the cursor: the cache's objects first, then the
+// store's; an object cached when the first phase passed it and stored later appears in both,
+// and the client drops the second (ListPage::fromStore says which phase a page is of).
+struct ListPage {
+  // Entries that fit a reply's inline data with the rest of the page.
+  static constexpr uint32_t MAX_ENTRIES = (EAGER_MAX - 2 * ListRequest::CURSOR_MAX) / ObjectStat::WIRE_SIZE;
+  bool end = false;
+  bool fromStore = false;
+  std::string next;
+  std::vector<ObjectStat> entries;
+  void encode(Writer &w) const;
+  bool decode(Reader &r);
+};
+
 struct FirstHandshake {
   int32_t protocolVersion = PROTOCOL_VERSION;
   uint64_t assignLfClientId = 0;
@@ -234,6 +316,8 @@ struct FirstHandshake {
   // iocatcher-ts servers send none (fencing false); their clients ignore it.
   bool fencing = false;
   int64_t serverClockNs = 0;
+  // Appended after the clock (so only with fencing): the Feature bits; 0 when absent.
+  uint64_t features = 0;
   void encode(Writer &w) const;
   bool decode(Reader &r);
 };
