@@ -76,11 +76,33 @@ class FabricServer {
   struct RmaOp : Op {
     Request *req;
   };
+  struct LfClient {
+    fi_addr_t addr;
+    uint64_t tcpClientId;
+  };
+  // Who gets a request's reply, and as what: handed explicitly from the handler to the send
+  // path and into whatever answers later (RMA completions, store jobs, a parked retry).
+  struct ReplyTo {
+    uint64_t lfClientId = 0;
+    fi_addr_t peer = FI_ADDR_UNSPEC;
+    uint64_t echo = 0;  // the request's sequence (RequestTrailer), echoed in the reply; 0: none
+    uint64_t ackType = proto::ERROR_ACK;
+  };
+  // The request a handler is serving.
+  struct Incoming {
+    proto::Header header;
+    const LfClient *client = nullptr;  // the authenticated sender (nullptr for CONNECT_INIT)
+    ReplyTo to;
+    int64_t fenceNs = 0;  // a write's deadline on our clock (RequestDeadline; 0: none)
+    std::chrono::steady_clock::time_point started;  // arrival (a parked request: its first)
+    bool replaying = false;  // a parked request handled again
+    bool timed = false;      // a header was decoded: its latency is measured
+    bool async = false;      // answered later (RMA, store job): timed when that answer goes
+    bool parked = false;     // park(): handled again once the cache makes progress
+  };
   // A read/write/ping waiting for its RMA operations before the reply goes out.
   struct Request {
-    uint64_t ackType;
-    uint64_t lfClientId;
-    fi_addr_t peer;
+    ReplyTo to;
     uint64_t size;
     size_t pending = 0;
     int error = 0;
@@ -106,7 +128,6 @@ class FabricServer {
     std::chrono::steady_clock::time_point deadline;  // --rma-timeout
     bool replied = false;  // timed out: answered already, dropped once its RMA ops complete
     uint64_t msgType = 0;  // metrics: the request's type and when its handling started
-    uint64_t echo = 0;     // its request's sequence (RequestTrailer), echoed in the reply
     std::chrono::steady_clock::time_point started;
     bool heldOnce = false;  // test hook IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS
     // Fencing: the write's deadline on our monotonic clock (RequestDeadline; 0: none). Its bytes
@@ -115,17 +136,12 @@ class FabricServer {
     int64_t fenceNs = 0;
     uint64_t objHigh = 0, objLow = 0, offset = 0;  // for the log line of a fenced write
   };
-  struct LfClient {
-    fi_addr_t addr;
-    uint64_t tcpClientId;
-  };
   // A request that waits for the cache (a segment being loaded or written in place, room
   // being made by spills, a store job on a cow's objects): a copy of the message, handled
   // again from the start whenever the cache makes progress, answered ETIMEDOUT at the deadline.
   struct Parked {
     std::vector<char> msg;
-    uint64_t ackType, lfClientId, echo;
-    fi_addr_t peer;
+    ReplyTo to;
     std::chrono::steady_clock::time_point arrived, deadline;
   };
   // Fencing (RequestDeadline): our clock in ns, CLOCK_BOOTTIME (monotonic, and it goes on
@@ -160,27 +176,46 @@ class FabricServer {
   void pumpSends();  // posts waiting messages into free slots; gives up peers stuck too long
   size_t giveUpPeer(fi_addr_t peer);  // returns how many queued messages it dropped
   bool retryAfterEagain(std::chrono::steady_clock::time_point start, int limitMs);
-  void sendResponse(uint64_t msgType, uint64_t lfClientId, fi_addr_t peer, int32_t status, uint64_t dataSize = 0,
-                    const std::vector<Piece> *data = nullptr);
+  // The Response to a request: status, and inline data (the pieces' bytes, or `data`), and for
+  // a failure the reason the server knows (a ReplyReason, ignored by the original client).
+  void sendResponse(const ReplyTo &to, int32_t status, uint64_t dataSize = 0, const std::vector<Piece> *data = nullptr);
+  void reply(const ReplyTo &to, int32_t status, const std::string &reason = std::string());
+  void replyData(const ReplyTo &to, const void *data, size_t len);
   // A committed write's acknowledgement: sent at once, or, when the cache batches persists
   // (group commit with --nvdimm), held until persistAndAck() made the batch durable.
-  void ackWrite(uint64_t lfClientId, fi_addr_t peer, int32_t status, uint64_t dataSize);
+  void ackWrite(const ReplyTo &to, int32_t status, uint64_t dataSize);
   void persistAndAck();
   struct HeldAck {
-    uint64_t lfClientId, echo, dataSize;
-    fi_addr_t peer;
+    ReplyTo to;
+    uint64_t dataSize;
     int32_t status;
   };
   std::vector<HeldAck> heldAcks_;
-  void handleMessage(const char *buf, size_t len);
+  void handleMessage(Incoming &in, const char *buf, size_t len);
   // Handle a message; when the handler asked to wait (park()), keep a copy to handle again.
   void dispatch(const char *buf, size_t len, const Parked *again = nullptr);
-  void park(uint64_t ackType, uint64_t lfClientId, fi_addr_t peer);
+  void park(Incoming &in) { in.parked = true; }
   void retryParked();
+  // Handlers, by family: connections (fabric_server_connect.cc), data (read, write, ping:
+  // fabric_server_transfer.cc), objects (flush, create, cow, ranges: fabric_server_objects.cc),
+  // the namespace (stat, list, delete: fabric_server_namespace.cc). Each decodes its payload,
+  // answers through in.to, or marks the request async/parked.
   void handleConnect(const proto::Header &h, proto::Reader &r);
-  void handleReadWrite(const proto::Header &h, const LfClient &c, proto::Reader &r, bool write);
-  void handlePing(const proto::Header &h, const LfClient &c, proto::Reader &r);
-  void startRma(std::unique_ptr<Request> req, const std::vector<Piece> &pieces, const proto::Iov &iov, bool write);
+  void handleReadWrite(Incoming &in, proto::Reader &r, bool write);
+  void handlePing(Incoming &in, proto::Reader &r);
+  void handleFlush(Incoming &in, proto::Reader &r);
+  void handleCreate(Incoming &in, proto::Reader &r);
+  void handleRegister(Incoming &in, proto::Reader &r);
+  void handleUnregister(Incoming &in, proto::Reader &r);
+  void handleCow(Incoming &in, proto::Reader &r);
+  // A range [offset, offset+size) that overflows or ends past --max-object-size: the error (and
+  // its log line), else 0.
+  int badRange(const Incoming &in, uint64_t offset, uint64_t size, const char *what);
+  // The reason of a store job's failure, for the reply ("store dir:///srv/ioc: Permission
+  // denied"); empty for success and for errors that are not the store's.
+  std::string storeReason(int ret) const;
+  void startRma(Incoming &in, std::unique_ptr<Request> req, const std::vector<Piece> &pieces, const proto::Iov &iov,
+                bool write);
   void finishRequest(Request *req);
   void expireRequests();  // answer requests whose RMA outlived --rma-timeout
   // The connected client that owns these TCP credentials (nullptr when they are not valid).
@@ -223,10 +258,7 @@ class FabricServer {
   std::deque<std::pair<RecvOp *, size_t>> readyRecvs_;
   std::deque<Request *> doneRequests_;
   std::deque<Parked> parked_;
-  bool parkRequested_ = false;
-  bool replaying_ = false;
-  bool sendsClosed_ = false;  // stopTransfers() ran: nothing more is sent  // handling a parked message again: counted once, timed from arrival
-  Parked parkAs_;
+  bool sendsClosed_ = false;  // stopTransfers() ran: nothing more is sent
   uint64_t parkedProgress_ = 0;  // the cache's progress count when parked_ was last tried
   std::vector<Request *> heldInPlace_;  // test hook IOC_TEST_HOLD_INPLACE
   // Test hook IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS (finishRequest): unregisters still to come.
@@ -259,16 +291,7 @@ class FabricServer {
   std::atomic<bool> statsRequested_{false};
   std::string lastCacheStats_;
 
-  // Metrics (fabric thread only). cur*: the request being handled by handleMessage.
-  ServerMetrics metrics_;
-  uint64_t curType_ = 0;
-  std::chrono::steady_clock::time_point curStart_;
-  bool curAsync_ = false;  // its reply waits for RMA completions
-  bool curTimed_ = false;  // a request header was decoded
-  // The sequence to echo in replies (Header::setEcho): the request's being handled, or the
-  // Request's whose reply finishRequest/expireRequests is sending; 0 = none (no trailer).
-  uint64_t curEcho_ = 0;
-  int64_t curFenceNs_ = 0;  // the request's RequestDeadline (0: none)
+  ServerMetrics metrics_;  // fabric thread only
   // stopTransfers() runs: the clients were told FATAL_ERROR (their calls failed), so writes
   // whose RMA completes now are discarded, never applied after that report.
   bool draining_ = false;
