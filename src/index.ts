@@ -9,3 +9,4 @@ export * from './ummap';
 export { SIZE_SYNTAX } from './size';
 /** The package's version (as in its package.json). */
 export { packageVersion as version } from './native';
+export * from './checkpoint';

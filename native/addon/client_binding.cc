@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -245,6 +246,7 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
                            InstanceMethod("registerRange", &ClientHandle::RegisterRange),
                            InstanceMethod("unregisterRange", &ClientHandle::UnregisterRange),
                            InstanceMethod("ping", &ClientHandle::Ping),
+                           InstanceMethod("serverEpoch", &ClientHandle::ServerEpoch),
                            InstanceMethod("providerName", &ClientHandle::ProviderName),
                            InstanceMethod("setPassiveWait", &ClientHandle::SetPassiveWait),
                            InstanceMethod("setTimeout", &ClientHandle::SetTimeout),
@@ -374,6 +376,19 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
   Napi::Value ServerOf(const Napi::CallbackInfo &info) {
     if (!state_->client) return Napi::Number::New(info.Env(), -EBADF);
     return Napi::Number::New(info.Env(), ioc_client_server_of(state_->client, toI64(info[0]), toI64(info[1])));
+  }
+  // serverEpoch(high, low) -> {epoch: 16 hex digits ('0' x 16: unknown), durable}: the start
+  // epoch of the object's server as its latest handshake said (ioc_client_server_epoch).
+  Napi::Value ServerEpoch(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    int durable = 0;
+    uint64_t epoch = state_->client ? ioc_client_server_epoch(state_->client, toI64(info[0]), toI64(info[1]), &durable) : 0;
+    char text[17];
+    snprintf(text, sizeof text, "%016llx", (unsigned long long)epoch);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("epoch", text);
+    o.Set("durable", durable != 0);
+    return o;
   }
   Napi::Value Close(const Napi::CallbackInfo &info) {
     state_->closed = true;

@@ -269,6 +269,7 @@ struct Outcome {
   Napi::Promise::Deferred deferred;
   int error = 0;  // errno
   std::string message;
+  std::function<Napi::Value(Napi::Env)> value;  // what the promise resolves with (undefined if empty)
 };
 
 void settle(Napi::Env env, Napi::Function, std::nullptr_t*, Outcome* outcome) {
@@ -276,21 +277,28 @@ void settle(Napi::Env env, Napi::Function, std::nullptr_t*, Outcome* outcome) {
   if (!env) return;  // the environment is going away: nobody waits for the promise
   Napi::HandleScope scope(env);
   if (done->error) done->deferred.Reject(errnoError(env, done->error, done->message).Value());
-  else done->deferred.Resolve(env.Undefined());
+  else done->deferred.Resolve(done->value ? done->value(env) : env.Undefined());
 }
 using SettleFunction = Napi::TypedThreadSafeFunction<std::nullptr_t, Outcome, settle>;
+
+Napi::Value runOffThreadFor(Napi::Env env, std::function<void(Outcome&)> work);
 
 // Run work on its own thread and settle the returned promise on the JS thread. A thread per
 // call rather than the libuv pool: the work may wait for earlier write-backs of the mapping, and
 // it must run even if the environment is torn down meanwhile (the teardown's unmap waits for it).
 Napi::Value runOffThread(Napi::Env env, std::function<void()> work) {
-  auto* outcome = new Outcome{Napi::Promise::Deferred::New(env), 0, {}};
+  return runOffThreadFor(env, [work = std::move(work)](Outcome&) { work(); });
+}
+
+// The same, for work that sets the outcome's value.
+Napi::Value runOffThreadFor(Napi::Env env, std::function<void(Outcome&)> work) {
+  auto* outcome = new Outcome{Napi::Promise::Deferred::New(env), 0, {}, {}};
   Napi::Promise promise = outcome->deferred.Promise();
   SettleFunction settleFn = SettleFunction::New(env, "ummapWriteBack", 0, 1);
   auto body = [work = std::move(work), outcome, settleFn]() mutable {
     ioc::nameThisThread("ummap-writeback");
     try {
-      work();
+      work(*outcome);
     } catch (const std::system_error& e) {
       outcome->error = e.code().value();
       outcome->message = e.what();
@@ -391,6 +399,63 @@ Napi::Value SwitchTo(const Napi::CallbackInfo& info) {
     auto driver = createDriver(info[1].ToString(), params);
     m->switchDriver(std::move(driver), info[3].ToBoolean(), info[4].ToBoolean());
     return info.Env().Undefined();
+  });
+}
+
+// stageAsync(handle, scheme, params) -> Promise<void>: in the mapping's turn, a server-side copy
+// of its store to the target (Mapping::stage).
+Napi::Value StageAsync(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    auto m = mappingOf(info[0]);
+    std::string scheme = info[1].ToString();
+    DriverParams params = paramsOf(info[2]);
+    return runOffThread(info.Env(), [m, scheme, params] { m->stage(createDriver(scheme, params)); });
+  });
+}
+
+// checkpointAsync(handle, scheme, params, syncDriver) -> Promise<{epoch, bytes}>: the dirty
+// pages are taken now (the caller's thread); on another thread the target becomes a copy of
+// the store, the mapping moves to it and the pages go there (Mapping::runCheckpoint). epoch:
+// the server's volatile epoch in 16 hex digits ('0000000000000000': durable), bytes: sent.
+Napi::Value CheckpointAsync(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    auto m = mappingOf(info[0]);
+    // The target's driver first (a mapping of the same server shares its client: no connect
+    // here), then the snapshot: from there the job holds the mapping's turn until it runs.
+    std::shared_ptr<StorageDriver> dest = createDriver(info[1].ToString(), paramsOf(info[2]));
+    auto job = m->snapshotWriteBack(0, m->size(), info[3].ToBoolean(), false);
+    return runOffThreadFor(info.Env(), [m, job, dest](Outcome& out) {
+      Mapping::CheckpointResult r = m->runCheckpoint(*job, dest);
+      char epoch[17];
+      snprintf(epoch, sizeof epoch, "%016llx", (unsigned long long)r.epoch);
+      std::string epochText = epoch;
+      double bytes = double(r.bytesWritten);
+      out.value = [epochText, bytes](Napi::Env env) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("epoch", epochText);
+        o.Set("bytes", bytes);
+        return o;
+      };
+    });
+  });
+}
+
+// discardOnRelease(handle): releases never write back again (Mapping::discardOnRelease).
+Napi::Value DiscardOnRelease(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    mappingOf(info[0])->discardOnRelease();
+    return info.Env().Undefined();
+  });
+}
+
+// reloadAsync(handle, scheme, params) -> Promise<void>: re-point to the target and drop every
+// loaded page unwritten (Mapping::reload).
+Napi::Value ReloadAsync(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    auto m = mappingOf(info[0]);
+    std::string scheme = info[1].ToString();
+    DriverParams params = paramsOf(info[2]);
+    return runOffThread(info.Env(), [m, scheme, params] { m->reload(createDriver(scheme, params)); });
   });
 }
 
@@ -532,6 +597,10 @@ Napi::Object InitUmapBinding(Napi::Env env, Napi::Object exports) {
   exports.Set("umapTestReadAheadIdle", Napi::Function::New(env, TestReadAheadIdle, "umapTestReadAheadIdle"));
   exports.Set("umapSwitch", Napi::Function::New(env, SwitchTo, "umapSwitch"));
   exports.Set("umapStats", Napi::Function::New(env, Stats, "umapStats"));
+  exports.Set("umapStageAsync", Napi::Function::New(env, StageAsync, "umapStageAsync"));
+  exports.Set("umapCheckpointAsync", Napi::Function::New(env, CheckpointAsync, "umapCheckpointAsync"));
+  exports.Set("umapReloadAsync", Napi::Function::New(env, ReloadAsync, "umapReloadAsync"));
+  exports.Set("umapDiscardOnRelease", Napi::Function::New(env, DiscardOnRelease, "umapDiscardOnRelease"));
   exports.Set("umapPolicyCreate", Napi::Function::New(env, PolicyCreate, "umapPolicyCreate"));
   exports.Set("umapPolicyStats", Napi::Function::New(env, PolicyStats, "umapPolicyStats"));
   exports.Set("umapDropMemStore", Napi::Function::New(env, DropMemStore, "umapDropMemStore"));

@@ -118,7 +118,7 @@ void Mapping::unmap(bool sync) {
   if (closed_) return;
   TurnHold turn(*this, lock, nextTurn_++);
   if (closed_) return;
-  if (sync) flushLocked(0, options_.size, true, false);
+  if (sync && !discardOnRelease_) flushLocked(0, options_.size, true, false);
   closed_ = true;
   // Queued read-ahead is dropped; a reader in its read drops its result; one installing is
   // waited for (its UFFDIO_COPY must not land in a range munmap may hand out again).

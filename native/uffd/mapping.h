@@ -108,6 +108,29 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   void switchDriver(std::shared_ptr<StorageDriver> driver, bool copyFirst, bool allowExist);
   MappingStats stats() const;
 
+  // Checkpoints (mapping_checkpoint.cc). stage: in its turn, a server-side copy of the current
+  // store to `next` (replacing it), remembered so that a checkpoint to `next` needs no copy.
+  // runCheckpoint: a snapshotWriteBack's job written to `dest` instead of the current store:
+  // in its turn, dest becomes a copy of the current store (staged, or copied now), the mapping
+  // is re-pointed to it (what was acknowledged but not synced stays tracked: dest holds it only
+  // through the copy), then the job's pages go there. It fails with ESTALE, its pages dirty
+  // again, when the server restarted without --nvdimm since the pages it relies on were
+  // acknowledged, or during the checkpoint: never a retry with pages newer than the call.
+  // Returns the store's volatile epoch the pages were acknowledged in (0: durable server).
+  void stage(std::shared_ptr<StorageDriver> next);
+  struct CheckpointResult {
+    uint64_t epoch = 0;
+    uint64_t bytesWritten = 0;
+  };
+  CheckpointResult runCheckpoint(WriteBackJob& job, std::shared_ptr<StorageDriver> dest);
+  // Re-point to `next` and drop every loaded page without writing it back: the next touch
+  // reads next's content (restore of a checkpoint).
+  void reload(std::shared_ptr<StorageDriver> next);
+  // From now on, releases that would write back (unmap(true) when the mapping's last handle is
+  // collected or its environment torn down) drop the dirty pages instead: a checkpointed
+  // region's store is a committed version, which only a checkpoint may change.
+  void discardOnRelease() { discardOnRelease_ = true; }
+
   // Eviction policy support. isResident is lock-free (called under the policy lock).
   bool isResident(size_t segment, uint64_t generation) const;
   void evictForPolicy(size_t segment, uint64_t generation);
@@ -195,6 +218,8 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   uint64_t noticeEpoch(size_t untrustedFirst = 0, size_t untrustedEnd = 0);
   // Throws EIO once for the bytes counted in lostBytes_.
   void reportLostBytes();
+  // Re-point to next (attach it, detach the current one) under the lock and a turn.
+  void repointLocked(std::shared_ptr<StorageDriver> next);
 
   std::shared_ptr<StorageDriver> driver_;
   MappingOptions options_;
@@ -216,9 +241,11 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   uint64_t driverGeneration_ = 0;   // switchDriver: reads from the old driver are dropped
   bool unsyncedWrites_ = false;                    // written since the last driver sync
   UnsyncedPages unsynced_;                         // acknowledged under ackEpoch_, not yet synced
+  std::shared_ptr<StorageDriver> staged_;          // stage(): a copy of driver_'s content (until driver_ is written)
   uint64_t ackEpoch_ = 0;                          // the driver's volatile epoch they belong to
   uint64_t lostBytes_ = 0;                         // acknowledged, lost by a restart, not reported
   std::atomic<bool> closed_{false};
+  std::atomic<bool> discardOnRelease_{false};
   mutable std::mutex mutex_;
 
   // Turns of write-backs (see the top). A TurnHold waits for its turn and ends it.

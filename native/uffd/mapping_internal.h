@@ -55,4 +55,17 @@ class Mapping::TurnHold {
   WriteBackJob* job_;
 };
 
+// Whichever way a write-back (runWriteBack, runCheckpoint) ends, pages it moved out go back
+// before its turn ends.
+class Mapping::MovedPagesReturn {
+ public:
+  MovedPagesReturn(Mapping& m, std::unique_lock<std::mutex>& lock, WriteBackJob& job) : m_(m), lock_(lock), job_(job) {}
+  ~MovedPagesReturn() { m_.returnMovedPages(lock_, job_); }
+
+ private:
+  Mapping& m_;
+  std::unique_lock<std::mutex>& lock_;
+  WriteBackJob& job_;
+};
+
 }  // namespace ummap

@@ -111,6 +111,7 @@ void Mapping::writePieces(const std::vector<WritePiece>& pieces, unsigned parall
 }
 
 void Mapping::accountWritten(const WritePiece& piece, uint64_t epoch) {
+  staged_.reset();  // the store changed since the staged copy was made
   stats_.bytesWritten += std::min(piece.length, options_.size - piece.offset);
   stats_.writeBacks++;
   unsyncedWrites_ = true;
@@ -288,18 +289,6 @@ void Mapping::copyRuns(WriteBackJob& job, const std::vector<PageRun>& runs) {
   job.copies.push_back(std::move(copy));
   stats_.snapshotCopiedBytes += total;
 }
-
-// Whichever way runWriteBack ends, pages it moved out go back before its turn ends.
-class Mapping::MovedPagesReturn {
- public:
-  MovedPagesReturn(Mapping& m, std::unique_lock<std::mutex>& lock, WriteBackJob& job) : m_(m), lock_(lock), job_(job) {}
-  ~MovedPagesReturn() { m_.returnMovedPages(lock_, job_); }
-
- private:
-  Mapping& m_;
-  std::unique_lock<std::mutex>& lock_;
-  WriteBackJob& job_;
-};
 
 void Mapping::runWriteBack(WriteBackJob& job) {
   std::unique_lock<std::mutex> lock(mutex_);

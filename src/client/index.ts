@@ -436,6 +436,22 @@ export class IocClient {
     check(await n.ping(eagerSize, rdmaSize), `ping of ${this.host.includes(',') ? this.host : `${this.host}:${this.port}`}`);
   }
 
+  /**
+   * What this client last heard from the server that owns object (high, low) at its handshake:
+   * its start epoch (16 hex digits, random per server start: another value means the server
+   * restarted; zeros when unknown) and whether it keeps acknowledged writes across a restart
+   * (--nvdimm). A call to that server first makes it current.
+   *
+   * @example
+   * ```ts
+   * await client.stat(1n, 2n);
+   * const { epoch, durable } = client.serverEpoch(1n, 2n);
+   * ```
+   */
+  serverEpoch(high: ObjectIdPart, low: ObjectIdPart): { epoch: string; durable: boolean } {
+    return this.native.serverEpoch(idPart(high, 'high'), idPart(low, 'low'));
+  }
+
   /** libfabric provider in use, e.g. "tcp;ofi_rxm". */
   providerName(): string {
     return this.native.providerName();

@@ -16,6 +16,9 @@ export interface NativeClientHandle {
   providerName(): string;
   setPassiveWait(value: boolean): void;
   setTimeout(ms: number): void;
+  /** The start epoch of the object's server as its latest handshake said (16 hex digits, zeros
+   *  when unknown) and whether it keeps acknowledged writes across a restart (--nvdimm). */
+  serverEpoch(high: I64, low: I64): { epoch: string; durable: boolean };
   /** The servers, "host:port", in the order given. */
   servers(): string[];
   /** Index (in servers()) of the server that owns object (high, low) by rendezvous hashing. */

@@ -266,6 +266,54 @@ export class Mapping {
     return callNative(() => addon().umapStats(this.handle));
   }
 
+  /**
+   * @internal Checkpoints (src/checkpoint): the dirty pages are taken at the call; then, off
+   * the JS thread and after the earlier write-backs, `target` becomes a server-side copy of the
+   * mapping's object (already made by {@link Mapping.stageCheckpoint}, or made then), the
+   * mapping moves to it and the pages go there; `durable` adds the server's flush to its store.
+   * Resolves with the server's volatile epoch the pages were acknowledged in (zeros: a server
+   * with --nvdimm) and the bytes sent. Rejects with ESTALE, the pages dirty again, when the
+   * server restarted without --nvdimm meanwhile.
+   */
+  checkpointTo(target: { high: bigint; low: bigint }, durable: boolean): Promise<{ epoch: string; bytes: number }> {
+    this.checkOpen();
+    const { uri, spec, to } = this.resolveTarget(target);
+    const call = callNativeAsync(() => addon().umapCheckpointAsync(this.handle, spec.scheme, spec.params, durable), `checkpoint of ${this.target} to ${to}`);
+    // The mapping is on the target once the call ran (also when it failed after moving there).
+    this.currentUri = uri;
+    this.target = to;
+    return this.inCallOrder(call);
+  }
+
+  /** @internal Checkpointed regions: a release without unmap() (collection, exit) drops the dirty pages. */
+  discardOnRelease(): void {
+    this.checkOpen();
+    callNative(() => addon().umapDiscardOnRelease(this.handle));
+  }
+
+  /** @internal In the mapping's turn, a server-side copy of its object to `target` (the next checkpointTo's). */
+  stageCheckpoint(target: { high: bigint; low: bigint }): Promise<void> {
+    this.checkOpen();
+    const { spec, to } = this.resolveTarget(target);
+    return this.inCallOrder(callNativeAsync(() => addon().umapStageAsync(this.handle, spec.scheme, spec.params), `staging of ${to} from ${this.target}`));
+  }
+
+  /** @internal Move to `target` and drop every loaded page unwritten: the next touch reads the target. */
+  reloadFrom(target: { high: bigint; low: bigint }): Promise<void> {
+    this.checkOpen();
+    const { uri, spec, to } = this.resolveTarget(target);
+    const call = callNativeAsync(() => addon().umapReloadAsync(this.handle, spec.scheme, spec.params), `reload of ${this.target} from ${to}`);
+    this.currentUri = uri;
+    this.target = to;
+    return this.inCallOrder(call);
+  }
+
+  private resolveTarget(target: { high: bigint; low: bigint }): { uri: string; spec: DriverSpec; to: string } {
+    const uri = `ioc://${target.high}:${target.low}`;
+    const spec = parseUri(uri, { server: this.server });
+    return { uri, spec, to: targetText(uri, spec) };
+  }
+
   private repoint(target: MappingTarget, copyFirst: boolean, allowExist: boolean): void {
     this.checkOpen();
     const uri = typeof target === 'string' ? target : `ioc://${objectIdInput(target.high, 'high')}:${objectIdInput(target.low, 'low')}`;

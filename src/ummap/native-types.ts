@@ -95,6 +95,16 @@ export interface NativeUmapBinding {
   umapTestReadAheadIdle(timeoutMs: number): boolean;
   umapSwitch(handle: NativeMappingHandle, scheme: string, params: Record<string, string>, copyFirst: boolean, allowExist: boolean): void;
   umapStats(handle: NativeMappingHandle): NativeMappingStats;
+  /** In the mapping's turn, a server-side copy of its store to the target (the next checkpoint's). */
+  umapStageAsync(handle: NativeMappingHandle, scheme: string, params: Record<string, string>): Promise<void>;
+  /** Takes the dirty pages now; the target becomes a copy of the store (staged or copied then),
+   *  the mapping moves to it and the pages go there. epoch: the server's volatile epoch they
+   *  were acknowledged in (16 hex digits, zeros: durable); bytes: bytes sent. */
+  umapCheckpointAsync(handle: NativeMappingHandle, scheme: string, params: Record<string, string>, syncDriver: boolean): Promise<{ epoch: string; bytes: number }>;
+  /** Re-point to the target and drop every loaded page without writing it back. */
+  umapReloadAsync(handle: NativeMappingHandle, scheme: string, params: Record<string, string>): Promise<void>;
+  /** Releases that would write back (collection, environment teardown) drop the dirty pages instead. */
+  umapDiscardOnRelease(handle: NativeMappingHandle): void;
   umapPolicyCreate(order: 'fifo' | 'lifo', limit: number, window: number, name?: string): NativePolicyHandle;
   umapPolicyStats(policy: NativePolicyHandle): { used: number; limit: number };
   umapDropMemStore(name: string): boolean;
