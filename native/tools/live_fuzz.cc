@@ -263,7 +263,7 @@ int replyStatus(const Message &m) {
   h.decode(r);
   if (m.h.msgType == PONG) return 0;
   Response resp;
-  if (!decodePayload(r, resp)) return -10000;
+  if (!decodeResponse(r, resp)) return -10000;  // a ReplyReason may follow a failure's
   return resp.status;
 }
 
@@ -535,7 +535,7 @@ bool checkServer(const std::string &ip, const std::string &port, std::string &wh
   Header rh;
   Response resp;
   rh.decode(rr);
-  if (!decodePayload(rr, resp) || resp.status != 0 || !resp.msgHasData || resp.msgDataSize != small.size() ||
+  if (!decodeResponse(rr, resp) || resp.status != 0 || !resp.msgHasData || resp.msgDataSize != small.size() ||
       memcmp(resp.data, small.data(), small.size()) != 0)
     return why = "eager read returned other bytes", false;
   Flush f;
