@@ -1,5 +1,6 @@
 // Operations: the Prometheus metrics endpoint (iocatcher-server --metrics) after known traffic,
-// and the iocatcher admin command (stats, ls, flush, cow) against a running server.
+// and the iocatcher admin command (stats through the endpoint; ls, flush, cow through the
+// protocol) against a running server.
 import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
@@ -84,7 +85,7 @@ describe('ops: metrics endpoint', function () {
     assert.ok(after.get('ioc_connected_clients{channel="fabric"}')! >= 1);
   });
 
-  it('/stats and /objects answer JSON; iocatcher stats and ls print them', async () => {
+  it('/stats and /objects answer JSON; iocatcher stats prints the first, ls lists the objects through the protocol', async () => {
     const stats = JSON.parse((await httpGet(`http://${metrics}/stats`)).body);
     assert.equal(stats.cache.dirtyBytes, 2 * MiB);
     const objects = JSON.parse((await httpGet(`http://${metrics}/objects`)).body);
@@ -98,9 +99,13 @@ describe('ops: metrics endpoint', function () {
     assert.match(s.stdout, /rma read 3/);
     const sj = await run(process.execPath, [admin, 'stats', '--json'], { env: { ...process.env, IOC_METRICS: metrics } });
     assert.equal(JSON.parse(sj.stdout).bytes.written, 5 * 4 * KiB + 2 * MiB);
-    const ls = await run(process.execPath, [admin, 'ls', '--metrics', metrics]);
-    assert.match(ls.stdout, /^\s*HIGH\s+LOW\s+SIZE\s+SEGMENTS\s+CACHED\s+DIRTY$/m);
-    assert.match(ls.stdout, new RegExp(`^\\s*1\\s+3\\s+${2 * MiB}\\s+1\\s+${8 * MiB}\\s+${2 * MiB}$`, 'm'));
+    const ls = await run(process.execPath, [admin, 'ls', '--server', server.address]);
+    assert.match(ls.stdout, /^\s+SIZE\s+STORED\s+CACHED\s+DIRTY\s+ID$/m);
+    assert.match(ls.stdout, /^\s+2\.0 MiB\s+-\s+8\.0 MiB\s+2\.0 MiB\s+1:3$/m);
+    const lsJson = await run(process.execPath, [admin, 'ls', '--json'], { env: { ...process.env, IOC_SERVER: server.address } });
+    const listed = lsJson.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(listed.find((o) => o.id === '1:3'),
+      { id: '1:3', high: '1', low: '3', size: 2 * MiB, storedBytes: 0, cachedBytes: 8 * MiB, dirtyBytes: 2 * MiB, stored: false, server: server.address });
   });
 
   it('iocatcher flush and cow act on the running server', async () => {
@@ -120,7 +125,7 @@ describe('ops: metrics endpoint', function () {
   it('iocatcher reports usage errors (exit 2) and unreachable servers (exit 1) clearly', () => {
     const help = spawnSync(process.execPath, [admin, '--help'], { encoding: 'utf8' });
     assert.equal(help.status, 0);
-    for (const word of ['stats', 'ls', 'flush', 'cow', '--metrics', '--server', '--allow-exist']) assert.ok(help.stdout.includes(word), word);
+    for (const word of ['stats', 'ls', 'stat', 'rm', 'get', 'put', 'flush', 'cow', '--metrics', '--server', '--allow-exist']) assert.ok(help.stdout.includes(word), word);
     const cowHelp = spawnSync(process.execPath, [admin, 'cow', '--help'], { encoding: 'utf8' });
     assert.match(cowHelp.stdout, /^Usage: iocatcher cow SRC_HIGH:SRC_LOW DST_HIGH:DST_LOW/);
     for (const [args, msg] of [

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #ifdef IOC_HAVE_UV
 #include <uv.h>
@@ -34,7 +35,18 @@ struct ClientState {
   }
 };
 
-// Runs fn on a worker thread; resolves its promise with fn's int64 result.
+// A call's outcome for JavaScript: its number, or for a failure the server explained (a
+// ReplyReason, or the client's refusal of a namespace call) {ret, reason}.
+Napi::Value outcome(Napi::Env env, int64_t ret, const std::string &reason) {
+  if (ret >= 0 || reason.empty()) return Napi::Number::New(env, (double)ret);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ret", Napi::Number::New(env, (double)ret));
+  o.Set("reason", Napi::String::New(env, reason));
+  return o;
+}
+
+// Runs fn on a worker thread; resolves its promise with fn's int64 result (outcome()), or with
+// onOk's value when it succeeded and onOk is set.
 class CallWorker : public Napi::AsyncWorker {
  public:
   CallWorker(Napi::Env env, std::shared_ptr<ClientState> state, std::function<int64_t(ioc_client_t *)> fn)
@@ -46,15 +58,23 @@ class CallWorker : public Napi::AsyncWorker {
     state_->inflight++;
   }
   void keepAlive(Napi::Value v) { ref_ = Napi::Persistent(v.As<Napi::Object>()); }
+  void onSuccess(std::function<Napi::Value(Napi::Env)> f) { onOk_ = std::move(f); }
+  void onSettled(std::function<void()> f) { onSettled_ = std::move(f); }
   Napi::Promise promise() { return deferred_.Promise(); }
-  void Execute() override { result_ = state_->client ? fn_(state_->client) : -EBADF; }
+  void Execute() override {
+    result_ = state_->client ? fn_(state_->client) : -EBADF;
+    // The reason is the calling thread's: read on the thread that made the call.
+    if (result_ < 0 && state_->client) reason_ = ioc_client_last_error(state_->client);
+  }
   void OnOK() override {
+    if (onSettled_) onSettled_();
     state_->inflight--;
     state_->maybeFree();
-    deferred_.Resolve(Napi::Number::New(Env(), (double)result_));
+    deferred_.Resolve(result_ >= 0 && onOk_ ? onOk_(Env()) : outcome(Env(), result_, reason_));
   }
   // Execute() threw (it should not): still settle the promise, as an I/O error.
   void OnError(const Napi::Error &) override {
+    if (onSettled_) onSettled_();
     state_->inflight--;
     state_->maybeFree();
     deferred_.Resolve(Napi::Number::New(Env(), (double)-EIO));
@@ -65,7 +85,10 @@ class CallWorker : public Napi::AsyncWorker {
   std::function<int64_t(ioc_client_t *)> fn_;
   Napi::Promise::Deferred deferred_;
   Napi::ObjectReference ref_;
+  std::function<Napi::Value(Napi::Env)> onOk_;
+  std::function<void()> onSettled_;
   int64_t result_ = 0;
+  std::string reason_;
 };
 
 // Small reads and writes driven by the event loop itself: the request is sent from the JS
@@ -131,6 +154,7 @@ class LoopCall {
       int r = b_.conn->advance();
       if (r != 0) {
         result_ = r < 0 ? r : b_.conn->status() < 0 ? b_.conn->status() : call_->result();
+        if (result_ < 0) reason_ = b_.conn->replyReason();
         return true;
       }
       if (spinUs > 0 && std::chrono::steady_clock::now() < spinEnd) {
@@ -184,9 +208,9 @@ class LoopCall {
         if (fromLoop) {
           Napi::AsyncContext context(env_, "iocatcher:call");
           Napi::CallbackScope callbackScope(env_, context);
-          deferred_.Resolve(Napi::Number::New(env_, (double)result));
+          deferred_.Resolve(outcome(env_, result, reason_));
         } else {
-          deferred_.Resolve(Napi::Number::New(env_, (double)result));
+          deferred_.Resolve(outcome(env_, result, reason_));
         }
         state_->maybeFree();
       }
@@ -206,6 +230,7 @@ class LoopCall {
   bool closing_ = false;
   int closed_ = 0;
   int64_t result_ = 0;
+  std::string reason_;
 };
 #else
 template <class Call>
@@ -233,6 +258,38 @@ uint64_t toU64(const Napi::Value &v) {
   return (uint64_t)v.As<Napi::Number>().Int64Value();
 }
 
+// An object's stat as JavaScript sees it: ids as bigints, sizes as numbers (exact below 2^53).
+Napi::Object statObject(Napi::Env env, const ioc_obj_stat_t &s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("high", Napi::BigInt::New(env, s.high));
+  o.Set("low", Napi::BigInt::New(env, s.low));
+  o.Set("size", Napi::Number::New(env, (double)s.size));
+  o.Set("storedBytes", Napi::Number::New(env, (double)s.stored_bytes));
+  o.Set("cachedBytes", Napi::Number::New(env, (double)s.cached_bytes));
+  o.Set("dirtyBytes", Napi::Number::New(env, (double)s.dirty_bytes));
+  o.Set("stored", Napi::Boolean::New(env, s.stored));
+  return o;
+}
+
+// A listing (ioc_obj_list_t) held by JavaScript. Its pages are fetched on worker threads, one at
+// a time (busy); closing it while a page is on its way frees it when that page is in. An open
+// listing counts as a call in flight: the client stays until it is closed (or collected).
+struct ListState {
+  std::shared_ptr<ClientState> client;
+  ioc_obj_list_t *cursor = nullptr;
+  bool busy = false, closed = false;  // JavaScript thread only
+  std::vector<ioc_obj_stat_t> page;   // the last page (worker thread while busy)
+  void release() {
+    if (!cursor) return;
+    ioc_client_obj_list_close(cursor);
+    cursor = nullptr;
+    client->inflight--;
+    client->maybeFree();
+  }
+  ~ListState() { release(); }
+};
+using ListRef = std::shared_ptr<ListState>;
+
 class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -247,6 +304,11 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
                            InstanceMethod("unregisterRange", &ClientHandle::UnregisterRange),
                            InstanceMethod("ping", &ClientHandle::Ping),
                            InstanceMethod("serverEpoch", &ClientHandle::ServerEpoch),
+                           InstanceMethod("stat", &ClientHandle::Stat),
+                           InstanceMethod("delete", &ClientHandle::Delete),
+                           InstanceMethod("listOpen", &ClientHandle::ListOpen),
+                           InstanceMethod("listNext", &ClientHandle::ListNext),
+                           InstanceMethod("listClose", &ClientHandle::ListClose),
                            InstanceMethod("providerName", &ClientHandle::ProviderName),
                            InstanceMethod("setPassiveWait", &ClientHandle::SetPassiveWait),
                            InstanceMethod("setTimeout", &ClientHandle::SetTimeout),
@@ -352,6 +414,73 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
       if (!fast.IsEmpty()) return fast;
     }
     return run(info, viaPool);
+  }
+  // stat(high, low) -> the object's stat, or a failure (ENOENT: no such object).
+  Napi::Value Stat(const Napi::CallbackInfo &info) {
+    int64_t high = toI64(info[0]), low = toI64(info[1]);
+    auto out = std::make_shared<ioc_obj_stat_t>();
+    auto *w = new CallWorker(info.Env(), state_, [=](ioc_client_t *c) {
+      return (int64_t)ioc_client_obj_stat(c, high, low, out.get());
+    });
+    w->onSuccess([out](Napi::Env env) { return statObject(env, *out); });
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
+  }
+  Napi::Value Delete(const Napi::CallbackInfo &info) {
+    int64_t high = toI64(info[0]), low = toI64(info[1]);
+    return run(info, [=](ioc_client_t *c) { return (int64_t)ioc_client_obj_delete(c, high, low); });
+  }
+  // listOpen(filterHigh, high) -> a listing handle (nothing is sent yet).
+  Napi::Value ListOpen(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!state_->client || state_->closed) return Napi::Number::New(env, -EBADF);
+    ioc_obj_list_t *cursor = ioc_client_obj_list_open(state_->client, info[0].ToBoolean(), toI64(info[1]));
+    if (!cursor) return Napi::Number::New(env, -(errno ? errno : ENOMEM));
+    auto *ref = new ListRef(std::make_shared<ListState>());
+    (*ref)->client = state_;
+    (*ref)->cursor = cursor;
+    state_->inflight++;
+    return Napi::External<ListRef>::New(env, ref, [](Napi::Env, ListRef *r) { delete r; });
+  }
+  // listNext(listing, max) -> an array of up to max stats ([]: the listing is complete), or a failure.
+  Napi::Value ListNext(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    ListRef list = *info[0].As<Napi::External<ListRef>>().Data();
+    size_t max = (size_t)toU64(info[1]);
+    if (list->busy) throw Napi::Error::New(env, "listNext: a page of this listing is already on its way");
+    if (!list->cursor || max == 0) {
+      auto d = Napi::Promise::Deferred::New(env);
+      d.Resolve(Napi::Number::New(env, list->cursor ? -EINVAL : -EBADF));
+      return d.Promise();
+    }
+    list->busy = true;
+    auto *w = new CallWorker(env, state_, [list, max](ioc_client_t *) -> int64_t {
+      list->page.resize(max);
+      ssize_t n = ioc_client_obj_list(list->cursor, list->page.data(), max);
+      list->page.resize(n < 0 ? 0 : (size_t)n);
+      return n;
+    });
+    w->onSuccess([list](Napi::Env e) {
+      Napi::Array out = Napi::Array::New(e, list->page.size());
+      for (size_t i = 0; i < list->page.size(); i++) out.Set((uint32_t)i, statObject(e, list->page[i]));
+      list->page.clear();
+      list->page.shrink_to_fit();
+      return out;
+    });
+    w->onSettled([list] {
+      list->busy = false;
+      if (list->closed) list->release();
+    });
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
+  }
+  Napi::Value ListClose(const Napi::CallbackInfo &info) {
+    ListRef list = *info[0].As<Napi::External<ListRef>>().Data();
+    list->closed = true;
+    if (!list->busy) list->release();
+    return info.Env().Undefined();
   }
   Napi::Value ProviderName(const Napi::CallbackInfo &info) {
     const char *name = state_->client ? ioc_client_provider_name(state_->client) : "";

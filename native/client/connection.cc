@@ -149,6 +149,7 @@ int Connection::handshake(const std::vector<char> &name) {
         serverEpoch_ = fh.hasServerInfo ? fh.serverEpoch : 0;
         serverDurable_ = fh.hasServerInfo && fh.durableWrites;
         errnoStatuses_ = fh.hasServerInfo;
+        features_ = fh.hasServerInfo ? fh.features : 0;
         // The server stamped its clock before sending: at this moment its clock reads at least
         // that stamp, so stamp - our clock now is a lower bound of the difference.
         fencing_ = fh.hasServerInfo && fh.fencing && !getenv("IOC_CLIENT_NO_FENCING");
@@ -316,9 +317,17 @@ int Connection::onCompletion(const fabric::Completion &c) {
     call_.replied = true;
   } else if (rh.msgType == ERROR_ACK && !call_.replied) {  // the server could not serve the request at all
     Response resp;
-    call_.status = decodeResponse(r, resp) && resp.status < 0 ? resp.status : -EPROTO;
+    call_.status = decodeResponse(r, resp, &replyReason_) && resp.status < 0 ? resp.status : -EPROTO;
     call_.replied = true;
   } else if (rh.msgType == call_.replyType && !call_.replied) {
+    // Our server may append a ReplyReason to a failed reply: kept for ioc_client_last_error.
+    // (The payload's own decoder, onReply, accepts it too: decodeResponse.)
+    if (rh.msgType != ASSIGN_ID) {
+      Reader peek = r;
+      Response resp;
+      std::string why;
+      if (decodeResponse(peek, resp, &why) && resp.status < 0) replyReason_ = why;
+    }
     call_.status = call_.onReply(rh.msgType, r);
     call_.replied = true;
     // The original server answers every failure with -1, which is no errno (it would read as
@@ -427,6 +436,7 @@ int Connection::begin(uint64_t msgType, const std::function<void(Writer &)> &enc
   }
   if (!w.ok()) return -EMSGSIZE;
   call_ = PendingCall();
+  replyReason_.clear();
   call_.sequence = trailer.sequence;
   call_.length = w.size();
   call_.fenced = fenced;

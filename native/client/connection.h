@@ -91,6 +91,12 @@ class Connection {
   // clock), and how much earlier than our own deadline of a call the one we send to it is.
   bool fencing() const { return fencing_; }
   static std::chrono::nanoseconds fenceGuard(unsigned timeoutMs);
+  // From the handshake: whether the server sent our server info (false: an original server),
+  // and the proto::Feature bits it listed (0 when it sent none).
+  bool hasServerInfo() const { return errnoStatuses_; }
+  uint64_t features() const { return features_; }
+  // The ReplyReason the server appended to the failed reply of the last call ("" when none).
+  const std::string &replyReason() const { return replyReason_; }
 
  private:
   void openEndpoint();
@@ -114,6 +120,8 @@ class Connection {
   // From the handshake: the server's statuses are negative errno values (ours; it appends its
   // server info to ASSIGN_ID). The original's are -1 for every failure.
   bool errnoStatuses_ = false;
+  uint64_t features_ = 0;
+  std::string replyReason_;
   // Fencing: a lower bound of (server clock - our clock), from the handshake: the server's
   // stamp minus our clock when its ASSIGN_ID was handled (the stamp was taken before that), and
   // when it was taken (a bound on clock drift since is subtracted, see begin()).

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "client/connection.h"
@@ -47,6 +48,50 @@ struct PingCall {
   std::vector<char> rdma;
   proto::Ping msg;
 };
+
+// The object namespace (extension): sent only to a server whose handshake listed
+// proto::FEATURE_NAMESPACE (namespaceRefusal() says why not otherwise).
+
+// OBJ_STAT: what the server knows of one object (stat), or -ENOENT.
+struct StatCall {
+  StatCall(int64_t high, int64_t low);
+  uint64_t msgType() const { return proto::OBJ_STAT; }
+  uint64_t replyType() const { return proto::OBJ_STAT_ACK; }
+  void encode(proto::Writer &w) const { msg.encode(w); }
+  int onReply(proto::Reader &r);
+  int64_t result() const { return 0; }
+
+  proto::ObjectRequest msg;
+  proto::ObjectStat stat;
+};
+
+// OBJ_DELETE: 0, -ENOENT, or -EBUSY while a range of the object is registered.
+struct DeleteCall {
+  DeleteCall(int64_t high, int64_t low);
+  uint64_t msgType() const { return proto::OBJ_DELETE; }
+  uint64_t replyType() const { return proto::OBJ_DELETE_ACK; }
+  void encode(proto::Writer &w) const { msg.encode(w); }
+  int onReply(proto::Reader &r);
+  int64_t result() const { return 0; }
+
+  proto::ObjectRequest msg;
+};
+
+// OBJ_LIST: one page of one server's listing (proto::ListPage).
+struct ListCall {
+  uint64_t msgType() const { return proto::OBJ_LIST; }
+  uint64_t replyType() const { return proto::OBJ_LIST_ACK; }
+  void encode(proto::Writer &w) const { msg.encode(w); }
+  int onReply(proto::Reader &r);
+  int64_t result() const { return 0; }
+
+  proto::ListRequest msg;
+  proto::ListPage page;
+};
+
+// Why a namespace request is not sent to this connection's server ("" when it may be): the
+// words of ioc_client_last_error and of the TypeScript error, naming the server.
+std::string namespaceRefusal(const Connection &conn, const std::string &serverName);
 
 // An idle connection to the server owning (high, low), or conn == nullptr when none is idle
 // right now (the caller then takes the blocking path, which may open one).

@@ -177,7 +177,26 @@ Napi::Value Support(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// create({scheme, params, size, segmentSize, storageOffset, readOnly, noFirstRead, tracking,
+// A mapping given no size maps the stored object from storageOffset to its end.
+size_t sizeFromStore(StorageDriver& driver, uint64_t storageOffset) {
+  std::string why;
+  int64_t size = driver.objectSize(why);
+  std::string what = driver.describe();
+  if (size == -ENOENT)
+    throw std::system_error(ENOENT, std::generic_category(), what + " does not exist: a new object needs a size");
+  if (size == -ENOSYS && why.empty())
+    throw std::system_error(EINVAL, std::generic_category(), what + " needs a size (its driver cannot tell one)");
+  if (size < 0)
+    throw std::system_error((int)-size, std::generic_category(),
+                            what + " needs a size: its size could not be read (" + (why.empty() ? strerror((int)-size) : why) + ")");
+  if ((uint64_t)size <= storageOffset)
+    throw std::system_error(EINVAL, std::generic_category(),
+                            what + " holds " + std::to_string(size) + " bytes: nothing to map from storage offset " +
+                                std::to_string(storageOffset) + " (give a size)");
+  return (size_t)(size - storageOffset);
+}
+
+// create({scheme, params, size (0: the stored object's), segmentSize, storageOffset, readOnly, noFirstRead, tracking,
 //         readAheadMax, policy}) -> {handle, buffer, tracking}
 Napi::Value Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -202,6 +221,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     DriverParams params = paramsOf(spec.Get("params"));
     if (o.readOnly) params["readOnly"] = "1";
     auto driver = createDriver(spec.Get("scheme").ToString(), params);
+    if (o.size == 0) o.size = sizeFromStore(*driver, o.storageOffset);
     auto mapping = Mapping::create(std::move(driver), o);
     envMappings(env).add(mapping);
 
@@ -213,6 +233,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     out.Set("handle", handle);
     out.Set("buffer", buffer);
     out.Set("tracking", mapping->wpAsync() ? "wp-async" : "wp-fault");
+    out.Set("size", Napi::Number::New(env, (double)mapping->size()));
     return out;
   });
 }

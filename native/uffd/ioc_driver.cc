@@ -109,6 +109,15 @@ class IocDriver : public StorageDriver {
     if (rangeId_ > 0) ioc_client_obj_range_unregister(client_->get(), rangeId_, high_, low_, rangeOffset_, rangeSize_, rangeWrite_);
     rangeId_ = 0;
   }
+  int64_t objectSize(std::string& why) override {
+    ioc_obj_stat_t st;
+    int ret = ioc_client_obj_stat(client_->get(), high_, low_, &st);
+    if (ret < 0) {
+      why = ioc_client_last_error(client_->get());
+      return ret;
+    }
+    return st.size > (uint64_t)INT64_MAX ? -EOVERFLOW : (int64_t)st.size;
+  }
   std::string describe() const override {
     return "ioc://" + std::to_string(high_) + ":" + std::to_string(low_) + "@" + address_;
   }

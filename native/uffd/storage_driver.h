@@ -3,6 +3,7 @@
 // StorageDriver, then register a factory in driver_registry.cc under a URI scheme name.
 #pragma once
 
+#include <errno.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -49,6 +50,10 @@ class StorageDriver {
   virtual int copyRangeTo(StorageDriver& dest, uint64_t offset, size_t size, bool allowExist) { return 0; }
   // Whether the store already holds data (cow refuses an existing destination unless allowed).
   virtual bool exists() { return false; }
+  // The size of the stored object, for a mapping given no size: >= 0, or a negative errno
+  // (-ENOENT: no such object; -ENOSYS: this driver cannot tell), with why set when there is
+  // more to say than the errno.
+  virtual int64_t objectSize(std::string& why) { return -ENOSYS; }
   // Called once when a mapping starts/stops using the driver (ioc range registration).
   virtual int attach(uint64_t offset, size_t size, bool write) { return 0; }
   virtual void detach() {}

@@ -1,48 +1,71 @@
-// iocatcher: administration of a running iocatcher-server.
-//   stats / ls go through the server's metrics endpoint (iocatcher-server --metrics HOST:PORT);
-//   flush / cow are protocol requests sent through the client library (IocClient).
-import * as http from 'http';
+// iocatcher: administration of running iocatcher-servers.
+//   ls / stat / rm / get / put / flush / cow are protocol requests sent through the client
+//   library (IocClient) to the servers of --server (or $IOC_SERVER);
+//   stats reads a server's metrics endpoint (iocatcher-server --metrics HOST:PORT).
 import { parseArgs } from 'util';
 import { IocClient } from '../client';
 import { checkClientEnv } from '../env';
+import { IocError } from '../errors';
 import { packageVersion } from '../native';
 import { parseSize, SIZE_SYNTAX } from '../size';
-import type { CachedObject, DaemonStats } from '../server/metrics';
+import type { DaemonStats } from '../server/metrics';
+import { idText, LS_HEADER, lsRow, statJson, statText } from './format';
+import { formatStats, getJson, MetricsAddressError } from './stats';
+import { getObject, putObject } from './transfer';
 
 export const USAGE = `Usage: iocatcher COMMAND [options]
 
-Administration of a running iocatcher-server.
+Administration of running iocatcher-servers.
 
 Commands:
+  ls [--high N] [--json] [--server LIST]
+        every object the servers hold, stored or cached: size, stored, cached and dirty bytes
+        (sizes for people; --json: one JSON object per line, sizes in bytes)
+  stat HIGH:LOW [--json] [--server LIST]
+        what the object's server knows of it (exit 1 when it does not exist)
+  rm HIGH:LOW... [--server LIST]
+        delete objects: cached data and the stored copy (EBUSY while a mapping holds a range)
+  get HIGH:LOW [FILE|-] [--server LIST]
+        the object's bytes (its whole size) into FILE, or stdout (- or no FILE)
+  put FILE|- HIGH:LOW [--server LIST]
+        FILE, or stdin (-), into the object, which it replaces (its size is what was written),
+        then flushed to the server's store
+  flush HIGH:LOW [--offset N] [--size N] [--server LIST]
+        write the object's dirty cached data (the range, or all of it) to the backing store
+  cow SRC_HIGH:SRC_LOW DST_HIGH:DST_LOW [--allow-exist] [--offset N] [--size N] [--server LIST]
+        copy-on-write copy of an object (or of a range of it) to another object
   stats [--metrics HOST:PORT] [--json]
         the server's counters: requests by type, bytes, eager/RMA transfers, errors, clients,
         cache figures (through the server's --metrics endpoint)
-  ls [--metrics HOST:PORT] [--json]
-        the objects holding cached segments: id, logical size, cached and dirty bytes
-  flush HIGH:LOW [--offset N] [--size N] [--server HOST:PORT]
-        write the object's dirty cached data (the range, or all of it) to the backing store
-  cow SRC_HIGH:SRC_LOW DST_HIGH:DST_LOW [--allow-exist] [--offset N] [--size N] [--server HOST:PORT]
-        copy-on-write copy of an object (or of a range of it) to another object
 
 Options:
-  --metrics HOST:PORT   the server's metrics endpoint (default: $IOC_METRICS)
-  --server HOST:PORT    the server's libfabric address (default: first of $IOC_SERVER, else
-                        127.0.0.1:8556)
-  --json                print the server's JSON answer as it is
+  --server LIST         the servers' libfabric addresses, HOST:PORT[,HOST:PORT...] (default:
+                        $IOC_SERVER, else 127.0.0.1:8556); objects are placed on them by
+                        rendezvous hashing, as every client does
+  --metrics HOST:PORT   stats: the server's metrics endpoint (default: $IOC_METRICS)
+  --high N              ls: only the objects whose high half is N
+  --json                machine-readable output
   -h, --help            show this help (also: iocatcher COMMAND --help)
   --version             print the version
 
 Object ids are two signed 64-bit integers HIGH:LOW (decimal, or 0x... hexadecimal).
 --offset and --size take a byte count: 0x... hexadecimal, or ${SIZE_SYNTAX}.
-Exit status: 0 on success, 1 when the server refused or could not be reached, 2 on bad usage.
+get and put draw a progress line (bytes, rate, time left) on stderr when it is a terminal.
+Exit status: 0 on success, 1 when a server refused or could not be reached, 2 on bad usage.
 `;
 
 const COMMAND_USAGE: Record<string, string> = {
+  ls: 'Usage: iocatcher ls [--high N] [--json] [--server LIST]\n\nLists every object of the servers (default $IOC_SERVER), cached or stored or both, each once:\nSIZE (logical), STORED (size in the backing store, - when not stored), CACHED, DIRTY, ID.\nWith --json, one JSON object per line: {"id","high","low","size","storedBytes","cachedBytes",\n"dirtyBytes","stored","server"}, sizes in bytes, ids as strings.\n',
+  stat: 'Usage: iocatcher stat HIGH:LOW [--json] [--server LIST]\n\nWhat the server owning object HIGH:LOW knows of it: logical size, stored size, cached and dirty\nbytes. Exit 1 when the object does not exist.\n',
+  rm: 'Usage: iocatcher rm HIGH:LOW... [--server LIST]\n\nDeletes each object: its cached segments and its stored copy. An object with a registered range\n(a mapping holds it) is refused (EBUSY). Exit 1 when any could not be deleted.\n',
+  get: 'Usage: iocatcher get HIGH:LOW [FILE|-] [--server LIST]\n\nWrites the whole object (its size as stat gives it) into FILE, or to stdout with - or no FILE.\nA progress line goes to stderr when it is a terminal.\n',
+  put: 'Usage: iocatcher put FILE|- HIGH:LOW [--server LIST]\n\nReplaces object HIGH:LOW with the bytes of FILE, or of stdin with -: the object\'s size is then\nwhat was written. The data is flushed to the server\'s store at the end. A progress line goes to\nstderr when it is a terminal.\n',
+  flush: 'Usage: iocatcher flush HIGH:LOW [--offset N] [--size N] [--server LIST]\n\nWrites the dirty cached data of object HIGH:LOW overlapping [N, N+SIZE) (size 0 or absent:\nthe whole object) to the backing store. Exit 1 when the object does not exist.\n',
+  cow: 'Usage: iocatcher cow SRC_HIGH:SRC_LOW DST_HIGH:DST_LOW [--allow-exist] [--offset N] [--size N] [--server LIST]\n\nCopy-on-write copy of the whole object (size 0 or absent; with --allow-exist an existing\ndestination is replaced) or of [offset, offset+size) onto the same range of the destination.\n',
   stats: 'Usage: iocatcher stats [--metrics HOST:PORT] [--json]\n\nPrints the counters of the server whose metrics endpoint is HOST:PORT (default $IOC_METRICS).\n',
-  ls: 'Usage: iocatcher ls [--metrics HOST:PORT] [--json]\n\nLists the objects holding cached segments on the server whose metrics endpoint is HOST:PORT\n(default $IOC_METRICS): HIGH, LOW, logical size, segments, cached and dirty bytes.\n',
-  flush: 'Usage: iocatcher flush HIGH:LOW [--offset N] [--size N] [--server HOST:PORT]\n\nWrites the dirty cached data of object HIGH:LOW overlapping [N, N+SIZE) (size 0 or absent:\nthe whole object) to the backing store.\n',
-  cow: 'Usage: iocatcher cow SRC_HIGH:SRC_LOW DST_HIGH:DST_LOW [--allow-exist] [--offset N] [--size N] [--server HOST:PORT]\n\nCopy-on-write copy of the whole object (size 0 or absent; with --allow-exist an existing\ndestination is replaced) or of [offset, offset+size) onto the same range of the destination.\n',
 };
+
+const COMMANDS = Object.keys(COMMAND_USAGE);
 
 class UsageError extends Error {}
 
@@ -51,12 +74,15 @@ interface Parsed {
   positional: string[];
   metrics?: string;
   server?: string;
+  high?: bigint;
   json: boolean;
   allowExist: boolean;
   offset: bigint;
   size: bigint;
   help: boolean;
   version: boolean;
+  /** Options given, by name: each command takes its own. */
+  given: Set<string>;
 }
 
 const OPTIONS = {
@@ -64,21 +90,35 @@ const OPTIONS = {
   version: { type: 'boolean' },
   metrics: { type: 'string' },
   server: { type: 'string' },
+  high: { type: 'string' },
   json: { type: 'boolean' },
   'allow-exist': { type: 'boolean' },
   offset: { type: 'string' },
   size: { type: 'string' },
 } as const;
 
+// The options each command takes (besides --help and --version).
+const TAKES: Record<string, string[]> = {
+  ls: ['server', 'high', 'json'],
+  stat: ['server', 'json'],
+  rm: ['server'],
+  get: ['server'],
+  put: ['server'],
+  flush: ['server', 'offset', 'size'],
+  cow: ['server', 'allow-exist', 'offset', 'size'],
+  stats: ['metrics', 'json'],
+};
+
 function parseCommandLine(argv: string[]): Parsed {
-  const p: Parsed = { positional: [], json: false, allowExist: false, offset: 0n, size: 0n, help: false, version: false };
+  const p: Parsed = { positional: [], json: false, allowExist: false, offset: 0n, size: 0n, help: false, version: false, given: new Set() };
   // util.parseArgs does the splitting; non-strict mode returns tokens, so that an object id with
-  // a negative part (-5:3) stays an argument and the errors below say what was wrong.
+  // a negative part (-5:3) and '-' (stdin, stdout) stay arguments and the errors below say what
+  // was wrong.
   const { tokens } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: false, tokens: true });
   const seen = new Set<number>();
   for (const t of tokens) {
     if (t.kind === 'option-terminator') continue;
-    if (t.kind === 'positional' || /^-\d/.test(argv[t.index])) {
+    if (t.kind === 'positional' || /^-\d/.test(argv[t.index]) || argv[t.index] === '-') {
       if (seen.has(t.index)) continue;
       seen.add(t.index);
       if (p.command === undefined) p.command = argv[t.index];
@@ -102,11 +142,13 @@ function parseCommandLine(argv: string[]): Parsed {
       }
     };
     if (OPTIONS[name].type === 'boolean' && t.value !== undefined) throw new UsageError(`option ${t.rawName} takes no value`);
+    p.given.add(name);
     switch (name) {
       case 'help': p.help = true; break;
       case 'version': p.version = true; break;
       case 'metrics': p.metrics = value(); break;
       case 'server': p.server = value(); break;
+      case 'high': p.high = idHalf(value(), '--high'); break;
       case 'json': p.json = true; break;
       case 'allow-exist': p.allowExist = true; break;
       case 'offset': p.offset = count(); break;
@@ -116,74 +158,152 @@ function parseCommandLine(argv: string[]): Parsed {
   return p;
 }
 
+function idHalf(s: string, what: string): bigint {
+  if (!/^-?(?:0x[0-9a-f]+|\d+)$/i.test(s)) throw new UsageError(`${what} takes a signed 64-bit integer (decimal or 0x...), got '${s}'`);
+  const v = s.startsWith('-') ? -BigInt(s.slice(1)) : BigInt(s);
+  if (v < -(1n << 63n) || v >= 1n << 63n) throw new UsageError(`${what} '${s}' is not a signed 64-bit integer`);
+  return v;
+}
+
 function objectId(text: string): { high: bigint; low: bigint } {
   const m = /^(-?(?:0x[0-9a-f]+|\d+)):(-?(?:0x[0-9a-f]+|\d+))$/i.exec(text);
   if (!m) throw new UsageError(`bad object id '${text}' (expected HIGH:LOW)`);
   const part = (s: string) => {
-    const v = s.startsWith('-') ? -BigInt(s.slice(1)) : BigInt(s);
-    if (v < -(1n << 63n) || v >= 1n << 63n) throw new UsageError(`object id part '${s}' is not a signed 64-bit integer`);
-    return v;
+    try {
+      return idHalf(s, 'object id part');
+    } catch {
+      throw new UsageError(`object id part '${s}' is not a signed 64-bit integer`);
+    }
   };
   return { high: part(m[1]), low: part(m[2]) };
 }
 
-function getJson<T>(metrics: string, route: string): Promise<T> {
-  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(metrics);
-  if (!m || !m[1]) throw new UsageError(`bad --metrics '${metrics}' (expected HOST:PORT)`);
-  return new Promise<T>((resolve, reject) => {
-    const req = http.get({ host: m[1], port: Number(m[2]), path: route, timeout: 20000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
-      res.on('end', () => {
-        let doc: any;
-        try {
-          doc = JSON.parse(body);
-        } catch {
-          return reject(new Error(`unexpected answer from http://${metrics}${route} (HTTP ${res.statusCode})`));
-        }
-        if (res.statusCode !== 200) return reject(new Error(`server: ${doc?.error ?? `HTTP ${res.statusCode}`}`));
-        resolve(doc as T);
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('no answer within 20 s')));
-    req.on('error', (e) => reject(new Error(`cannot reach the metrics endpoint http://${metrics}${route}: ${e.message}`)));
-  });
+/** The servers to talk to: --server, else $IOC_SERVER (the whole list), else the default. */
+function serverList(p: Parsed): string {
+  return p.server ?? (process.env.IOC_SERVER?.trim() || '127.0.0.1:8556');
 }
 
-const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
-
-function formatStats(s: DaemonStats): string {
-  const lines: string[] = [];
-  const req = Object.entries(s.requests).map(([t, n]) => `${t}=${n}`).join(' ');
-  lines.push(`requests   ${req || '(none)'}`);
-  lines.push(`bytes      read ${s.bytes.read} (${mib(s.bytes.read)}), written ${s.bytes.written} (${mib(s.bytes.written)})`);
-  lines.push(`transfers  eager read ${s.transfers.eager.read}, eager write ${s.transfers.eager.write}, rma read ${s.transfers.rma.read}, rma write ${s.transfers.rma.write}`);
-  for (const [t, l] of Object.entries(s.latency.types)) {
-    lines.push(`latency    ${t}: ${l.count} requests, mean ${l.count ? ((l.sum / l.count) * 1e6).toFixed(1) : '0'} us`);
+async function connect(p: Parsed): Promise<IocClient> {
+  try {
+    checkClientEnv(process.env);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
-  const errs = s.errors.map((e) => `${e.type}/${e.code}=${e.count}`).join(' ');
-  lines.push(`errors     ${errs || '0'}; dropped messages ${s.drops}`);
-  lines.push(`clients    tcp ${s.clients.tcp}, fabric ${s.clients.fabric}; requests in flight ${s.inflight}`);
-  const c = s.cache;
-  lines.push(`cache      ${c.segments} segments, ${mib(c.bytes)} of ${mib(c.limitBytes)}, ${mib(c.dirtyBytes)} dirty, ${c.pinned} pinned`);
-  lines.push(`           hits ${c.hits}, misses ${c.misses}, evictions ${c.evictions}, spilled ${mib(c.spilledBytes)}, flushed ${mib(c.flushedBytes)}`);
-  return `${lines.join('\n')}\n`;
+  return IocClient.connect(serverList(p));
 }
 
-function formatObjects(doc: { segmentSize: number; objects: CachedObject[] }): string {
-  const rows = [['HIGH', 'LOW', 'SIZE', 'SEGMENTS', 'CACHED', 'DIRTY'],
-    ...doc.objects.map((o) => [o.high, o.low, String(o.size), String(o.segments), String(o.cachedBytes), String(o.dirtyBytes)])];
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => c.padStart(widths[i])).join('  ')).join('\n') + '\n';
+type Out = (s: string) => void;
+type Err = (s: string) => void;
+
+/** Runs one command; resolves with the exit status. */
+async function runCommand(p: Parsed, out: Out, err: Err): Promise<number> {
+  const command = p.command!;
+  const want = (min: number, max = min) => {
+    const n = p.positional.length;
+    if (n < min || n > max) {
+      const takes = min === max ? `${min}` : max === Infinity ? `at least ${min}` : `${min} or ${max}`;
+      throw new UsageError(`${command} takes ${takes} argument${max === 1 ? '' : 's'} (see iocatcher ${command} --help)`);
+    }
+  };
+  if (command === 'stats') {
+    want(0);
+    const metrics = p.metrics ?? process.env.IOC_METRICS;
+    if (!metrics) throw new UsageError('stats needs --metrics HOST:PORT (the server\'s --metrics address) or IOC_METRICS');
+    let s: DaemonStats;
+    try {
+      s = await getJson<DaemonStats>(metrics, '/stats');
+    } catch (e) {
+      if (e instanceof MetricsAddressError) throw new UsageError(e.message);
+      throw e;
+    }
+    out(p.json ? `${JSON.stringify(s)}\n` : formatStats(s));
+    return 0;
+  }
+  switch (command) {
+    case 'ls': want(0); break;
+    case 'stat': want(1); break;
+    case 'rm': want(1, Infinity); break;
+    case 'get': want(1, 2); break;
+    case 'put': want(2); break;
+    case 'flush': want(1); break;
+    case 'cow': want(2); break;
+  }
+  // Ids are checked before anything is sent.
+  const ids = command === 'put' ? [objectId(p.positional[1])] : command === 'get' ? [objectId(p.positional[0])]
+    : command === 'ls' ? [] : p.positional.map(objectId);
+  const client = await connect(p);
+  try {
+    switch (command) {
+      case 'ls': {
+        // The header once the listing is known to work (a refused listing prints only its error).
+        let header = !p.json;
+        for await (const o of client.list({ high: p.high, pageSize: 512 })) {
+          if (header) out(LS_HEADER);
+          header = false;
+          out(p.json ? `${statJson(o, client.serverOf(o.high, o.low))}\n` : lsRow(o));
+        }
+        if (header) out(LS_HEADER);
+        return 0;
+      }
+      case 'stat': {
+        const st = await client.stat(ids[0].high, ids[0].low);
+        const server = client.serverOf(st.high, st.low);
+        out(p.json ? `${statJson(st, server)}\n` : statText(st, server));
+        return 0;
+      }
+      case 'rm': {
+        let failed = 0;
+        for (const id of ids) {
+          try {
+            await client.delete(id.high, id.low);
+            out(`removed ${idText(id)}\n`);
+          } catch (e) {
+            err(`iocatcher: ${(e as Error).message}\n`);
+            failed++;
+          }
+        }
+        return failed ? 1 : 0;
+      }
+      case 'get': {
+        const dest = p.positional[1] ?? '-';
+        const n = await getObject(client, ids[0], dest);
+        if (dest !== '-') out(`got ${n} bytes of ${idText(ids[0])} into ${dest}\n`);
+        return 0;
+      }
+      case 'put': {
+        const n = await putObject(client, p.positional[0], ids[0]);
+        out(`put ${n} bytes into ${idText(ids[0])}\n`);
+        return 0;
+      }
+      case 'flush': {
+        // A flush of an object the server does not know succeeds doing nothing: say so instead
+        // (a server without the namespace cannot tell: flushed as asked).
+        try {
+          await client.stat(ids[0].high, ids[0].low);
+        } catch (e) {
+          const code = (e as IocError).code;
+          if (code === 'ENOENT') {
+            const id = idText(ids[0]);
+            throw new IocError('ENOENT', `flush of object ${id} on ${client.serverOf(ids[0].high, ids[0].low)}: object ${id} does not exist`);
+          }
+          if (code !== 'ENOSYS') throw e;
+        }
+        await client.flush(ids[0].high, ids[0].low, p.offset, p.size);
+        out(`flushed ${p.positional[0]}\n`);
+        return 0;
+      }
+      case 'cow':
+        await client.cow(ids[0], ids[1], { allowExist: p.allowExist, offset: p.offset, size: p.size });
+        out(`copied ${p.positional[0]} to ${p.positional[1]}\n`);
+        return 0;
+    }
+  } finally {
+    client.close();
+  }
+  return 0;
 }
 
-function defaultServer(): string {
-  const first = (process.env.IOC_SERVER ?? '').split(',')[0].trim();
-  return first || '127.0.0.1:8556';
-}
-
-export async function run(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+export async function run(argv: string[], out: Out = (s) => process.stdout.write(s), err: Err = (s) => process.stderr.write(s)): Promise<number> {
   const p = parseCommandLine(argv);
   if (p.version) {
     out(`iocatcher ${packageVersion}\n`);
@@ -191,63 +311,25 @@ export async function run(argv: string[], out: (s: string) => void = (s) => proc
   }
   if (p.help || p.command === undefined || p.command === 'help') {
     const usage = p.command && COMMAND_USAGE[p.command] ? COMMAND_USAGE[p.command] : USAGE;
-    if (!p.help && p.command === undefined) throw new UsageError('missing COMMAND (stats, ls, flush, cow; see --help)');
+    if (!p.help && p.command === undefined) throw new UsageError(`missing COMMAND (${COMMANDS.join(', ')}; see --help)`);
     out(usage);
     return 0;
   }
-  const want = (n: number) => {
-    if (p.positional.length !== n) throw new UsageError(`${p.command} takes ${n} argument${n === 1 ? '' : 's'} (see iocatcher ${p.command} --help)`);
-  };
-  switch (p.command) {
-    case 'stats':
-    case 'ls': {
-      want(0);
-      const metrics = p.metrics ?? process.env.IOC_METRICS;
-      if (!metrics) throw new UsageError(`${p.command} needs --metrics HOST:PORT (the server's --metrics address) or IOC_METRICS`);
-      if (p.command === 'stats') {
-        const s = await getJson<DaemonStats>(metrics, '/stats');
-        out(p.json ? `${JSON.stringify(s)}\n` : formatStats(s));
-      } else {
-        const doc = await getJson<{ segmentSize: number; objects: CachedObject[] }>(metrics, '/objects');
-        out(p.json ? `${JSON.stringify(doc)}\n` : formatObjects(doc));
-      }
-      return 0;
-    }
-    case 'flush':
-    case 'cow': {
-      want(p.command === 'flush' ? 1 : 2);
-      const ids = p.positional.map(objectId);
-      try {
-        checkClientEnv(process.env);
-      } catch (e) {
-        throw new UsageError((e as Error).message);
-      }
-      const server = p.server ?? defaultServer();
-      const client = await IocClient.connect(server);
-      try {
-        if (p.command === 'flush') {
-          await client.flush(ids[0].high, ids[0].low, p.offset, p.size);
-          out(`flushed ${p.positional[0]}\n`);
-        } else {
-          await client.cow(ids[0], ids[1], { allowExist: p.allowExist, offset: p.offset, size: p.size });
-          out(`copied ${p.positional[0]} to ${p.positional[1]}\n`);
-        }
-      } finally {
-        client.close();
-      }
-      return 0;
-    }
-    default:
-      throw new UsageError(`unknown command '${p.command}' (stats, ls, flush, cow; see --help)`);
+  if (!COMMANDS.includes(p.command)) throw new UsageError(`unknown command '${p.command}' (${COMMANDS.join(', ')}; see --help)`);
+  for (const name of p.given) {
+    if (name === 'help' || name === 'version' || TAKES[p.command].includes(name)) continue;
+    const hint = name === 'metrics' ? ': it talks to the servers through the protocol (--server); only stats reads --metrics' : '';
+    throw new UsageError(`${p.command} takes no --${name}${hint}`);
   }
+  return runCommand(p, out, err);
 }
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
   try {
     process.exitCode = await run(argv);
   } catch (e) {
-    const err = e as Error & { code?: string };
-    process.stderr.write(`iocatcher: ${err.message}${err.code && !err.message.includes(err.code) ? ` (${err.code})` : ''}\n`);
+    const error = e as Error & { code?: string };
+    process.stderr.write(`iocatcher: ${error.message}${error.code && !error.message.includes(error.code) ? ` (${error.code})` : ''}\n`);
     process.exitCode = e instanceof UsageError ? 2 : 1;
   }
 }

@@ -1,12 +1,13 @@
 // Promise-based TypeScript client over the native C client (libiocatcher-client).
 import { constants as bufferConstants } from 'buffer';
 import { promises as dns } from 'dns';
+import { constants as osConstants } from 'os';
 import { AbortOptions, checkSignal, raceAbort } from '../abort';
 import '../dispose';
 import { addon } from '../native';
 import { checkClientEnv } from '../env';
 import { errnoName, errorFromErrno, IocError, iocErrorCode } from '../errors';
-import type { I64, NativeClientHandle } from './native-types';
+import type { I64, NativeClientHandle, NativeListHandle, NativeObjectStat, NativeResult } from './native-types';
 
 /**
  * One half of an object id: a bigint or safe-integer number within int64, or a string in the
@@ -54,9 +55,16 @@ function u64(v: bigint | number, what: string): bigint {
   return v;
 }
 
-function check(ret: number, what: string): number {
-  if (ret < 0) throw errorFromErrno(ret, what);
-  return ret;
+/** A native outcome as its number and the reason the server gave ('' when none). */
+function split(v: NativeResult): { ret: number; reason: string } {
+  return typeof v === 'number' ? { ret: v, reason: '' } : { ret: v.ret, reason: v.reason };
+}
+
+/** The IocError of a failed call: "what: CODE (errno)[: the server's reason]". */
+function failure(ret: number, reason: string, what: string): IocError {
+  const e = errorFromErrno(ret, what);
+  if (reason) e.message += `: ${reason}`;
+  return e;
 }
 
 /**
@@ -139,6 +147,62 @@ function storeRefusal(ret: number): string {
   const code = errnoName(ret);
   const why = STORE_REFUSALS[code];
   return why ? `the server's store refused the write (${code}: ${why}; the server's log names the store and the object)` : '';
+}
+
+/** What a server knows of one object ({@link IocClient.stat}, {@link IocClient.list}). */
+export interface ObjectStat {
+  /** High half of the object's id. */
+  high: bigint;
+  /** Low half of the object's id. */
+  low: bigint;
+  /** Logical size in bytes: the end of the highest byte written, or the stored size. */
+  size: number;
+  /** Size of the object in the backing store (0: not stored, or stored empty). */
+  storedBytes: number;
+  /** Bytes of the object in the server's cache. */
+  cachedBytes: number;
+  /** Of those, bytes not yet written to the backing store. */
+  dirtyBytes: number;
+  /** The backing store holds the object (possibly empty). */
+  stored: boolean;
+}
+
+/** Options of {@link IocClient.list}. */
+export interface ListOptions extends AbortOptions {
+  /** Only the objects whose high half is this. */
+  high?: ObjectIdPart;
+  /** Entries fetched per request (1-4096, default 256; a server may send fewer). */
+  pageSize?: number;
+}
+
+const MAX_PAGE_SIZE = 4096;
+const ENOENT = -osConstants.errno.ENOENT;
+const EBUSY = -osConstants.errno.EBUSY;
+
+function objectStat(v: NativeObjectStat): ObjectStat {
+  return { high: v.high, low: v.low, size: v.size, storedBytes: v.storedBytes, cachedBytes: v.cachedBytes, dirtyBytes: v.dirtyBytes, stored: v.stored };
+}
+
+/** The pages of a native listing, one request at a time; the listing is freed when the
+ *  iteration ends in any way (a page still on its way is dropped once it is in). */
+async function* listObjects(n: NativeClientHandle, high: bigint | undefined, pageSize: number,
+  signal: AbortSignal | undefined, where: () => string): AsyncGenerator<ObjectStat> {
+  const list: NativeListHandle | number = n.listOpen(high !== undefined, high ?? 0n);
+  if (typeof list === 'number') throw failure(list, '', where());
+  try {
+    for (;;) {
+      checkSignal(signal, where);
+      const v = await raceAbort(n.listNext(list, pageSize), signal, where);
+      if (!Array.isArray(v)) {
+        const { ret, reason } = split(v);
+        throw failure(ret, reason, where());
+      }
+      if (v.length === 0) return;
+      for (const e of v) yield objectStat(e);
+    }
+  } finally {
+    n.listClose(list);
+  }
 }
 
 /**
@@ -230,9 +294,11 @@ export class IocClient {
     }
   }
 
-  /** `what` (naming object h:l) on its server, as an IocError (message: "... : CODE (errno)[: hint]"). */
-  private opError(ret: number, what: string, h: bigint, l: bigint, hint = ''): IocError {
-    const e = errorFromErrno(ret, `${what} on ${this.serverName(h, l)}`);
+  /** `what` (naming object h:l) on its server, as an IocError (message: "... : CODE (errno)[: the
+   *  server's reason][: hint]"). */
+  private opError(v: NativeResult, what: string, h: bigint, l: bigint, hint = ''): IocError {
+    const { ret, reason } = split(v);
+    const e = failure(ret, reason, `${what} on ${this.serverName(h, l)}`);
     if (hint) e.message += `: ${hint}`;
     return e;
   }
@@ -286,8 +352,9 @@ export class IocClient {
     checkSignal(opts.signal, what);
     if (bytes.byteLength === 0) return 0;
     const into = opts.signal ? Buffer.allocUnsafe(bytes.byteLength) : bytes;
-    const ret = await raceAbort(n.read(h, l, o, into), opts.signal, what);
-    if (ret < 0) throw this.opError(ret, `read of ${subject(h, l, o, BigInt(bytes.byteLength), false)}`, h, l);
+    const v = await raceAbort(n.read(h, l, o, into), opts.signal, what);
+    const { ret } = split(v);
+    if (ret < 0) throw this.opError(v, `read of ${subject(h, l, o, BigInt(bytes.byteLength), false)}`, h, l);
     if (into !== bytes) bytes.set(into.subarray(0, ret));
     return ret;
   }
@@ -321,8 +388,9 @@ export class IocClient {
     checkSignal(opts.signal, what);
     if (bytes.byteLength === 0) return 0;
     const from = opts.signal ? Buffer.from(bytes) : bytes;
-    const ret = await raceAbort(n.write(h, l, o, from), opts.signal, what);
-    if (ret < 0) throw this.opError(ret, `write of ${subject(h, l, o, BigInt(bytes.byteLength), false)}`, h, l);
+    const v = await raceAbort(n.write(h, l, o, from), opts.signal, what);
+    const { ret } = split(v);
+    if (ret < 0) throw this.opError(v, `write of ${subject(h, l, o, BigInt(bytes.byteLength), false)}`, h, l);
     return ret;
   }
 
@@ -345,8 +413,10 @@ export class IocClient {
     const [h, l, o, s] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset'), u64(size, 'size')];
     const what = () => `flush of ${subject(h, l, o, s, true)} on ${this.serverName(h, l)}`;
     checkSignal(opts.signal, what);
-    const ret = await raceAbort(n.flush(h, l, o, s), opts.signal, what);
-    if (ret < 0) throw this.opError(ret, `flush of ${subject(h, l, o, s, true)}`, h, l, storeRefusal(ret));
+    const v = await raceAbort(n.flush(h, l, o, s), opts.signal, what);
+    const { ret, reason } = split(v);
+    // The server's reason, when it gave one, says more than the generic hint.
+    if (ret < 0) throw this.opError(v, `flush of ${subject(h, l, o, s, true)}`, h, l, reason ? '' : storeRefusal(ret));
   }
 
   /**
@@ -356,8 +426,8 @@ export class IocClient {
   async create(high: ObjectIdPart, low: ObjectIdPart): Promise<void> {
     const n = this.native;
     const [h, l] = [idPart(high, 'high'), idPart(low, 'low')];
-    const ret = await n.create(h, l);
-    if (ret < 0) throw this.opError(ret, `create of object ${h}:${l}`, h, l);
+    const v = await n.create(h, l);
+    if (split(v).ret < 0) throw this.opError(v, `create of object ${h}:${l}`, h, l);
   }
 
   /**
@@ -387,9 +457,9 @@ export class IocClient {
     // The destination's server does the copy.
     const what = `cow of ${subject(sh, sl, o, s, true)} to object ${dh}:${dl} on ${this.serverName(dh, dl)}`;
     checkSignal(opts.signal, () => what);
-    const ret = await raceAbort(n.cow(sh, sl, dh, dl, allowExist, o, s), opts.signal, () => what);
+    const { ret, reason } = split(await raceAbort(n.cow(sh, sl, dh, dl, allowExist, o, s), opts.signal, () => what));
     if (ret >= 0) return;
-    const e = errorFromErrno(ret, what);
+    const e = failure(ret, reason, what);
     const code = e.code;
     if (code === 'EEXIST') e.message += `: object ${dh}:${dl} exists; pass { allowExist: true } (iocatcher cow --allow-exist) to overwrite it`;
     if (code === 'ENOENT') e.message += `: object ${sh}:${sl} does not exist`;
@@ -405,11 +475,12 @@ export class IocClient {
   async registerRange(high: ObjectIdPart, low: ObjectIdPart, offset: I64, size: I64, write: boolean): Promise<number> {
     const n = this.native;
     const [h, l, o, s] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset'), u64(size, 'size')];
-    const ret = await n.registerRange(h, l, o, s, !!write);
+    const v = await n.registerRange(h, l, o, s, !!write);
+    const { ret } = split(v);
     if (ret >= 0) return ret;
     const hint = errnoName(ret) === 'EBUSY'
       ? `it overlaps a range registered by another mapping${write ? '' : ' for writing'} (a write range may overlap no other range)` : '';
-    throw this.opError(ret, `range register of ${subject(h, l, o, s, false)} for ${write ? 'writing' : 'reading'}`, h, l, hint);
+    throw this.opError(v, `range register of ${subject(h, l, o, s, false)} for ${write ? 'writing' : 'reading'}`, h, l, hint);
   }
 
   /**
@@ -420,8 +491,89 @@ export class IocClient {
     const n = this.native;
     if (!Number.isInteger(id)) throw new IocError('EINVAL', `invalid range id ${id}`);
     const [h, l, o, s] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset'), u64(size, 'size')];
-    const ret = await n.unregisterRange(id, h, l, o, s, !!write);
-    if (ret < 0) throw this.opError(ret, `range unregister (id ${id}) of ${subject(h, l, o, s, false)} for ${write ? 'writing' : 'reading'}`, h, l);
+    const v = await n.unregisterRange(id, h, l, o, s, !!write);
+    if (split(v).ret < 0) throw this.opError(v, `range unregister (id ${id}) of ${subject(h, l, o, s, false)} for ${write ? 'writing' : 'reading'}`, h, l);
+  }
+
+  /**
+   * What the object's server knows of it: its logical size (the end of the highest byte
+   * written, or its stored size), the size of its copy in the backing store, and the bytes of it
+   * in the server's cache, of which dirty (not yet in the store).
+   *
+   * @example
+   * ```ts
+   * const st = await client.stat(1n, 2n);
+   * if (st.dirtyBytes > 0) await client.flush(1n, 2n);
+   * ```
+   * @throws {@link IocError} `ENOENT` when neither the server's cache nor its store holds the
+   * object; `ENOSYS` from a server without the object namespace (an original iocatcher server,
+   * named in the message); `ABORT_ERR`; connection errors. The message names the object and the
+   * server, and ends with the server's reason when it gave one.
+   */
+  async stat(high: ObjectIdPart, low: ObjectIdPart, opts: AbortOptions = {}): Promise<ObjectStat> {
+    const n = this.native;
+    const [h, l] = [idPart(high, 'high'), idPart(low, 'low')];
+    const what = () => `stat of object ${h}:${l} on ${this.serverName(h, l)}`;
+    checkSignal(opts.signal, what);
+    const v = await raceAbort(n.stat(h, l), opts.signal, what);
+    if (typeof v === 'object' && 'size' in v) return objectStat(v);
+    const hint = split(v).ret === -ENOENT ? `object ${h}:${l} does not exist` : '';
+    throw this.opError(v, `stat of object ${h}:${l}`, h, l, hint);
+  }
+
+  /**
+   * Delete the object: its cached segments, its persistent-memory records and its copy in the
+   * backing store, durably. With `opts.signal`, aborting rejects with ABORT_ERR at once; a
+   * delete already sent completes on the server.
+   *
+   * @example
+   * ```ts
+   * await client.delete(1n, 2n);
+   * ```
+   * @throws {@link IocError} `ENOENT` when the object does not exist, `EBUSY` while a range of it
+   * is registered (a mapping holds it), `ENOSYS` from a server without the object namespace,
+   * `ABORT_ERR`; the message names the object and the server.
+   */
+  async delete(high: ObjectIdPart, low: ObjectIdPart, opts: AbortOptions = {}): Promise<void> {
+    const n = this.native;
+    const [h, l] = [idPart(high, 'high'), idPart(low, 'low')];
+    const what = () => `delete of object ${h}:${l} on ${this.serverName(h, l)}`;
+    checkSignal(opts.signal, what);
+    const v = await raceAbort(n.delete(h, l), opts.signal, what);
+    const { ret } = split(v);
+    if (ret >= 0) return;
+    const hint = ret === -ENOENT ? `object ${h}:${l} does not exist`
+      : ret === -EBUSY ? 'a range of it is registered (a mapping holds it): unmap it first' : '';
+    throw this.opError(v, `delete of object ${h}:${l}`, h, l, hint);
+  }
+
+  /**
+   * Every object of every server of this client, cached or stored or both, each once, as their
+   * stats; with `opts.high`, only those whose high half is that. Pages of `opts.pageSize`
+   * entries (default 256) are fetched one at a time as the iteration goes, so memory stays
+   * bounded whatever the number of objects; breaking out of the loop ends the listing.
+   *
+   * Objects created or deleted while the listing runs may or may not appear; every object that
+   * exists for the whole listing appears, once. With several servers, each is listed in turn,
+   * and every object by the server that owns it.
+   *
+   * @example
+   * ```ts
+   * for await (const o of client.list({ high: 7n })) console.log(`${o.high}:${o.low}`, o.size);
+   * ```
+   * @throws {@link IocError} (from the iteration) `ENOSYS` from a server without the object
+   * namespace, `ABORT_ERR` when `opts.signal` aborts, connection errors naming the server.
+   */
+  list(opts: ListOptions = {}): AsyncIterableIterator<ObjectStat> {
+    const n = this.native;
+    const high = opts.high === undefined ? undefined : idPart(opts.high, 'high');
+    const pageSize = opts.pageSize ?? 256;
+    if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) {
+      throw new IocError('EINVAL', `pageSize must be a whole number from 1 to ${MAX_PAGE_SIZE}, got ${String(pageSize)}`);
+    }
+    const where = () => `listing of ${high === undefined ? 'the objects' : `the objects ${high}:*`} on ${this.servers().join(',')}`;
+    checkSignal(opts.signal, where);
+    return listObjects(n, high, pageSize, opts.signal, where);
   }
 
   /**
@@ -433,7 +585,8 @@ export class IocClient {
     const n = this.native;
     if (!Number.isInteger(eagerSize) || eagerSize < 0 || eagerSize > 32768) throw new IocError('EINVAL', `invalid eager size ${eagerSize}`);
     if (!Number.isSafeInteger(rdmaSize) || rdmaSize < 0) throw new IocError('EINVAL', `invalid RMA size ${rdmaSize}`);
-    check(await n.ping(eagerSize, rdmaSize), `ping of ${this.host.includes(',') ? this.host : `${this.host}:${this.port}`}`);
+    const { ret, reason } = split(await n.ping(eagerSize, rdmaSize));
+    if (ret < 0) throw failure(ret, reason, `ping of ${this.host.includes(',') ? this.host : `${this.host}:${this.port}`}`);
   }
 
   /**

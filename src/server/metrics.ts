@@ -1,7 +1,7 @@
 // Metrics of a running daemon, served over HTTP by iocatcher-server --metrics HOST:PORT:
 //   /metrics   Prometheus text format (prom-client registry)
 //   /stats     the daemon's counters as JSON (iocatcher stats)
-//   /objects   the objects holding cached segments as JSON (iocatcher ls)
+//   /objects   the objects holding cached segments as JSON (the cache's view)
 // The counters live in the native daemon (native/server/metrics.cc); the wrapper asks for them
 // over a control socket (the daemon's fd 3, IOC_CONTROL_FD) on each request: one command line
 // ("stats", "ls") answered by one JSON line.

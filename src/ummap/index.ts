@@ -43,7 +43,9 @@ export interface UmapOptions {
 
 /**
  * Map `size` bytes of object (high, low) of the server in opts.server (ids as IocClient takes
- * them: bigint, number, or '42' / '0x2a' strings).
+ * them: bigint, number, or '42' / '0x2a' strings). Without a size (undefined, or options in its
+ * place), an existing object is mapped whole: its size as the server's stat gives it, from
+ * `storageOffset` on.
  *
  * @example
  * ```ts
@@ -53,34 +55,41 @@ export interface UmapOptions {
  * await m.sync();       // dirty pages to the server, then its flush
  * ```
  * @throws {@link IocError} `EINVAL` for bad arguments, `ENOSYS`/`EPERM` without userfaultfd,
- * the driver's connect error (`ECONNREFUSED`, ...), naming the object and the server.
+ * the driver's connect error (`ECONNREFUSED`, ...), naming the object and the server. Without a
+ * size: `ENOENT` for an object that does not exist (a new object needs a size), `ENOSYS` from
+ * a server that cannot tell sizes (an original iocatcher server).
  */
-export function ummap(high: ObjectIdInput, low: ObjectIdInput, size: number | string, opts?: UmapOptions): Mapping;
+export function ummap(high: ObjectIdInput, low: ObjectIdInput, size?: number | string, opts?: UmapOptions): Mapping;
+/** Map the whole of existing object (high, low): its size as its server's stat gives it. */
+export function ummap(high: ObjectIdInput, low: ObjectIdInput, opts: UmapOptions): Mapping;
 /**
- * Map `size` bytes of ioc://HIGH:LOW, file://PATH, mem://SIZE or dummy://VALUE.
+ * Map `size` bytes of ioc://HIGH:LOW, file://PATH, mem://SIZE or dummy://VALUE. Without a size,
+ * an existing ioc:// object is mapped whole (see above); the other drivers need one.
  *
  * @example
  * ```ts
  * const m = ummap('file:///scratch/ckpt.bin', 1 << 30);
  * ```
  */
-export function ummap(uri: string, size: number | string, opts?: UmapOptions): Mapping;
-export function ummap(a: ObjectIdInput, b: ObjectIdInput | number, c?: number | string | UmapOptions, d?: UmapOptions): Mapping {
+export function ummap(uri: string, size?: number | string, opts?: UmapOptions): Mapping;
+export function ummap(uri: string, opts: UmapOptions): Mapping;
+export function ummap(a: ObjectIdInput, b?: ObjectIdInput | number | UmapOptions, c?: number | string | UmapOptions, d?: UmapOptions): Mapping {
   let uri: string;
   let size: unknown;
   let opts: UmapOptions;
+  // Without a size, the options (if any) come in its place.
+  const isOptions = (v: unknown): v is UmapOptions => typeof v === 'object' && v !== null;
   if (typeof a === 'string' && a.includes('://')) {
     uri = a;
-    size = b;
-    opts = (c as UmapOptions | undefined) ?? {};
+    [size, opts] = isOptions(b) ? [undefined, b] : [b, (c as UmapOptions | undefined) ?? {}];
   } else {
     uri = `ioc://${objectIdInput(a, 'high')}:${objectIdInput(b as ObjectIdInput, 'low')}`;
-    size = c;
-    opts = d ?? {};
+    [size, opts] = isOptions(c) ? [undefined, c] : [c, d ?? {}];
   }
-  // Bytes as a number or a size string ('16MB'), as every other size of the API.
-  const bytes = typeof size === 'number' || typeof size === 'string' ? parseSize(size, 'size') : NaN;
-  if (!(bytes > 0)) throw new IocError('EINVAL', `size must be a positive number of bytes or a size string such as '16MB' (got ${String(size)})`);
+  // Bytes as a number or a size string ('16MB'), as every other size of the API; 0 asks the
+  // driver for the stored object's size.
+  const bytes = size === undefined ? 0 : typeof size === 'number' || typeof size === 'string' ? parseSize(size, 'size') : NaN;
+  if (size !== undefined && !(bytes > 0)) throw new IocError('EINVAL', `size must be a positive number of bytes or a size string such as '16MB' (got ${String(size)})`);
   const segmentSize = parseSize(opts.segmentSize ?? 1 << 20, 'segmentSize');
   if (segmentSize <= 0 || segmentSize % 4096 !== 0) throw new IocError('EINVAL', `segmentSize must be a positive multiple of 4096 (got ${segmentSize})`);
   const storageOffset = opts.storageOffset ?? 0;
@@ -116,7 +125,7 @@ export function ummap(a: ObjectIdInput, b: ObjectIdInput | number, c?: number | 
     }),
     `ummap of ${spec.scheme === 'ioc' ? `object ${spec.params.high}:${spec.params.low} on ${spec.params.host}:${spec.params.port}` : uri}`,
   );
-  return new Mapping({ ...created, uri, size: bytes, segmentSize, server: opts.server, vars: opts.vars, policy });
+  return new Mapping({ ...created, uri, size: created.size, segmentSize, server: opts.server, vars: opts.vars, policy });
 }
 
 /** What the kernel offers here (userfaultfd, WP_ASYNC, kernel-side faults). */

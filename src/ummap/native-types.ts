@@ -72,7 +72,8 @@ export interface NativeMappingStats {
 
 export interface NativeUmapBinding {
   umapSupport(): NativeUmapSupport;
-  umapCreate(spec: NativeMappingSpec): { handle: NativeMappingHandle; buffer: ArrayBuffer; tracking: DirtyTrackingMode };
+  /** spec.size 0: the stored object's size (from storageOffset on), which `size` gives back. */
+  umapCreate(spec: NativeMappingSpec): { handle: NativeMappingHandle; buffer: ArrayBuffer; tracking: DirtyTrackingMode; size: number };
   umapFlush(handle: NativeMappingHandle, offset: number, size: number, syncDriver: boolean, evict: boolean): void;
   umapUnmap(handle: NativeMappingHandle, buffer: ArrayBuffer, sync: boolean): void;
   /** Copies the range's dirty pages now, writes them on another thread. */
