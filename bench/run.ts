@@ -8,6 +8,7 @@ import * as path from 'path';
 import { IocClient, ummap } from '../src';
 import { packageRoot } from '../src/native';
 import { runFirstTouch, runHeat2d, runStall } from './app';
+import { runCheckpointSets } from './checkpoints';
 import { runClients } from './clients';
 import { runCold } from './cold';
 import {
@@ -29,6 +30,7 @@ const SKIPS: Array<[string, string]> = [
   ['--skip-heat2d', 'heat2d with and without checkpoints'],
   ['--skip-clients', '4 clients at once beside one'],
   ['--skip-nvdimm', 'the cold checkpoint with --nvdimm (/dev/shm as pmem, a disk file)'],
+  ['--skip-checkpoint-sets', 'checkpoint sets (1% of a 1 GiB region against a full checkpoint) and ummap.open against a silent server'],
 ];
 const known = new Set(['--quick', '--help', '-h', ...SKIPS.map(([k]) => k)]);
 if (args.has('--help') || args.has('-h')) {
@@ -209,6 +211,7 @@ async function main(): Promise<void> {
   if (!skip('heat2d')) await runHeat2d(quick);
   if (!skip('clients')) await runClients(quick);
   if (!skip('nvdimm')) await runNvdimm(quick);
+  if (!skip('checkpoint-sets')) await runCheckpointSets(quick);
 
   // Informational: how long a fresh server took from "ready on" to its cache being prefaulted.
   if (serverPrefaults()) {

@@ -1,23 +1,22 @@
-// versioned-checkpoints: a simulation whose state lives in an ummap mapping of a "live" object
-// keeps its last K checkpoints as separate objects made with the server's copy-on-write (cow),
-// and can restore any of them.
+// versioned-checkpoints: a simulation whose state is a region of a checkpoint set keeps its last
+// K versions and can restore any of them. The set keeps the versions (keep: K); each version is
+// complete on its own, so any kept one restores.
 //
 //   node dist/examples/versioned-checkpoints.js run     [--keep 3] [--every 20] [--steps 100] [--cells 262144]
 //   node dist/examples/versioned-checkpoints.js list
 //   node dist/examples/versioned-checkpoints.js restore --version V
-// common: [--server 127.0.0.1:8556] [--object HIGH:LOW]
+// common: [--server 127.0.0.1:8556] [--set NAME]
 //
-// Objects: live = (HIGH, LOW); version slots = (HIGH, LOW+1 .. LOW+K); the catalog (which
-// version sits in which slot, at which step, with which checksum) = (HIGH, LOW+K+1).
+// Version V is the state after step V * every; the run prints each version's checksum, restore
+// prints the checksum of what it brought back.
 import { createHash } from 'crypto';
-import { IocClient, ummap } from '../src';
+import { openCheckpoints } from 'iocatcher';
 import { ArgReader } from './args';
 
 interface Args {
   cmd: 'run' | 'list' | 'restore';
-  server: string;
-  high: bigint;
-  low: bigint;
+  server?: string;
+  set: string;
   keep: number;
   every: number;
   steps: number;
@@ -25,16 +24,10 @@ interface Args {
   version: number;
 }
 
-interface Entry {
-  version: number;
-  step: number;
-  checksum: string;
-}
-
 const USAGE = `Usage: versioned-checkpoints run|list|restore [options]
-  --server HOST:PORT   iocatcher server (default $IOC_SERVER or 127.0.0.1:8556)
-  --object HIGH:LOW    live object (default 0x7e75:100)
-  --keep K             checkpoints kept (default 3, at most 64)
+  --server HOST[:PORT] iocatcher server (default $IOC_SERVER or 127.0.0.1:8556)
+  --set NAME           checkpoint set (default versioned-checkpoints)
+  --keep K             versions kept (default 3)
   --every N            checkpoint every N steps (default 20)
   --steps S            steps to run (default 100)
   --cells C            float64 cells of state (default 262144 = 2 MiB)
@@ -44,13 +37,13 @@ const USAGE = `Usage: versioned-checkpoints run|list|restore [options]
 function parse(argv: string[]): Args {
   const cmd = argv[0];
   if (cmd !== 'run' && cmd !== 'list' && cmd !== 'restore') throw new Error('expected a command: run, list or restore');
-  const a: Args = { cmd, server: process.env.IOC_SERVER ?? '127.0.0.1:8556', high: 0x7e75n, low: 100n, keep: 3, every: 20, steps: 100, cells: 262144, version: -1 };
+  const a: Args = { cmd, server: process.env.IOC_SERVER, set: 'versioned-checkpoints', keep: 3, every: 20, steps: 100, cells: 262144, version: -1 };
   const r = new ArgReader(argv.slice(1));
   for (let opt = r.next(); opt !== undefined; opt = r.next()) {
     switch (opt) {
       case '--server': a.server = r.value(); break;
-      case '--object': ({ high: a.high, low: a.low } = r.objectId()); break;
-      case '--keep': a.keep = r.int(1, 64); break;
+      case '--set': a.set = r.value(); break;
+      case '--keep': a.keep = r.int(1); break;
       case '--every': a.every = r.int(1); break;
       case '--steps': a.steps = r.int(1); break;
       case '--cells': a.cells = r.int(1); break;
@@ -62,88 +55,48 @@ function parse(argv: string[]): Args {
   return a;
 }
 
-const CATALOG_BYTES = 8192;
-
 function checksum(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex').slice(0, 32);
 }
 
-async function readCatalog(c: IocClient, a: Args): Promise<{ keep: number; cells: number; entries: Entry[] }> {
-  const raw = await c.read(a.high, a.low + BigInt(a.keep) + 1n, 0, CATALOG_BYTES);
-  const text = raw.toString('utf8').replace(/\0+$/, '');
-  if (!text) return { keep: a.keep, cells: a.cells, entries: [] };
-  return JSON.parse(text);
-}
-
-async function writeCatalog(c: IocClient, a: Args, entries: Entry[]): Promise<void> {
-  const buf = Buffer.alloc(CATALOG_BYTES);
-  const json = JSON.stringify({ keep: a.keep, cells: a.cells, entries });
-  if (json.length >= CATALOG_BYTES) throw new Error('catalog too large');
-  buf.write(json);
-  const id = a.low + BigInt(a.keep) + 1n;
-  await c.write(a.high, id, 0, buf);
-  await c.flush(a.high, id);
-}
-
-const host = (s: string): [string, string | undefined] => s.split(":") as [string, string | undefined];
-
 async function run(a: Args): Promise<void> {
-  const [h, p] = host(a.server);
-  const client = await IocClient.connect(h, Number(p ?? 8556));
-  const bytes = a.cells * 8;
-  const m = ummap(a.high, a.low, bytes, { server: a.server });
-  const state = new Float64Array(m.buffer, 0, a.cells);
+  const ck = await openCheckpoints(a.set, { server: a.server, keep: a.keep });
+  const state = new Float64Array((await ck.protect('state', a.cells * 8)).buffer);
   for (let i = 0; i < a.cells; i++) state[i] = (i % 1000) / 1000;
-  const entries: Entry[] = [];
   let version = 0;
   const t0 = Date.now();
   for (let s = 1; s <= a.steps; s++) {
     for (let i = 0; i < a.cells; i++) state[i] = 3.7 * state[i] * (1 - state[i]); // logistic map: chaotic, deterministic
     if (s % a.every === 0) {
       version++;
-      await m.sync(); // the live object now holds step s
-      const slot = 1 + ((version - 1) % a.keep);
-      await client.cow({ high: a.high, low: a.low }, { high: a.high, low: a.low + BigInt(slot) }, { allowExist: true });
-      const sum = checksum(new Uint8Array(m.buffer, 0, bytes));
-      entries.push({ version, step: s, checksum: sum });
-      while (entries.length > a.keep) entries.shift();
-      await writeCatalog(client, a, entries);
-      console.log(`version ${version} at step ${s}: checksum ${sum} (slot ${slot})`);
+      const sum = checksum(new Uint8Array(state.buffer, 0, a.cells * 8));
+      await ck.checkpoint(version);
+      console.log(`version ${version} at step ${s}: checksum ${sum}`);
     }
   }
-  await m.unmap({ sync: true });
-  client.close();
-  console.log(`versioned-checkpoints: ${a.steps} steps, ${version} versions made, kept ${entries.map((e) => e.version).join(', ')}, ${((Date.now() - t0) / 1000).toFixed(2)} s`);
+  const kept = (await ck.versions()).map((v) => v.version).reverse();
+  await ck.close();
+  console.log(`versioned-checkpoints: ${a.steps} steps, ${version} versions made, kept ${kept.join(', ')}, ${((Date.now() - t0) / 1000).toFixed(2)} s`);
 }
 
 async function list(a: Args): Promise<void> {
-  const [h, p] = host(a.server);
-  const client = await IocClient.connect(h, Number(p ?? 8556));
-  const cat = await readCatalog(client, a);
-  client.close();
-  if (cat.entries.length === 0) console.log('no checkpoints');
-  for (const e of cat.entries) console.log(`version ${e.version} at step ${e.step}: checksum ${e.checksum}`);
+  const ck = await openCheckpoints(a.set, { server: a.server });
+  const versions = await ck.versions();
+  await ck.close();
+  if (versions.length === 0) console.log('no checkpoints');
+  for (const v of versions.reverse()) console.log(`version ${v.version}: committed ${v.committedAt.toISOString()}, ${v.durability}`);
 }
 
 async function restore(a: Args): Promise<void> {
-  const [h, p] = host(a.server);
-  const client = await IocClient.connect(h, Number(p ?? 8556));
+  const ck = await openCheckpoints(a.set, { server: a.server });
   try {
-    const cat = await readCatalog(client, a);
-    const idx = cat.entries.findIndex((e) => e.version === a.version);
-    if (idx < 0) {
-      throw new Error(`version ${a.version} is not kept (kept: ${cat.entries.map((e) => e.version).join(', ') || 'none'})`);
-    }
-    const e = cat.entries[idx];
-    const slot = 1 + ((e.version - 1) % cat.keep);
-    await client.cow({ high: a.high, low: a.low + BigInt(slot) }, { high: a.high, low: a.low }, { allowExist: true });
-    const m = ummap(a.high, a.low, cat.cells * 8, { server: a.server, readOnly: true });
-    const sum = checksum(new Uint8Array(m.buffer, 0, cat.cells * 8));
-    await m.unmap();
-    if (sum !== e.checksum) throw new Error(`restored data of version ${e.version} has checksum ${sum}, expected ${e.checksum}`);
-    console.log(`restored version ${e.version} (step ${e.step}) into the live object: checksum ${sum} ok`);
+    const state = new Uint8Array((await ck.protect('state', a.cells * 8)).buffer);
+    const kept = (await ck.versions()).map((v) => v.version).reverse();
+    if (!kept.includes(a.version)) throw new Error(`version ${a.version} is not kept (kept: ${kept.join(', ') || 'none'})`);
+    await ck.restore(a.version);
+    console.log(`restored version ${a.version}: checksum ${checksum(state)}`);
   } finally {
-    client.close();
+    await ck.close();
   }
 }
 

@@ -18,6 +18,7 @@
 #include "common/thread_name.h"
 #include "eviction_policy.h"
 #include "mapping.h"
+#include "notices.h"
 #include "read_ahead.h"
 #include "test_gate.h"
 #include "uffd_abi.h"
@@ -198,44 +199,62 @@ size_t sizeFromStore(StorageDriver& driver, uint64_t storageOffset) {
 
 // create({scheme, params, size (0: the stored object's), segmentSize, storageOffset, readOnly, noFirstRead, tracking,
 //         readAheadMax, policy}) -> {handle, buffer, tracking}
+// What create() and createAsync() make a mapping from.
+struct CreateSpec {
+  MappingOptions options;
+  std::string scheme;
+  DriverParams params;
+};
+
+CreateSpec createSpecOf(const Napi::Object& spec) {
+  CreateSpec c;
+  MappingOptions& o = c.options;
+  o.size = static_cast<size_t>(num(spec, "size", 0));
+  o.segmentSize = static_cast<size_t>(num(spec, "segmentSize", 1 << 20));
+  o.storageOffset = static_cast<uint64_t>(num(spec, "storageOffset", 0));
+  o.readOnly = flag(spec, "readOnly");
+  o.noFirstRead = flag(spec, "noFirstRead");
+  o.readAheadMax = static_cast<size_t>(num(spec, "readAheadMax", 16 << 20));
+  Napi::Value tracking = spec.Get("tracking");
+  if (tracking.IsString()) {
+    std::string t = tracking.As<Napi::String>();
+    o.tracking = t == "wp-fault" ? DirtyTracking::WpFault : DirtyTracking::WpAsync;
+  } else {
+    o.tracking = defaultTracking();
+  }
+  Napi::Value policy = spec.Get("policy");
+  if (policy.IsExternal()) o.policy = *policy.As<Napi::External<PolicyRef>>().Data();
+  c.params = paramsOf(spec.Get("params"));
+  if (o.readOnly) c.params["readOnly"] = "1";
+  c.scheme = spec.Get("scheme").ToString();
+  return c;
+}
+
+// The driver (its connection, for ioc) and the mapping: the slow part, on any thread.
+std::shared_ptr<Mapping> makeMapping(CreateSpec c) {
+  auto driver = createDriver(c.scheme, c.params);
+  if (c.options.size == 0) c.options.size = sizeFromStore(*driver, c.options.storageOffset);
+  return Mapping::create(std::move(driver), c.options);
+}
+
+// {handle, buffer, tracking, size} of a new mapping, on the JS thread.
+Napi::Value wrapMapping(Napi::Env env, const std::shared_ptr<Mapping>& mapping) {
+  envMappings(env).add(mapping);
+  auto lease = std::make_shared<JsLease>(mapping);
+  auto handle = Napi::External<LeaseRef>::New(env, new LeaseRef(lease), [](Napi::Env, LeaseRef* l) { delete l; });
+  // External memory: the ArrayBuffer can be detached by unmap() before the munmap.
+  auto buffer = mappedArrayBuffer(env, lease);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("handle", handle);
+  out.Set("buffer", buffer);
+  out.Set("tracking", mapping->wpAsync() ? "wp-async" : "wp-fault");
+  out.Set("size", Napi::Number::New(env, (double)mapping->size()));
+  return out;
+}
+
 Napi::Value Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    Napi::Object spec = info[0].As<Napi::Object>();
-    MappingOptions o;
-    o.size = static_cast<size_t>(num(spec, "size", 0));
-    o.segmentSize = static_cast<size_t>(num(spec, "segmentSize", 1 << 20));
-    o.storageOffset = static_cast<uint64_t>(num(spec, "storageOffset", 0));
-    o.readOnly = flag(spec, "readOnly");
-    o.noFirstRead = flag(spec, "noFirstRead");
-    o.readAheadMax = static_cast<size_t>(num(spec, "readAheadMax", 16 << 20));
-    Napi::Value tracking = spec.Get("tracking");
-    if (tracking.IsString()) {
-      std::string t = tracking.As<Napi::String>();
-      o.tracking = t == "wp-fault" ? DirtyTracking::WpFault : DirtyTracking::WpAsync;
-    } else {
-      o.tracking = defaultTracking();
-    }
-    Napi::Value policy = spec.Get("policy");
-    if (policy.IsExternal()) o.policy = *policy.As<Napi::External<PolicyRef>>().Data();
-    DriverParams params = paramsOf(spec.Get("params"));
-    if (o.readOnly) params["readOnly"] = "1";
-    auto driver = createDriver(spec.Get("scheme").ToString(), params);
-    if (o.size == 0) o.size = sizeFromStore(*driver, o.storageOffset);
-    auto mapping = Mapping::create(std::move(driver), o);
-    envMappings(env).add(mapping);
-
-    auto lease = std::make_shared<JsLease>(mapping);
-    auto handle = Napi::External<LeaseRef>::New(env, new LeaseRef(lease), [](Napi::Env, LeaseRef* l) { delete l; });
-    // External memory: the ArrayBuffer can be detached by unmap() before the munmap.
-    auto buffer = mappedArrayBuffer(env, lease);
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("handle", handle);
-    out.Set("buffer", buffer);
-    out.Set("tracking", mapping->wpAsync() ? "wp-async" : "wp-fault");
-    out.Set("size", Napi::Number::New(env, (double)mapping->size()));
-    return out;
-  });
+  return guarded(env, [&]() -> Napi::Value { return wrapMapping(env, makeMapping(createSpecOf(info[0].As<Napi::Object>()))); });
 }
 
 Napi::ArrayBuffer mappedArrayBuffer(Napi::Env env, const std::shared_ptr<JsLease>& lease) {
@@ -298,7 +317,18 @@ void settle(Napi::Env env, Napi::Function, std::nullptr_t*, Outcome* outcome) {
   if (!env) return;  // the environment is going away: nobody waits for the promise
   Napi::HandleScope scope(env);
   if (done->error) done->deferred.Reject(errnoError(env, done->error, done->message).Value());
-  else done->deferred.Resolve(done->value ? done->value(env) : env.Undefined());
+  else if (!done->value) done->deferred.Resolve(env.Undefined());
+  else {
+    try {
+      done->deferred.Resolve(done->value(env));
+    } catch (const Napi::Error& e) {
+      done->deferred.Reject(e.Value());
+    } catch (const std::system_error& e) {
+      done->deferred.Reject(errnoError(env, e.code().value(), e.what()).Value());
+    } catch (const std::exception& e) {
+      done->deferred.Reject(errnoError(env, EIO, e.what()).Value());
+    }
+  }
 }
 using SettleFunction = Napi::TypedThreadSafeFunction<std::nullptr_t, Outcome, settle>;
 
@@ -336,6 +366,19 @@ Napi::Value runOffThreadFor(Napi::Env env, std::function<void(Outcome&)> work) {
     body();  // then do it here rather than never
   }
   return promise;
+}
+
+// createAsync(spec) -> Promise<{handle, buffer, tracking, size}>: create() with the driver's
+// connection and the mapping's setup on another thread (an unreachable server costs the JS
+// thread nothing).
+Napi::Value CreateAsync(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    CreateSpec spec = createSpecOf(info[0].As<Napi::Object>());
+    return runOffThreadFor(info.Env(), [spec](Outcome& out) {
+      std::shared_ptr<Mapping> mapping = makeMapping(spec);
+      out.value = [mapping](Napi::Env env) { return wrapMapping(env, mapping); };
+    });
+  });
 }
 
 // flushAsync(handle, offset, length, syncDriver, evict) -> Promise<void>. The dirty pages are
@@ -480,6 +523,20 @@ Napi::Value ReloadAsync(const Napi::CallbackInfo& info) {
   });
 }
 
+// takeNotices() -> [{code, message}]: the runtime's events since the last call (notices.h).
+Napi::Value TakeNotices(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<Notice> notices = takeNotices();
+  Napi::Array out = Napi::Array::New(env, notices.size());
+  for (size_t i = 0; i < notices.size(); i++) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("code", notices[i].code);
+    o.Set("message", notices[i].message);
+    out.Set(static_cast<uint32_t>(i), o);
+  }
+  return out;
+}
+
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -604,6 +661,7 @@ Napi::Value BenchUnmapFile(const Napi::CallbackInfo& info) {
 Napi::Object InitUmapBinding(Napi::Env env, Napi::Object exports) {
   exports.Set("umapSupport", Napi::Function::New(env, Support, "umapSupport"));
   exports.Set("umapCreate", Napi::Function::New(env, Create, "umapCreate"));
+  exports.Set("umapCreateAsync", Napi::Function::New(env, CreateAsync, "umapCreateAsync"));
   exports.Set("umapFlush", Napi::Function::New(env, Flush, "umapFlush"));
   exports.Set("umapUnmap", Napi::Function::New(env, Unmap, "umapUnmap"));
   exports.Set("umapFlushAsync", Napi::Function::New(env, FlushAsync, "umapFlushAsync"));
@@ -618,6 +676,7 @@ Napi::Object InitUmapBinding(Napi::Env env, Napi::Object exports) {
   exports.Set("umapTestReadAheadIdle", Napi::Function::New(env, TestReadAheadIdle, "umapTestReadAheadIdle"));
   exports.Set("umapSwitch", Napi::Function::New(env, SwitchTo, "umapSwitch"));
   exports.Set("umapStats", Napi::Function::New(env, Stats, "umapStats"));
+  exports.Set("umapTakeNotices", Napi::Function::New(env, TakeNotices, "umapTakeNotices"));
   exports.Set("umapStageAsync", Napi::Function::New(env, StageAsync, "umapStageAsync"));
   exports.Set("umapCheckpointAsync", Napi::Function::New(env, CheckpointAsync, "umapCheckpointAsync"));
   exports.Set("umapReloadAsync", Napi::Function::New(env, ReloadAsync, "umapReloadAsync"));

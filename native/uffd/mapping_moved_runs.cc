@@ -16,6 +16,7 @@
 
 #include "fault_reader.h"
 #include "mapping.h"
+#include "notices.h"
 #include "mapping_internal.h"
 #include "uffd_abi.h"
 
@@ -109,8 +110,8 @@ void Mapping::moveBack(WriteBackJob& job) {
       int ret = ctx_.copy(base_ + from, src, length, true);
       if (ret < 0) {
         kept = true;  // never unmapped: the only place these bytes are
-        fprintf(stderr, "ummap: cannot move %zu bytes at offset %zu of a snapshot back into the mapping: %s\n", length,
-                from, strerror(-ret));
+        postNotice("IOC_SNAPSHOT_KEPT", "ummap: cannot move " + std::to_string(length) + " bytes at offset " + std::to_string(from) +
+                                            " of a snapshot back into the mapping: " + strerror(-ret));
       }
     });
     if (!kept) munmap(run.pages, run.length);  // what is left: the parts copied back
@@ -145,7 +146,7 @@ bool Mapping::serveMovedPage(size_t pageOffset) {
       int ret = ctx_.copy(base_ + from, run.pages + (from - run.offset), to - from, !options_.readOnly);
       if (ret < 0) {
         stats_.ioErrors++;
-        fprintf(stderr, "ummap: cannot copy back moved pages at offset %zu: %s\n", from, strerror(-ret));
+        postNotice("IOC_SNAPSHOT_COPY_BACK", "ummap: cannot copy back moved pages at offset " + std::to_string(from) + ": " + strerror(-ret));
         ctx_.wake(base_ + pageOffset, kPageSize);
         return true;
       }

@@ -4,6 +4,7 @@
 // mapping_moved_runs.cc; small ones copied) and writes them, several pieces in flight, in call
 // order (turns). Both repeat a round when the store restarted meanwhile.
 #include "mapping.h"
+#include "notices.h"
 
 #include <errno.h>
 #include <sys/mman.h>
@@ -143,10 +144,12 @@ uint64_t Mapping::noticeEpoch(size_t untrustedFirst, size_t untrustedEnd) {
       at += n;
     }
   });
-  if (redirtied || lost)
-    fprintf(stderr, "ummap: %s restarted (epoch %016llx -> %016llx): %llu acknowledged bytes to write again, %llu lost\n",
-            driver_->describe().c_str(), (unsigned long long)ackEpoch_, (unsigned long long)now,
-            (unsigned long long)redirtied, (unsigned long long)lost);
+  if (redirtied || lost) {
+    char text[160];
+    snprintf(text, sizeof text, " restarted (epoch %016llx -> %016llx): %llu acknowledged bytes to write again, %llu lost",
+             (unsigned long long)ackEpoch_, (unsigned long long)now, (unsigned long long)redirtied, (unsigned long long)lost);
+    postNotice(lost ? "IOC_PAGES_LOST" : "IOC_SERVER_RESTARTED", "ummap: " + driver_->describe() + text);
+  }
   lostBytes_ += lost;
   ackEpoch_ = now;
   return now;

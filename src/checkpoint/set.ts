@@ -6,7 +6,7 @@ import type { ObjectIdPart } from '../client';
 import { IocError, iocErrorCode } from '../errors';
 import { parseSize } from '../size';
 import type { Mapping } from '../ummap/mapping';
-import { openMapping } from '../ummap/open';
+import { ummap } from '../ummap';
 import { optimalInterval, IntervalAdvice, IntervalFormula } from './interval';
 import { Durability, decodeManifest, encodeManifest, Manifest, MANIFEST_HEADER_BYTES, manifestLength } from './manifest';
 import { MAX_SEQ, objectLow, setHigh, SLOTS, splitLow } from './ids';
@@ -149,6 +149,8 @@ export class CheckpointSet {
   private readonly durations: number[] = [];
   /** The last failure of a background staging (the next checkpoint then copies on its own). */
   lastStagingError?: Error;
+  /** The background copies for the next checkpoint, settled when done. */
+  private staging: Promise<unknown> = Promise.resolve();
 
   /** @internal use openCheckpoints() */
   constructor(readonly name: string, readonly high: bigint, private readonly client: IocClient,
@@ -179,7 +181,7 @@ export class CheckpointSet {
     const seq = this.nextSeq;
     const low = objectLow(seq, slot);
     await this.client.create(this.high, low);
-    const mapping = await openMapping(this.high, low, bytes, { server: this.server, segmentSize: this.segmentSize });
+    const mapping = await ummap.open(this.high, low, bytes, { server: this.server, segmentSize: this.segmentSize });
     mapping.discardOnRelease();
     const region: Region = { name, size: bytes, slot, mapping, seq };
     this.regions.push(region);
@@ -290,11 +292,20 @@ export class CheckpointSet {
 
   /** Start the server-side copies that the checkpoint `seq` builds on (in each mapping's turn). */
   private stage(seq: bigint): void {
-    for (const r of this.regions) {
+    this.staging = Promise.all(this.regions.map((r) =>
       r.mapping.stageCheckpoint({ high: this.high, low: objectLow(seq, r.slot) }).catch((e: Error) => {
         this.lastStagingError = e;
-      });
-    }
+      })));
+  }
+
+  /**
+   * Resolves once the checkpoints called so far are settled and the server-side copies that the
+   * next checkpoint builds on are made (they run between checkpoints, while the application
+   * computes; a checkpoint called before they are done waits for them). For measurements.
+   */
+  async idle(): Promise<void> {
+    await this.tail;
+    await this.staging;
   }
 
   /** Delete the versions beyond `keep` and the objects of commits that never completed. */

@@ -1,8 +1,8 @@
 // ummap: userfaultfd memory mappings of iocatcher objects, files, memory and dummy stores.
 import { IocError } from '../errors';
 import { addon } from '../native';
-import { callNative, Mapping, ObjectIdInput, objectIdInput } from './mapping';
-import type { DirtyTrackingMode, NativeUmapSupport } from './native-types';
+import { callNative, callNativeAsync, Mapping, ObjectIdInput, objectIdInput } from './mapping';
+import type { DirtyTrackingMode, NativeMappingSpec, NativeUmapSupport } from './native-types';
 import { resolvePolicy, UmapPolicy } from './policy';
 import { parseSize } from './size';
 import { parseUri, UriVars } from './uri';
@@ -58,6 +58,10 @@ export interface UmapOptions {
  * the driver's connect error (`ECONNREFUSED`, ...), naming the object and the server. Without a
  * size: `ENOENT` for an object that does not exist (a new object needs a size), `ENOSYS` from
  * a server that cannot tell sizes (an original iocatcher server).
+ *
+ * ummap() connects and sets the mapping up on the calling thread: against a server that does
+ * not answer it blocks until the client's timeout, and a large mapping's setup takes a while.
+ * Prefer `await ummap.open(...)` (same arguments) wherever the event loop must keep running.
  */
 export function ummap(high: ObjectIdInput, low: ObjectIdInput, size?: number | string, opts?: UmapOptions): Mapping;
 /** Map the whole of existing object (high, low): its size as its server's stat gives it. */
@@ -74,6 +78,42 @@ export function ummap(high: ObjectIdInput, low: ObjectIdInput, opts: UmapOptions
 export function ummap(uri: string, size?: number | string, opts?: UmapOptions): Mapping;
 export function ummap(uri: string, opts: UmapOptions): Mapping;
 export function ummap(a: ObjectIdInput, b?: ObjectIdInput | number | UmapOptions, c?: number | string | UmapOptions, d?: UmapOptions): Mapping {
+  const p = prepare(a, b, c, d);
+  const created = callNative(() => addon().umapCreate(p.native), p.what);
+  return new Mapping({ ...created, uri: p.uri, size: created.size, segmentSize: p.native.segmentSize, server: p.opts.server, vars: p.opts.vars, policy: p.policy });
+}
+
+/**
+ * ummap() without blocking the calling thread: the connection to the server (its handshake,
+ * and up to the client's timeout against an unreachable one) and the mapping's setup run on
+ * another thread. Same arguments and errors as ummap() (as a rejection). Prefer it in servers,
+ * UIs and anything else whose event loop must keep running; ummap() stays for scripts and
+ * places that cannot await.
+ *
+ * @example
+ * ```ts
+ * const m = await ummap.open(1n, 2n, '256MB', { server: '10.0.0.5' });
+ * ```
+ */
+async function ummapOpen(high: ObjectIdInput, low: ObjectIdInput, size?: number | string, opts?: UmapOptions): Promise<Mapping>;
+async function ummapOpen(high: ObjectIdInput, low: ObjectIdInput, opts: UmapOptions): Promise<Mapping>;
+async function ummapOpen(uri: string, size?: number | string, opts?: UmapOptions): Promise<Mapping>;
+async function ummapOpen(uri: string, opts: UmapOptions): Promise<Mapping>;
+async function ummapOpen(a: ObjectIdInput, b?: ObjectIdInput | number | UmapOptions, c?: number | string | UmapOptions, d?: UmapOptions): Promise<Mapping> {
+  const p = prepare(a, b, c, d);
+  const created = await callNativeAsync(() => addon().umapCreateAsync(p.native), p.what);
+  return new Mapping({ ...created, uri: p.uri, size: created.size, segmentSize: p.native.segmentSize, server: p.opts.server, vars: p.opts.vars, policy: p.policy });
+}
+
+// eslint-disable-next-line @typescript-eslint/no-namespace
+export namespace ummap {
+  /** {@link ummapOpen}: ummap() off the calling thread. */
+  export const open = ummapOpen;
+}
+
+/** ummap()'s arguments checked and resolved into the native spec. */
+function prepare(a: ObjectIdInput, b?: ObjectIdInput | number | UmapOptions, c?: number | string | UmapOptions, d?: UmapOptions):
+  { native: NativeMappingSpec; uri: string; opts: UmapOptions; policy?: UmapPolicy; what: string } {
   let uri: string;
   let size: unknown;
   let opts: UmapOptions;
@@ -110,22 +150,20 @@ export function ummap(a: ObjectIdInput, b?: ObjectIdInput | number | UmapOptions
     }
     tracking = 'wp-fault';
   }
-  const created = callNative(() =>
-    addon().umapCreate({
-      scheme: spec.scheme,
-      params: spec.params,
-      size: bytes,
-      segmentSize,
-      storageOffset,
-      readOnly: opts.readOnly ?? false,
-      noFirstRead: opts.noFirstRead ?? false,
-      tracking,
-      readAheadMax: opts.readAhead === undefined ? undefined : parseSize(opts.readAhead, 'readAhead'),
-      policy: policy?.handle,
-    }),
-    `ummap of ${spec.scheme === 'ioc' ? `object ${spec.params.high}:${spec.params.low} on ${spec.params.host}:${spec.params.port}` : uri}`,
-  );
-  return new Mapping({ ...created, uri, size: created.size, segmentSize, server: opts.server, vars: opts.vars, policy });
+  const native: NativeMappingSpec = {
+    scheme: spec.scheme,
+    params: spec.params,
+    size: bytes,
+    segmentSize,
+    storageOffset,
+    readOnly: opts.readOnly ?? false,
+    noFirstRead: opts.noFirstRead ?? false,
+    tracking,
+    readAheadMax: opts.readAhead === undefined ? undefined : parseSize(opts.readAhead, 'readAhead'),
+    policy: policy?.handle,
+  };
+  const what = `ummap of ${spec.scheme === 'ioc' ? `object ${spec.params.high}:${spec.params.low} on ${spec.params.host}:${spec.params.port}` : uri}`;
+  return { native, uri, opts, policy, what };
 }
 
 /** What the kernel offers here (userfaultfd, WP_ASYNC, kernel-side faults). */

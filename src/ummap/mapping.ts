@@ -6,6 +6,7 @@ import type { DirtyTrackingMode, NativeMappingHandle, NativeMappingStats } from 
 import type { UmapPolicy } from './policy';
 import { idPart } from '../client';
 import { DriverSpec, objectIdPart, parseUri, UriVars } from './uri';
+import { emitNotices } from './notices';
 
 /** An object id half: a bigint or safe-integer number within int64, or a decimal / 0x hex string. */
 export type ObjectIdInput = bigint | number | string;
@@ -263,6 +264,7 @@ export class Mapping {
   /** Counters of the mapping (faults, bytes read and written, write-backs, ...). */
   stats(): UmapStats {
     this.checkOpen();
+    emitNotices();
     return callNative(() => addon().umapStats(this.handle));
   }
 
@@ -329,7 +331,11 @@ export class Mapping {
 
   private range(offset: number, size: number | undefined, syncDriver: boolean, opts: RangeOptions): void {
     const length = this.checkRange(offset, size);
-    callNative(() => addon().umapFlush(this.handle, offset, length, syncDriver, opts.evict ?? false), this.rangeWhat(syncDriver, offset, length));
+    try {
+      callNative(() => addon().umapFlush(this.handle, offset, length, syncDriver, opts.evict ?? false), this.rangeWhat(syncDriver, offset, length));
+    } finally {
+      emitNotices();
+    }
   }
 
   private rangeWhat(syncDriver: boolean, offset: number, length: number): string {
@@ -347,7 +353,7 @@ export class Mapping {
   /** Settles after the earlier asynchronous calls have (each native call is already under way). */
   private inCallOrder<T>(call: Promise<T>): Promise<T> {
     call.catch(() => undefined);  // handled: it may reject before the earlier calls settle
-    const mine = this.lastCall.then(() => call);
+    const mine = this.lastCall.then(() => call).finally(emitNotices);
     this.lastCall = mine.catch(() => undefined);
     return mine;
   }

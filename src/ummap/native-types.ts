@@ -74,6 +74,8 @@ export interface NativeUmapBinding {
   umapSupport(): NativeUmapSupport;
   /** spec.size 0: the stored object's size (from storageOffset on), which `size` gives back. */
   umapCreate(spec: NativeMappingSpec): { handle: NativeMappingHandle; buffer: ArrayBuffer; tracking: DirtyTrackingMode; size: number };
+  /** umapCreate with the driver's connection and the mapping's setup on another thread. */
+  umapCreateAsync(spec: NativeMappingSpec): Promise<{ handle: NativeMappingHandle; buffer: ArrayBuffer; tracking: DirtyTrackingMode; size: number }>;
   umapFlush(handle: NativeMappingHandle, offset: number, size: number, syncDriver: boolean, evict: boolean): void;
   umapUnmap(handle: NativeMappingHandle, buffer: ArrayBuffer, sync: boolean): void;
   /** Copies the range's dirty pages now, writes them on another thread. */
@@ -96,6 +98,8 @@ export interface NativeUmapBinding {
   umapTestReadAheadIdle(timeoutMs: number): boolean;
   umapSwitch(handle: NativeMappingHandle, scheme: string, params: Record<string, string>, copyFirst: boolean, allowExist: boolean): void;
   umapStats(handle: NativeMappingHandle): NativeMappingStats;
+  /** The runtime's events since the last call (src/ummap/notices.ts). */
+  umapTakeNotices(): { code: string; message: string }[];
   /** In the mapping's turn, a server-side copy of its store to the target (the next checkpoint's). */
   umapStageAsync(handle: NativeMappingHandle, scheme: string, params: Record<string, string>): Promise<void>;
   /** Takes the dirty pages now; the target becomes a copy of the store (staged or copied then),
