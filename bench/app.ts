@@ -79,10 +79,10 @@ export async function runFirstTouch(quick: boolean): Promise<void> {
 
 }
 
-/** heat2d's own "N s total" (mapping, steps, checkpoints, unmap). */
-async function heat2d(port: number, object: string, steps: number, every: number): Promise<number> {
+/** heat2d's own "N s total" (set, steps, checkpoints, close). */
+async function heat2d(port: number, set: string, steps: number, every: number): Promise<number> {
   const script = path.join(__dirname, '..', 'examples', 'heat2d.js');
-  const { stdout } = await execFileP(process.execPath, [script, '--server', `127.0.0.1:${port}`, '--object', object, '--steps', String(steps),
+  const { stdout } = await execFileP(process.execPath, [script, '--server', `127.0.0.1:${port}`, '--set', set, '--steps', String(steps),
     '--checkpoint-every', String(every), '--quiet'], { timeout: 600000 });
   const m = /([\d.]+) s total/.exec(stdout);
   if (!m) throw new Error(`heat2d printed no total: ${stdout}`);
@@ -95,10 +95,10 @@ export async function runHeat2d(quick: boolean): Promise<void> {
   const reps = repetitions(quick);
   const without: number[] = [], withCk: number[] = [];
   for (let i = 0; i < reps; i++) {
-    log(`${group}: without checkpoints, then with one every 50 steps (each a fresh server and object) (${i + 1}/${reps})`);
-    without.push(await withServer((s) => heat2d(s.port, `0x130:${2 * i + 1}`, steps, 0)));
-    withCk.push(await withServer((s) => heat2d(s.port, `0x130:${2 * i + 2}`, steps, 50)));
+    log(`${group}: without checkpoints, then with one every 50 steps (each a fresh server and set) (${i + 1}/${reps})`);
+    without.push(await withServer((s) => heat2d(s.port, `bench-heat2d-${2 * i + 1}`, steps, 0)));
+    withCk.push(await withServer((s) => heat2d(s.port, `bench-heat2d-${2 * i + 2}`, steps, 50)));
   }
   const of = reps > 1 ? ` (median of ${reps})` : '';
-  costRow(group, `total time, checkpoint (sync) every 50 steps${of}`, median(withCk), 's', `no checkpoints (--checkpoint-every 0)${of}`, median(without), 1.25);
+  costRow(group, `total time, a checkpoint-set version every 50 steps${of}`, median(withCk), 's', `no checkpoints (--checkpoint-every 0)${of}`, median(without), 1.25);
 }

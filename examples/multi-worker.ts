@@ -7,7 +7,7 @@
 //        [--workers 4] [--slice-bytes 4194304] [--steps 60] [--every 20]
 import { createHash } from 'crypto';
 import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
-import { IocClient, IocError, ummap } from '../src';
+import { IocClient, IocError, ummap } from 'iocatcher';
 import { ArgReader } from './args';
 
 interface Job {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, starts iocatcher-server on 127.0.0.1 with the embedded
 # defaults (plain files under ./iocatcher-data for the persistent cache pool and the store),
-# runs the heat2d checkpoint example against it end to end (including a restart from its last
-# checkpoint), then stops the server.
+# runs the heat2d example (a checkpoint set) against it end to end, SIGKILLs a second run during
+# one of its checkpoints, restarts it from the set's latest() complete version and checks that it
+# ends with the same grid as the uninterrupted run, then stops the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -27,13 +28,28 @@ for _ in $(seq 1 100); do
 done
 grep "ready on" "$LOG"
 
-OBJ="0x4ea7:$(date +%s)"
-echo "main-job: heat2d, ${GRID}x${GRID} grid, $STEPS steps, object $OBJ"
-node dist/examples/heat2d.js --server "127.0.0.1:$PORT" --object "$OBJ" --grid "$GRID" --steps "$STEPS" --checkpoint-every 50 | tee "$DATA/heat2d-full.log"
-echo "main-job: restart check: run to step $((STEPS / 2)) on a second object, then resume it from its checkpoint"
-OBJ2="0x4ea8:$(date +%s)"
-node dist/examples/heat2d.js --server "127.0.0.1:$PORT" --object "$OBJ2" --grid "$GRID" --steps $((STEPS / 2)) --checkpoint-every 50 --quiet | tail -1
-node dist/examples/heat2d.js --server "127.0.0.1:$PORT" --object "$OBJ2" --grid "$GRID" --steps "$STEPS" --checkpoint-every 50 --restart --quiet | tee "$DATA/heat2d-restart.log"
+RUN=$(date +%s)
+echo "main-job: heat2d on a checkpoint set, ${GRID}x${GRID} grid, $STEPS steps, uninterrupted (set heat2d-full-$RUN)"
+node dist/examples/heat2d.js --server "127.0.0.1:$PORT" --set "heat2d-full-$RUN" --grid "$GRID" --steps "$STEPS" --checkpoint-every 50 | tee "$DATA/heat2d-full.log"
+KILL_AT=$(( (STEPS / 100) * 50 ))
+[ "$KILL_AT" -ge 50 ] || KILL_AT=50
+echo "main-job: restart check: a second run (set heat2d-kill-$RUN) is SIGKILLed while its checkpoint of step $KILL_AT is under way, then restarts from latest()"
+node dist/examples/heat2d.js --server "127.0.0.1:$PORT" --set "heat2d-kill-$RUN" --grid "$GRID" --steps "$STEPS" --checkpoint-every 50 >"$DATA/heat2d-killed.log" 2>&1 &
+APP=$!
+for _ in $(seq 1 6000); do
+  grep -q "checkpointing step $KILL_AT\b" "$DATA/heat2d-killed.log" && break
+  kill -0 $APP 2>/dev/null || break
+  sleep 0.01
+done
+kill -KILL $APP 2>/dev/null || true
+wait $APP 2>/dev/null || true
+cat "$DATA/heat2d-killed.log"
+if grep -q '^checksum' "$DATA/heat2d-killed.log"; then
+  echo "main-job: the second run finished before it could be killed" >&2
+  exit 1
+fi
+echo "main-job: killed during the checkpoint of step $KILL_AT; restarting from the set's latest complete version"
+node dist/examples/heat2d.js --server "127.0.0.1:$PORT" --set "heat2d-kill-$RUN" --grid "$GRID" --steps "$STEPS" --checkpoint-every 50 --restart --quiet | tee "$DATA/heat2d-restart.log"
 full=$(grep '^checksum' "$DATA/heat2d-full.log")
 restarted=$(grep '^checksum' "$DATA/heat2d-restart.log")
 kill -TERM $SERVER; wait $SERVER || true

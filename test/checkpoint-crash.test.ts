@@ -88,6 +88,15 @@ describe('checkpoint crash rounds', function () {
   const seed = Number(process.env.IOC_CHECKPOINT_SEED ?? Math.floor(Math.random() * 2 ** 31));
   const random = seededRandom(seed);
   before(() => console.log(`      checkpoint crash rounds: ${ROUNDS} per case, seed ${seed} (IOC_CHECKPOINT_SEED=${seed} replays)`));
+  // How the rounds of a case ended, printed after it: the kills land all across the checkpoint.
+  let outcomes = new Map<string, number>();
+  const tally = (what: string) => outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+  const outcome = (app: App, n: number) => (new RegExp(`^committed ${n}`, 'm').test(app.output()) ? 'committed'
+    : (new RegExp(`^failed ${n} (\\w+)`, 'm').exec(app.output())?.[1] ?? 'unfinished').replace(/^(E\w+)$/, 'failed $1'));
+  afterEach(function () {
+    console.log(`      ${this.currentTest?.title.split(':')[0]}: latest() ${[...outcomes].map(([k, v]) => `${k}: ${v}`).join('; ')}`);
+    outcomes = new Map();
+  });
   // The span kill moments are drawn over: the longest checkpoint seen (start to commit) x 1.5.
   let longestMs = 50;
   const running: App[] = [];
@@ -126,7 +135,8 @@ describe('checkpoint crash rounds', function () {
           await a.exited;
         });
         assert.ok(!/failed/.test(app.output()), app.output());
-        await verify(server.address, 'crash-app', (l) => l === n - 1 || l === n, `round ${i} (N=${n})`);
+        const latest = await verify(server.address, 'crash-app', (l) => l === n - 1 || l === n, `round ${i} (N=${n})`);
+        tally(latest === n ? 'N' : 'N-1');
       }
     } finally {
       await server.stop();
@@ -167,7 +177,8 @@ describe('checkpoint crash rounds', function () {
       for (let i = 0; i < ROUNDS; i++) {
         const { n, app } = await round(server.address, 'crash-nvdimm', async () => server.kill());
         await settle(app);
-        await verify(server.address(), 'crash-nvdimm', (l) => l === n - 1 || l === n, `round ${i} (N=${n})\n${app.output()}`);
+        const latest = await verify(server.address(), 'crash-nvdimm', (l) => l === n - 1 || l === n, `round ${i} (N=${n})\n${app.output()}`);
+        tally(`${latest === n ? 'N' : 'N-1'}, the checkpoint ${outcome(app, n)}`);
       }
     } finally {
       await server.stop();
@@ -181,8 +192,9 @@ describe('checkpoint crash rounds', function () {
         const { n, app } = await round(server.address, 'crash-volatile', async () => server.kill());
         await settle(app);
         const lastStored = Math.max(0, ...app.committed().filter((v) => v % STORE_EVERY === 0));
-        await verify(server.address(), 'crash-volatile', (l) => (l ?? 0) <= n && (l ?? 0) >= lastStored,
+        const latest = await verify(server.address(), 'crash-volatile', (l) => (l ?? 0) <= n && (l ?? 0) >= lastStored,
           `round ${i} (N=${n}, last stored ${lastStored})\n${app.output()}`);
+        tally(`${latest === undefined ? 'none' : latest === n ? 'N' : `N-${n - latest}`}, the checkpoint ${outcome(app, n)}`);
       }
     } finally {
       await server.stop();
