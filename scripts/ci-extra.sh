@@ -8,7 +8,8 @@
 #      every sanitizer report is written to a log directory, and any report fails the step.
 #   3. the soak test when IOC_SOAK=1 (off by default);
 #   4. the server-death rounds of test/server-death.test.ts, 20 of each (6 in the suite);
-#   5. the randomized partition checker of test/partition.test.ts (IOC_LONG_FAULTS, on by default here).
+#   5. the randomized partition checker of test/partition.test.ts (IOC_LONG_FAULTS, on by default here);
+#   6. the checkpoint-set crash rounds of test/checkpoint-crash.test.ts, 30 per case (IOC_LONG_CHECKPOINT_CRASH).
 # First, the packaging test again with an npm cache that starts empty, as on a new machine (its
 # `npm ci` in a clean archive and the consumer's install then fetch everything from the registry).
 set -euo pipefail
@@ -92,4 +93,12 @@ IOC_DEATH_ROUNDS=20 npx --no-install mocha --no-config --exit --timeout 0 dist/t
 if [ "${IOC_LONG_FAULTS:-1}" = 1 ]; then
   echo "ci-extra: partitions (fencing), long randomized checker"
   IOC_LONG_FAULTS=1 npx --no-install mocha --no-config --exit --timeout 0 --grep "long randomized" dist/test/partition.test.js
+fi
+
+# Issue 23: checkpoint sets, 30 crash rounds per case (the application, the server with --nvdimm,
+# the server without it, SIGKILLed at random moments across a checkpoint; 3 per case in the
+# suite; ~12 min). IOC_LONG_CHECKPOINT_CRASH=0 skips it; IOC_CHECKPOINT_SEED replays a run.
+if [ "${IOC_LONG_CHECKPOINT_CRASH:-1}" = 1 ]; then
+  echo "ci-extra: checkpoint sets, 30 crash rounds per case"
+  IOC_LONG_CHECKPOINT_CRASH=1 npx --no-install mocha --no-config --exit --timeout 0 dist/test/checkpoint-crash.test.js
 fi

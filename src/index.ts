@@ -1,6 +1,6 @@
 // Package root: the TypeScript client, the ummap runtime and the error type.
 export { IocClient } from './client';
-export type { ListOptions, ObjectIdPart, ObjectStat, ServerList } from './client';
+export type { ListOptions, ObjectIdPart, ObjectStat, ServerEpoch, ServerList } from './client';
 export type { I64 } from './client/native-types';
 export { IocError } from './errors';
 export type { ErrnoCode, IocErrorCode } from './errors';

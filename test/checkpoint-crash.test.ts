@@ -94,11 +94,17 @@ describe('checkpoint crash rounds', function () {
   const outcome = (app: App, n: number) => (new RegExp(`^committed ${n}`, 'm').test(app.output()) ? 'committed'
     : (new RegExp(`^failed ${n} (\\w+)`, 'm').exec(app.output())?.[1] ?? 'unfinished').replace(/^(E\w+)$/, 'failed $1'));
   afterEach(function () {
-    console.log(`      ${this.currentTest?.title.split(':')[0]}: latest() ${[...outcomes].map(([k, v]) => `${k}: ${v}`).join('; ')}`);
+    console.log(`      ${this.currentTest?.title.split(':')[0]}: latest() ${[...outcomes].map(([k, v]) => `${k}: ${v}`).join('; ')} (kills drawn over ${spanMs().toFixed(0)} ms)`);
     outcomes = new Map();
+    measured = [];
   });
-  // The span kill moments are drawn over: the longest checkpoint seen (start to commit) x 1.5.
-  let longestMs = 50;
+  // The span kill moments are drawn over: 1.2 x the median duration (start to commit, as seen
+  // here) of the checkpoints just before the one struck, in this case's rounds so far.
+  let measured: number[] = [];
+  const spanMs = () => {
+    const sorted = [...measured].sort((a, b) => a - b);
+    return 1.2 * (sorted.length ? sorted[Math.floor(sorted.length / 2)] : 50);
+  };
   const running: App[] = [];
   afterEach(async () => {
     for (const a of running.splice(0)) {
@@ -107,20 +113,20 @@ describe('checkpoint crash rounds', function () {
     }
   });
 
-  /** One round: the fixture commits two versions over the latest; `kill` strikes at a random
-   *  moment after "start N" of the second. Returns N and the app. */
+  /** One round: the fixture commits three versions over the latest; `kill` strikes at a random
+   *  moment after "start N" of the third. Returns N and the app. */
   async function round(server: () => string, name: string, kill: (app: App) => Promise<void>): Promise<{ n: number; app: App }> {
     const start = await verify(server(), name, () => true, 'before the round');
-    const n = (start ?? 0) + 2;
+    const n = (start ?? 0) + 3;
     const app = new App(server(), name, n);
     running.push(app);
     const first = await Promise.race([app.wait(new RegExp(`^start ${n - 1}$`, 'm')).then(() => 'ok'), app.exited.then(() => 'exit')]);
     assert.strictEqual(first, 'ok', `the fixture ended early:\n${app.output()}`);
     const t0 = Date.now();
     await app.wait(new RegExp(`^(committed|failed) ${n - 1}`, 'm'));
-    longestMs = Math.max(longestMs, Date.now() - t0);
+    measured.push(Date.now() - t0);
     await app.wait(new RegExp(`^start ${n}$`, 'm'));
-    const delay = random() * longestMs * 1.5;
+    const delay = random() * spanMs();
     await new Promise((r) => setTimeout(r, delay));
     await kill(app);
     return { n, app };

@@ -31,7 +31,15 @@ export function objectLow(seq: bigint, slot: number): bigint {
   return seq * SLOTS + BigInt(slot);
 }
 
+/** A low half's parts ({@link splitLow}). */
+export interface LowParts {
+  /** The commit's sequence number. */
+  seq: bigint;
+  /** 0: the manifest; 1..: a region. */
+  slot: number;
+}
+
 /** Sequence number and slot of a low half. */
-export function splitLow(low: bigint): { seq: bigint; slot: number } {
+export function splitLow(low: bigint): LowParts {
   return { seq: low / SLOTS, slot: Number(low % SLOTS) };
 }

@@ -12,6 +12,7 @@ export interface IntervalAdvice {
   costSeconds: number;
   /** The mean time between failures used (seconds). */
   mtbfSeconds: number;
+  /** The formula used. */
   formula: IntervalFormula;
 }
 

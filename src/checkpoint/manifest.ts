@@ -29,6 +29,7 @@ export interface ManifestRegion {
 
 /** What a manifest holds. */
 export interface Manifest {
+  /** The layout's version: 1. */
   format: 1;
   /** The set's name. */
   set: string;
@@ -40,7 +41,9 @@ export interface Manifest {
   version: number;
   /** When the version was committed (ISO 8601). */
   committedAt: string;
+  /** How durable the version was at commit. */
   durability: Durability;
+  /** The version's regions. */
   regions: ManifestRegion[];
 }
 

@@ -35,6 +35,7 @@ export interface CheckpointCallOptions {
 
 /** A region of memory whose content goes into every version. */
 export interface ProtectedRegion {
+  /** The name given to protect(). */
   readonly name: string;
   /** Bytes. */
   readonly size: number;
@@ -44,9 +45,11 @@ export interface ProtectedRegion {
 
 /** What a committed checkpoint cost. */
 export interface CheckpointResult {
+  /** The version number given to checkpoint(). */
   version: number;
   /** The commit's sequence number: its objects are (high, seq * 65536 + slot). */
   seq: bigint;
+  /** How durable the version was when the call resolved. */
   durability: Durability;
   /** From the call to the commit. */
   durationMs: number;
@@ -60,11 +63,28 @@ export interface CheckpointResult {
 
 /** A complete version ({@link CheckpointSet.versions}). */
 export interface VersionInfo {
+  /** The version number given to checkpoint(). */
   version: number;
+  /** Its commit's sequence number. */
   seq: bigint;
+  /** When it was committed. */
   committedAt: Date;
+  /** How durable it was when its checkpoint() resolved. */
   durability: Durability;
-  regions: { name: string; size: number; high: bigint; low: bigint }[];
+  /** Its regions and their objects. */
+  regions: VersionRegion[];
+}
+
+/** A region of a version and its object. */
+export interface VersionRegion {
+  /** The name given to protect(). */
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** The object's high half (the set's). */
+  high: bigint;
+  /** The object's low half: seq * 65536 + slot. */
+  low: bigint;
 }
 
 /** Options of {@link CheckpointSet.suggestedInterval}. */
@@ -149,10 +169,16 @@ export class CheckpointSet {
   private readonly durations: number[] = [];
   /** The last failure of a background staging (the next checkpoint then copies on its own). */
   lastStagingError?: Error;
+  /** The last failure to delete old versions after a commit (the next checkpoint tries again). */
+  lastRetentionError?: Error;
   /** The background copies for the next checkpoint, settled when done. */
   private staging: Promise<unknown> = Promise.resolve();
 
-  /** @internal use openCheckpoints() */
+  /**
+   * @internal use openCheckpoints()
+   * @param name the set's name
+   * @param high the high half of the set's objects
+   */
   constructor(readonly name: string, readonly high: bigint, private readonly client: IocClient,
     o: { keep: number; durability: Durability; server?: string; segmentSize?: number; nextSeq: bigint }) {
     this.ns = client as unknown as NamespaceClient;
@@ -261,12 +287,17 @@ export class CheckpointSet {
         throw new IocError('ESTALE', 'the server restarted without --nvdimm after acknowledging the pages');
       }
     } catch (e) {
-      throw this.failed(what, e);
+      // The manifest may have reached the server before the failure: latest() then decides
+      // (it takes the version only if it is whole and its bytes are still held).
+      throw this.failed(what, e, 'not committed, unless its manifest reached the server (latest() tells)');
     }
     const durationMs = performance.now() - t0;
     this.durations.push(durationMs);
     if (this.nextSeq === seq + 1n) this.stage(this.nextSeq);
-    await this.applyRetention();
+    // Committed: a failure to delete old versions is for the next checkpoint to retry.
+    await this.applyRetention().catch((e: Error) => {
+      this.lastRetentionError = e;
+    });
     return {
       version, seq, durability, durationMs, blockedMs,
       bytesSent: results.reduce((n, r) => n + r.bytes, 0),
@@ -274,9 +305,9 @@ export class CheckpointSet {
     };
   }
 
-  private failed(what: string, e: unknown): IocError {
+  private failed(what: string, e: unknown, outcome = 'nothing committed'): IocError {
     const err = e as Error & { code?: string; errno?: number };
-    return new IocError(iocErrorCode(err?.code), `${what}: nothing committed: ${err?.message ?? String(e)}`, err?.errno);
+    return new IocError(iocErrorCode(err?.code), `${what}: ${outcome}: ${err?.message ?? String(e)}`, err?.errno);
   }
 
   /** Every region's server is still in the epoch its pages were acknowledged in (or durable). */

@@ -149,6 +149,14 @@ function storeRefusal(ret: number): string {
   return why ? `the server's store refused the write (${code}: ${why}; the server's log names the store and the object)` : '';
 }
 
+/** What a client last heard of a server's life ({@link IocClient.serverEpoch}). */
+export interface ServerEpoch {
+  /** The server's start epoch, 16 hex digits (zeros: unknown). */
+  epoch: string;
+  /** Whether the server keeps acknowledged writes across a restart (--nvdimm). */
+  durable: boolean;
+}
+
 /** What a server knows of one object ({@link IocClient.stat}, {@link IocClient.list}). */
 export interface ObjectStat {
   /** High half of the object's id. */
@@ -601,7 +609,7 @@ export class IocClient {
    * const { epoch, durable } = client.serverEpoch(1n, 2n);
    * ```
    */
-  serverEpoch(high: ObjectIdPart, low: ObjectIdPart): { epoch: string; durable: boolean } {
+  serverEpoch(high: ObjectIdPart, low: ObjectIdPart): ServerEpoch {
     return this.native.serverEpoch(idPart(high, 'high'), idPart(low, 'low'));
   }
 

@@ -107,7 +107,17 @@ async function ummapOpen(a: ObjectIdInput, b?: ObjectIdInput | number | UmapOpti
 
 // eslint-disable-next-line @typescript-eslint/no-namespace
 export namespace ummap {
-  /** {@link ummapOpen}: ummap() off the calling thread. */
+  /**
+   * ummap() without blocking the calling thread: the connection to the server (its handshake,
+   * and up to the client's timeout against an unreachable one) and the mapping's setup run on
+   * another thread. Same arguments and errors as ummap() (as a rejection). Prefer it in servers,
+   * UIs and anything else whose event loop must keep running.
+   *
+   * @example
+   * ```ts
+   * const m = await ummap.open(1n, 2n, '256MB', { server: '10.0.0.5' });
+   * ```
+   */
   export const open = ummapOpen;
 }
 
