@@ -14,7 +14,7 @@ import { contentAt } from './checkpoint-content';
 
 const ROUNDS = process.env.IOC_LONG_CHECKPOINT_CRASH === '1' ? 30 : 3;
 const REGIONS = 2;
-const SIZE = 2 << 20;
+const SIZE = 8 << 20;
 const STORE_EVERY = 2;
 
 function seededRandom(seed: number): () => number {
@@ -98,12 +98,13 @@ describe('checkpoint crash rounds', function () {
     outcomes = new Map();
     measured = [];
   });
-  // The span kill moments are drawn over: 1.2 x the median duration (start to commit, as seen
-  // here) of the checkpoints just before the one struck, in this case's rounds so far.
+  // The span kill moments are drawn over: 1.5 x the median duration (call to commit, as the fixture
+  // measured it) of the checkpoints of this case's rounds so far (the one before the struck one,
+  // and the struck one when it committed before the kill).
   let measured: number[] = [];
   const spanMs = () => {
     const sorted = [...measured].sort((a, b) => a - b);
-    return 1.2 * (sorted.length ? sorted[Math.floor(sorted.length / 2)] : 50);
+    return 1.5 * (sorted.length ? sorted[Math.floor(sorted.length / 2)] : 50);
   };
   const running: App[] = [];
   afterEach(async () => {
@@ -122,13 +123,14 @@ describe('checkpoint crash rounds', function () {
     running.push(app);
     const first = await Promise.race([app.wait(new RegExp(`^start ${n - 1}$`, 'm')).then(() => 'ok'), app.exited.then(() => 'exit')]);
     assert.strictEqual(first, 'ok', `the fixture ended early:\n${app.output()}`);
-    const t0 = Date.now();
-    await app.wait(new RegExp(`^(committed|failed) ${n - 1}`, 'm'));
-    measured.push(Date.now() - t0);
+    const prev = await app.wait(new RegExp(`^(committed ${n - 1} ([\\d.]+) ms|failed ${n - 1})`, 'm'));
+    if (prev[2]) measured.push(Number(prev[2]));
     await app.wait(new RegExp(`^start ${n}$`, 'm'));
     const delay = random() * spanMs();
     await new Promise((r) => setTimeout(r, delay));
     await kill(app);
+    const struck = new RegExp(`^committed ${n} ([\\d.]+) ms`, 'm').exec(app.output());
+    if (struck) measured.push(Number(struck[1]));
     return { n, app };
   }
 

@@ -2,7 +2,7 @@
 // regions of SIZE bytes, restores the latest version (if any), then commits versions latest+1 ..
 // UNTIL, each over the previous one (test/checkpoint-content.ts), every STORE_EVERY-th at 'store'
 // durability. Prints "restored V", "start V" just before each checkpoint call and "committed V"
-// once it resolved ("failed V CODE" if it rejected), then "done".
+// once it resolved, with its duration ("failed V CODE" if it rejected), then "done".
 // Usage: node checkpoint-fixture.js SERVER NAME REGIONS SIZE UNTIL STORE_EVERY
 import { openCheckpoints } from '../src';
 import { writeVersion } from './checkpoint-content';
@@ -20,8 +20,8 @@ async function main(): Promise<void> {
     mems.forEach((m, r) => writeVersion(m, v, r));
     console.log(`start ${v}`);
     try {
-      await ck.checkpoint(v, { durability: storeEvery > 0 && v % storeEvery === 0 ? 'store' : 'server' });
-      console.log(`committed ${v}`);
+      const r = await ck.checkpoint(v, { durability: storeEvery > 0 && v % storeEvery === 0 ? 'store' : 'server' });
+      console.log(`committed ${v} ${r.durationMs.toFixed(1)} ms`);
     } catch (e) {
       console.log(`failed ${v} ${(e as { code?: string }).code}: ${(e as Error).message}`);
       process.exit(3);
