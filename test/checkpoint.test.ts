@@ -117,6 +117,8 @@ describe('checkpoint sets', function () {
   it('refuses bad arguments with typed errors', async () => {
     await assert.rejects(openCheckpoints('', { server: server.address }), (e: IocError) => e.code === 'EINVAL');
     await assert.rejects(openCheckpoints('x', { server: server.address, keep: 0 }), (e: IocError) => e.code === 'EINVAL');
+    await assert.rejects(openCheckpoints('x', { server: `${server.address},${server.address.replace(/:\d+$/, ':1')}` }),
+      (e: IocError) => e.code === 'EINVAL' && /needs one server/.test(e.message));
     const ck = await openCheckpoints('bad', { server: server.address });
     await assert.rejects(ck.checkpoint(1), (e: IocError) => e.code === 'EINVAL' && /protect/.test(e.message));
     await ck.protect('a', '64KB');

@@ -14,7 +14,8 @@ import { NamespaceClient, ObjectStatLike } from './namespace';
 
 /** Options of {@link openCheckpoints}. */
 export interface CheckpointSetOptions {
-  /** The iocatcher server, "host" or "host:port" (default: IOC_SERVER, else 127.0.0.1:8556). */
+  /** The iocatcher server, "host" or "host:port" (default: IOC_SERVER, else 127.0.0.1:8556).
+   *  One server: a set's versions are copied server-side. */
   server?: string;
   /** Committed versions kept; older ones are deleted after each checkpoint (default 2, Infinity: all). */
   keep?: number;
@@ -135,6 +136,10 @@ export async function openCheckpoints(name: string, opts: CheckpointSetOptions =
   const segmentSize = opts.segmentSize === undefined ? undefined : parseSize(opts.segmentSize, 'segmentSize');
   const client = await IocClient.connect(opts.server);
   try {
+    // A version is made by server-side copies: every object of a set on one server.
+    if (client.servers().length > 1) {
+      throw new IocError('EINVAL', `checkpoint set '${name}' needs one server, got ${client.servers().join(',')} (a set's versions are copied server-side)`);
+    }
     let maxSeq = 0n;
     for await (const o of (client as unknown as NamespaceClient).list({ high })) maxSeq = splitLow(o.low).seq > maxSeq ? splitLow(o.low).seq : maxSeq;
     return new CheckpointSet(name, high, client, { keep, durability, server: opts.server, segmentSize, nextSeq: maxSeq + 1n });
