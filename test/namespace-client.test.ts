@@ -255,6 +255,8 @@ describe('object namespace: clients', function () {
     assert.match(e.message, /^read of bytes \[2097152, 2101248\) of object 48:1 on 127\.0\.0\.1:\d+: EFBIG \(-27\): \S.*max-object-size/);
     const eager = await rejectsWithCode(c.write(48, 1, 2 * MiB, Buffer.alloc(100)), 'EFBIG');  // sent from the JS thread
     assert.match(eager.message, /EFBIG \(-27\): \S.*max-object-size/);
+    const { stdout } = await run(compileCTest('namespace'), [s.address, '48', 'efbig']);
+    assert.match(stdout, /^reason: \S.*max-object-size/m);
   });
 
   it('ummap without a size maps an existing object whole (its stored size), from storageOffset; ENOENT for a new object', async () => {
