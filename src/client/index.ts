@@ -517,7 +517,8 @@ export class IocClient {
     checkSignal(opts.signal, what);
     const v = await raceAbort(n.stat(h, l), opts.signal, what);
     if (typeof v === 'object' && 'size' in v) return objectStat(v);
-    const hint = split(v).ret === -ENOENT ? `object ${h}:${l} does not exist` : '';
+    const { ret, reason } = split(v);
+    const hint = ret === -ENOENT && !reason ? `object ${h}:${l} does not exist` : '';
     throw this.opError(v, `stat of object ${h}:${l}`, h, l, hint);
   }
 
@@ -540,9 +541,10 @@ export class IocClient {
     const what = () => `delete of object ${h}:${l} on ${this.serverName(h, l)}`;
     checkSignal(opts.signal, what);
     const v = await raceAbort(n.delete(h, l), opts.signal, what);
-    const { ret } = split(v);
+    const { ret, reason } = split(v);
     if (ret >= 0) return;
-    const hint = ret === -ENOENT ? `object ${h}:${l} does not exist`
+    // The server's reason, when it gave one, says it better.
+    const hint = reason ? '' : ret === -ENOENT ? `object ${h}:${l} does not exist`
       : ret === -EBUSY ? 'a range of it is registered (a mapping holds it): unmap it first' : '';
     throw this.opError(v, `delete of object ${h}:${l}`, h, l, hint);
   }
