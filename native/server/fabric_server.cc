@@ -24,11 +24,19 @@ namespace server {
 using namespace proto;
 
 static constexpr size_t RECV_SLOTS = 64;
-static constexpr size_t PARKED_MAX = 4096;  // requests waiting for the cache, beyond: EAGAIN
 
 FabricServer::FabricServer(const ServerOptions &opts, fabric::Transport &transport, SegmentCache &cache,
                            RangeRegistry &ranges, TcpChannel &tcp)
-    : opts_(opts), transport_(transport), cache_(cache), ranges_(ranges), tcp_(tcp) {
+    : opts_(opts),
+      transport_(transport),
+      cache_(cache),
+      ranges_(ranges),
+      tcp_(tcp),
+      sends_(transport, [this] { return nextMrKey_++; }, std::chrono::seconds(opts.rmaTimeoutSec),
+             [this](fi_addr_t peer) {
+               clients_.dropPeer(peer);
+               metrics_.dropped();
+             }) {
   recvBuf_.reset(new char[RECV_SLOTS * MSG_BUFFER_SIZE]);
   if (transport_.needsLocalMr()) {
     recvMr_ = fabric::MemoryRegion(transport_.domain, transport_.info, recvBuf_.get(), RECV_SLOTS * MSG_BUFFER_SIZE,
@@ -36,11 +44,6 @@ FabricServer::FabricServer(const ServerOptions &opts, fabric::Transport &transpo
     recvDesc_ = recvMr_.desc();
   }
   recvOps_.resize(RECV_SLOTS);
-  addSendSlots();
-  spareBuf_.reset(new char[MSG_BUFFER_SIZE]);
-  spareSend_.kind = OpKind::Send;
-  spareSend_.buf = spareBuf_.get();
-  spareSend_.spare = true;
   for (size_t i = 0; i < RECV_SLOTS; i++) {
     recvOps_[i].kind = OpKind::Recv;
     recvOps_[i].buf = recvBuf_.get() + i * MSG_BUFFER_SIZE;
@@ -86,13 +89,13 @@ void FabricServer::onCompletion(const fabric::Completion &c) {
       }
       break;
     case OpKind::Send:
-      onSendCompletion(static_cast<SendOp *>(op), c.error);
+      sends_.onCompletion(static_cast<SendOp *>(op), c.error);
       break;
     case OpKind::Rma: {
       Request *req = static_cast<RmaOp *>(op)->req;
       if (c.error && !req->error) {
         req->error = c.error == -FI_ECANCELED ? -ECANCELED : -EIO;
-        log(LOG_WARN, "fabric", "RMA to client %llu failed: %s", (unsigned long long)req->lfClientId,
+        log(LOG_WARN, "fabric", "RMA to client %llu failed: %s", (unsigned long long)req->to.lfClientId,
             fi_strerror(-c.error));
       }
       if (--req->pending == 0) doneRequests_.push_back(req);
@@ -119,16 +122,15 @@ bool FabricServer::retryAfterEagain(std::chrono::steady_clock::time_point start,
   return true;
 }
 
-void FabricServer::sendResponse(uint64_t msgType, uint64_t lfClientId, fi_addr_t peer, int32_t status,
-                                uint64_t dataSize, const std::vector<Piece> *data) {
-  if (status < 0) metrics_.errorReply(msgType, status);
+void FabricServer::sendResponse(const ReplyTo &to, int32_t status, uint64_t dataSize, const std::vector<Piece> *data) {
+  if (status < 0) metrics_.errorReply(to.ackType, status);
   if (originalErrors_ && status < 0) status = -1;
-  SendOp *op = acquireSend();
+  SendOp *op = sends_.acquire();
   Writer w(op->buf, MSG_BUFFER_SIZE);
   Header h;
-  h.msgType = msgType;
-  h.lfClientId = lfClientId;
-  h.setEcho(curEcho_);
+  h.msgType = to.ackType;
+  h.lfClientId = to.lfClientId;
+  h.setEcho(to.echo);
   h.encode(w);
   w.put(dataSize);
   w.put(status);
@@ -136,16 +138,44 @@ void FabricServer::sendResponse(uint64_t msgType, uint64_t lfClientId, fi_addr_t
   if (data)
     for (const Piece &p : *data) w.putBytes(p.ptr, p.len);
   if (!w.ok()) {  // cannot happen for eager sizes; never send a partial message
-    releaseSend(op);
-    log(LOG_ERROR, "fabric", "response %s does not fit a message", msgTypeName(msgType));
+    sends_.release(op);
+    log(LOG_ERROR, "fabric", "response %s does not fit a message", msgTypeName(to.ackType));
     return;
   }
   if (duplicateReplies_) {
-    SendOp *copy = acquireSend();
+    SendOp *copy = sends_.acquire();
     memcpy(copy->buf, op->buf, w.size());
-    postSend(copy, w.size(), peer);
+    sends_.post(copy, w.size(), to.peer);
   }
-  postSend(op, w.size(), peer);
+  sends_.post(op, w.size(), to.peer);
+}
+
+void FabricServer::reply(const ReplyTo &to, int32_t status, const std::string &reason) {
+  if (reason.empty() || status >= 0 || originalErrors_) return sendResponse(to, status);
+  metrics_.errorReply(to.ackType, status);
+  SendOp *op = sends_.acquire();
+  Header h;
+  h.msgType = to.ackType;
+  h.lfClientId = to.lfClientId;
+  h.setEcho(to.echo);
+  Response resp;
+  resp.status = status;
+  Writer w(op->buf, MSG_BUFFER_SIZE);
+  h.encode(w);
+  resp.encode(w);
+  ReplyReason why;
+  why.reason = reason;
+  why.encode(w);
+  if (!w.ok()) {
+    sends_.release(op);
+    return sendResponse(to, status);
+  }
+  sends_.post(op, w.size(), to.peer);
+}
+
+void FabricServer::replyData(const ReplyTo &to, const void *data, size_t len) {
+  std::vector<Piece> piece{{static_cast<char *>(const_cast<void *>(data)), len, nullptr}};
+  sendResponse(to, 0, len, &piece);
 }
 
 void FabricServer::run(const std::atomic<bool> &stop) {
@@ -166,7 +196,7 @@ void FabricServer::run(const std::atomic<bool> &stop) {
     } else {
       // Messages waiting on the provider (EAGAIN) are retried soon, not at the next 200 ms tick.
       // Drains waiting for writes to settle start within a few ms of it, not at the next tick.
-      int waitMs = retrySendsSoon_ ? 5 : cache_.drainsWaiting() ? 10 : 200;
+      int waitMs = sends_.retrySoon() ? 5 : cache_.drainsWaiting() ? 10 : 200;
       n = opts_.activePolling ? transport_.cq.poll(c, 16) : transport_.cq.wait(c, 16, waitMs);
     }
     if (n) spinUntil = std::chrono::steady_clock::now() + std::chrono::microseconds(spinUs_);
@@ -175,8 +205,8 @@ void FabricServer::run(const std::atomic<bool> &stop) {
     if (cache_.runCompletions()) spinUntil = std::chrono::steady_clock::now() + std::chrono::microseconds(spinUs_);
     if (!parked_.empty()) retryParked();
     drainWork();
-    pumpSends();
-    serveControl();
+    sends_.pump();
+    mailbox_.serve([this](const std::string &command) { return controlAnswer(command); });
     auto now = std::chrono::steady_clock::now();
     if (!inflight_.empty()) expireRequests();
     if (opts_.verbose && now - lastStats >= std::chrono::seconds(1)) {
@@ -192,11 +222,7 @@ void FabricServer::run(const std::atomic<bool> &stop) {
   }
   broadcastFatal("server shutting down");
   stopTransfers();
-  std::lock_guard<std::mutex> lock(ctlMu_);
-  ctlStopped_ = true;
-  ctlPending_ = false;
-  ctlAnswer_ = "{\"error\":\"server shutting down\"}";
-  ctlCv_.notify_all();
+  mailbox_.close("{\"error\":\"server shutting down\"}");
 }
 
 void FabricServer::drainWork() {
@@ -217,343 +243,113 @@ void FabricServer::drainWork() {
 }
 
 void FabricServer::dispatch(const char *buf, size_t len, const Parked *again) {
-  curTimed_ = curAsync_ = false;
-  curStart_ = again ? again->arrived : std::chrono::steady_clock::now();
-  parkRequested_ = false;
-  replaying_ = again != nullptr;
+  Incoming in;
+  in.started = again ? again->arrived : std::chrono::steady_clock::now();
+  in.replaying = again != nullptr;
   try {
-    handleMessage(buf, len);
+    handleMessage(in, buf, len);
   } catch (const std::exception &e) {
     log(LOG_ERROR, "server", "request failed: %s", e.what());
   }
-  replaying_ = false;
-  if (parkRequested_) {
-    parkRequested_ = false;
-    if (parked_.size() >= PARKED_MAX) {
+  if (in.parked) {
+    if (parked_.full()) {
       log(LOG_WARN, "server", "%zu requests wait for the cache already: %s refused (EAGAIN)", parked_.size(),
-          msgTypeName(curType_));
-      return sendResponse(parkAs_.ackType, parkAs_.lfClientId, parkAs_.peer, -EAGAIN);
+          msgTypeName(in.header.msgType));
+      return reply(in.to, -EAGAIN, "the server has too many requests waiting for its cache");
     }
-    Parked p = parkAs_;
+    Parked p;
     p.msg.assign(buf, buf + len);
-    p.arrived = curStart_;
-    p.deadline = again ? again->deadline : curStart_ + std::chrono::seconds(opts_.rmaTimeoutSec);
+    p.to = in.to;
+    p.arrived = in.started;
+    p.deadline = again ? again->deadline : in.started + std::chrono::seconds(opts_.rmaTimeoutSec);
     // A fenced write waits no longer than its deadline (after it, it could not be applied).
-    if (curFenceNs_) p.deadline = std::min(p.deadline, fenceTime(curFenceNs_));
-    parked_.push_back(std::move(p));
+    if (in.fenceNs) p.deadline = std::min(p.deadline, fenceTime(in.fenceNs));
+    parked_.add(std::move(p));
     return;
   }
-  if (curTimed_ && !curAsync_) metrics_.latency(curType_, std::chrono::steady_clock::now() - curStart_);
-}
-
-void FabricServer::park(uint64_t ackType, uint64_t lfClientId, fi_addr_t peer) {
-  parkRequested_ = true;
-  parkAs_.ackType = ackType;
-  parkAs_.lfClientId = lfClientId;
-  parkAs_.peer = peer;
-  parkAs_.echo = curEcho_;
+  if (in.timed && !in.async) metrics_.latency(in.header.msgType, std::chrono::steady_clock::now() - in.started);
 }
 
 // Handle the waiting requests again once the cache made progress (in arrival order); answer
 // those past their deadline.
 void FabricServer::retryParked() {
-  auto now = std::chrono::steady_clock::now();
-  bool progressed = cache_.progressCount() != parkedProgress_;
-  parkedProgress_ = cache_.progressCount();
-  std::deque<Parked> waiting;
-  waiting.swap(parked_);
-  while (!waiting.empty()) {
-    Parked p = std::move(waiting.front());
-    waiting.pop_front();
-    if (now >= p.deadline) {
-      log(LOG_WARN, "server", "a request waited %.3f s for the cache (store or in-place write): ETIMEDOUT",
-          std::chrono::duration<double>(now - p.arrived).count());
-      curEcho_ = p.echo;
-      sendResponse(p.ackType, p.lfClientId, p.peer, -ETIMEDOUT);
-      continue;
-    }
-    if (!progressed) {
-      parked_.push_back(std::move(p));
-      continue;
-    }
-    dispatch(p.msg.data(), p.msg.size(), &p);
+  std::deque<Parked> retry, expired;
+  parked_.takeDue(cache_.progressCount(), std::chrono::steady_clock::now(), retry, expired);
+  for (const Parked &p : expired) {
+    log(LOG_WARN, "server", "a request waited %.3f s for the cache (store or in-place write): ETIMEDOUT",
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - p.arrived).count());
+    reply(p.to, -ETIMEDOUT, "waited longer than --rma-timeout for the cache (store or in-place write)");
+  }
+  for (const Parked &p : retry) dispatch(p.msg.data(), p.msg.size(), &p);
+}
+
+static uint64_t ackTypeOf(uint64_t type) {
+  switch (type) {
+    case PING: return PONG;
+    case OBJ_READ: case OBJ_WRITE: return READ_WRITE_ACK;
+    case FLUSH: return FLUSH_ACK;
+    case CREATE: return CREATE_ACK;
+    case RANGE_REGISTER: return RANGE_REGISTER_ACK;
+    case RANGE_UNREGISTER: return RANGE_UNREGISTER_ACK;
+    case COW: return COW_ACK;
+    case OBJ_STAT: return OBJ_STAT_ACK;
+    case OBJ_LIST: return OBJ_LIST_ACK;
+    case OBJ_DELETE: return OBJ_DELETE_ACK;
+    default: return ERROR_ACK;
   }
 }
 
-void FabricServer::handleMessage(const char *buf, size_t len) {
+void FabricServer::handleMessage(Incoming &in, const char *buf, size_t len) {
   uint64_t sequence = 0;
   // Decoders see the original layout: the trailer and a write's deadline are taken off.
-  curFenceNs_ = 0;
-  if (!noTrailer_) len = splitRequestTrailer(buf, len, sequence, &curFenceNs_);
-  if (noFencing_) curFenceNs_ = 0;
-  curEcho_ = noEcho_ ? 0 : sequence;
+  if (!noTrailer_) len = splitRequestTrailer(buf, len, sequence, &in.fenceNs);
+  if (noFencing_) in.fenceNs = 0;
   Reader r(buf, len);
-  Header h;
+  Header &h = in.header;
   if (!h.decode(r)) {
     log(LOG_WARN, "protocol", "dropped a truncated message (%zu bytes)", len);
     metrics_.dropped();
     return;
   }
-  if (!replaying_) metrics_.request(h.msgType);
-  curType_ = h.msgType;
-  curTimed_ = true;
+  if (!in.replaying) metrics_.request(h.msgType);
+  in.timed = true;
   if (h.msgType == CONNECT_INIT) return handleConnect(h, r);
-  auto it = clients_.find(h.lfClientId);
-  if (it == clients_.end() || !tcp_.authorized(h.tcpClientId, h.tcpClientKey) ||
-      (opts_.auth && h.tcpClientId != it->second.tcpClientId)) {
+  const LfClient *client = clients_.find(h.lfClientId);
+  if (!client || !tcp_.authorized(h.tcpClientId, h.tcpClientKey) ||
+      (opts_.auth && h.tcpClientId != client->tcpClientId)) {
     // BAD_AUTH goes only to the owner of TCP credentials this message proved (right key):
     // never to the client whose lf id or TCP id was used, which anyone can guess (small
     // sequential numbers). An unsolicited BAD_AUTH was taken by the original client, and ours
     // before request echoes, as the answer to its call in flight. With no proven credentials
     // the sender cannot be known and the message is dropped.
-    const std::pair<const uint64_t, LfClient> *to = senderOf(h.tcpClientId, h.tcpClientKey);
+    const ClientTable::Entry *to = senderOf(h.tcpClientId, h.tcpClientKey);
     log(LOG_WARN, "auth", "%s %s from lf client id %llu (tcp client %llu)%s",
-        it == clients_.end() ? "unknown client id in" : "bad credentials in", msgTypeName(h.msgType),
+        !client ? "unknown client id in" : "bad credentials in", msgTypeName(h.msgType),
         (unsigned long long)h.lfClientId, (unsigned long long)h.tcpClientId, to ? ": BAD_AUTH" : ": dropped");
-    if (to) sendResponse(BAD_AUTH, to->first, to->second.addr, -1);
+    if (to) sendResponse(ReplyTo{to->first, to->second.addr, noEcho_ ? 0 : sequence, BAD_AUTH}, -1);
     else metrics_.dropped();
     return;
   }
-  const LfClient &client = it->second;
-  auto reply = [&](uint64_t type, int32_t status) { sendResponse(type, h.lfClientId, client.addr, status); };
-  auto ackOf = [](uint64_t type) -> uint64_t {
-    switch (type) {
-      case PING: return PONG;
-      case OBJ_READ: case OBJ_WRITE: return READ_WRITE_ACK;
-      case FLUSH: return FLUSH_ACK;
-      case CREATE: return CREATE_ACK;
-      case RANGE_REGISTER: return RANGE_REGISTER_ACK;
-      case RANGE_UNREGISTER: return RANGE_UNREGISTER_ACK;
-      case COW: return COW_ACK;
-      default: return ERROR_ACK;
-    }
-  };
+  in.client = client;
+  in.to = ReplyTo{h.lfClientId, client->addr, noEcho_ ? 0 : sequence, ackTypeOf(h.msgType)};
   if (len > opts_.maxMessage) {
     log(LOG_WARN, "protocol", "refused a %zu-byte %s from client %llu (--max-message %llu)", len,
         msgTypeName(h.msgType), (unsigned long long)h.lfClientId, (unsigned long long)opts_.maxMessage);
-    return reply(ackOf(h.msgType), -EMSGSIZE);
+    return reply(in.to, -EMSGSIZE, "message larger than --max-message " + std::to_string(opts_.maxMessage));
   }
-  // A range [offset, offset+size) must not overflow nor reach past --max-object-size.
-  auto badRange = [&](uint64_t offset, uint64_t size, const char *what) -> int {
-    int err = 0;
-    if (offset + size < offset) err = -EINVAL;
-    else if (offset + size > opts_.maxObjectSize) err = -EFBIG;
-    if (err)
-      log(LOG_WARN, "protocol", "refused %s from client %llu: range %llu+%llu %s", what, (unsigned long long)h.lfClientId,
-          (unsigned long long)offset, (unsigned long long)size,
-          err == -EINVAL ? "overflows" : "ends past --max-object-size");
-    return err;
-  };
   switch (h.msgType) {
-    case PING:
-      return handlePing(h, client, r);
-    case OBJ_READ:
-      return handleReadWrite(h, client, r, false);
-    case OBJ_WRITE:
-      return handleReadWrite(h, client, r, true);
-    case FLUSH: {
-      Flush m;
-      if (!decodePayload(r, m)) return reply(FLUSH_ACK, -EINVAL);
-      if (int err = badRange(m.offset, m.size, "FLUSH")) return reply(FLUSH_ACK, err);
-      // The store works on its own threads; the ack goes out when it is done.
-      uint64_t lf = h.lfClientId, echo = curEcho_;
-      fi_addr_t peer = client.addr;
-      return cache_.startFlush(m.objectId, m.offset, m.size, [this, lf, peer, echo](int ret) {
-        curEcho_ = echo;
-        sendResponse(FLUSH_ACK, lf, peer, ret);
-      });
-    }
-    case CREATE: {
-      Create m;
-      if (!decodePayload(r, m)) return reply(CREATE_ACK, -EINVAL);
-      uint64_t lf = h.lfClientId, echo = curEcho_;
-      fi_addr_t peer = client.addr;
-      return cache_.startCreate(m.objectId, [this, lf, peer, echo](int ret) {
-        curEcho_ = echo;
-        sendResponse(CREATE_ACK, lf, peer, ret);
-      });
-    }
-    case RANGE_REGISTER: {
-      RegisterRange m;
-      if (!decodePayload(r, m)) return reply(RANGE_REGISTER_ACK, -EINVAL);
-      if (int err = badRange(m.offset, m.size, "RANGE_REGISTER")) return reply(RANGE_REGISTER_ACK, err);
-      return reply(RANGE_REGISTER_ACK, ranges_.add(m.objectId, m.offset, m.size, m.write, client.tcpClientId));
-    }
-    case RANGE_UNREGISTER: {
-      UnregisterRange m;
-      if (!decodePayload(r, m)) return reply(RANGE_UNREGISTER_ACK, -EINVAL);
-      reply(RANGE_UNREGISTER_ACK, ranges_.remove(m.id, m.objectId, m.offset, m.size, m.write, client.tcpClientId));
-      return countUnregisterForHoldHook();
-    }
-    case COW: {
-      Cow m;
-      if (!decodePayload(r, m)) return reply(COW_ACK, -EINVAL);
-      if (int err = badRange(m.rangeOffset, m.rangeSize, "COW")) return reply(COW_ACK, err);
-      uint64_t lf = h.lfClientId, echo = curEcho_;
-      fi_addr_t peer = client.addr;
-      int ret = cache_.cow(m.src, m.dst, m.allowExist, m.rangeOffset, m.rangeSize, [this, lf, peer, echo](int r) {
-        curEcho_ = echo;
-        sendResponse(COW_ACK, lf, peer, r);
-      });
-      if (ret == SegmentCache::kBusy) return park(COW_ACK, h.lfClientId, client.addr);
-      if (ret < 0) return reply(COW_ACK, ret);
-      return;  // answered when the store threads are done
-    }
+    case PING: return handlePing(in, r);
+    case OBJ_READ: return handleReadWrite(in, r, false);
+    case OBJ_WRITE: return handleReadWrite(in, r, true);
+    case FLUSH: return handleFlush(in, r);
+    case CREATE: return handleCreate(in, r);
+    case RANGE_REGISTER: return handleRegister(in, r);
+    case RANGE_UNREGISTER: return handleUnregister(in, r);
+    case COW: return handleCow(in, r);
     default:
       log(LOG_WARN, "protocol", "refused message of unknown type %llu (%s) from client %llu",
           (unsigned long long)h.msgType, msgTypeName(h.msgType), (unsigned long long)h.lfClientId);
-      return reply(ERROR_ACK, -ENOSYS);
-  }
-}
-
-void FabricServer::handleConnect(const Header &h, Reader &r) {
-  FirstClientMessage m;
-  if (!decodePayload(r, m)) {
-    log(LOG_WARN, "protocol", "dropped a malformed CONNECT_INIT");
-    metrics_.dropped();
-    return;
-  }
-  // An address of another format than ours must never reach fi_av_insert: with libfabric 1.17
-  // (tcp;ofi_rxm) one failed insert leaves the address vector refusing every later client
-  // (found by the live fuzzer, test/fuzz.test.ts).
-  uint32_t format = transport_.info->addr_format;
-  if (format == FI_SOCKADDR_IN || format == FI_SOCKADDR_IN6 || format == FI_SOCKADDR) {
-    sa_family_t family;
-    memcpy(&family, m.addr, sizeof family);
-    bool ok = (family == AF_INET && format != FI_SOCKADDR_IN6 && m.addrLen >= sizeof(sockaddr_in)) ||
-              (family == AF_INET6 && format != FI_SOCKADDR_IN && m.addrLen >= sizeof(sockaddr_in6));
-    if (!ok) {
-      log(LOG_WARN, "protocol", "refused a CONNECT_INIT with an invalid address (family %u, %zu bytes)",
-          (unsigned)family, m.addrLen);
-      return;
-    }
-  }
-  fi_addr_t addr;
-  try {
-    addr = transport_.av.insert(m.addr);
-  } catch (const fabric::FabricError &e) {
-    log(LOG_WARN, "fabric", "cannot add a client address: %s", e.what());
-    metrics_.dropped();
-    return;
-  }
-  uint64_t id = nextLfClientId_++;
-  // Test hook: leave the first N handshakes unanswered, as libfabric 1.17 rarely loses an
-  // ASSIGN_ID (the client must retry on a new endpoint; test/reliability.test.ts).
-  static int unanswered = getenv("IOC_TEST_UNANSWERED_CONNECTS") ? atoi(getenv("IOC_TEST_UNANSWERED_CONNECTS")) : 0;
-  if (unanswered > 0) {
-    unanswered--;
-    log(LOG_WARN, "server", "test hook: CONNECT_INIT of tcp client %llu left unanswered", (unsigned long long)h.tcpClientId);
-    return;
-  }
-  if (!tcp_.authorized(h.tcpClientId, h.tcpClientKey)) {
-    log(LOG_WARN, "auth", "bad credentials in CONNECT_INIT (tcp client %llu)", (unsigned long long)h.tcpClientId);
-    return sendResponse(BAD_AUTH, id, addr, -1);
-  }
-  clients_[id] = {addr, h.tcpClientId};
-  SendOp *op = acquireSend();
-  Header out;
-  out.msgType = ASSIGN_ID;
-  out.lfClientId = id;
-  FirstHandshake fh;
-  fh.assignLfClientId = id;
-  // Clients tell a restart from a reconnect by the epoch: a mapping then knows that what this
-  // server acknowledged before (only in memory without --nvdimm) is gone.
-  static const uint64_t epoch = [] {
-    uint64_t e = 0;
-    if (getrandom(&e, sizeof e, 0) != sizeof e) e = (uint64_t)time(nullptr) << 20 ^ (uint64_t)getpid();
-    return e ? e : 1;
-  }();
-  fh.hasServerInfo = !originalErrors_;
-  fh.serverEpoch = epoch;
-  fh.durableWrites = !opts_.nvdimm.empty();
-  // Fencing: our clock, from which the client derives a lower bound of (our clock - its clock)
-  // and so deadlines on our clock that are never later than its own (RequestDeadline).
-  fh.fencing = fh.hasServerInfo && !noFencing_;
-  fh.serverClockNs = monoNs();
-  postSend(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, out, fh), addr);
-  log(LOG_DEBUG, "server", "client %llu connected (tcp client %llu)", (unsigned long long)id,
-      (unsigned long long)h.tcpClientId);
-}
-
-const std::pair<const uint64_t, FabricServer::LfClient> *FabricServer::senderOf(uint64_t tcpClientId,
-                                                                                   uint64_t tcpClientKey) {
-  if (!tcp_.authorized(tcpClientId, tcpClientKey)) return nullptr;
-  for (auto &kv : clients_)
-    if (kv.second.tcpClientId == tcpClientId) return &kv;
-  return nullptr;
-}
-
-void FabricServer::broadcastFatal(const std::string &message) {
-  for (auto &kv : clients_) {
-    SendOp *op = acquireSend();
-    Header h;
-    h.msgType = FATAL_ERROR;
-    h.lfClientId = kv.first;
-    ErrorMessage m;
-    m.message = message;
-    postSend(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, h, m), kv.second.addr);
-  }
-  // Give the messages a moment to leave (bounded: a peer that does not read is not waited for).
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
-  while (std::chrono::steady_clock::now() < deadline) {
-    pumpSends();
-    bool busy = false;
-    for (auto &kv : peerSends_) busy = busy || kv.second.posted || !kv.second.waiting.empty();
-    if (!busy) break;
-    progress();
-  }
-}
-
-void FabricServer::clientGone(uint64_t tcpClientId) {
-  {
-    std::lock_guard<std::mutex> lock(goneMu_);
-    gone_.push_back(tcpClientId);
-  }
-  wake();
-}
-
-void FabricServer::drainClientGone() {
-  std::vector<uint64_t> gone;
-  {
-    std::lock_guard<std::mutex> lock(goneMu_);
-    gone.swap(gone_);
-  }
-  for (uint64_t id : gone) {
-    for (auto held = heldInPlace_.begin(); held != heldInPlace_.end();) {
-      if ((*held)->tcpClientId != id) {
-        ++held;
-        continue;
-      }
-      Request *req = *held;
-      held = heldInPlace_.erase(held);
-      log(LOG_WARN, "server", "test hook: the held in-place write of tcp client %llu fails (client gone)",
-          (unsigned long long)id);
-      req->error = -EIO;
-      finishRequest(req);
-    }
-    for (auto &kv : inflight_) {
-      Request *req = kv.first;
-      if (!req->stalled || req->tcpClientId != id || req->stalledClientGone) continue;
-      req->stalledClientGone = true;
-      if (!req->error) req->error = -EIO;  // cut off by the client's death
-      if (req->pending == 1) {  // the posted half is done: nothing of the provider's is left
-        req->pending = 0;
-        doneRequests_.push_back(req);
-      }
-    }
-    for (auto held = heldWrites_.begin(); held != heldWrites_.end();) {
-      if ((*held)->tcpClientId != id) {
-        ++held;
-        continue;
-      }
-      Request *req = *held;
-      held = heldWrites_.erase(held);
-      finishRequest(req);  // heldOnce: not held again; its reply goes nowhere
-    }
-    size_t n = ranges_.releaseOwner(id);
-    for (auto it = clients_.begin(); it != clients_.end();)
-      it = it->second.tcpClientId == id ? clients_.erase(it) : std::next(it);
-    log(LOG_DEBUG, "server", "tcp client %llu gone, released %zu ranges", (unsigned long long)id, n);
+      return reply(in.to, -ENOSYS, "unknown message type " + std::to_string(h.msgType));
   }
 }
 

@@ -16,9 +16,11 @@ using namespace proto;
 static constexpr uint64_t PING_RMA_MAX = 64u << 20;
 static constexpr int RMA_RETRY_MS = 5000;
 
-void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r, bool write) {
+void FabricServer::handleReadWrite(Incoming &in, Reader &r, bool write) {
+  const Header &h = in.header;
+  const LfClient &c = *in.client;
   ReadWrite m;
-  if (!decodePayload(r, m)) return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, -EINVAL);
+  if (!decodePayload(r, m)) return reply(in.to, -EINVAL, write ? "malformed OBJ_WRITE" : "malformed OBJ_READ");
   int err = m.offset + m.size < m.offset ? -EINVAL
             : m.size > opts_.maxTransfer ? -EMSGSIZE
             : m.offset + m.size > opts_.maxObjectSize ? -EFBIG : 0;
@@ -27,21 +29,24 @@ void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r
         (unsigned long long)m.size, (unsigned long long)m.offset, (unsigned long long)h.lfClientId,
         err == -EINVAL ? "the range overflows" : err == -EMSGSIZE ? "larger than --max-transfer"
                                                 : "ends past --max-object-size");
-    return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, err);
+    return reply(in.to, err,
+                 err == -EINVAL    ? std::string("the range overflows")
+                 : err == -EMSGSIZE ? "larger than --max-transfer " + std::to_string(opts_.maxTransfer)
+                                    : "ends past --max-object-size " + std::to_string(opts_.maxObjectSize));
   }
   bool eager = m.size <= EAGER_MAX;
-  if (write && eager && !m.msgHasData) return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, -EINVAL);
+  if (write && eager && !m.msgHasData) return reply(in.to, -EINVAL, "a write of at most 32 KiB must carry its data inline");
   // Fencing: a write that arrives (or is handled again after waiting for the cache) past its
   // deadline is refused before anything of it touches the cache: its client has reported it
   // failed, or will before this answer reaches it.
-  int64_t fenceNs = write ? curFenceNs_ : 0;
+  int64_t fenceNs = write ? in.fenceNs : 0;
   if (fenced(fenceNs, m.msgHasData ? "arrived" : "arrived (RMA not started)", h.lfClientId, m.objectId.high,
              m.objectId.low, m.offset, m.size))
-    return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, -ETIMEDOUT);
+    return reply(in.to, -ETIMEDOUT, "the write arrived after its deadline");
   std::vector<Piece> pieces;  // pinned in the cache until released
   int ret = cache_.access(m.objectId, m.offset, m.size, write, pieces);
-  if (ret == SegmentCache::kBusy) return park(READ_WRITE_ACK, h.lfClientId, c.addr);
-  if (ret < 0) return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, ret);
+  if (ret == SegmentCache::kBusy) return park(in);
+  if (ret < 0) return reply(in.to, ret, ret == -ENOSPC ? "the cache is full of data the store refuses" : storeReason(ret));
   if (write && m.msgHasData) {
     const char *src = m.data;
     for (const Piece &p : pieces) {
@@ -54,7 +59,7 @@ void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r
       bytesWritten_ += m.size;
       metrics_.transfer(true, false, m.size);
     }
-    return ackWrite(h.lfClientId, c.addr, ret, ret < 0 ? 0 : m.size);
+    return ackWrite(in.to, ret, ret < 0 ? 0 : m.size);
   }
   if (!write && eager) {
     bytesRead_ += m.size;
@@ -64,12 +69,10 @@ void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r
       std::vector<Piece> &pieces;
       ~Unpin() { cache.release(pieces); }
     } unpin{cache_, pieces};  // the response copies the data out, then the pieces are unpinned
-    return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, 0, m.size, &pieces);
+    return sendResponse(in.to, 0, m.size, &pieces);
   }
   std::unique_ptr<Request> req(new Request);
-  req->ackType = READ_WRITE_ACK;
-  req->lfClientId = h.lfClientId;
-  req->peer = c.addr;
+  req->to = in.to;
   req->size = m.size;
   req->write = write;
   req->cached = pieces;  // released by finishRequest, whatever happens to the RMA
@@ -82,13 +85,13 @@ void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r
     bytesWritten_ += m.size;
   else
     bytesRead_ += m.size;
-  if (!write) return startRma(std::move(req), pieces, m.iov, write);
+  if (!write) return startRma(in, std::move(req), pieces, m.iov, write);
   if (cache_.writableInPlace(pieces)) {
     // Only clean segments, nobody else on them: the RMA lands in the cache directly, and the
     // segments are ours until the request ends (others wait).
     req->inPlace = true;
     cache_.beginInPlace(pieces);
-    return startRma(std::move(req), pieces, m.iov, write);
+    return startRma(in, std::move(req), pieces, m.iov, write);
   }
   // Stage the client's bytes (same piece boundaries); finishRequest copies them into the cache
   // only when every RMA succeeded.
@@ -96,7 +99,7 @@ void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r
   std::unique_ptr<char[]> staging = takeStaging(m.size, capacity);
   if (!staging) {
     cache_.release(req->cached);
-    return sendResponse(READ_WRITE_ACK, h.lfClientId, c.addr, -ENOMEM);
+    return reply(in.to, -ENOMEM, "no memory for a staging buffer");
   }
   req->scratch = std::move(staging);
   req->scratchCapacity = capacity;
@@ -112,22 +115,19 @@ void FabricServer::handleReadWrite(const Header &h, const LfClient &c, Reader &r
     staged.push_back({at, p.len, desc});
     at += p.len;
   }
-  startRma(std::move(req), staged, m.iov, write);
+  startRma(in, std::move(req), staged, m.iov, write);
 }
 
-void FabricServer::handlePing(const Header &h, const LfClient &c, Reader &r) {
+void FabricServer::handlePing(Incoming &in, Reader &r) {
   std::unique_ptr<Request> req(new Request);
   if (!decodePayload(r, req->ping) || req->ping.rdmaSize > PING_RMA_MAX)
-    return sendResponse(PONG, h.lfClientId, c.addr, -EINVAL);
-  req->ackType = PONG;
-  req->lfClientId = h.lfClientId;
-  req->peer = c.addr;
+    return reply(in.to, -EINVAL, "malformed PING, or more than 64 MiB to read");
+  req->to = in.to;
   // Keep the eager bytes: the receive buffer is reposted before the PONG goes out.
   uint64_t eager = req->ping.eagerSize, rdma = req->ping.rdmaSize;
   req->scratch.reset(new char[eager + rdma + 1]);
   if (eager) memcpy(req->scratch.get(), req->ping.data, eager);
   req->ping.data = req->scratch.get();
-  req->echo = curEcho_;
   if (rdma == 0) {
     Request *raw = req.get();
     inflight_[raw] = std::move(req);
@@ -141,7 +141,7 @@ void FabricServer::handlePing(const Header &h, const LfClient &c, Reader &r) {
   }
   std::vector<Piece> pieces{{req->scratch.get() + eager, rdma, desc}};
   Iov iov = req->ping.iov;
-  startRma(std::move(req), pieces, iov, true);
+  startRma(in, std::move(req), pieces, iov, true);
 }
 
 // Huge transfers go as several RMA operations in flight at once (a piece per segment, and at
@@ -157,8 +157,8 @@ static std::vector<Piece> cutPieces(const std::vector<Piece> &pieces) {
   return out;
 }
 
-void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piece> &whole, const Iov &iov,
-                            bool write) {
+void FabricServer::startRma(Incoming &in, std::unique_ptr<Request> req, const std::vector<Piece> &whole,
+                            const Iov &iov, bool write) {
   std::vector<Piece> pieces = cutPieces(whole);
   Request *raw = req.get();
   // Test hook IOC_TEST_STALL_INPLACE=BYTES: every in-place write of exactly BYTES posts the first
@@ -180,17 +180,16 @@ void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piec
     log(LOG_WARN, "server", "test hook: in-place write of tcp client %llu: %zu of %zu operations posted, never the rest",
         (unsigned long long)raw->tcpClientId, pieces.size(), pieces.size() + unposted);
   }
-  if (write && raw->ackType == READ_WRITE_ACK && delayWriteRmaMs() > 0) {
+  if (write && raw->to.ackType == READ_WRITE_ACK && delayWriteRmaMs() > 0) {
     log(LOG_WARN, "server", "test hook: RMA of a write of %llu bytes at %llu delayed %d ms",
         (unsigned long long)raw->size, (unsigned long long)raw->offset, delayWriteRmaMs());
     std::this_thread::sleep_for(std::chrono::milliseconds(delayWriteRmaMs()));
   }
   raw->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opts_.rmaTimeoutSec);
   if (raw->fenceNs && !fenceNoExpiry_) raw->deadline = std::min(raw->deadline, fenceTime(raw->fenceNs));  // answered then
-  raw->msgType = curType_;  // metrics: the reply is timed when the RMA completes
-  raw->started = curStart_;
-  raw->echo = curEcho_;
-  curAsync_ = true;
+  raw->msgType = in.header.msgType;  // metrics: the reply is timed when the RMA completes
+  raw->started = in.started;
+  in.async = true;
   inflight_[raw] = std::move(req);
   raw->ops.resize(pieces.size());
   raw->pending = pieces.size() + 1 + (unposted ? 1 : 0);  // +1 until every op is posted (+1: stalled)
@@ -203,8 +202,8 @@ void FabricServer::startRma(std::unique_ptr<Request> req, const std::vector<Piec
     auto start = std::chrono::steady_clock::now();
     for (;;) {
       // Server-driven RMA: a client write is our fi_read from its buffer, a read our fi_write.
-      ssize_t ret = write ? transport_.ep.rmaRead(p.ptr, p.len, p.desc, raw->peer, remote, iov.key, op)
-                          : transport_.ep.rmaWrite(p.ptr, p.len, p.desc, raw->peer, remote, iov.key, op);
+      ssize_t ret = write ? transport_.ep.rmaRead(p.ptr, p.len, p.desc, raw->to.peer, remote, iov.key, op)
+                          : transport_.ep.rmaWrite(p.ptr, p.len, p.desc, raw->to.peer, remote, iov.key, op);
       if (ret == 0) break;
       if (ret != -FI_EAGAIN || !retryAfterEagain(start, RMA_RETRY_MS)) {
         log(LOG_WARN, "fabric", "%s: %s", write ? "fi_read" : "fi_write",
@@ -300,9 +299,9 @@ void FabricServer::finishRequest(Request *raw) {
     if (draining_) {
       // Shutdown: the client got FATAL_ERROR (its call failed): never apply the write now.
       log(LOG_WARN, "server", "write of %llu bytes at %llu from client %llu completed during shutdown: discarded",
-          (unsigned long long)req->size, (unsigned long long)req->offset, (unsigned long long)req->lfClientId);
+          (unsigned long long)req->size, (unsigned long long)req->offset, (unsigned long long)req->to.lfClientId);
       req->error = -ESHUTDOWN;
-    } else if (fenced(req->fenceNs, "RMA completed", req->lfClientId, (int64_t)req->objHigh, (int64_t)req->objLow,
+    } else if (fenced(req->fenceNs, "RMA completed", req->to.lfClientId, (int64_t)req->objHigh, (int64_t)req->objLow,
                       req->offset, req->size)) {
       req->error = -ETIMEDOUT;
     }
@@ -323,30 +322,29 @@ void FabricServer::finishRequest(Request *raw) {
   }
   if (req->replied) return;  // timed out earlier: the client has its answer
   if (req->started != std::chrono::steady_clock::time_point{}) {
-    if (req->error == 0 && req->ackType == READ_WRITE_ACK) metrics_.transfer(req->write, true, req->size);
+    if (req->error == 0 && req->to.ackType == READ_WRITE_ACK) metrics_.transfer(req->write, true, req->size);
     metrics_.latency(req->msgType, std::chrono::steady_clock::now() - req->started);
   }
-  curEcho_ = req->echo;
-  if (req->ackType == PONG && req->error == 0 && originalPing_) {
+  if (req->to.ackType == PONG && req->error == 0 && originalPing_) {
     const char *bytes = req->scratch.get();
     uint64_t eager = req->ping.eagerSize, rdma = req->ping.rdmaSize;
     bool ok = std::all_of(bytes, bytes + eager, [](char b) { return b == 43; }) &&
               std::all_of(bytes + eager, bytes + eager + rdma, [](char b) { return b == 42; });
     if (!ok) log(LOG_WARN, "server", "test hook: PING bytes are not the original's 43 (inline) and 42 (RMA): -1");
-    return sendResponse(PONG, req->lfClientId, req->peer, ok ? 0 : -1);
+    return sendResponse(req->to, ok ? 0 : -1);
   }
-  if (req->ackType == PONG && req->error == 0) {
-    SendOp *op = acquireSend();
+  if (req->to.ackType == PONG && req->error == 0) {
+    SendOp *op = sends_.acquire();
     Header h;
     h.msgType = PONG;
-    h.lfClientId = req->lfClientId;
-    h.setEcho(curEcho_);
-    postSend(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, h, req->ping), req->peer);
+    h.lfClientId = req->to.lfClientId;
+    h.setEcho(req->to.echo);
+    sends_.post(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, h, req->ping), req->to.peer);
     return;
   }
-  if (req->write && req->ackType == READ_WRITE_ACK)
-    return ackWrite(req->lfClientId, req->peer, req->error, req->error ? 0 : req->size);
-  sendResponse(req->ackType, req->lfClientId, req->peer, req->error, req->error ? 0 : req->size);
+  if (req->write && req->to.ackType == READ_WRITE_ACK)
+    return ackWrite(req->to, req->error, req->error ? 0 : req->size);
+  sendResponse(req->to, req->error, req->error ? 0 : req->size);
 }
 
 bool FabricServer::fenced(int64_t fenceNs, const char *stage, uint64_t lfClientId, int64_t high, int64_t low,
@@ -361,9 +359,9 @@ bool FabricServer::fenced(int64_t fenceNs, const char *stage, uint64_t lfClientI
   return true;
 }
 
-void FabricServer::ackWrite(uint64_t lfClientId, fi_addr_t peer, int32_t status, uint64_t dataSize) {
-  if (!cache_.persistPending()) return sendResponse(READ_WRITE_ACK, lfClientId, peer, status, dataSize);
-  heldAcks_.push_back({lfClientId, curEcho_, dataSize, peer, status});
+void FabricServer::ackWrite(const ReplyTo &to, int32_t status, uint64_t dataSize) {
+  if (!cache_.persistPending()) return sendResponse(to, status, dataSize);
+  heldAcks_.push_back({to, dataSize, status});
 }
 
 // Group commit: every write committed since the last call becomes durable in one batch (two
@@ -373,10 +371,7 @@ void FabricServer::persistAndAck() {
   if (cache_.persistPending()) cache_.persistBatch();
   std::vector<HeldAck> acks;
   acks.swap(heldAcks_);
-  for (const HeldAck &a : acks) {
-    curEcho_ = a.echo;
-    sendResponse(READ_WRITE_ACK, a.lfClientId, a.peer, a.status, a.dataSize);
-  }
+  for (const HeldAck &a : acks) sendResponse(a.to, a.status, a.dataSize);
 }
 
 void FabricServer::expireRequests() {
@@ -399,10 +394,10 @@ void FabricServer::expireRequests() {
       metrics_.fenced();
       log(LOG_WARN, "fence", "write of %llu bytes at %llu of object %llx:%llx from client %llu: RMA not complete at its deadline: discarded (ETIMEDOUT)",
           (unsigned long long)req->size, (unsigned long long)req->offset, (unsigned long long)req->objHigh,
-          (unsigned long long)req->objLow, (unsigned long long)req->lfClientId);
+          (unsigned long long)req->objLow, (unsigned long long)req->to.lfClientId);
     } else {
       log(LOG_WARN, "fabric", "RMA %s client %llu did not complete within %d s: request failed (ETIMEDOUT)",
-          req->write ? "from" : "to", (unsigned long long)req->lfClientId, opts_.rmaTimeoutSec);
+          req->write ? "from" : "to", (unsigned long long)req->to.lfClientId, opts_.rmaTimeoutSec);
     }
     if (req->write && !req->inPlace && !req->cached.empty()) {
       cache_.release(req->cached);
@@ -412,8 +407,7 @@ void FabricServer::expireRequests() {
     // so they stay with the request and the segments continue in fresh ones (the range restored
     // from the store); others' accesses outside the range never waited for it.
     if (req->write && req->inPlace) req->inPlaceAbandoned = cache_.abandonInPlace(req->cached);
-    curEcho_ = req->echo;
-    sendResponse(req->ackType, req->lfClientId, req->peer, -ETIMEDOUT);
+    reply(req->to, -ETIMEDOUT, "the transfer did not complete within --rma-timeout");
     metrics_.latency(req->msgType, now - req->started);
   }
 }

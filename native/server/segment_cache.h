@@ -143,6 +143,7 @@ class SegmentCache {
   };
   std::vector<ObjectInfo> listObjects() const;
   size_t segmentSize() const { return segmentSize_; }
+  std::string storeName() const { return store_.describe(); }
 
  private:
   struct Object;
