@@ -72,6 +72,10 @@ of time or a slowdown, whose target is a ceiling).
   - *4 clients*: four \`iocatcher-client-bench\` processes, each writing its own object (8 MiB, then
     4 KiB writes), all starting at one wall-clock time: the aggregate beside one client alone,
     and the server's CPU time per GB written.
+  - *rewrite (the original's benchmark shape)*: C client writes and reads at offsets cycling over
+    a 64 MiB region of one object (every pass rewrites segments that are dirty or being drained),
+    beside the same sizes written to fresh objects and raw RMA of that size, with 1, 2 and 4
+    client processes; and single 64 MiB rewrites of one object beside writes to fresh objects.
   - *--nvdimm*: the cold C-client checkpoint with the server's segments in a pool on \`/dev/shm\`
     with \`PMEM_IS_PMEM_FORCE=1\` (each write made durable by CPU cache flushes before it is
     acknowledged) beside the same without \`--nvdimm\`; and with the pool file on disk in the store
