@@ -27,7 +27,7 @@ typedef struct ioc_client_s ioc_client_t;
 /* Connect to the server listening on ip:port (libfabric port; the TCP side channel is port+1).
  * port may be NULL for the default "8556". Returns NULL on failure (errno is set).
  * Several servers: ip is a list "host:port,host:port" (entries without ":port" take port). Each
- * object then lives on one of them, chosen by rendezvous hashing of its id (see the README), so
+ * object then lives on one of them, chosen by rendezvous hashing of its id (docs/operations.md), so
  * that every client agrees. Reads (and read range registrations) of an object whose server cannot
  * be reached go to the next server in rendezvous order; other calls fail with -ECONNREFUSED or
  * -ECONNRESET. init succeeds when at least one server is reachable. */
@@ -102,8 +102,11 @@ int ioc_client_obj_stat(ioc_client_t * client, int64_t high, int64_t low, ioc_ob
 int ioc_client_obj_delete(ioc_client_t * client, int64_t high, int64_t low);
 /* Listing every object of every server (cached only, stored only, or both), each once.
  * open: only objects whose high half is `high` when filter_high; NULL on failure (errno set).
- * next: fills up to max entries; returns how many (0: the listing is complete) or a negative
- * errno-style value. Memory stays bounded whatever the number of objects. */
+ * Sends nothing: errors (-ENOSYS, connection errors) come from the first next.
+ * next: fills up to max entries; returns how many (at least 1, or 0: the listing is complete)
+ * or a negative errno-style value (-EINVAL for max 0), after which the cursor is unchanged
+ * (calling again asks for the same page). Memory stays bounded whatever the number of objects.
+ * A cursor is used by one thread at a time. */
 typedef struct ioc_obj_list_s ioc_obj_list_t;
 ioc_obj_list_t * ioc_client_obj_list_open(ioc_client_t * client, bool filter_high, int64_t high);
 ssize_t ioc_client_obj_list(ioc_obj_list_t * cursor, ioc_obj_stat_t * entries, size_t max);

@@ -160,6 +160,17 @@ describe('integrity (client): stale pooled connections after a server restart', 
       await c.cow({ high: 21, low: 1 }, { high: 21, low: 60 }, { allowExist: true });
       assert.ok((await c.read(21, 60, 0, objectSize(1))).equals(objectBytes(1)));
     }],
+    ['stat', async (c) => assert.equal((await c.stat(21, 1)).storedBytes, objectSize(1))],
+    ['list', async (c) => {
+      const lows: number[] = [];
+      for await (const o of c.list({ high: 21 })) lows.push(Number(o.low));
+      assert.deepEqual(lows.sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7]);
+    }],
+    // The stale connection's try never reached the new server: the retry deletes.
+    ['delete', async (c) => {
+      await c.delete(21, 5);
+      await rejectsWithCode(c.stat(21, 5), 'ENOENT');
+    }],
   ];
   for (const [name, call] of idempotent) {
     it(`${name}: succeeds on the first try after a restart (retried once on a fresh connection)`, async () => {

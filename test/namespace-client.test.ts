@@ -50,7 +50,8 @@ describe('object namespace: clients', function () {
     let s = await server();
     let c = await client(s.address);
     const e = await rejectsWithCode(c.stat(40, 1), 'ENOENT');
-    assert.match(e.message, /^stat of object 40:1 on 127\.0\.0\.1:\d+: ENOENT \(-2\): object 40:1 does not exist/);
+    // The server's reason (or, without one, the client's words).
+    assert.match(e.message, /^stat of object 40:1 on 127\.0\.0\.1:\d+: ENOENT \(-2\): (no such object|object 40:1 does not exist)/);
     const size = 3 * MiB + 123;
     await c.write(40, 1, 0, pattern(size, 1));
     const cached = await c.stat(40, 1);
@@ -106,8 +107,11 @@ describe('object namespace: clients', function () {
       seen.push(o);
       // Between pages (a page is fetched when the entries of the last one are used up).
       if (seen.length === 2) for (const low of A) await c.flush(H, low);
-      await c.write(H, 500 + created, 0, Buffer.from('new'));
-      created++;
+      // New objects sort after those listed so far: a few, or the listing would chase them forever.
+      if (created < 12) {
+        await c.write(H, 500 + created, 0, Buffer.from('new'));
+        created++;
+      }
       if (B.length > 0) await c.delete(H, B.shift()!);
     }
     const keys = seen.map(key);
@@ -175,7 +179,7 @@ describe('object namespace: clients', function () {
     await rejectsWithCode(c.stat(43, 1), 'ENOENT');
     assert.ok(!fs.existsSync(path.join(s.store, `${hex16(43)}-${hex16(1)}`)), 'the stored copy is gone');
     const e = await rejectsWithCode(c.delete(43, 1), 'ENOENT');
-    assert.match(e.message, /object 43:1 does not exist/);
+    assert.match(e.message, /^delete of object 43:1 on 127\.0\.0\.1:\d+: ENOENT \(-2\): (no such object|object 43:1 does not exist)/);
     assert.ok((await c.read(43, 1, 0, 4096)).equals(Buffer.alloc(4096)), 'reads as never written');
   });
 
@@ -255,6 +259,8 @@ describe('object namespace: clients', function () {
     assert.match(e.message, /^read of bytes \[2097152, 2101248\) of object 48:1 on 127\.0\.0\.1:\d+: EFBIG \(-27\): \S.*max-object-size/);
     const eager = await rejectsWithCode(c.write(48, 1, 2 * MiB, Buffer.alloc(100)), 'EFBIG');  // sent from the JS thread
     assert.match(eager.message, /EFBIG \(-27\): \S.*max-object-size/);
+    const { stdout } = await run(compileCTest('namespace'), [s.address, '48', 'efbig']);
+    assert.match(stdout, /^reason: \S.*max-object-size/m);
   });
 
   it('ummap without a size maps an existing object whole (its stored size), from storageOffset; ENOENT for a new object', async () => {

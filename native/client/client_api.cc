@@ -133,9 +133,9 @@ IOC_API uint64_t ioc_client_server_epoch(ioc_client_t *client, int64_t high, int
 
 static ssize_t readWrite(ioc_client_t *client, int64_t high, int64_t low, void *buffer, size_t size, size_t offset,
                          bool write) {
-  if (!client || (!buffer && size)) return -EINVAL;
-  CallReasonScope reason(client->serial);
-  if (offset + size < offset) return -EINVAL;
+  if (!client) return -EINVAL;
+  CallReasonScope reason(client->serial);  // a call refused here leaves no reason either
+  if ((!buffer && size) || offset + size < offset) return -EINVAL;
   if (size == 0) return 0;
   // Reads fail over to the next server (a shared store serves the flushed data); writes do not.
   // Both may be sent twice: the same bytes at the same offset.
@@ -236,8 +236,9 @@ IOC_API int ioc_client_obj_range_unregister(ioc_client_t *client, int32_t id, in
 }
 
 IOC_API int ioc_client_ping_rounds(ioc_client_t *client, int cnt, size_t eager_size, size_t rdma_size) {
-  if (!client || cnt < 0 || eager_size > EAGER_MAX) return -EINVAL;
+  if (!client) return -EINVAL;
   CallReasonScope reason(client->serial);
+  if (cnt < 0 || eager_size > EAGER_MAX) return -EINVAL;
   std::unique_ptr<PingCall> owned;
   // Beyond 1 TiB no allocation can succeed: refused before trying (a sanitizer build aborts on
   // such a request instead of throwing).

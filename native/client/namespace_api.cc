@@ -101,8 +101,9 @@ int fetchPage(ioc_obj_list_t *l, size_t want) {
 }  // namespace
 
 IOC_API int ioc_client_obj_stat(ioc_client_t *client, int64_t high, int64_t low, ioc_obj_stat_t *out) {
-  if (!client || !out) return -EINVAL;
-  CallReasonScope reason(client->serial);
+  if (!client) return -EINVAL;
+  CallReasonScope reason(client->serial);  // a call refused here leaves no reason either
+  if (!out) return -EINVAL;
   StatCall call(high, low);
   int ret = (int)routed(client, high, low, false, true, [&](Lease &conn) { return namespaceCall(conn, call); });
   if (ret < 0) return ret;
@@ -136,8 +137,9 @@ IOC_API ioc_obj_list_t *ioc_client_obj_list_open(ioc_client_t *client, bool filt
 }
 
 IOC_API ssize_t ioc_client_obj_list(ioc_obj_list_t *cursor, ioc_obj_stat_t *entries, size_t max) {
-  if (!cursor || !entries || max == 0) return -EINVAL;
+  if (!cursor) return -EINVAL;
   CallReasonScope reason(cursor->client->serial);
+  if (!entries || max == 0) return -EINVAL;
   try {
     // A page may be empty without being the last: go on until entries come or the listing ends.
     // A failure leaves the cursor as it was: calling again asks for the same page.

@@ -142,11 +142,13 @@ const STORE_REFUSALS: Record<string, string> = {
   ENOTDIR: 'not a directory',
 };
 
-/** The hint of a failed flush whose errno is a store refusal ('' otherwise). */
-function storeRefusal(ret: number): string {
+/** The words of a failed flush whose errno is a store refusal ('' otherwise), with the server's
+ *  reason (which names the store) when it gave one. */
+function storeRefusal(ret: number, reason: string): string {
   const code = errnoName(ret);
   const why = STORE_REFUSALS[code];
-  return why ? `the server's store refused the write (${code}: ${why}; the server's log names the store and the object)` : '';
+  if (!why) return '';
+  return `the server's store refused the write (${code}: ${why}${reason ? `): ${reason}` : '; the server\'s log names the store and the object)'}`;
 }
 
 /** What a client last heard of a server's life ({@link IocClient.serverEpoch}). */
@@ -423,8 +425,10 @@ export class IocClient {
     checkSignal(opts.signal, what);
     const v = await raceAbort(n.flush(h, l, o, s), opts.signal, what);
     const { ret, reason } = split(v);
-    // The server's reason, when it gave one, says more than the generic hint.
-    if (ret < 0) throw this.opError(v, `flush of ${subject(h, l, o, s, true)}`, h, l, reason ? '' : storeRefusal(ret));
+    if (ret >= 0) return;
+    const refusal = storeRefusal(ret, reason);
+    if (!refusal) throw this.opError(v, `flush of ${subject(h, l, o, s, true)}`, h, l);
+    throw this.opError(ret, `flush of ${subject(h, l, o, s, true)}`, h, l, refusal);
   }
 
   /**
@@ -525,7 +529,8 @@ export class IocClient {
     checkSignal(opts.signal, what);
     const v = await raceAbort(n.stat(h, l), opts.signal, what);
     if (typeof v === 'object' && 'size' in v) return objectStat(v);
-    const hint = split(v).ret === -ENOENT ? `object ${h}:${l} does not exist` : '';
+    const { ret, reason } = split(v);
+    const hint = ret === -ENOENT && !reason ? `object ${h}:${l} does not exist` : '';
     throw this.opError(v, `stat of object ${h}:${l}`, h, l, hint);
   }
 
@@ -548,9 +553,10 @@ export class IocClient {
     const what = () => `delete of object ${h}:${l} on ${this.serverName(h, l)}`;
     checkSignal(opts.signal, what);
     const v = await raceAbort(n.delete(h, l), opts.signal, what);
-    const { ret } = split(v);
+    const { ret, reason } = split(v);
     if (ret >= 0) return;
-    const hint = ret === -ENOENT ? `object ${h}:${l} does not exist`
+    // The server's reason, when it gave one, says it better.
+    const hint = reason ? '' : ret === -ENOENT ? `object ${h}:${l} does not exist`
       : ret === -EBUSY ? 'a range of it is registered (a mapping holds it): unmap it first' : '';
     throw this.opError(v, `delete of object ${h}:${l}`, h, l, hint);
   }

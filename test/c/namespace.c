@@ -1,6 +1,7 @@
 /* The object namespace through the C API: stat, list, delete and ioc_client_last_error.
  * Usage: namespace SERVERS HIGH full    -> objects HIGH:1..12 written, stat, listed, deleted
  *        namespace SERVERS HIGH refused -> every namespace call is -ENOSYS; prints the reasons
+ *        namespace SERVERS HIGH efbig   -> a read at 2 MiB is -EFBIG; prints the server's reason
  * SERVERS is "host:port[,host:port...]". Exit 0 on success. */
 #include <errno.h>
 #include <stdio.h>
@@ -116,6 +117,14 @@ static int refused(ioc_client_t *c, int64_t high) {
   return 0;
 }
 
+static int efbig(ioc_client_t *c, int64_t high) {
+  char buf[16];
+  ssize_t r = ioc_client_obj_read(c, high, 1, buf, sizeof buf, 2 << 20);
+  CHECK(r == -EFBIG, "read past --max-object-size: %zd", r);
+  printf("reason: %s\n", ioc_client_last_error(c));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 4) return 2;
   ioc_client_t *c = ioc_client_init(argv[1], NULL);
@@ -123,7 +132,7 @@ int main(int argc, char **argv) {
   CHECK(strcmp(ioc_client_last_error(c), "") == 0, "no reason before any call");
   CHECK(ioc_client_obj_list_open(NULL, false, 0) == NULL && errno == EINVAL, "list_open(NULL) is EINVAL");
   int64_t high = strtoll(argv[2], NULL, 0);
-  int ret = strcmp(argv[3], "full") == 0 ? full(c, high) : refused(c, high);
+  int ret = strcmp(argv[3], "full") == 0 ? full(c, high) : strcmp(argv[3], "efbig") == 0 ? efbig(c, high) : refused(c, high);
   ioc_client_fini(c);
   if (ret == 0) printf("c namespace ok\n");
   return ret;
