@@ -9,6 +9,7 @@ import { IocClient, ummap } from '../src';
 import { packageRoot } from '../src/native';
 import { runFirstTouch, runHeat2d, runStall } from './app';
 import { runClients } from './clients';
+import { runRewrite } from './rewrite';
 import { runCold } from './cold';
 import {
   cClient, costRow, elapsedSeconds, fabricBench, infoRow, log, median, nextPort, prefaultWaits, provider, ratioRow, rows, run,
@@ -28,6 +29,7 @@ const SKIPS: Array<[string, string]> = [
   ['--skip-first-touch', 'the ummap first touch of an object held by the server'],
   ['--skip-heat2d', 'heat2d with and without checkpoints'],
   ['--skip-clients', '4 clients at once beside one'],
+  ['--skip-rewrite', "the original's benchmark shape: 1/8/16 MiB rewrites cycling over 64 MiB of one object, 1-4 clients"],
   ['--skip-nvdimm', 'the cold checkpoint with --nvdimm (/dev/shm as pmem, a disk file)'],
 ];
 const known = new Set(['--quick', '--help', '-h', ...SKIPS.map(([k]) => k)]);
@@ -208,6 +210,7 @@ async function main(): Promise<void> {
   if (!skip('first-touch')) await runFirstTouch(quick);
   if (!skip('heat2d')) await runHeat2d(quick);
   if (!skip('clients')) await runClients(quick);
+  if (!skip('rewrite')) await runRewrite(quick);
   if (!skip('nvdimm')) await runNvdimm(quick);
 
   // Informational: how long a fresh server took from "ready on" to its cache being prefaulted.

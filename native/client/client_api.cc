@@ -244,7 +244,7 @@ ObjectId oid(int64_t high, int64_t low) {
 
 int statusOnly(uint64_t, Reader &r) {
   Response resp;
-  if (!decodePayload(r, resp)) return -EPROTO;
+  if (!decodeResponse(r, resp)) return -EPROTO;
   return resp.status;
 }
 

@@ -316,7 +316,7 @@ int Connection::onCompletion(const fabric::Completion &c) {
     call_.replied = true;
   } else if (rh.msgType == ERROR_ACK && !call_.replied) {  // the server could not serve the request at all
     Response resp;
-    call_.status = decodePayload(r, resp) && resp.status < 0 ? resp.status : -EPROTO;
+    call_.status = decodeResponse(r, resp) && resp.status < 0 ? resp.status : -EPROTO;
     call_.replied = true;
   } else if (rh.msgType == call_.replyType && !call_.replied) {
     call_.status = call_.onReply(rh.msgType, r);

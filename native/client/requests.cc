@@ -23,7 +23,7 @@ ReadWriteCall::ReadWriteCall(int64_t high, int64_t low, void *buf, size_t size, 
 
 int ReadWriteCall::onReply(Reader &r) {
   Response resp;
-  if (!decodePayload(r, resp)) return -EPROTO;
+  if (!decodeResponse(r, resp)) return -EPROTO;
   if (resp.status < 0) return resp.status;
   if (!write && eager()) {
     if (!resp.msgHasData || resp.msgDataSize != msg.size) return -EPROTO;
@@ -42,7 +42,7 @@ PingCall::PingCall(size_t eagerSize, size_t rdmaSize) : data(eagerSize, EAGER_BY
 int PingCall::onReply(Reader &r) {
   Reader asResponse = r;
   Response resp;
-  if (decodePayload(asResponse, resp)) {  // the original's PONG (13 bytes; a Ping echo has >= 32)
+  if (decodeResponse(asResponse, resp)) {  // the original's PONG (13 bytes; a Ping echo has >= 32)
     if (resp.status < 0) return resp.status;
     return resp.msgDataSize == 0 && !resp.msgHasData ? 0 : -EPROTO;
   }

@@ -24,11 +24,19 @@ namespace server {
 using namespace proto;
 
 static constexpr size_t RECV_SLOTS = 64;
-static constexpr size_t PARKED_MAX = 4096;  // requests waiting for the cache, beyond: EAGAIN
 
 FabricServer::FabricServer(const ServerOptions &opts, fabric::Transport &transport, SegmentCache &cache,
                            RangeRegistry &ranges, TcpChannel &tcp)
-    : opts_(opts), transport_(transport), cache_(cache), ranges_(ranges), tcp_(tcp) {
+    : opts_(opts),
+      transport_(transport),
+      cache_(cache),
+      ranges_(ranges),
+      tcp_(tcp),
+      sends_(transport, [this] { return nextMrKey_++; }, std::chrono::seconds(opts.rmaTimeoutSec),
+             [this](fi_addr_t peer) {
+               clients_.dropPeer(peer);
+               metrics_.dropped();
+             }) {
   recvBuf_.reset(new char[RECV_SLOTS * MSG_BUFFER_SIZE]);
   if (transport_.needsLocalMr()) {
     recvMr_ = fabric::MemoryRegion(transport_.domain, transport_.info, recvBuf_.get(), RECV_SLOTS * MSG_BUFFER_SIZE,
@@ -36,11 +44,6 @@ FabricServer::FabricServer(const ServerOptions &opts, fabric::Transport &transpo
     recvDesc_ = recvMr_.desc();
   }
   recvOps_.resize(RECV_SLOTS);
-  addSendSlots();
-  spareBuf_.reset(new char[MSG_BUFFER_SIZE]);
-  spareSend_.kind = OpKind::Send;
-  spareSend_.buf = spareBuf_.get();
-  spareSend_.spare = true;
   for (size_t i = 0; i < RECV_SLOTS; i++) {
     recvOps_[i].kind = OpKind::Recv;
     recvOps_[i].buf = recvBuf_.get() + i * MSG_BUFFER_SIZE;
@@ -86,7 +89,7 @@ void FabricServer::onCompletion(const fabric::Completion &c) {
       }
       break;
     case OpKind::Send:
-      onSendCompletion(static_cast<SendOp *>(op), c.error);
+      sends_.onCompletion(static_cast<SendOp *>(op), c.error);
       break;
     case OpKind::Rma: {
       Request *req = static_cast<RmaOp *>(op)->req;
@@ -122,7 +125,7 @@ bool FabricServer::retryAfterEagain(std::chrono::steady_clock::time_point start,
 void FabricServer::sendResponse(const ReplyTo &to, int32_t status, uint64_t dataSize, const std::vector<Piece> *data) {
   if (status < 0) metrics_.errorReply(to.ackType, status);
   if (originalErrors_ && status < 0) status = -1;
-  SendOp *op = acquireSend();
+  SendOp *op = sends_.acquire();
   Writer w(op->buf, MSG_BUFFER_SIZE);
   Header h;
   h.msgType = to.ackType;
@@ -135,22 +138,22 @@ void FabricServer::sendResponse(const ReplyTo &to, int32_t status, uint64_t data
   if (data)
     for (const Piece &p : *data) w.putBytes(p.ptr, p.len);
   if (!w.ok()) {  // cannot happen for eager sizes; never send a partial message
-    releaseSend(op);
+    sends_.release(op);
     log(LOG_ERROR, "fabric", "response %s does not fit a message", msgTypeName(to.ackType));
     return;
   }
   if (duplicateReplies_) {
-    SendOp *copy = acquireSend();
+    SendOp *copy = sends_.acquire();
     memcpy(copy->buf, op->buf, w.size());
-    postSend(copy, w.size(), to.peer);
+    sends_.post(copy, w.size(), to.peer);
   }
-  postSend(op, w.size(), to.peer);
+  sends_.post(op, w.size(), to.peer);
 }
 
 void FabricServer::reply(const ReplyTo &to, int32_t status, const std::string &reason) {
   if (reason.empty() || status >= 0 || originalErrors_) return sendResponse(to, status);
   metrics_.errorReply(to.ackType, status);
-  SendOp *op = acquireSend();
+  SendOp *op = sends_.acquire();
   Header h;
   h.msgType = to.ackType;
   h.lfClientId = to.lfClientId;
@@ -164,10 +167,10 @@ void FabricServer::reply(const ReplyTo &to, int32_t status, const std::string &r
   why.reason = reason;
   why.encode(w);
   if (!w.ok()) {
-    releaseSend(op);
+    sends_.release(op);
     return sendResponse(to, status);
   }
-  postSend(op, w.size(), to.peer);
+  sends_.post(op, w.size(), to.peer);
 }
 
 void FabricServer::replyData(const ReplyTo &to, const void *data, size_t len) {
@@ -193,7 +196,7 @@ void FabricServer::run(const std::atomic<bool> &stop) {
     } else {
       // Messages waiting on the provider (EAGAIN) are retried soon, not at the next 200 ms tick.
       // Drains waiting for writes to settle start within a few ms of it, not at the next tick.
-      int waitMs = retrySendsSoon_ ? 5 : cache_.drainsWaiting() ? 10 : 200;
+      int waitMs = sends_.retrySoon() ? 5 : cache_.drainsWaiting() ? 10 : 200;
       n = opts_.activePolling ? transport_.cq.poll(c, 16) : transport_.cq.wait(c, 16, waitMs);
     }
     if (n) spinUntil = std::chrono::steady_clock::now() + std::chrono::microseconds(spinUs_);
@@ -202,8 +205,8 @@ void FabricServer::run(const std::atomic<bool> &stop) {
     if (cache_.runCompletions()) spinUntil = std::chrono::steady_clock::now() + std::chrono::microseconds(spinUs_);
     if (!parked_.empty()) retryParked();
     drainWork();
-    pumpSends();
-    serveControl();
+    sends_.pump();
+    mailbox_.serve([this](const std::string &command) { return controlAnswer(command); });
     auto now = std::chrono::steady_clock::now();
     if (!inflight_.empty()) expireRequests();
     if (opts_.verbose && now - lastStats >= std::chrono::seconds(1)) {
@@ -219,11 +222,7 @@ void FabricServer::run(const std::atomic<bool> &stop) {
   }
   broadcastFatal("server shutting down");
   stopTransfers();
-  std::lock_guard<std::mutex> lock(ctlMu_);
-  ctlStopped_ = true;
-  ctlPending_ = false;
-  ctlAnswer_ = "{\"error\":\"server shutting down\"}";
-  ctlCv_.notify_all();
+  mailbox_.close("{\"error\":\"server shutting down\"}");
 }
 
 void FabricServer::drainWork() {
@@ -253,7 +252,7 @@ void FabricServer::dispatch(const char *buf, size_t len, const Parked *again) {
     log(LOG_ERROR, "server", "request failed: %s", e.what());
   }
   if (in.parked) {
-    if (parked_.size() >= PARKED_MAX) {
+    if (parked_.full()) {
       log(LOG_WARN, "server", "%zu requests wait for the cache already: %s refused (EAGAIN)", parked_.size(),
           msgTypeName(in.header.msgType));
       return reply(in.to, -EAGAIN, "the server has too many requests waiting for its cache");
@@ -265,7 +264,7 @@ void FabricServer::dispatch(const char *buf, size_t len, const Parked *again) {
     p.deadline = again ? again->deadline : in.started + std::chrono::seconds(opts_.rmaTimeoutSec);
     // A fenced write waits no longer than its deadline (after it, it could not be applied).
     if (in.fenceNs) p.deadline = std::min(p.deadline, fenceTime(in.fenceNs));
-    parked_.push_back(std::move(p));
+    parked_.add(std::move(p));
     return;
   }
   if (in.timed && !in.async) metrics_.latency(in.header.msgType, std::chrono::steady_clock::now() - in.started);
@@ -274,26 +273,14 @@ void FabricServer::dispatch(const char *buf, size_t len, const Parked *again) {
 // Handle the waiting requests again once the cache made progress (in arrival order); answer
 // those past their deadline.
 void FabricServer::retryParked() {
-  auto now = std::chrono::steady_clock::now();
-  bool progressed = cache_.progressCount() != parkedProgress_;
-  parkedProgress_ = cache_.progressCount();
-  std::deque<Parked> waiting;
-  waiting.swap(parked_);
-  while (!waiting.empty()) {
-    Parked p = std::move(waiting.front());
-    waiting.pop_front();
-    if (now >= p.deadline) {
-      log(LOG_WARN, "server", "a request waited %.3f s for the cache (store or in-place write): ETIMEDOUT",
-          std::chrono::duration<double>(now - p.arrived).count());
-      reply(p.to, -ETIMEDOUT, "waited longer than --rma-timeout for the cache (store or in-place write)");
-      continue;
-    }
-    if (!progressed) {
-      parked_.push_back(std::move(p));
-      continue;
-    }
-    dispatch(p.msg.data(), p.msg.size(), &p);
+  std::deque<Parked> retry, expired;
+  parked_.takeDue(cache_.progressCount(), std::chrono::steady_clock::now(), retry, expired);
+  for (const Parked &p : expired) {
+    log(LOG_WARN, "server", "a request waited %.3f s for the cache (store or in-place write): ETIMEDOUT",
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - p.arrived).count());
+    reply(p.to, -ETIMEDOUT, "waited longer than --rma-timeout for the cache (store or in-place write)");
   }
+  for (const Parked &p : retry) dispatch(p.msg.data(), p.msg.size(), &p);
 }
 
 static uint64_t ackTypeOf(uint64_t type) {
@@ -327,24 +314,24 @@ void FabricServer::handleMessage(Incoming &in, const char *buf, size_t len) {
   if (!in.replaying) metrics_.request(h.msgType);
   in.timed = true;
   if (h.msgType == CONNECT_INIT) return handleConnect(h, r);
-  auto it = clients_.find(h.lfClientId);
-  if (it == clients_.end() || !tcp_.authorized(h.tcpClientId, h.tcpClientKey) ||
-      (opts_.auth && h.tcpClientId != it->second.tcpClientId)) {
+  const LfClient *client = clients_.find(h.lfClientId);
+  if (!client || !tcp_.authorized(h.tcpClientId, h.tcpClientKey) ||
+      (opts_.auth && h.tcpClientId != client->tcpClientId)) {
     // BAD_AUTH goes only to the owner of TCP credentials this message proved (right key):
     // never to the client whose lf id or TCP id was used, which anyone can guess (small
     // sequential numbers). An unsolicited BAD_AUTH was taken by the original client, and ours
     // before request echoes, as the answer to its call in flight. With no proven credentials
     // the sender cannot be known and the message is dropped.
-    const std::pair<const uint64_t, LfClient> *to = senderOf(h.tcpClientId, h.tcpClientKey);
+    const ClientTable::Entry *to = senderOf(h.tcpClientId, h.tcpClientKey);
     log(LOG_WARN, "auth", "%s %s from lf client id %llu (tcp client %llu)%s",
-        it == clients_.end() ? "unknown client id in" : "bad credentials in", msgTypeName(h.msgType),
+        !client ? "unknown client id in" : "bad credentials in", msgTypeName(h.msgType),
         (unsigned long long)h.lfClientId, (unsigned long long)h.tcpClientId, to ? ": BAD_AUTH" : ": dropped");
     if (to) sendResponse(ReplyTo{to->first, to->second.addr, noEcho_ ? 0 : sequence, BAD_AUTH}, -1);
     else metrics_.dropped();
     return;
   }
-  in.client = &it->second;
-  in.to = ReplyTo{h.lfClientId, it->second.addr, noEcho_ ? 0 : sequence, ackTypeOf(h.msgType)};
+  in.client = client;
+  in.to = ReplyTo{h.lfClientId, client->addr, noEcho_ ? 0 : sequence, ackTypeOf(h.msgType)};
   if (len > opts_.maxMessage) {
     log(LOG_WARN, "protocol", "refused a %zu-byte %s from client %llu (--max-message %llu)", len,
         msgTypeName(h.msgType), (unsigned long long)h.lfClientId, (unsigned long long)opts_.maxMessage);

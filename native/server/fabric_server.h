@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,10 +19,15 @@
 
 #include "fabric/fabric.h"
 #include "fabric/protocol.h"
+#include "server/client_table.h"
+#include "server/control_mailbox.h"
 #include "server/metrics.h"
 #include "server/options.h"
+#include "server/parking_lot.h"
 #include "server/range_registry.h"
+#include "server/request_context.h"
 #include "server/segment_cache.h"
+#include "server/send_queue.h"
 #include "server/tcp_channel.h"
 
 namespace ioc {
@@ -50,55 +56,14 @@ class FabricServer {
   std::string control(const std::string &command);
 
  private:
-  enum class OpKind { Recv, Send, Rma };
-  // Every libfabric operation's context; fi_context2 first so the op pointer is the context.
-  struct Op {
-    fi_context2 ctx;
-    OpKind kind;
-  };
+  using Op = FabricOp;
+  using SendOp = SendQueue::Slot;
   struct RecvOp : Op {
     char *buf;
-  };
-  struct SendOp : Op {
-    char *buf;
-    void *desc = nullptr;  // of the slot's chunk (FI_MR_LOCAL)
-    fi_addr_t peer = FI_ADDR_UNSPEC;  // while posted
-    std::chrono::steady_clock::time_point postedAt;
-    bool spare = false;      // the unregistered overflow slot: its message is always queued
-    bool abandoned = false;  // posted to a peer given up: back to the free list on completion
-  };
-  // Outgoing messages of one peer that wait for a slot or for the provider (EAGAIN), in order.
-  struct PeerSends {
-    std::deque<std::pair<std::chrono::steady_clock::time_point, std::vector<char>>> waiting;
-    size_t posted = 0;  // sends posted and not completed
   };
   struct Request;
   struct RmaOp : Op {
     Request *req;
-  };
-  struct LfClient {
-    fi_addr_t addr;
-    uint64_t tcpClientId;
-  };
-  // Who gets a request's reply, and as what: handed explicitly from the handler to the send
-  // path and into whatever answers later (RMA completions, store jobs, a parked retry).
-  struct ReplyTo {
-    uint64_t lfClientId = 0;
-    fi_addr_t peer = FI_ADDR_UNSPEC;
-    uint64_t echo = 0;  // the request's sequence (RequestTrailer), echoed in the reply; 0: none
-    uint64_t ackType = proto::ERROR_ACK;
-  };
-  // The request a handler is serving.
-  struct Incoming {
-    proto::Header header;
-    const LfClient *client = nullptr;  // the authenticated sender (nullptr for CONNECT_INIT)
-    ReplyTo to;
-    int64_t fenceNs = 0;  // a write's deadline on our clock (RequestDeadline; 0: none)
-    std::chrono::steady_clock::time_point started;  // arrival (a parked request: its first)
-    bool replaying = false;  // a parked request handled again
-    bool timed = false;      // a header was decoded: its latency is measured
-    bool async = false;      // answered later (RMA, store job): timed when that answer goes
-    bool parked = false;     // park(): handled again once the cache makes progress
   };
   // A read/write/ping waiting for its RMA operations before the reply goes out.
   struct Request {
@@ -136,14 +101,7 @@ class FabricServer {
     int64_t fenceNs = 0;
     uint64_t objHigh = 0, objLow = 0, offset = 0;  // for the log line of a fenced write
   };
-  // A request that waits for the cache (a segment being loaded or written in place, room
-  // being made by spills, a store job on a cow's objects): a copy of the message, handled
-  // again from the start whenever the cache makes progress, answered ETIMEDOUT at the deadline.
-  struct Parked {
-    std::vector<char> msg;
-    ReplyTo to;
-    std::chrono::steady_clock::time_point arrived, deadline;
-  };
+  using Parked = ParkingLot::Parked;
   // Fencing (RequestDeadline): our clock in ns, CLOCK_BOOTTIME (monotonic, and it goes on
   // while the machine is suspended: a clock that stood still would let a deadline pass later in
   // real time than the client's); whether a deadline has passed (logs and counts the discarded
@@ -165,16 +123,6 @@ class FabricServer {
   void progress();  // reads completions, queues the work they make
   void onCompletion(const fabric::Completion &c);
   void drainWork();
-  // The send path never waits: acquireSend always returns a slot (the spare one when none is
-  // free), and postSend posts it or queues its message for its peer (fabric_server_send.cc).
-  SendOp *acquireSend();
-  void releaseSend(SendOp *op);
-  void postSend(SendOp *op, size_t len, fi_addr_t peer);
-  void queueSend(SendOp *op, size_t len, fi_addr_t peer);
-  void onSendCompletion(SendOp *op, int error);
-  bool addSendSlots();
-  void pumpSends();  // posts waiting messages into free slots; gives up peers stuck too long
-  size_t giveUpPeer(fi_addr_t peer);  // returns how many queued messages it dropped
   bool retryAfterEagain(std::chrono::steady_clock::time_point start, int limitMs);
   // The Response to a request: status, and inline data (the pieces' bytes, or `data`), and for
   // a failure the reason the server knows (a ReplyReason, ignored by the original client).
@@ -217,18 +165,20 @@ class FabricServer {
   // The reason of a store job's failure, for the reply ("store dir:///srv/ioc: Permission
   // denied"); empty for success and for errors that are not the store's.
   std::string storeReason(int ret) const;
+  // The answer of a request that completes later (a store job): marks it async, and returns
+  // what sends the reply (with the store's reason on failure) and records its latency.
+  std::function<void(int)> replyLater(Incoming &in);
   void startRma(Incoming &in, std::unique_ptr<Request> req, const std::vector<Piece> &pieces, const proto::Iov &iov,
                 bool write);
   void finishRequest(Request *req);
   void expireRequests();  // answer requests whose RMA outlived --rma-timeout
   // The connected client that owns these TCP credentials (nullptr when they are not valid).
-  const std::pair<const uint64_t, LfClient> *senderOf(uint64_t tcpClientId, uint64_t tcpClientKey);
+  const ClientTable::Entry *senderOf(uint64_t tcpClientId, uint64_t tcpClientKey);
   void broadcastFatal(const std::string &message);
   void stopTransfers();  // at shutdown: drain (bounded), close the endpoint, abandon the rest
   void drainClientGone();
   void printStats();
   void logCacheStats(bool onlyIfChanged);
-  void serveControl();
   std::string controlAnswer(const std::string &command);
 
   const ServerOptions &opts_;
@@ -238,31 +188,14 @@ class FabricServer {
   TcpChannel &tcp_;
 
   std::vector<RecvOp> recvOps_;
-  // Send slots come in chunks (one buffer + MR each), added while peers hold the ones posted.
-  struct SendChunk {
-    std::unique_ptr<char[]> buf;
-    fabric::MemoryRegion mr;
-    std::vector<SendOp> ops;
-  };
-  std::vector<std::unique_ptr<SendChunk>> sendChunks_;
-  size_t sendSlots_ = 0;
-  std::vector<SendOp *> freeSends_;
-  SendOp spareSend_;
-  std::unique_ptr<char[]> spareBuf_;
-  std::map<fi_addr_t, PeerSends> peerSends_;
-  size_t waitingBytes_ = 0;  // queued in every PeerSends
-  bool retrySendsSoon_ = false;
-  bool endpointLeftOpen_ = false;  // the provider said EAGAIN: retry within milliseconds
-  std::chrono::steady_clock::time_point lastSendScan_;
+  bool endpointLeftOpen_ = false;
   std::unique_ptr<char[]> recvBuf_;
   fabric::MemoryRegion recvMr_;
   void *recvDesc_ = nullptr;
 
   std::deque<std::pair<RecvOp *, size_t>> readyRecvs_;
   std::deque<Request *> doneRequests_;
-  std::deque<Parked> parked_;
-  bool sendsClosed_ = false;  // stopTransfers() ran: nothing more is sent
-  uint64_t parkedProgress_ = 0;  // the cache's progress count when parked_ was last tried
+  ParkingLot parked_;
   std::vector<Request *> heldInPlace_;  // test hook IOC_TEST_HOLD_INPLACE
   // Test hook IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS (finishRequest): unregisters still to come.
   int holdWritesUntilUnregisters_ = getenv("IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS")
@@ -271,9 +204,9 @@ class FabricServer {
   std::vector<Request *> heldWrites_;
   void countUnregisterForHoldHook();
   std::map<Request *, std::unique_ptr<Request>> inflight_;
-  std::map<uint64_t, LfClient> clients_;
-  uint64_t nextLfClientId_ = 1;
+  ClientTable clients_;
   uint64_t nextMrKey_ = 1u << 20;
+  SendQueue sends_;  // after nextMrKey_: it registers its first slots when constructed
   // Staging buffers of large writes, kept for reuse: a fresh 8 MiB buffer costs ~2000 page
   // faults (~3.5 ms here), more than the transfer itself. At most STAGING_KEEP of them, each at
   // most STAGING_KEEP_MAX bytes and an eighth of --cache-size, stay allocated; fresh ones are
@@ -317,11 +250,7 @@ class FabricServer {
   // leaves out the server info in ASSIGN_ID (which tells clients that statuses are errno codes).
   bool originalPing_ = getenv("IOC_TEST_ORIGINAL_PING") != nullptr;
   bool originalErrors_ = getenv("IOC_TEST_ORIGINAL_ERRORS") != nullptr;
-  // Control requests: one at a time, from the control thread.
-  std::mutex ctlMu_;
-  std::condition_variable ctlCv_;
-  std::string ctlCommand_, ctlAnswer_;
-  bool ctlPending_ = false, ctlStopped_ = false;
+  ControlMailbox mailbox_;
 };
 
 }  // namespace server

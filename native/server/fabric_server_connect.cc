@@ -47,7 +47,7 @@ void FabricServer::handleConnect(const Header &h, Reader &r) {
     metrics_.dropped();
     return;
   }
-  uint64_t id = nextLfClientId_++;
+  uint64_t id = clients_.takeId();
   // Test hook: leave the first N handshakes unanswered, as libfabric 1.17 rarely loses an
   // ASSIGN_ID (the client must retry on a new endpoint; test/reliability.test.ts).
   static int unanswered = getenv("IOC_TEST_UNANSWERED_CONNECTS") ? atoi(getenv("IOC_TEST_UNANSWERED_CONNECTS")) : 0;
@@ -60,8 +60,8 @@ void FabricServer::handleConnect(const Header &h, Reader &r) {
     log(LOG_WARN, "auth", "bad credentials in CONNECT_INIT (tcp client %llu)", (unsigned long long)h.tcpClientId);
     return sendResponse(ReplyTo{id, addr, 0, BAD_AUTH}, -1);
   }
-  clients_[id] = {addr, h.tcpClientId};
-  SendOp *op = acquireSend();
+  clients_.put(id, addr, h.tcpClientId);
+  SendOp *op = sends_.acquire();
   Header out;
   out.msgType = ASSIGN_ID;
   out.lfClientId = id;
@@ -82,36 +82,30 @@ void FabricServer::handleConnect(const Header &h, Reader &r) {
   fh.fencing = fh.hasServerInfo && !noFencing_;
   fh.serverClockNs = monoNs();
   fh.features = FEATURE_NAMESPACE | FEATURE_ERROR_REASON;
-  postSend(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, out, fh), addr);
+  sends_.post(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, out, fh), addr);
   log(LOG_DEBUG, "server", "client %llu connected (tcp client %llu)", (unsigned long long)id,
       (unsigned long long)h.tcpClientId);
 }
 
-const std::pair<const uint64_t, FabricServer::LfClient> *FabricServer::senderOf(uint64_t tcpClientId,
-                                                                                   uint64_t tcpClientKey) {
-  if (!tcp_.authorized(tcpClientId, tcpClientKey)) return nullptr;
-  for (auto &kv : clients_)
-    if (kv.second.tcpClientId == tcpClientId) return &kv;
-  return nullptr;
+const ClientTable::Entry *FabricServer::senderOf(uint64_t tcpClientId, uint64_t tcpClientKey) {
+  return tcp_.authorized(tcpClientId, tcpClientKey) ? clients_.byTcpClient(tcpClientId) : nullptr;
 }
 
 void FabricServer::broadcastFatal(const std::string &message) {
   for (auto &kv : clients_) {
-    SendOp *op = acquireSend();
+    SendOp *op = sends_.acquire();
     Header h;
     h.msgType = FATAL_ERROR;
     h.lfClientId = kv.first;
     ErrorMessage m;
     m.message = message;
-    postSend(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, h, m), kv.second.addr);
+    sends_.post(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, h, m), kv.second.addr);
   }
   // Give the messages a moment to leave (bounded: a peer that does not read is not waited for).
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
   while (std::chrono::steady_clock::now() < deadline) {
-    pumpSends();
-    bool busy = false;
-    for (auto &kv : peerSends_) busy = busy || kv.second.posted || !kv.second.waiting.empty();
-    if (!busy) break;
+    sends_.pump();
+    if (!sends_.busy()) break;
     progress();
   }
 }
@@ -163,8 +157,7 @@ void FabricServer::drainClientGone() {
       finishRequest(req);  // heldOnce: not held again; its reply goes nowhere
     }
     size_t n = ranges_.releaseOwner(id);
-    for (auto it = clients_.begin(); it != clients_.end();)
-      it = it->second.tcpClientId == id ? clients_.erase(it) : std::next(it);
+    clients_.dropTcpClient(id);
     log(LOG_DEBUG, "server", "tcp client %llu gone, released %zu ranges", (unsigned long long)id, n);
   }
 }

@@ -28,24 +28,7 @@ void FabricServer::printStats() {
 // --- control channel (metrics endpoint, iocatcher admin command) ---
 
 std::string FabricServer::control(const std::string &command) {
-  std::unique_lock<std::mutex> lock(ctlMu_);
-  if (ctlStopped_) return "{\"error\":\"server shutting down\"}";
-  ctlCommand_ = command;
-  ctlPending_ = true;
-  wake();
-  if (!ctlCv_.wait_for(lock, std::chrono::seconds(10), [&] { return !ctlPending_; })) {
-    ctlPending_ = false;
-    return "{\"error\":\"the server loop did not answer in time\"}";
-  }
-  return ctlAnswer_;
-}
-
-void FabricServer::serveControl() {
-  std::lock_guard<std::mutex> lock(ctlMu_);
-  if (!ctlPending_) return;
-  ctlAnswer_ = controlAnswer(ctlCommand_);
-  ctlPending_ = false;
-  ctlCv_.notify_all();
+  return mailbox_.ask(command, [this] { wake(); });
 }
 
 std::string FabricServer::controlAnswer(const std::string &command) {

@@ -27,13 +27,11 @@ void FabricServer::stopTransfers() {
       finishRequest(req);
     }
     persistAndAck();
-    pumpSends();
+    sends_.pump();
   }
   persistAndAck();  // nothing committed stays unpersisted (or pinned) past this point
-  sendsClosed_ = true;  // from now on nothing is sent (replies of store jobs ending in the final flush)
-  bool sendsPosted = false;
-  for (auto &chunk : sendChunks_)
-    for (SendOp &op : chunk->ops) sendsPosted = sendsPosted || op.peer != FI_ADDR_UNSPEC;
+  sends_.close();  // from now on nothing is sent (replies of store jobs ending in the final flush)
+  bool sendsPosted = sends_.anyPosted();
   if (inflight_.empty() && !sendsPosted) {
     // Nothing in flight: the endpoint closes now, while every buffer is alive.
     int ret = fi_close(&transport_.ep.get()->fid);

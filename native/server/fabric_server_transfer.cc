@@ -334,12 +334,12 @@ void FabricServer::finishRequest(Request *raw) {
     return sendResponse(req->to, ok ? 0 : -1);
   }
   if (req->to.ackType == PONG && req->error == 0) {
-    SendOp *op = acquireSend();
+    SendOp *op = sends_.acquire();
     Header h;
     h.msgType = PONG;
     h.lfClientId = req->to.lfClientId;
     h.setEcho(req->to.echo);
-    postSend(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, h, req->ping), req->to.peer);
+    sends_.post(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, h, req->ping), req->to.peer);
     return;
   }
   if (req->write && req->to.ackType == READ_WRITE_ACK)
