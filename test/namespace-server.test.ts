@@ -3,13 +3,19 @@
 // test/rados.test.ts), and what is the directory store's own: which names are objects, and
 // listing positions (readdir positions) that hold while thousands of files come and go.
 import { strict as assert } from 'assert';
-import { execFileSync } from 'child_process';
+import { execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { IocClient } from '../src';
 import { hex16 } from './helpers/assertions';
+import { waitFor, waitForLog } from './helpers/faults';
 import { namespaceStoreSuite, NamespaceFixture } from './helpers/namespace-suite';
 import { listAll, NsProbe } from './helpers/ns-probe';
-import { startServer, tmpDir } from './helpers/server';
+import { freePort, httpGet } from './helpers/ops';
+import { pattern, startServer, tmpDir } from './helpers/server';
+
+const MiB = 1 << 20;
+const distSrc = path.resolve(__dirname, '..', 'src');
 
 const fileOf = (store: string, high: number, low: number) => path.join(store, `${hex16(high)}-${hex16(low)}`);
 
@@ -50,6 +56,49 @@ describe('object namespace: the directory store\'s own', function () {
         assert.match(r.reason ?? '', /not a list cursor/);
       }
     } finally {
+      await p.close();
+      await server.stop();
+    }
+  });
+
+  it('a delete waits for an in-place write holding the object (its writer held mid-transfer); once the writer dies it goes, nothing of the failed write left', async () => {
+    const metrics = `127.0.0.1:${await freePort()}`;
+    // The second in-place write (the first is the object's initial write) is held until its client goes.
+    const server = await startServer({ args: ['--segment-size', '1MB', '--write-behind', 'off', '--metrics', metrics,
+      '--stats-interval', '0'], env: { IOC_TEST_HOLD_INPLACE: '2' } });
+    const client = await IocClient.connect(server.host, server.port);
+    const p = await NsProbe.open(server.host, server.port);
+    const stats = async () => JSON.parse((await httpGet(`http://${metrics}/stats`)).body) as
+      { requests: Record<string, number>; cache: { storeJobs: number } };
+    try {
+      await client.write(3700, 1, 0, pattern(4 * MiB, 1));
+      await client.flush(3700, 1);  // clean segments: the next large write lands in place
+      const file = path.join(tmpDir('ioc-new-'), 'new.bin');
+      fs.writeFileSync(file, pattern(4 * MiB, 2));
+      const script = `
+        const { IocClient } = require(${JSON.stringify(distSrc)});
+        (async () => {
+          const c = await IocClient.connect('127.0.0.1', ${server.port});
+          await c.write(3700, 1, 0, require('fs').readFileSync(process.argv[1]));
+          process.stdout.write('acknowledged\\n');  // never: the hook holds this write
+        })().catch((e) => { console.error(e.message); process.exit(1); });`;
+      const writer = spawn(process.execPath, ['-e', script, file], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let writerOut = '';
+      writer.stdout!.on('data', (d: Buffer) => { writerOut += d.toString(); });
+      await waitForLog(server, /test hook: in-place write of tcp client \d+ held/, 20000);
+      const deleted = p.delete(3700, 1);
+      await waitFor(async () => ((await stats()).requests.OBJ_DELETE ?? 0) === 1, 20000, 'the delete to arrive');
+      assert.equal((await stats()).cache.storeJobs, 0, 'the delete waits: no store job yet');
+      writer.kill('SIGKILL');
+      await new Promise((r) => writer.on('exit', r));
+      const r = await deleted;
+      assert.equal(r.status, 0, JSON.stringify(r));
+      assert.equal(writerOut, '', 'the held write was never acknowledged');
+      assert.equal((await p.stat(3700, 1)).status, -2);
+      assert.ok(!fs.existsSync(fileOf(server.store, 3700, 1)), 'not in the store');
+      assert.ok((await client.read(3700, 1, 0, 4 * MiB)).every((b) => b === 0), 'reads as zeros');
+    } finally {
+      client.close();
       await p.close();
       await server.stop();
     }

@@ -333,6 +333,19 @@ int DirectoryStore::remove(const ObjectId &id) {
   return ret;
 }
 
+void DirectoryStore::probeAll(std::vector<ProbedObject> &objects) {
+  for (ProbedObject &o : objects) {
+    struct stat st;
+    o.size = 0;
+    if (::stat(pathOf(o.id).c_str(), &st) == 0) {
+      o.found = 1;
+      o.size = st.st_size;
+    } else {
+      o.found = errno == ENOENT ? 0 : -errno;
+    }
+  }
+}
+
 // HIGH-LOW: 16 lowercase hex digits, '-', 16 lowercase hex digits.
 static bool objectName(const char *name, ObjectId &id) {
   return strlen(name) == 33 && name[16] == '-' && parseHex16(name, id.high) && parseHex16(name + 17, id.low);
