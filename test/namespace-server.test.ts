@@ -104,6 +104,38 @@ describe('object namespace: the directory store\'s own', function () {
     }
   });
 
+  it('a delete the store refuses (an immutable file: EPERM) fails with the store\'s reason, and the object stays whole, cached bytes too', async () => {
+    const store = tmpDir('ioc-ns-store-');
+    const server = await startServer({ store, args: ['--write-behind', 'off'] });
+    const client = await IocClient.connect(server.host, server.port);
+    const p = await NsProbe.open(server.host, server.port);
+    const file = fileOf(store, 3800, 1);
+    try {
+      const data = pattern(100000, 38);
+      await client.write(3800, 1, 0, data);
+      await client.flush(3800, 1);
+      await client.write(3800, 1, 10, Buffer.from('dirty'));
+      data.write('dirty', 10);
+      execFileSync('chattr', ['+i', file]);
+      const r = await p.delete(3800, 1);
+      assert.equal(r.status, -1, JSON.stringify(r));
+      assert.equal(r.reason, `store dir://${store}: Operation not permitted`);
+      const sr = await p.stat(3800, 1);
+      const st = sr.stat!;
+      assert.ok(st, JSON.stringify(sr));
+      assert.ok(st.stored && st.storedBytes === 100000 && st.dirtyBytes === 5, JSON.stringify(st));
+      assert.ok((await client.read(3800, 1, 0, 100000)).equals(data), 'every byte as before');
+      execFileSync('chattr', ['-i', file]);
+      assert.equal((await p.delete(3800, 1)).status, 0, 'once the store lets it');
+      assert.ok(!fs.existsSync(file));
+    } finally {
+      if (fs.existsSync(file)) execFileSync('chattr', ['-i', file]);
+      client.close();
+      await p.close();
+      await server.stop();
+    }
+  });
+
   it('store positions are readdir positions: a listing of 3000 files in pages of 50 loses and repeats nothing while 1500 files come and go', async function () {
     // On ext4 they are hash positions (each resumes at the hash of the next name, whatever else
     // changed); checked here on the filesystem the tests' stores are on.

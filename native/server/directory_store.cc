@@ -317,12 +317,12 @@ int DirectoryStore::remove(const ObjectId &id) {
     // Under the lock that openFile() holds while it opens: no other thread caches a descriptor
     // of the unlinked file (a later write to the object would go to it, never to the store).
     std::lock_guard<std::mutex> lock(mu_);
+    if (unlink(pathOf(id).c_str()) != 0 && errno != ENOENT) return -errno;  // kept, descriptor too
     auto it = open_.find(id);
     if (it != open_.end()) {
       lru_.erase(it->second.lru);
       open_.erase(it);
     }
-    if (unlink(pathOf(id).c_str()) != 0 && errno != ENOENT) return -errno;
   }
   // Durable: the directory too (also when the file was absent: an earlier attempt's unlink,
   // cut off by a crash, may not be).
