@@ -282,7 +282,7 @@ void FabricServer::finishRequest(Request *raw) {
   }
   // Test hook IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS=N: the reply of every RMA write waits
   // until the server has answered N RANGE_UNREGISTERs, so that a client's writes keep its
-  // pooled connections busy while it registers and unregisters ranges (test/c-api-compat).
+  // pooled connections busy while it registers and unregisters ranges (test/c-api-compat.test.ts).
   if (holdWritesUntilUnregisters_ > 0 && raw->write && !raw->replied && !raw->heldOnce) {
     raw->heldOnce = true;
     heldWrites_.push_back(raw);
