@@ -4,6 +4,8 @@
 // pmem_pool.h), which also keeps a checksummed record per dirty slot for crash recovery.
 #pragma once
 
+#include <errno.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <atomic>
@@ -56,6 +58,15 @@ struct RecoveredSegment {
   uint64_t seq = 0;  // newer records have larger numbers
 };
 
+// A delete under way (durable memory): the object's records older than seq are dead, and its
+// store object is to be removed. Written before the delete touches anything, cleared once it is
+// complete; one found at start is a delete cut off by a crash, which the cache completes.
+struct Tombstone {
+  ObjectId id;
+  uint64_t seq = 0;
+  int slot = -1;  // where it is kept (for clearTombstone)
+};
+
 class SegmentMemory {
  public:
   virtual ~SegmentMemory() = default;
@@ -99,6 +110,13 @@ class SegmentMemory {
   }
   // Valid records found at start (corrupt ones are reported and their slots freed).
   virtual std::vector<RecoveredSegment> recover() { return {}; }
+  // Durably write a tombstone for id (numbered after every record written so far): its slot,
+  // or -EBUSY while every tombstone slot is taken (deletes under way), -ENOSYS without
+  // durable memory.
+  virtual int writeTombstone(const ObjectId &, uint64_t &seq) { return -ENOSYS; }
+  virtual void clearTombstone(int slot) {}
+  // Valid tombstones found at start (call after recover(); they stay until cleared).
+  virtual std::vector<Tombstone> recoverTombstones() { return {}; }
 };
 
 // Registers a mapping with libfabric lazily, one chunk of slots at a time, when the provider
