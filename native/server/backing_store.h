@@ -177,6 +177,8 @@ class DirectoryStore : public BackingStore {
   // directories), directory offsets on XFS, index numbers on btrfs, stable offsets on tmpfs
   // since Linux 6.6. Names other than HIGH-LOW (temporaries, probes) are skipped.
   int list(const std::string &position, bool filterHigh, int64_t high, size_t maxEntries, StorePage &out) override;
+  // stat() by name: a listing's lookups leave the open-file cache to the objects in use.
+  void probeAll(std::vector<ProbedObject> &objects) override;
   std::string describe() const override { return "dir://" + dir_; }
   // A hidden probe file (PROBE_PREFIX...: never an object's HIGH-LOW name) in the directory.
   int checkWritable() override;

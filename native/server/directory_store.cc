@@ -317,12 +317,12 @@ int DirectoryStore::remove(const ObjectId &id) {
     // Under the lock that openFile() holds while it opens: no other thread caches a descriptor
     // of the unlinked file (a later write to the object would go to it, never to the store).
     std::lock_guard<std::mutex> lock(mu_);
+    if (unlink(pathOf(id).c_str()) != 0 && errno != ENOENT) return -errno;  // kept, descriptor too
     auto it = open_.find(id);
     if (it != open_.end()) {
       lru_.erase(it->second.lru);
       open_.erase(it);
     }
-    if (unlink(pathOf(id).c_str()) != 0 && errno != ENOENT) return -errno;
   }
   // Durable: the directory too (also when the file was absent: an earlier attempt's unlink,
   // cut off by a crash, may not be).
@@ -331,6 +331,19 @@ int DirectoryStore::remove(const ObjectId &id) {
   int ret = fsync(dirFd) == 0 ? 0 : -errno;
   close(dirFd);
   return ret;
+}
+
+void DirectoryStore::probeAll(std::vector<ProbedObject> &objects) {
+  for (ProbedObject &o : objects) {
+    struct stat st;
+    o.size = 0;
+    if (::stat(pathOf(o.id).c_str(), &st) == 0) {
+      o.found = 1;
+      o.size = st.st_size;
+    } else {
+      o.found = errno == ENOENT ? 0 : -errno;
+    }
+  }
 }
 
 // HIGH-LOW: 16 lowercase hex digits, '-', 16 lowercase hex digits.

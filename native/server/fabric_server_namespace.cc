@@ -15,8 +15,10 @@ void FabricServer::handleStat(Incoming &in, Reader &r) {
   if (!decodePayload(r, m)) return reply(in.to, -EINVAL, "malformed OBJ_STAT");
   in.async = true;
   ReplyTo to = in.to;
+  auto started = in.started;
   std::string store = cache_.storeName();
-  cache_.startStat(m.objectId, [this, to, store](int ret, const ObjectStat &st) {
+  cache_.startStat(m.objectId, [this, to, started, store](int ret, const ObjectStat &st) {
+    metrics_.latency(OBJ_STAT, std::chrono::steady_clock::now() - started);
     if (ret == -ENOENT) return reply(to, ret, "no such object in the cache or the store " + store);
     if (ret < 0) return reply(to, ret, storeReason(ret));
     char buf[ObjectStat::WIRE_SIZE];
@@ -30,7 +32,9 @@ void FabricServer::handleList(Incoming &in, Reader &r) {
   ListRequest m;
   if (!decodePayload(r, m)) return reply(in.to, -EINVAL, "malformed OBJ_LIST");
   ReplyTo to = in.to;
-  int ret = cache_.startList(m, [this, to](int ret, ListPage &page) {
+  auto started = in.started;
+  int ret = cache_.startList(m, [this, to, started](int ret, ListPage &page) {
+    metrics_.latency(OBJ_LIST, std::chrono::steady_clock::now() - started);
     if (ret == -EINVAL) return reply(to, ret, "not a list cursor of this server");
     if (ret < 0) return reply(to, ret, storeReason(ret));
     std::vector<char> buf(EAGER_MAX);
@@ -50,12 +54,12 @@ void FabricServer::handleDelete(Incoming &in, Reader &r) {
   ObjectRequest m;
   if (!decodePayload(r, m)) return reply(in.to, -EINVAL, "malformed OBJ_DELETE");
   if (ranges_.anyOn(m.objectId)) return reply(in.to, -EBUSY, "a range of the object is registered (mapped)");
-  ReplyTo to = in.to;
-  int ret = cache_.startDelete(m.objectId, [this, to](int ret) { reply(to, ret, storeReason(ret)); });
+  int ret = cache_.startDelete(m.objectId, replyLater(in));
+  if (ret == 0) return;  // answered once the store object is gone
+  in.async = false;
   if (ret == SegmentCache::kBusy) return park(in);  // in use: handled again as the cache progresses
   if (ret == -ENOENT) return reply(in.to, ret, "no such object in the cache or the store " + cache_.storeName());
-  if (ret < 0) return reply(in.to, ret, storeReason(ret));
-  in.async = true;  // answered once the store object is gone
+  reply(in.to, ret, storeReason(ret));
 }
 
 }  // namespace server

@@ -137,8 +137,7 @@ PmemPool::PmemPool(const std::string &dir, uint32_t index, size_t segmentSize, s
 }
 
 PmemPool::~PmemPool() {
-  stopPrefault_ = true;
-  if (prefaulter_.joinable()) prefaulter_.join();
+  prefaulter_.stop();
   if (base_) pmem_unmap(base_, mappedLen_);
   if (fd_ >= 0) close(fd_);
 }
@@ -185,30 +184,27 @@ void PmemPool::prefault(size_t slots) {
     keptSlots_ = 0;
     return;
   }
-  prefaulting_ = true;
-  prefaulter_ = std::thread([this] {
-    ioc::nameThisThread("ioc-prefault");
-    lowerPrefaultPriority();
-    auto start = std::chrono::steady_clock::now();
-    const size_t step = std::max<size_t>(1, kPrefaultStep / segmentSize_);
-    for (size_t i = 0; i < keptSlots_ && !stopPrefault_; i += step) {
-      size_t n = std::min(step, keptSlots_ - i);
-      std::lock_guard<std::mutex> lock(prefaultMu_);
-      if (reserve(dataOffset_ + (uint64_t)i * segmentSize_, n * segmentSize_) < 0) break;  // full: allocate() reports it
-      populate(slotData((uint32_t)i), n * segmentSize_);
-    }
-    prefaulting_ = false;
-    if (stopPrefault_) return;
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    log(LOG_INFO, "cache", "%zu MiB of pool %s prefaulted in %.1f s (--prefault)", (keptSlots_ * segmentSize_) >> 20,
+  Prefaulter::Plan plan;
+  plan.slotSize = segmentSize_;
+  plan.target = [this] { return keptSlots_; };
+  plan.fill = [this](size_t first, size_t n) {
+    std::lock_guard<std::mutex> lock(prefaultMu_);
+    if (reserve(dataOffset_ + (uint64_t)first * segmentSize_, n * segmentSize_) < 0) return false;  // full: allocate() reports it
+    populate(slotData((uint32_t)first), n * segmentSize_);
+    return true;
+  };
+  plan.reached = [this](size_t slots, double secs) {
+    log(LOG_INFO, "cache", "%zu MiB of pool %s prefaulted in %.1f s (--prefault)", (slots * segmentSize_) >> 20,
         path_.c_str(), secs);
-  });
+  };
+  plan.once = true;
+  prefaulter_.start(std::move(plan));
 }
 
 int PmemPool::allocate(SegmentSlot &out, bool populateNow, bool overwrite) {
   if (free_.empty()) return -ENOMEM;
   std::unique_lock<std::mutex> serial(prefaultMu_, std::defer_lock);
-  if (prefaulting_) serial.lock();
+  if (prefaulter_.running()) serial.lock();
   uint32_t i = free_.back();
   void *desc = mr_.desc(base_ + dataOffset_, slots_ * segmentSize_, (size_t)i * segmentSize_);
   if (i < stale_.size() && stale_[i]) {

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/prefaulter.h"
 #include "server/segment_memory.h"
 
 namespace ioc {
@@ -113,11 +114,10 @@ class PmemPool {
   ChunkRegistrar mr_;
   size_t keptSlots_ = 0;           // slots [0, keptSlots_) keep their blocks and pages when released
   std::vector<bool> stale_;        // kept slot still holding a released segment's bytes
-  std::atomic<bool> stopPrefault_{false}, prefaulting_{false};
   // A failed fallocate on tmpfs takes back every not-yet-written page of its range, also ones
   // allocate() just reserved: the two never run at once while the prefaulter works.
   std::mutex prefaultMu_;
-  std::thread prefaulter_;
+  Prefaulter prefaulter_;
 };
 
 // Slots spread over several pools, handed out round-robin across the directories.

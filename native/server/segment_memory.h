@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "fabric/fabric.h"
+#include "server/prefaulter.h"
 #include "fabric/protocol.h"
 
 namespace ioc {
@@ -154,21 +155,17 @@ class AnonymousSegmentMemory : public SegmentMemory {
   void noteUse() override;
 
  private:
-  void prefaultInBackground();
+  void startPrefault();
 
   size_t segmentSize_, slots_;
   size_t aheadSlots_ = 0, limitSlots_ = 0;  // prefault: this many beyond the highest in use, at most limitSlots_
-  std::atomic<size_t> keptSlots_{0};        // slots [0, keptSlots_) are populated and keep their pages
   std::atomic<size_t> inUseEnd_{0};         // 1 + the highest slot index handed out so far
   std::atomic<int64_t> lastUseAt_{0};       // steady_clock ticks of the last noteUse()
-  std::mutex prefaultMu_;
-  std::condition_variable prefaultWake_;
   char *base_ = nullptr;
   std::vector<uint32_t> free_;  // a stack: low indexes first, the last released on top
   std::vector<bool> stale_;     // kept slot still holding a dropped segment's bytes
   ChunkRegistrar mr_;
-  std::atomic<bool> stopPrefault_{false};
-  std::thread prefaulter_;
+  Prefaulter prefaulter_;  // slots [0, populated()) are populated and keep their pages
 };
 
 }  // namespace server

@@ -264,7 +264,7 @@ int replyStatus(const Message &m) {
   h.decode(r);
   if (m.h.msgType == PONG) return 0;
   Response resp;
-  if (!decodeResponse(r, resp)) return -10000;  // a ReplyReason may follow a failure's
+  if (!decodeResponse(r, resp)) return -10000;
   return resp.status;
 }
 
