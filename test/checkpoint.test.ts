@@ -4,7 +4,7 @@ import * as assert from 'assert';
 import { execFileSync } from 'child_process';
 import * as path from 'path';
 import { IocClient, IocError, openCheckpoints, optimalInterval, setHigh, splitLow } from '../src';
-import { repoRoot, ServerHandle, startServer } from './helpers/server';
+import { repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
 import { contentAt, PAGE, writeVersion } from './checkpoint-content';
 
 const SIZE = 4 << 20;
@@ -84,6 +84,27 @@ describe('checkpoint sets', function () {
     await again.close();
   });
 
+  it('overlapping checkpoints each take the content of their call and commit in call order', async () => {
+    const ck = await openCheckpoints('overlap', { server: server.address, keep: 3 });
+    const mem = new Uint8Array((await ck.protect('a', SIZE)).buffer);
+    writeVersion(mem, 1, 0);
+    const first = ck.checkpoint(1);
+    writeVersion(mem, 2, 0);  // while version 1 is under way
+    const second = ck.checkpoint(2);
+    writeVersion(mem, 3, 0);  // never checkpointed
+    const [r1, r2] = await Promise.all([first, second]);
+    assert.ok(r1.seq < r2.seq);
+    await ck.close();
+    const again = await openCheckpoints('overlap', { server: server.address });
+    const back = new Uint8Array((await again.protect('a', SIZE)).buffer);
+    assert.strictEqual(await again.latest(), 2);
+    for (const v of [1, 2]) {
+      await again.restore(v);
+      assert.ok(Buffer.from(back).equals(Buffer.from(contentAt(v, 0, SIZE))), `version ${v}`);
+    }
+    await again.close();
+  });
+
   it('keep: 2 and 10 checkpoints leave exactly 2 versions\' objects (iocatcher ls)', async () => {
     const ck = await openCheckpoints('keep2', { server: server.address, keep: 2 });
     const mems = [new Uint8Array((await ck.protect('a', '1MB')).buffer), new Uint8Array((await ck.protect('b', '1MB')).buffer)];
@@ -142,5 +163,47 @@ describe('checkpoint sets', function () {
     assert.ok(Math.abs(advice.costSeconds - res.durationMs / 1000) < 1e-9);
     assert.ok(Math.abs(advice.seconds - Math.sqrt(2 * advice.costSeconds * 3600)) < 1e-9);
     await ck.close();
+  });
+});
+
+describe('checkpoint sets across a server restart without --nvdimm', function () {
+  this.timeout(120000);
+
+  it('versions held only in the lost memory are no longer complete; the next checkpoint fails with ESTALE, the one after it holds every page', async () => {
+    const store = tmpDir('ioc-store-');
+    let server = await startServer({ store, args: ['--segment-size', '1MB'] });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const ck = await openCheckpoints('restart', { server: server.address, keep: 4 });
+      const mem = new Uint8Array((await ck.protect('a', SIZE)).buffer);
+      for (let v = 1; v <= 2; v++) {
+        writeVersion(mem, v, 0);
+        await ck.checkpoint(v, { durability: v === 1 ? 'store' : 'server' });
+      }
+      await ck.idle();
+      const port = server.port;
+      await server.kill();
+      server = await startServer({ store, port, args: ['--segment-size', '1MB'] });
+      // Version 2 was only in the server's memory: gone. Version 1 was in its store.
+      assert.deepStrictEqual((await ck.versions()).map((v) => v.version), [1]);
+      writeVersion(mem, 3, 0);
+      await assert.rejects(ck.checkpoint(3), (e: IocError) => e.code === 'ESTALE' && /nothing committed/.test(e.message));
+      await new Promise((r) => setImmediate(r));  // warnings are emitted on the next tick
+      assert.ok(warnings.some((w) => (w as Error & { code?: string }).code === 'IOC_SERVER_RESTARTED'), 'the restart was reported as a warning');
+      // The pages the server lost went with this checkpoint's snapshot: version 3 is whole.
+      await ck.checkpoint(3);
+      await ck.close();
+      const again = await openCheckpoints('restart', { server: server.address });
+      const back = new Uint8Array((await again.protect('a', SIZE)).buffer);
+      assert.strictEqual(await again.latest(), 3);
+      await again.restore(3);
+      assert.ok(Buffer.from(back).equals(Buffer.from(contentAt(3, 0, SIZE))));
+      await again.close();
+    } finally {
+      process.off('warning', onWarning);
+      await server.stop();
+    }
   });
 });
