@@ -80,6 +80,14 @@ of time or a slowdown, whose target is a ceiling).
     with \`PMEM_IS_PMEM_FORCE=1\` (each write made durable by CPU cache flushes before it is
     acknowledged) beside the same without \`--nvdimm\`; and with the pool file on disk in the store
     directory (made durable by msync, the server's group commit).
+  - *checkpoint set*: a 1 GiB region of a checkpoint set (\`docs/checkpoints.md\`): a full checkpoint
+    (every page written) beside checkpoints after writing 1% of the pages, scattered: their time,
+    the bytes sent beside the dirty bytes, the JS thread's blocked time beside the checkpoint's, the
+    event-loop delay, and the server-side copy each version needs (made between checkpoints). Once
+    on a server with its default segments, once with \`--segment-size 4KB\` (a page write into a
+    segment only the store holds then loads nothing). Then \`ummap.open\` against a local socket
+    that accepts and never answers: the event loop's largest delay while it waits, beside what
+    \`ummap()\` blocked the loop for.
 
 **Paired baselines.** The cold rows that compare with raw RMA measure their baseline again just
 before each repetition, and the \`--nvdimm\` row runs a server without \`--nvdimm\` just before each
