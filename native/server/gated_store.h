@@ -1,14 +1,14 @@
-// Test hook IOC_TEST_STORE_GATE=PATH: a store whose data I/O (read, write, sync, copy) blocks
-// while the file PATH exists, as a hung NFS mount or an unreachable cluster would. Metadata
-// calls pass. Tests use it to show that a hung store stalls no other client.
+// Failpoint store.data_io, test builds only: a store whose data I/O (read, write, sync, copy)
+// evaluates the failpoint first. pause(PATH) blocks it while the file PATH exists, as a hung NFS
+// mount or an unreachable cluster would (tests show that a hung store stalls no other client);
+// error(E) fails it with -E. Metadata calls pass.
 #pragma once
-
-#include <sys/stat.h>
-#include <unistd.h>
+#ifdef IOC_FAILPOINTS_ENABLED
 
 #include <memory>
 #include <string>
 
+#include "common/failpoint.h"
 #include "server/backing_store.h"
 
 namespace ioc {
@@ -16,29 +16,29 @@ namespace server {
 
 class GatedStore : public BackingStore {
  public:
-  GatedStore(std::unique_ptr<BackingStore> inner, std::string gate) : inner_(std::move(inner)), gate_(std::move(gate)) {}
+  explicit GatedStore(std::unique_ptr<BackingStore> inner) : inner_(std::move(inner)) {}
   int create(const ObjectId &id) override { return inner_->create(id); }
   bool exists(const ObjectId &id) override { return inner_->exists(id); }
   int64_t size(const ObjectId &id) override { return inner_->size(id); }
   int probe(const ObjectId &id, int64_t &size) override { return inner_->probe(id, size); }
   ssize_t read(const ObjectId &id, uint64_t offset, void *buf, size_t len) override {
-    wait();
+    if (int e = gate()) return e;
     return inner_->read(id, offset, buf, len);
   }
   ssize_t write(const ObjectId &id, uint64_t offset, const void *buf, size_t len) override {
-    wait();
+    if (int e = gate()) return e;
     return inner_->write(id, offset, buf, len);
   }
   int copy(const ObjectId &src, const ObjectId &dst) override {
-    wait();
+    if (int e = gate()) return e;
     return inner_->copy(src, dst);
   }
   int copyRange(const ObjectId &src, const ObjectId &dst, uint64_t offset, uint64_t size) override {
-    wait();
+    if (int e = gate()) return e;
     return inner_->copyRange(src, dst, offset, size);
   }
   int sync(const ObjectId &id) override {
-    wait();
+    if (int e = gate()) return e;
     return inner_->sync(id);
   }
   int remove(const ObjectId &id) override { return inner_->remove(id); }
@@ -46,13 +46,11 @@ class GatedStore : public BackingStore {
   int checkWritable() override { return inner_->checkWritable(); }
 
  private:
-  void wait() const {
-    struct stat st;
-    while (::stat(gate_.c_str(), &st) == 0) usleep(10000);
-  }
+  static int gate() { return (int)IOC_FAILPOINT(store_data_io).value; }  // blocks (pause), or -E
   std::unique_ptr<BackingStore> inner_;
-  std::string gate_;
 };
 
 }  // namespace server
 }  // namespace ioc
+
+#endif  // IOC_FAILPOINTS_ENABLED
