@@ -10,6 +10,7 @@ import { IocClient } from '../src';
 import { code, hex16 } from './helpers/assertions';
 import { buildDir, pattern, ServerHandle, startServer, tmpDir } from './helpers/server';
 import { waitFor } from './helpers/faults';
+import { failpoints } from './helpers/failpoints';
 const MiB = 1 << 20;
 const distSrc = path.resolve(__dirname, '..', 'src');
 
@@ -82,8 +83,8 @@ describe('faults', function () {
 
   it('a handshake left unanswered is retried on a new endpoint: connect still succeeds', async () => {
     // libfabric 1.17 (tcp;ofi_rxm) rarely loses the server's ASSIGN_ID on a connection made
-    // while the server accepts others; the server's test hook plays that loss twice.
-    const server = await startServer({ env: { IOC_TEST_UNANSWERED_CONNECTS: '2' } });
+    // while the server accepts others; the server's failpoint plays that loss twice.
+    const server = await startServer({ env: failpoints({ 'server.unanswered_connect': 'first(2)' }) });
     try {
       const client = await IocClient.connect(server.host, server.port);
       try {
