@@ -203,11 +203,11 @@ Registry &registry() {
   return *r;
 }
 
-std::atomic<void (*)(const char *)> g_logLine{nullptr};
+std::atomic<void (*)(bool, const char *)> g_logLine{nullptr};
 const char *g_who = "iocatcher";
 
-void emit(const std::string &line) {
-  if (auto f = g_logLine.load()) return f(line.c_str());
+void emit(const std::string &line, bool error = false) {
+  if (auto f = g_logLine.load()) return f(error, line.c_str());
   fprintf(stderr, "%s: %s\n", g_who, line.c_str());
 }
 
@@ -283,7 +283,7 @@ bool configured(Point p) {
   return c.set && c.action != Action::Off;
 }
 
-bool start(const char *who, void (*logLine)(const char *line)) {
+bool start(const char *who, void (*logLine)(bool error, const char *line)) {
   static std::once_flag once;
   static bool ok = true;
   std::call_once(once, [&] {
@@ -291,7 +291,7 @@ bool start(const char *who, void (*logLine)(const char *line)) {
     if (logLine) g_logLine = logLine;
     Registry &r = registry();
     if (!r.error.empty()) {
-      emit("IOC_FAILPOINTS: " + r.error);
+      emit("IOC_FAILPOINTS: " + r.error, true);
       ok = false;
       return;
     }

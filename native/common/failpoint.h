@@ -47,9 +47,9 @@ Hit evaluate(Point p, const char *context = nullptr, ...) __attribute__((format(
 long long configuredValue(Point p);
 bool configured(Point p);
 // Reads IOC_FAILPOINTS (once) and logs the active failpoints (once) through logLine (nullptr:
-// stderr, prefixed with `who`). False when the variable is wrong: the error is logged; the
-// process must not go on (a typo would silently test nothing).
-bool start(const char *who, void (*logLine)(const char *line) = nullptr);
+// stderr, prefixed with `who`; error: the line reports a wrong variable). False when the
+// variable is wrong: the process must not go on (a typo would silently test nothing).
+bool start(const char *who, void (*logLine)(bool error, const char *line) = nullptr);
 
 #define IOC_FAILPOINT(id) (::ioc::fail::evaluate(::ioc::fail::Point::id))
 #define IOC_FAILPOINT_AT(id, ...) (::ioc::fail::evaluate(::ioc::fail::Point::id, __VA_ARGS__))

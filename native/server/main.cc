@@ -387,7 +387,8 @@ int main(int argc, char **argv) {
   if (getenv("IOC_DEBUG")) setLogLevel(LOG_DEBUG);
 #ifdef IOC_FAILPOINTS_ENABLED
   // Test builds: the failpoints (IOC_FAILPOINTS), each logged; a wrong one stops the start.
-  if (!fail::start("iocatcher-serverd", [](const char *line) { log(LOG_WARN, "failpoint", "%s", line); })) return 2;
+  if (!fail::start("iocatcher-serverd", [](bool error, const char *line) { log(error ? LOG_ERROR : LOG_WARN, "failpoint", "%s", line); }))
+    return 2;
 #endif
   // Started by the CLI wrapper: never outlive it (a killed wrapper must not leak a daemon).
   if (getenv("IOC_EXIT_WITH_PARENT")) prctl(PR_SET_PDEATHSIG, SIGTERM);
