@@ -24,7 +24,7 @@ IOC_FAILPOINT_DEF(server_duplicate_replies, "server.duplicate_replies", FIRE,
 IOC_FAILPOINT_DEF(server_fence_no_expiry, "server.fence_no_expiry", FIRE,
                   "a fenced write is not answered at its deadline, only at --rma-timeout")
 IOC_FAILPOINT_DEF(server_unanswered_connect, "server.unanswered_connect", FIRE,
-                  "evaluated per CONNECT_INIT: when it fires, the handshake is left unanswered")
+                  "evaluated per CONNECT_INIT: when it fires, that handshake gets no answer")
 IOC_FAILPOINT_DEF(server_stall_inplace_write, "server.stall_inplace_write", VALUE,
                   "an in-place write of exactly N bytes posts half of its RMA and never the rest")
 IOC_FAILPOINT_DEF(server_hold_inplace_write, "server.hold_inplace_write", FIRE,
