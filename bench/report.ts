@@ -1,7 +1,6 @@
-// Benchmark results: the table printed to the terminal, the JSON file and an SVG chart.
-import * as fs from 'fs';
+// Benchmark results as text: the rows, their labels, ratios and targets, the table printed to
+// the terminal and the SVG chart (bench/write-results.ts writes the files).
 import * as os from 'os';
-import * as path from 'path';
 
 export interface BenchRow {
   group: string;
@@ -26,7 +25,8 @@ export function machineDescription(): string {
   return `${os.cpus().length} x ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}`;
 }
 
-function fmt(v: number): string {
+/** A figure as the tables print it: 3 significant decimals below 10, none from 1000. */
+export function fmt(v: number): string {
   if (v >= 1000) return v.toFixed(0);
   if (v >= 10) return v.toFixed(1);
   return v.toFixed(3);
@@ -121,13 +121,4 @@ export function svgChart(rows: BenchRow[], title: string, machine = machineDescr
   parts.push(`<text x="10" y="${h - 10}" fill="#555">${esc(machine)}</text>`);
   parts.push('</svg>');
   return parts.join('\n');
-}
-
-export function writeResults(rows: BenchRow[], dir: string, extra: Record<string, unknown>): { json: string; svg: string } {
-  fs.mkdirSync(dir, { recursive: true });
-  const json = path.join(dir, 'latest.json');
-  const svg = path.join(dir, 'latest.svg');
-  fs.writeFileSync(json, JSON.stringify({ date: new Date().toISOString(), machine: machineDescription(), ...extra, rows }, null, 2) + '\n');
-  fs.writeFileSync(svg, svgChart(rows, `iocatcher npm run bench (${new Date().toISOString().slice(0, 10)})`) + '\n');
-  return { json, svg };
 }

@@ -1,5 +1,6 @@
 // npm run bench: our figures beside baselines measured the same way, in the same run, on this
-// machine. Prints a table with ratios, writes bench/results/latest.json and latest.svg.
+// machine. Prints a table with ratios, writes bench/results/latest.json, latest.svg and
+// bench/README.md.
 //   node dist/bench/run.js [--quick] [--skip-GROUP ...]   (see --help)
 // The warm rows (one long-running server, objects rewritten in place) are here; issue 12's cold
 // rows, each on a fresh server, are in cold.ts, app.ts, clients.ts and nvdimm.ts.
@@ -9,40 +10,31 @@ import { IocClient, ummap } from '../src';
 import { packageRoot } from '../src/native';
 import { runFirstTouch, runHeat2d, runStall } from './app';
 import { runClients } from './clients';
+import { runRewrite } from './rewrite';
 import { runCold } from './cold';
 import {
   cClient, costRow, elapsedSeconds, fabricBench, infoRow, log, median, nextPort, prefaultWaits, provider, ratioRow, rows, run,
   serverPrefaults, startServer, track,
 } from './common';
 import { runNvdimm } from './nvdimm';
-import { machineDescription, table, writeResults } from './report';
+import { QUICK, SKIPS } from './options';
+import { machineDescription, table } from './report';
 import { runUmapBench } from './ummap';
+import { writeResults } from './write-results';
 
 const args = new Set(process.argv.slice(2));
-const SKIPS: Array<[string, string]> = [
-  ['--skip-warm', 'the round trips, 4 KiB ops and 1/8 MiB bandwidth on one warm object (C and TS clients)'],
-  ['--skip-ummap', 'the ummap rows over mem:// (first touch, sync cost, a 256 MiB async checkpoint)'],
-  ['--skip-checkpoint', 'the checkpoint on the long-running server (C client beside ummap)'],
-  ['--skip-cold', 'the cold checkpoint (C client, ummap), drain beside dd, single 64/256 MiB ops'],
-  ['--skip-stall', 'the event-loop stall of an async ummap checkpoint'],
-  ['--skip-first-touch', 'the ummap first touch of an object held by the server'],
-  ['--skip-heat2d', 'heat2d with and without checkpoints'],
-  ['--skip-clients', '4 clients at once beside one'],
-  ['--skip-nvdimm', 'the cold checkpoint with --nvdimm (/dev/shm as pmem, a disk file)'],
-];
 const known = new Set(['--quick', '--help', '-h', ...SKIPS.map(([k]) => k)]);
 if (args.has('--help') || args.has('-h')) {
   console.log(`Usage: npm run bench [-- OPTIONS]   (or node dist/bench/run.js [OPTIONS])
 
 Measures iocatcher beside baselines taken in the same run on this machine (fi_pingpong, raw
 libfabric RMA, dd, the kernel's mmap, bulk UFFDIO_COPY, one client alone, heat2d without
-checkpoints), prints the table with ratios, and writes bench/results/latest.json and
-latest.svg. Rows marked (warm) rewrite one object already in the server's cache; the cold rows
-(issue 12) each start a fresh server (new process, empty store) and write new objects.
+checkpoints), prints the table with ratios, and writes bench/results/latest.json,
+latest.svg and bench/README.md. Rows marked (warm) rewrite one object already in the server's
+cache; the cold rows each start a fresh server (new process, empty store) and write new objects.
 About 4.5 minutes on 2 cores; --quick about 2.
 
-  --quick             fewer iterations; 256 MiB instead of 1 GiB for the checkpoints, the stall
-                      and the first touch
+  --quick             ${QUICK}
 ${SKIPS.map(([k, v]) => `  ${k.padEnd(19)} leave out ${v}`).join('\n')}
   FI_PROVIDER         libfabric provider (default tcp;ofi_rxm)`);
   process.exit(0);
@@ -208,6 +200,7 @@ async function main(): Promise<void> {
   if (!skip('first-touch')) await runFirstTouch(quick);
   if (!skip('heat2d')) await runHeat2d(quick);
   if (!skip('clients')) await runClients(quick);
+  if (!skip('rewrite')) await runRewrite(quick);
   if (!skip('nvdimm')) await runNvdimm(quick);
 
   // Informational: how long a fresh server took from "ready on" to its cache being prefaulted.
@@ -224,7 +217,8 @@ async function main(): Promise<void> {
   const out = writeResults(rows, path.join(packageRoot, 'bench', 'results'), { provider, quick });
   console.log(`\niocatcher benchmark, ${new Date().toISOString()}\nmachine: ${machineDescription()}\nprovider: ${provider}\n`);
   console.log(table(rows));
-  console.log(`\nresults: ${path.relative(process.cwd(), out.json)}, chart: ${path.relative(process.cwd(), out.svg)} (${elapsedSeconds().toFixed(0)} s)`);
+  const rel = (f: string) => path.relative(process.cwd(), f);
+  console.log(`\nresults: ${rel(out.json)}, chart: ${rel(out.svg)}, summary: ${rel(out.readme)} (${elapsedSeconds().toFixed(0)} s)`);
 }
 
 main().catch((e) => {

@@ -27,7 +27,7 @@ typedef struct ioc_client_s ioc_client_t;
 /* Connect to the server listening on ip:port (libfabric port; the TCP side channel is port+1).
  * port may be NULL for the default "8556". Returns NULL on failure (errno is set).
  * Several servers: ip is a list "host:port,host:port" (entries without ":port" take port). Each
- * object then lives on one of them, chosen by rendezvous hashing of its id (see the README), so
+ * object then lives on one of them, chosen by rendezvous hashing of its id (docs/operations.md), so
  * that every client agrees. Reads (and read range registrations) of an object whose server cannot
  * be reached go to the next server in rendezvous order; other calls fail with -ECONNREFUSED or
  * -ECONNRESET. init succeeds when at least one server is reachable. */

@@ -37,11 +37,14 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error --ignore-scripts
 fi
 
+echo "setup: building TypeScript and native code (cmake-js)"
+npx --no-install tsc -p tsconfig.json
+# The daemon's option header and the docs' option reference, from the option table (compiled
+# just above) when it changed: the native build uses the header.
+node scripts/gen-options.js
 # IOC_BUILD_TOOLS: the test, fuzz and benchmark tools too (a consumer's npm install skips them).
-echo "setup: building native code (cmake-js) and TypeScript"
 npx --no-install cmake-js compile --log-level error --CDIOC_BUILD_TOOLS=ON >/tmp/iocatcher-native-build.log 2>&1 || {
   cat /tmp/iocatcher-native-build.log >&2
   echo "setup: native build failed" >&2
   exit 1
 }
-npx --no-install tsc -p tsconfig.json

@@ -4,8 +4,10 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
+import { benchReadme } from '../bench/readme';
+import { writeResults } from '../bench/write-results';
 import { BAR_COLOURS, barColour, BenchRow, meetsTarget, ratioText, rowLabel, svgChart, table } from '../bench/report';
-import { repoRoot } from './helpers/server';
+import { repoRoot, tmpDir } from './helpers/server';
 
 const row = (ratio: number, target?: number): BenchRow => ({ group: 'g', name: 'n', value: 1, unit: 'ops/s', baselineName: 'b', baseline: 1, ratio, target });
 
@@ -61,5 +63,40 @@ describe('bench report', () => {
     const svg = fs.readFileSync(path.join(dir, 'latest.svg'), 'utf8');
     const title = /<text x="10" y="20"[^>]*>([^<]*)<\/text>/.exec(svg)![1];
     assert.equal(svg.trimEnd(), svgChart(results.rows, title, results.machine));
+  });
+
+  it('the committed bench/README.md is the one the committed results give', () => {
+    const results = JSON.parse(fs.readFileSync(path.join(repoRoot, 'bench', 'results', 'latest.json'), 'utf8'));
+    const readme = fs.readFileSync(path.join(repoRoot, 'bench', 'README.md'), 'utf8');
+    assert.equal(readme, benchReadme(results), 'run node dist/bench/readme.js to write it again');
+  });
+
+  it('bench/README.md: the run, the misses, one table per group, the options', () => {
+    const rows: BenchRow[] = [
+      { ...row(0.7955, 0.8), group: 'cold', name: 'absorb' },
+      { ...row(1.2, 0.8), group: 'cold', name: 'drain' },
+      { ...row(0.15, 0.2), group: 'stall', name: 'blocked', lowerIsBetter: true },
+      { group: 'info', name: 'a | b', value: 12.5, unit: 's' },
+    ];
+    const md = benchReadme({ date: '2026-01-02T03:04:05.678Z', machine: 'm1', provider: 'tcp;ofi_rxm', quick: true, rows });
+    assert.match(md, /^Run of 2026-01-02 03:04 UTC, on m1, provider `tcp;ofi_rxm`, `--quick`\. 3 rows have a target: 2 met, 1 missed:$/m);
+    assert.match(md, /^- cold: absorb vs b: 0\.79x \(>= 0\.8x\)$/m);
+    assert.deepEqual([...md.matchAll(/^### (.*)$/gm)].map((m) => m[1]), ['cold', 'stall', 'info']);
+    assert.match(md, /^\| drain vs b \| 1\.000 ops\/s \| 1\.000 ops\/s \(b\) \| 1\.20x \| >= 0\.8x ok \|$/m);
+    assert.match(md, /^\| blocked vs b \(lower is better\) \| .* \| 0\.15x \| <= 0\.2x ok \|$/m);
+    assert.match(md, /^\| a \\\| b \| 12\.5 s \| - \| - \|  \|$/m, 'a | in a label is escaped');
+    assert.match(md, /^\| `--skip-nvdimm` \| leave out /m);
+    const allMet = benchReadme({ date: '2026-01-02T03:04:05.678Z', machine: 'm1', rows: rows.slice(1, 3) });
+    assert.match(allMet, /full run\. 2 rows have a target: all met\./);
+  });
+
+  it('a run writes latest.json, latest.svg and, beside the results directory, README.md from the same results', () => {
+    const dir = path.join(tmpDir('ioc-bench-'), 'results');
+    const out = writeResults([{ ...row(0.9, 0.8), group: 'cold', name: 'absorb' }], dir, { provider: 'shm', quick: false });
+    assert.equal(out.readme, path.join(path.dirname(dir), 'README.md'));
+    const results = JSON.parse(fs.readFileSync(out.json, 'utf8'));
+    assert.equal(results.provider, 'shm');
+    assert.equal(fs.readFileSync(out.readme, 'utf8'), benchReadme(results));
+    assert.match(fs.readFileSync(out.svg, 'utf8'), /0\.90x \(target 0\.8x\)/);
   });
 });

@@ -204,7 +204,7 @@ describe('C API: drop-in for the original\'s C ecosystem (issue 13)', function (
   });
 
   // The original numbers its clients from 0: the first client after a server starts gets TCP id 0
-  // (../shared/DESIGN.md). Our server does the same, and its refusal greeting is one the original
+  // (docs/protocol.md, "TCP side channel"). Our server does the same, and its refusal greeting is one the original
   // never sends (id all ones, key 0, no kept connection), so id 0 is an ordinary id everywhere.
   describe('the first client of a freshly started server has TCP client id 0, as with the original', () => {
     const firstClient = async (use: (s: ServerHandle) => Promise<void>): Promise<void> => {

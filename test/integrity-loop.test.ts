@@ -202,7 +202,7 @@ describe('integrity: the server loop never hangs', function () {
     const server = await startServer({ args: ['--max-clients', '8'] });
     servers.push(server);
     const held = await sideChannels(server, 8);
-    const REFUSED = 0xffffffffffffffffn;  // the refusal greeting's id (README, protocol notes)
+    const REFUSED = 0xffffffffffffffffn;  // the refusal greeting's id (docs/protocol.md, TCP side channel)
     const ids = new Set<bigint>();
     for (const h of held) {
       const g = await h.greeting;

@@ -146,7 +146,7 @@ describe('ops: logs', function () {
       await c.ping();
       c.close();
       for (let i = 0; i < 50 && !/debug server\] client \d+ connected/.test(server.logs()); i++) await new Promise((r) => setTimeout(r, 100));
-      assert.match(server.logs(), /\[iocatcher [\d.]+ debug server\] client \d+ connected/);
+      assert.match(server.logs(), /\[iocatcher \S+ debug server\] client \d+ connected/);
       assert.doesNotMatch(server.logs(), /debug (fabric|cache|protocol)\]/);
       assert.doesNotMatch(server.logs(), /read [\d.]+ GB\/s/);          // no per-second line without "stats"
     } finally {
@@ -158,10 +158,31 @@ describe('ops: logs', function () {
     const server = await startServer({ args: ['-v'] });
     try {
       for (let i = 0; i < 30 && !/read [\d.]+ GB\/s, write/.test(server.logs()); i++) await new Promise((r) => setTimeout(r, 100));
-      assert.match(server.logs(), /\[iocatcher [\d.]+ info stats\] read [\d.]+ GB\/s, write [\d.]+ GB\/s/);
+      assert.match(server.logs(), /\[iocatcher \S+ info stats\] read [\d.]+ GB\/s, write [\d.]+ GB\/s/);
     } finally {
       await server.stop();
     }
+  });
+
+  it('text lines of the daemon and of the wrapper carry ISO-8601 UTC timestamps to the millisecond', async () => {
+    const before = Date.now();
+    const server = await startServer();
+    await server.stop();
+    const after = Date.now();
+    const iso = /^\[iocatcher (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (?:error|warn|info|debug) [^\]]+\] /;
+    const daemon = server.logs().split('\n').find((l) => / info cache\] \d+ MiB \(spill above/.test(l));
+    const wrapper = server.logs().split('\n').find((l) => / info config\] effective configuration/.test(l));
+    for (const line of [daemon, wrapper]) {
+      assert.ok(line, server.logs());
+      const m = iso.exec(line!);
+      assert.ok(m, line);
+      const t = Date.parse(m![1]);
+      assert.equal(new Date(t).toISOString(), m![1], 'a real instant, in UTC');
+      // The same clock as this process (1 s of slack for a clock step).
+      assert.ok(t >= before - 1000 && t <= after + 1000, `${m![1]} between ${new Date(before).toISOString()} and ${new Date(after).toISOString()}`);
+    }
+    assert.equal(parseDaemonLine(daemon!).time, Date.parse(iso.exec(daemon!)![1]));
+    assert.equal(parseDaemonLine(daemon!).category, 'cache');
   });
 
   it('--log-format json writes pino records, the daemon lines with their level and category', async () => {
@@ -179,8 +200,9 @@ describe('ops: logs', function () {
     assert.match(cache.msg, /MiB \(spill above 90%/);
     assert.ok(records.some((r) => r.category === 'server' && r.msg === 'stopped'));
     assert.equal(cache.daemonPid, server.pid, 'daemon records carry the daemon pid');
+    assert.equal(typeof cache.daemonTime, 'number', 'the daemon line\'s own time, parsed');
     assert.equal(typeof cache.pid, 'number');
-    assert.deepEqual(parseDaemonLine('[iocatcher 12.345 warn protocol] dropped'), { level: 'warn', category: 'protocol', msg: 'dropped', time: 12345 });
+    assert.deepEqual(parseDaemonLine('[iocatcher 1970-01-01T00:00:12.345Z warn protocol] dropped'), { level: 'warn', category: 'protocol', msg: 'dropped', time: 12345 });
   });
 
   it('--log-format json: a daemon that cannot start logs its reason at level 50 and the wrapper a fatal (60) record, with the daemon pid', () => {

@@ -56,7 +56,7 @@ function writeRuns(view: Uint8Array, seed: number): Buffer {
   return expected;
 }
 
-/** Runs fn with asynchronous snapshots copied ('copy'), moved whatever their size ('move'), or as by default (''). */
+/** Runs fn (which creates a mapping: the mode is read then) with asynchronous snapshots copied ('copy'), moved whatever their size ('move'), or as by default (''). */
 function withSnapshotMode<T>(mode: 'copy' | 'move' | '', fn: () => T): T {
   const saved = { mode: process.env.UMMAP_SNAPSHOT, min: process.env.UMMAP_SNAPSHOT_MOVE_MIN_BYTES };
   if (mode === 'copy') process.env.UMMAP_SNAPSHOT = 'copy';
@@ -158,14 +158,15 @@ describe('ummap asynchronous write-back', function () {
       it(`${store.name} ${tracking}${snapshot ? ` (${snapshot})` : ''}: a sync paused after its first piece writes the content as of the call; the next sync writes the newer one`, async function () {
         if (snapshot === 'move' && !addon().umapSupport().snapshotMoves) this.skip();
         const key = nextKey++;
-        const m = store.map(tracking, key);
+        // The snapshot mode is read when the mapping is created.
+        const m = withSnapshotMode(snapshot, () => store.map(tracking, key));
         open.push(m);
         const view = new Uint8Array(m.buffer);
         const asOfCall = writeRuns(view, 10);
 
         pauseWriteBackAfter(1);
         const order: string[] = [];
-        const sync = withSnapshotMode(snapshot, () => track(m.sync(), 'sync', order));
+        const sync = track(m.sync(), 'sync', order);
         if (snapshot === 'move') assert.equal(m.stats().snapshotMovedBytes, RUNS.length * RUNS[0].length, 'every run moved out');
         if (snapshot === 'copy') assert.equal(m.stats().snapshotMovedBytes, 0, 'nothing moved');
         waitPaused();
@@ -236,12 +237,12 @@ describe('ummap asynchronous write-back', function () {
   for (const snapshot of ['copy', 'move'] as const) it(`a memory policy does not evict segments whose ${snapshot === 'copy' ? 'copy is not written yet' : 'pages are moved out'}; what it evicts keeps its newer content`, async function () {
     if (snapshot === 'move' && !addon().umapSupport().snapshotMoves) this.skip();
     const file = tmpFile(`async-policy-${snapshot}`);
-    const m = ummap(`file://${file}`, SIZE, { segmentSize: SEGMENT, policy: 'fifo://6MB' });
+    const m = withSnapshotMode(snapshot, () => ummap(`file://${file}`, SIZE, { segmentSize: SEGMENT, policy: 'fifo://6MB' }));
     open.push(m);
     const view = new Uint8Array(m.buffer);
     const asOfCall = writeRuns(view, 30);
     pauseWriteBackAfter(1);
-    const sync = withSnapshotMode(snapshot, () => m.sync());
+    const sync = m.sync();
     waitPaused();
     // Newer content in a written run and an unwritten one, then touch every segment: the policy
     // must evict to load them, and may not drop the unwritten ones.

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -165,6 +166,9 @@ class FabricServer {
   // The reason of a store job's failure, for the reply ("store dir:///srv/ioc: Permission
   // denied"); empty for success and for errors that are not the store's.
   std::string storeReason(int ret) const;
+  // The answer of a request that completes later (a store job): marks it async, and returns
+  // what sends the reply (with the store's reason on failure) and records its latency.
+  std::function<void(int)> replyLater(Incoming &in);
   void startRma(Incoming &in, std::unique_ptr<Request> req, const std::vector<Piece> &pieces, const proto::Iov &iov,
                 bool write);
   void finishRequest(Request *req);

@@ -30,6 +30,17 @@ std::string FabricServer::storeReason(int ret) const {
   return "store " + cache_.storeName() + ": " + strerror(-ret);
 }
 
+std::function<void(int)> FabricServer::replyLater(Incoming &in) {
+  in.async = true;
+  ReplyTo to = in.to;
+  uint64_t type = in.header.msgType;
+  auto started = in.started;
+  return [this, to, type, started](int ret) {
+    reply(to, ret, storeReason(ret));
+    metrics_.latency(type, std::chrono::steady_clock::now() - started);
+  };
+}
+
 static std::string rangeReason(int err, uint64_t maxObjectSize) {
   return err == -EINVAL ? "the range overflows" : "ends past --max-object-size " + std::to_string(maxObjectSize);
 }
@@ -39,17 +50,13 @@ void FabricServer::handleFlush(Incoming &in, Reader &r) {
   if (!decodePayload(r, m)) return reply(in.to, -EINVAL, "malformed FLUSH");
   if (int err = badRange(in, m.offset, m.size, "FLUSH")) return reply(in.to, err, rangeReason(err, opts_.maxObjectSize));
   // The store works on its own threads; the ack goes out when it is done.
-  in.async = true;
-  ReplyTo to = in.to;
-  cache_.startFlush(m.objectId, m.offset, m.size, [this, to](int ret) { reply(to, ret, storeReason(ret)); });
+  cache_.startFlush(m.objectId, m.offset, m.size, replyLater(in));
 }
 
 void FabricServer::handleCreate(Incoming &in, Reader &r) {
   Create m;
   if (!decodePayload(r, m)) return reply(in.to, -EINVAL, "malformed CREATE");
-  in.async = true;
-  ReplyTo to = in.to;
-  cache_.startCreate(m.objectId, [this, to](int ret) { reply(to, ret, storeReason(ret)); });
+  cache_.startCreate(m.objectId, replyLater(in));
 }
 
 void FabricServer::handleRegister(Incoming &in, Reader &r) {
@@ -71,12 +78,11 @@ void FabricServer::handleCow(Incoming &in, Reader &r) {
   Cow m;
   if (!decodePayload(r, m)) return reply(in.to, -EINVAL, "malformed COW");
   if (int err = badRange(in, m.rangeOffset, m.rangeSize, "COW")) return reply(in.to, err, rangeReason(err, opts_.maxObjectSize));
-  ReplyTo to = in.to;
-  int ret = cache_.cow(m.src, m.dst, m.allowExist, m.rangeOffset, m.rangeSize,
-                       [this, to](int r) { reply(to, r, storeReason(r)); });
+  int ret = cache_.cow(m.src, m.dst, m.allowExist, m.rangeOffset, m.rangeSize, replyLater(in));
+  if (ret == 0) return;  // answered when the store threads are done
+  in.async = false;
   if (ret == SegmentCache::kBusy) return park(in);
-  if (ret < 0) return reply(in.to, ret);
-  in.async = true;  // answered when the store threads are done
+  reply(in.to, ret);
 }
 
 }  // namespace server

@@ -29,9 +29,14 @@ void log(LogLevel level, const char *category, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  // ISO-8601 in UTC to the millisecond (2026-12-07T03:12:45.123Z), as the wrapper's lines.
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  fprintf(stderr, "[iocatcher %ld.%03ld %s %s] %s\n", (long)ts.tv_sec, ts.tv_nsec / 1000000, names[level], category, msg);
+  tm utc;
+  gmtime_r(&ts.tv_sec, &utc);
+  char when[32];
+  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &utc);
+  fprintf(stderr, "[iocatcher %s.%03ldZ %s %s] %s\n", when, ts.tv_nsec / 1000000, names[level], category, msg);
 }
 
 }  // namespace server

@@ -1,6 +1,6 @@
 // Persistent-memory segment pools (-n/--nvdimm DIR[,DIR...]): one file per directory, mapped
 // with libpmem, holding segment slots plus two checksummed records per slot, written in turn,
-// so that a server killed at any point restarts with every acknowledged write (DESIGN.md 3: the
+// so that a server killed at any point restarts with every acknowledged write (where the
 // original kept segments in unlinked files, lost at any crash): a record torn by a power loss
 // while it is written fails its checksum, and the slot's previous record still stands.
 //

@@ -263,7 +263,7 @@ int replyStatus(const Message &m) {
   h.decode(r);
   if (m.h.msgType == PONG) return 0;
   Response resp;
-  if (!decodePayload(r, resp)) return -10000;
+  if (!decodeResponse(r, resp)) return -10000;
   return resp.status;
 }
 

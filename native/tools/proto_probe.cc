@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
     m.objectId.low = 1;
     int status = conn.call(CREATE, [&](Writer &w) { m.encode(w); }, CREATE_ACK, [](uint64_t, Reader &r) {
       Response resp;
-      return decodePayload(r, resp) ? resp.status : -EPROTO;
+      return decodeResponse(r, resp) ? resp.status : -EPROTO;
     });
     printf("status=%d\n", status);
     return 0;

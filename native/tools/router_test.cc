@@ -48,7 +48,7 @@ int main() {
   CHECK(!parseServerList("h1:70000", "1", bad), "port out of range refused");
   CHECK(!parseServerList("", "1", bad), "empty list refused");
 
-  // Pinned values of the documented hash (README "Several cache servers").
+  // Pinned values of the documented hash (docs/operations.md, "Several cache servers").
   CHECK(fnv1a64("") == 0xcbf29ce484222325ull, "fnv1a64 empty");
   CHECK(fnv1a64("a") == 0xaf63dc4c8601ec8cull, "fnv1a64('a')");
   CHECK(mix64(0) == 0xe220a8397b1dcdafull, "splitmix64 first output");

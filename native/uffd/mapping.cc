@@ -4,6 +4,8 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <system_error>
 
@@ -16,6 +18,42 @@ using namespace detail;
 namespace detail {
 std::atomic<uint64_t> loadCounter{0};
 }  // namespace detail
+
+namespace {
+size_t envBytes(const char* name, size_t fallback) {
+  const char* v = getenv(name);
+  unsigned long long n = v && *v ? strtoull(v, nullptr, 0) : 0;
+  return n > 0 ? static_cast<size_t>(n) : fallback;
+}
+
+// A fault retries this long before SIGBUS: $UMMAP_FAULT_TIMEOUT_MS, else the client's
+// $IOC_CLIENT_TIMEOUT_MS, else 30 s.
+unsigned defaultFaultTimeoutMs() {
+  const char* env = getenv("UMMAP_FAULT_TIMEOUT_MS");
+  if (!env || !*env) env = getenv("IOC_CLIENT_TIMEOUT_MS");
+  long v = env && *env ? strtol(env, nullptr, 10) : 0;
+  return v > 0 ? static_cast<unsigned>(v) : 30000;
+}
+}  // namespace
+
+MappingOptions::Tunables MappingOptions::Tunables::fromEnvironment() {
+  Tunables t;
+  t.writePieceBytes = envBytes("UMMAP_WRITE_PIECE_BYTES", 0);
+  t.writeParallelism = static_cast<unsigned>(envBytes("UMMAP_WRITE_PARALLELISM", 0));
+  const char* snapshot = getenv("UMMAP_SNAPSHOT");
+  t.copySnapshots = snapshot && strcmp(snapshot, "copy") == 0;
+  t.moveMinBytes = envBytes("UMMAP_SNAPSHOT_MOVE_MIN_BYTES", t.moveMinBytes);
+  return t;
+}
+
+size_t Mapping::pieceBytes() const {
+  size_t n = options_.tunables.writePieceBytes ? options_.tunables.writePieceBytes : driver_->writePieceBytes();
+  return roundUp(n, kPageSize);
+}
+
+unsigned Mapping::parallelism() const {
+  return options_.tunables.writeParallelism ? options_.tunables.writeParallelism : driver_->writeParallelism();
+}
 
 std::shared_ptr<Mapping> Mapping::create(std::shared_ptr<StorageDriver> driver, const MappingOptions& o) {
   if (o.size == 0) throw std::invalid_argument("size must be > 0");
@@ -30,12 +68,8 @@ Mapping::Mapping(std::shared_ptr<StorageDriver> driver, const MappingOptions& o,
     : driver_(std::move(driver)), options_(o), ctx_(ctx), generation_(roundUp(o.size, o.segmentSize) / o.segmentSize),
       everLoaded_(generation_.size(), 0), readAheadState_(generation_.size(), kIdle), unsynced_(generation_.size() * o.segmentSize) {
   options_.tracking = ctx.tracking();
-  if (options_.faultTimeoutMs == 0) {
-    const char* env = getenv("UMMAP_FAULT_TIMEOUT_MS");
-    if (!env || !*env) env = getenv("IOC_CLIENT_TIMEOUT_MS");
-    long v = env && *env ? strtol(env, nullptr, 10) : 0;
-    options_.faultTimeoutMs = v > 0 ? static_cast<unsigned>(v) : 30000;
-  }
+  if (options_.faultTimeoutMs == 0) options_.faultTimeoutMs = defaultFaultTimeoutMs();
+  options_.tunables = MappingOptions::Tunables::fromEnvironment();
   mappedLength_ = generation_.size() * o.segmentSize;
   void* p = mmap(nullptr, mappedLength_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap");

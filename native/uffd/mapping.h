@@ -46,6 +46,15 @@ struct MappingOptions {
   // SIGBUS. 0: $UMMAP_FAULT_TIMEOUT_MS, else $IOC_CLIENT_TIMEOUT_MS, else 30 s.
   unsigned faultTimeoutMs = 0;
   std::shared_ptr<EvictionPolicy> policy;  // null: no limit
+  // Write-back shape and snapshots: 0 / Auto take the driver's and the kernel's defaults.
+  // Read once, when the mapping is created (Tunables::fromEnvironment).
+  struct Tunables {
+    size_t writePieceBytes = 0;   // $UMMAP_WRITE_PIECE_BYTES: bytes per driver write
+    unsigned writeParallelism = 0;  // $UMMAP_WRITE_PARALLELISM: driver writes in flight
+    bool copySnapshots = false;   // $UMMAP_SNAPSHOT=copy: never move dirty runs out (mremap)
+    size_t moveMinBytes = 2 << 20;  // $UMMAP_SNAPSHOT_MOVE_MIN_BYTES: smallest run moved
+    static Tunables fromEnvironment();
+  } tunables;
 };
 
 struct MappingStats {
@@ -118,7 +127,12 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
 
   size_t planLoad(size_t seg, bool inWindow);  // segments to load for a fault at seg (read-ahead)
   bool pipelined(size_t seg) const;  // read ahead of seg through the reader pool (read_ahead.h)
-  unsigned readers() const;
+  unsigned readers() const { return driver_->readAheadReaders(); }
+  // A segment now holds the driver's bytes: its new generation, stats, the policy told.
+  void recordLoaded(size_t seg, size_t bytes, bool readAhead);
+  // The write-back shape: the tunables', else the driver's.
+  size_t pieceBytes() const;
+  unsigned parallelism() const;
   void queueReadAhead(size_t seg, size_t count);  // queue [seg+1, seg+count) for the readers
   void cancelReadAhead();                         // take back the jobs no reader started
   void makeRoom(size_t bytes);  // evict for the policy before a load
@@ -126,6 +140,25 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   // The faulting segment could not be read until the timeout: report and SIGBUS the thread.
   void raiseSigbus(size_t seg, uintptr_t faultOffset, int error, uint32_t tid, unsigned elapsedMs);
   void flushLocked(size_t offset, size_t length, bool syncDriver, bool evict);
+  // A write-back round is repeated when the store restarted during it (which of its writes
+  // reached the old server run is unknown): at most kStoreRestartAttempts rounds, then EIO.
+  // round(epoch) writes; beforeRetry() prepares the next round.
+  static constexpr int kStoreRestartAttempts = 4;
+  int untilStoreSteady(const std::function<int(uint64_t)>& round, const std::function<void()>& beforeRetry);
+  // The common course of flushLocked and runWriteBack: write() the dirty pages; evict the
+  // loaded segments of [start, end) when the step says so; sync the driver over
+  // [offset, offset+length) when it says so and something is unsynced, the whole course again
+  // (after beforeRetry()) when the store restarted during that sync. fail(error, what) throws.
+  // With `unlock`, the lock is dropped during the sync.
+  struct FlushCourse {
+    size_t start, end, offset, length;
+    bool evict, syncDriver;
+    std::function<int()> write;
+    std::function<void()> beforeRetry;
+    std::function<void(int, const std::string&)> fail;
+    std::unique_lock<std::mutex>* unlock = nullptr;
+  };
+  void runFlushCourse(const FlushCourse& course);
   int writeBackLocked(size_t offset, size_t length);
   int writeBackRound(size_t offset, size_t length, uint64_t epoch);
   // Write the pieces whose result is not 0 yet, `parallelism` at once; after each, done(index,

@@ -102,13 +102,6 @@ bool Mapping::pipelined(size_t seg) const {
   return readers() > 0 && !(options_.noFirstRead && !everLoaded_[seg]);
 }
 
-// The driver's reader count, or $UMMAP_READAHEAD_READERS (0: read ahead on the handler thread,
-// as before the pool; for before/after measurements).
-unsigned Mapping::readers() const {
-  static const char* env = getenv("UMMAP_READAHEAD_READERS");
-  return env && *env ? static_cast<unsigned>(strtoul(env, nullptr, 10)) : driver_->readAheadReaders();
-}
-
 // Queue the idle segments of [seg+1, seg+count) for the readers, at most the window's count in
 // flight. Room is made now for what they will install (the policy's limit holds up to what is
 // in flight).
@@ -201,13 +194,17 @@ void Mapping::readAheadRun(size_t seg) {
   }
   if (copyError < 0) stats_.ioErrors++;
   if (!unsynced_.empty()) noticeEpoch(seg, seg + 1);
+  recordLoaded(seg, mapped, true);
+}
+
+void Mapping::recordLoaded(size_t seg, size_t bytes, bool readAhead) {
   uint64_t gen = ++loadCounter;
   generation_[seg].store(gen, std::memory_order_release);
   everLoaded_[seg] = 1;
   stats_.segmentsLoaded++;
-  stats_.readAheadSegments++;
-  stats_.residentBytes += mapped;
-  if (options_.policy) options_.policy->onLoaded(shared_from_this(), seg, gen, mapped);
+  if (readAhead) stats_.readAheadSegments++;
+  stats_.residentBytes += bytes;
+  if (options_.policy) options_.policy->onLoaded(shared_from_this(), seg, gen, bytes);
 }
 
 void Mapping::makeRoom(size_t bytes) {
@@ -281,15 +278,7 @@ void Mapping::loadSegments(size_t first, size_t count, uint64_t faultFlags, size
     if (res.error) stats_.ioErrors++;
     // Read from a restarted server: acknowledged pages of these segments are not in what it sent.
     if (!unsynced_.empty()) noticeEpoch(i, j);
-    for (size_t k = i; k < j; k++) {
-      uint64_t gen = ++loadCounter;
-      generation_[k].store(gen, std::memory_order_release);
-      everLoaded_[k] = 1;
-      stats_.segmentsLoaded++;
-      stats_.residentBytes += segmentBytes(k);
-      if (k != first) stats_.readAheadSegments++;
-      if (options_.policy) options_.policy->onLoaded(shared_from_this(), k, gen, segmentBytes(k));
-    }
+    for (size_t k = i; k < j; k++) recordLoaded(k, segmentBytes(k), k != first);
     // A write fault on a missing page would fault again on the fresh protection: record the
     // write now (FaultWpTracker; WP_ASYNC resolves it in the kernel anyway).
     if (i == first && wp && (faultFlags & UFFD_PAGEFAULT_FLAG_WRITE) && !wpAsync()) dirty_->onWriteFault(faultPage);

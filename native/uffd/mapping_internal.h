@@ -28,16 +28,6 @@ constexpr size_t kReadAheadPiece = 1 << 20;  // a reader's read + install step (
 
 inline size_t roundUp(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
-// The driver's write-back shape, or $UMMAP_WRITE_PIECE_BYTES / $UMMAP_WRITE_PARALLELISM (tuning
-// and before/after measurements).
-inline size_t envOr(const char* name, size_t fallback) {
-  const char* v = getenv(name);
-  unsigned long long n = v && *v ? strtoull(v, nullptr, 0) : 0;
-  return n > 0 ? static_cast<size_t>(n) : fallback;
-}
-inline size_t pieceBytes(const StorageDriver& d) { return roundUp(envOr("UMMAP_WRITE_PIECE_BYTES", d.writePieceBytes()), kPageSize); }
-inline unsigned parallelism(const StorageDriver& d) { return static_cast<unsigned>(envOr("UMMAP_WRITE_PARALLELISM", d.writeParallelism())); }
-
 }  // namespace detail
 
 // Waits (releasing the mapping's lock meanwhile) until `turn` is served; ends the turn when it

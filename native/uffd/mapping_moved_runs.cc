@@ -59,8 +59,7 @@ void forEachGap(std::vector<std::pair<size_t, size_t>> parts, size_t from, size_
 }  // namespace
 
 bool Mapping::movesSnapshots() const {
-  const char* mode = getenv("UMMAP_SNAPSHOT");
-  if (mode && strcmp(mode, "copy") == 0) return false;
+  if (options_.tunables.copySnapshots) return false;
   return wpAsync() && ctx_.hasFeature(UFFD_FEATURE_EVENT_REMAP);
 }
 
@@ -80,7 +79,7 @@ void Mapping::moveOut(WriteBackJob& job) {
       // MADV_DONTNEED.
       ctx_.writeProtect(base_ + run.offset, run.length, true);
       stats_.snapshotMovedBytes += run.length;
-      if (run.offset < options_.size) cutIntoPieces(run.offset, run.length, run.pages, pieceBytes(*driver_), job.pieces);
+      if (run.offset < options_.size) cutIntoPieces(run.offset, run.length, run.pages, pieceBytes(), job.pieces);
     }
     copyRuns(job, notMoved);
   } catch (...) {

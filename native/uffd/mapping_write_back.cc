@@ -21,16 +21,52 @@
 namespace ummap {
 using namespace detail;
 
-// A round of write-back is repeated when the store restarted during it (which of its writes
-// reached the old server run is unknown): a few times, then EIO.
-int Mapping::writeBackLocked(size_t offset, size_t length) {
-  if (options_.readOnly || length == 0) return 0;
-  for (int round = 0; round < 4; round++) {
+int Mapping::untilStoreSteady(const std::function<int(uint64_t)>& round, const std::function<void()>& beforeRetry) {
+  for (int attempt = 0; attempt < kStoreRestartAttempts; attempt++) {
     uint64_t before = noticeEpoch();
-    int ret = writeBackRound(offset, length, before);
+    int ret = round(before);
     if (noticeEpoch() == before) return ret;
+    beforeRetry();
   }
   return -EIO;
+}
+
+void Mapping::runFlushCourse(const FlushCourse& c) {
+  for (int attempt = 1;; attempt++) {
+    int ret = c.write();
+    if (ret < 0) c.fail(ret, "write back to " + driver_->describe());
+    if (c.evict) {
+      for (size_t seg = c.start / options_.segmentSize; seg * options_.segmentSize < c.end; seg++) {
+        if (!loaded(seg)) continue;
+        ret = evictLocked(seg);
+        if (ret < 0) c.fail(ret, "evict to " + driver_->describe());
+      }
+    }
+    if (!c.syncDriver || !unsyncedWrites_) return;
+    uint64_t epoch = noticeEpoch();
+    std::shared_ptr<StorageDriver> driver = driver_;
+    if (c.unlock) c.unlock->unlock();
+    ret = driver->sync(options_.storageOffset + c.offset, c.length);
+    if (c.unlock) c.unlock->lock();
+    stats_.driverSyncs++;
+    if (noticeEpoch() != epoch) {
+      // What the restarted store acknowledged before is written again.
+      if (attempt < kStoreRestartAttempts) {
+        c.beforeRetry();
+        continue;
+      }
+      c.fail(-EIO, "sync " + driver_->describe() + ": the server restarted during every attempt");
+    }
+    if (ret < 0) throwErrno(ret, "sync " + driver_->describe());
+    unsynced_.remove(c.start, c.end - c.start);  // in the store now
+    if (c.offset == 0 && c.length == options_.size) unsyncedWrites_ = false;
+    return;
+  }
+}
+
+int Mapping::writeBackLocked(size_t offset, size_t length) {
+  if (options_.readOnly || length == 0) return 0;
+  return untilStoreSteady([&](uint64_t epoch) { return writeBackRound(offset, length, epoch); }, [] {});
 }
 
 // Under mutex_, which stays held: the pieces are written from the mapping itself.
@@ -40,8 +76,8 @@ int Mapping::writeBackRound(size_t offset, size_t length, uint64_t epoch) {
   if (ret < 0) return ret;
   std::vector<WritePiece> pieces;
   for (const PageRun& run : runs)
-    if (run.offset < options_.size) cutIntoPieces(run.offset, run.length, base_ + run.offset, pieceBytes(*driver_), pieces);
-  writePieces(pieces, parallelism(*driver_), [&](size_t index, int result) { pieces[index].result = result; });
+    if (run.offset < options_.size) cutIntoPieces(run.offset, run.length, base_ + run.offset, pieceBytes(), pieces);
+  writePieces(pieces, parallelism(), [&](size_t index, int result) { pieces[index].result = result; });
   for (const WritePiece& piece : pieces) {
     if (piece.result == 0) {
       accountWritten(piece, epoch);
@@ -195,7 +231,7 @@ bool Mapping::copyDirty(WriteBackJob& job, bool mayMove) {
   if (ret < 0) throwErrno(ret, "dirty page scan");
   std::vector<PageRun> toCopy;
   if (mayMove) {
-    const size_t moveMin = roundUp(envOr("UMMAP_SNAPSHOT_MOVE_MIN_BYTES", size_t{2} << 20), kPageSize);
+    const size_t moveMin = roundUp(options_.tunables.moveMinBytes, kPageSize);
     constexpr size_t kMostMoved = 64;
     std::vector<PageRun> large;
     for (const PageRun& run : runs) (run.length >= moveMin ? large : toCopy).push_back(run);
@@ -244,7 +280,7 @@ void Mapping::copyRuns(WriteBackJob& job, const std::vector<PageRun>& runs) {
   for (const PageRun& run : runs) {
     for (size_t done = 0; done < run.length; done += kCopyStep)
       steps.push_back({copy->data() + at + done, base_ + run.offset + done, std::min(kCopyStep, run.length - done)});
-    if (run.offset < options_.size) cutIntoPieces(run.offset, run.length, copy->data() + at, pieceBytes(*driver_), job.pieces);
+    if (run.offset < options_.size) cutIntoPieces(run.offset, run.length, copy->data() + at, pieceBytes(), job.pieces);
     at += run.length;
   }
   static const unsigned copyThreads = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
@@ -271,37 +307,12 @@ void Mapping::runWriteBack(WriteBackJob& job) {
   MovedPagesReturn back(*this, lock, job);
   if (job.setupError) throwErrno(job.setupError, "snapshot of the dirty pages (they go with the next write-back)");
   if (closed_) throw std::system_error(EBADF, std::generic_category(), "mapping is unmapped");
-  // As flushLocked, repeated when the store restarted during its sync.
-  for (int round = 0;; round++) {
-    int ret = writeSnapshot(lock, job);
-    if (ret < 0) failWriteBack(lock, job, ret, "write back to " + driver_->describe());
-    if (job.evict) {
-      // Eviction writes what was written since the call too, then drops (the lock is held).
-      for (size_t seg = job.start / options_.segmentSize; seg * options_.segmentSize < job.end; seg++) {
-        if (!loaded(seg)) continue;
-        ret = evictLocked(seg);
-        if (ret < 0) failWriteBack(lock, job, ret, "evict to " + driver_->describe());
-      }
-    }
-    if (!job.syncDriver || !unsyncedWrites_) break;
-    uint64_t epoch = noticeEpoch();
-    std::shared_ptr<StorageDriver> driver = driver_;
-    lock.unlock();
-    ret = driver->sync(options_.storageOffset + job.offset, job.length);
-    lock.lock();
-    stats_.driverSyncs++;
-    if (noticeEpoch() != epoch) {
-      if (round < 3) {
-        restartSnapshot(job);
-        continue;
-      }
-      failWriteBack(lock, job, -EIO, "sync " + driver_->describe() + ": the server restarted during every attempt");
-    }
-    if (ret < 0) throwErrno(ret, "sync " + driver_->describe());
-    unsynced_.remove(job.start, job.end - job.start);
-    if (job.offset == 0 && job.length == options_.size) unsyncedWrites_ = false;
-    break;
-  }
+  FlushCourse course{job.start, job.end, job.offset, job.length, job.evict, job.syncDriver};
+  course.write = [&] { return writeSnapshot(lock, job); };
+  course.beforeRetry = [&] { restartSnapshot(job); };
+  course.fail = [&](int error, const std::string& what) { failWriteBack(lock, job, error, what); };
+  course.unlock = &lock;  // faults go on during the sync
+  runFlushCourse(course);
   if (writeBackFailures_ != job.failuresAtCall)
     throwErrno(-EIO, "write back to " + driver_->describe() +
                          ": an earlier write-back of this mapping failed after this one was called (its pages are dirty "
@@ -309,20 +320,14 @@ void Mapping::runWriteBack(WriteBackJob& job) {
   reportLostBytes();
 }
 
-// Rounds as writeBackLocked: repeated when the store restarted meanwhile.
 int Mapping::writeSnapshot(std::unique_lock<std::mutex>& lock, WriteBackJob& job) {
-  for (int round = 0; round < 4; round++) {
-    uint64_t before = noticeEpoch();
-    int ret = writeSnapshotRound(lock, job, before);
-    if (noticeEpoch() == before) return ret;
-    restartSnapshot(job);
-  }
-  return -EIO;
+  return untilStoreSteady([&](uint64_t epoch) { return writeSnapshotRound(lock, job, epoch); },
+                          [&] { restartSnapshot(job); });
 }
 
 int Mapping::writeSnapshotRound(std::unique_lock<std::mutex>& lock, WriteBackJob& job, uint64_t epoch) {
   std::shared_ptr<StorageDriver> keep = driver_;
-  unsigned inFlight = testGateArmed() ? 1 : parallelism(*driver_);
+  unsigned inFlight = testGateArmed() ? 1 : parallelism();
   int error = 0;
   size_t written = 0;
   lock.unlock();  // faults and evictions go on meanwhile; evictions leave unwritten pieces alone
@@ -374,30 +379,11 @@ void Mapping::flushLocked(size_t offset, size_t length, bool syncDriver, bool ev
   length = std::min(length, options_.size - offset);
   size_t start = offset & ~(kPageSize - 1);
   size_t end = std::min(roundUp(offset + length, kPageSize), mappedLength_);
-  // Repeated when the store restarted during its sync: what it acknowledged is written again.
-  for (int round = 0;; round++) {
-    int ret = writeBackLocked(start, end - start);
-    if (ret < 0) throwErrno(ret, "write back to " + driver_->describe());
-    if (evict) {
-      for (size_t seg = start / options_.segmentSize; seg * options_.segmentSize < end; seg++) {
-        if (!loaded(seg)) continue;
-        ret = evictLocked(seg);
-        if (ret < 0) throwErrno(ret, "evict to " + driver_->describe());
-      }
-    }
-    if (!syncDriver || !unsyncedWrites_) break;
-    uint64_t epoch = noticeEpoch();
-    ret = driver_->sync(options_.storageOffset + offset, length);
-    stats_.driverSyncs++;
-    if (noticeEpoch() != epoch) {
-      if (round < 3) continue;
-      throwErrno(-EIO, "sync " + driver_->describe() + ": the server restarted during every attempt");
-    }
-    if (ret < 0) throwErrno(ret, "sync " + driver_->describe());
-    unsynced_.remove(start, end - start);  // in the store now
-    if (offset == 0 && length == options_.size) unsyncedWrites_ = false;
-    break;
-  }
+  FlushCourse course{start, end, offset, length, evict, syncDriver};
+  course.write = [&] { return writeBackLocked(start, end - start); };
+  course.beforeRetry = [] {};
+  course.fail = [](int error, const std::string& what) { throwErrno(error, what); };
+  runFlushCourse(course);
   reportLostBytes();
 }
 

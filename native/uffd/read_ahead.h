@@ -7,7 +7,7 @@
 // The handler thread is never blocked by this pool, so a fault elsewhere is served at once.
 //
 // Bounded: at most the mapping's window of segments queued or in flight (Mapping::
-// planReadAhead), at most kMaxReaders threads, one piece-sized (1 MiB) buffer per busy thread.
+// planLoad), at most kMaxReaders threads, one piece-sized (1 MiB) buffer per busy thread.
 #pragma once
 
 #include <cstddef>

@@ -1,6 +1,6 @@
 // Memory that holds a copy of a mapping's dirty pages as of an asynchronous sync's call, so that
 // the application may write on while the copy is written back. Fresh pages fault at 2-3 GB/s
-// here (1 GiB; DESIGN.md 5b saw 0.2-0.5), against ~10 GB/s to copy into faulted ones: the
+// here (1 GiB; other VMs saw 0.2-0.5), against ~10 GB/s to copy into faulted ones: the
 // mapping keeps its last copy for the next sync, and the copy into a fresh one is spread over
 // threads (Mapping::copyDirty). MADV_DONTFORK keeps a spawn from making it copy-on-write. No MADV_HUGEPAGE: with this kernel's defrag=madvise each huge
 // fault may compact memory, and the first copy of 1 GiB took 1.6 s with it, 0.35 s without.

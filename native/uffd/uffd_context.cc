@@ -136,8 +136,11 @@ Contexts& ensure() {
 UffdSupport uffdSupport() { return ensure().support; }
 
 DirtyTracking defaultTracking() {
-  const char* env = getenv("IOC_UFFD_NO_WP_ASYNC");
-  bool forced = env && *env && strcmp(env, "0") != 0;
+  // Read once: the process's kernel interface does not change under it.
+  static const bool forced = [] {
+    const char* env = getenv("IOC_UFFD_NO_WP_ASYNC");
+    return env && *env && strcmp(env, "0") != 0;
+  }();
   return !forced && ensure().async ? DirtyTracking::WpAsync : DirtyTracking::WpFault;
 }
 

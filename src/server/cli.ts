@@ -33,7 +33,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     return;
   }
   const cats = typeof opts.verbose === 'string' && opts.verbose ? opts.verbose.split(',').filter((c) => c) : [];
-  const logger = createLogger({ format: opts.logFormat ?? 'text', debug: !!process.env.IOC_DEBUG, debugCategories: cats });
+  const logger = createLogger({ format: opts.logFormat, debug: !!process.env.IOC_DEBUG, debugCategories: cats });
   const bin = daemonPath();
   if (!fs.existsSync(bin)) {
     logger.log('fatal', 'server', `native daemon not built (${bin}); ${buildAdvice()}`);
@@ -85,7 +85,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   // reaped is stuck in a store call that never returns (a thread in uninterruptible sleep keeps
   // even an exited process from being reaped). The wrapper does not wait for it: it says so,
   // sends SIGKILL (effective once the store call returns) and exits 1.
-  const shutdownBoundMs = ((opts.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S) + 2 + SHUTDOWN_MARGIN_S) * 1000;
+  const shutdownBoundMs = (opts.shutdownTimeout + 2 + SHUTDOWN_MARGIN_S) * 1000;
   let giveUp: NodeJS.Timeout | undefined;
   const forward = (sig: NodeJS.Signals) => () => {
     stopping = true;
@@ -118,9 +118,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   });
 }
 
-// The daemon's --shutdown-timeout default (native/server/options.h), and the margin past the
-// daemon's own bound after which the wrapper stops waiting for it.
-const DEFAULT_SHUTDOWN_TIMEOUT_S = 60;
+// The margin past the daemon's own bound after which the wrapper stops waiting for it.
 const SHUTDOWN_MARGIN_S = 2;
 
 if (require.main === module) void main();

@@ -9,45 +9,25 @@ import { z } from 'zod';
 import { checkEnvNames, closest } from '../env';
 import { IocError } from '../errors';
 import { parseServerArgs, ServerOptions } from './options';
+import { isConfigOption, LISTEN_IP, optionSpec, SERVER_OPTIONS } from './options-table';
+import { envName } from './options-text';
 
 type Kind = 'value' | 'flag' | 'optional';
-/** Long option name -> how it takes its value; 'listen-ip' is the LISTEN_IP argument. */
-export const SERVER_OPTION_KEYS: Record<string, Kind> = {
-  'listen-ip': 'value',
-  port: 'value',
-  store: 'value',
-  'ceph-conf': 'value',
-  'ceph-client': 'value',
-  nvdimm: 'value',
-  'no-consistency-check': 'flag',
-  'no-auth': 'flag',
-  'active-polling': 'flag',
-  verbose: 'optional',
-  provider: 'value',
-  'segment-size': 'value',
-  'max-transfer': 'value',
-  'max-message': 'value',
-  'max-object-size': 'value',
-  'rma-timeout': 'value',
-  'shutdown-timeout': 'value',
-  'write-behind': 'value',
-  'cache-size': 'value',
-  prefault: 'value',
-  'high-water': 'value',
-  'low-water': 'value',
-  'stats-interval': 'value',
-  'max-clients': 'value',
-  metrics: 'value',
-  'log-format': 'value',
-};
-const SHORT: Record<string, string> = { '-n': 'nvdimm', '-c': 'no-consistency-check', '-a': 'no-auth', '-p': 'active-polling', '-v': 'verbose', '-h': 'help' };
+/** Config-file key (long option name) -> how it takes its value; 'listen-ip' is the LISTEN_IP argument. */
+export const SERVER_OPTION_KEYS: Record<string, Kind> = Object.fromEntries([
+  [LISTEN_IP.name, 'value'],
+  ...SERVER_OPTIONS.filter(isConfigOption).map((s) => [s.name, s.kind === 'flag' ? 'flag' : s.kind === 'categories' ? 'optional' : 'value']),
+]);
+/** Short flag ('-n') -> long name. */
+const SHORT: Record<string, string> = Object.fromEntries(SERVER_OPTIONS.filter((s) => s.short).map((s) => [`-${s.short}`, s.name]));
+const isList = (key: string) => optionSpec(key)?.kind === 'list';
 
 export type Source = 'command line' | 'environment' | 'config file' | 'default';
 type Values = Map<string, string | boolean>;
 
 const kebab = (k: string): string => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/_/g, '-');
 /** IOC_* variable of an option: IOC_CACHE_SIZE for cache-size. */
-export const envName = (key: string): string => `IOC_${key.replace(/-/g, '_').toUpperCase()}`;
+export { envName };
 
 // The shape of each option's value in a config file or an IOC_* variable (zod schemas). The value
 // itself (a port's range, a size's syntax) is then checked by parseServerArgs, once for all sources.
@@ -61,14 +41,14 @@ const SCHEMAS: Record<Kind, z.ZodType<string | boolean>> = {
   value: scalarSchema,
   optional: z.union([flagSchema, scalarSchema]),
 };
-// nvdimm also takes a list of directories.
-const nvdimmSchema = z.union([scalarSchema, z.array(z.string()).transform((a) => a.join(','))]);
+// A list option (nvdimm) also takes a list.
+const listSchema = z.union([scalarSchema, z.array(z.string()).transform((a) => a.join(','))]);
 
 function value(key: string, v: unknown, where: string): string | boolean {
   const kind = SERVER_OPTION_KEYS[key];
-  const r = (key === 'nvdimm' ? nvdimmSchema : SCHEMAS[kind]).safeParse(v);
+  const r = (isList(key) ? listSchema : SCHEMAS[kind]).safeParse(v);
   if (r.success) return r.data;
-  const wanted = kind === 'flag' ? 'true or false' : key === 'nvdimm' ? 'a string or a list of strings' : 'a string or a number';
+  const wanted = kind === 'flag' ? 'true or false' : isList(key) ? 'a string or a list of strings' : 'a string or a number';
   throw new IocError('EINVAL', `${where}: '${key}' takes ${wanted}, got ${JSON.stringify(v)}`);
 }
 

@@ -1,6 +1,7 @@
 // Logging of iocatcher-server (pino). Two outputs on stderr:
-//   text (default): `[iocatcher SECONDS.MS LEVEL CATEGORY] message`, the daemon's own format, so
-//                   that the wrapper's records and the daemon's lines read alike;
+//   text (default): `[iocatcher TIME LEVEL CATEGORY] message`, the daemon's own format, so that
+//                   the wrapper's records and the daemon's lines read alike; TIME is ISO-8601 in
+//                   UTC to the millisecond (2026-12-07T03:12:45.123Z);
 //   json:           one pino record per line, with `category`; the daemon's lines are parsed and
 //                   re-emitted as records (level and category kept).
 // Levels: info by default; debug with IOC_DEBUG=1 or for the categories of -v=CATS.
@@ -12,7 +13,7 @@ const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'inf
 const BASE_FIELDS = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'category', 'daemonPid']);
 
 /** The daemon's text line format (native/server/log.cc). */
-const DAEMON_LINE = /^\[iocatcher (\d+)\.(\d+) (error|warn|info|debug) ([^\]]+)\] (.*)$/;
+const DAEMON_LINE = /^\[iocatcher (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (error|warn|info|debug) ([^\]]+)\] (.*)$/;
 
 export interface DaemonLine {
   level: 'error' | 'warn' | 'info' | 'debug';
@@ -33,7 +34,7 @@ const DAEMON_FAILURE = /^iocatcher-server(d)?: /;
 export function parseDaemonLine(line: string): DaemonLine {
   const m = DAEMON_LINE.exec(line);
   if (!m) return { level: DAEMON_FAILURE.test(line) ? 'error' : 'warn', category: 'daemon', msg: line };
-  return { level: m[3] as DaemonLine['level'], category: m[4], msg: m[5], time: Number(m[1]) * 1000 + Number(m[2]) };
+  return { level: m[2] as DaemonLine['level'], category: m[3], msg: m[4], time: Date.parse(m[1]) };
 }
 
 function textLine(record: Record<string, unknown>): string {
@@ -42,8 +43,7 @@ function textLine(record: Record<string, unknown>): string {
   const extra: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(record)) if (!BASE_FIELDS.has(k)) extra[k] = v;
   const tail = Object.keys(extra).length ? ` ${JSON.stringify(extra)}` : '';
-  const ms = String(t % 1000).padStart(3, '0');
-  return `[iocatcher ${Math.floor(t / 1000)}.${ms} ${level} ${record.category ?? 'server'}] ${record.msg ?? ''}${tail}\n`;
+  return `[iocatcher ${new Date(t).toISOString()} ${level} ${record.category ?? 'server'}] ${record.msg ?? ''}${tail}\n`;
 }
 
 export interface LoggerOptions {
