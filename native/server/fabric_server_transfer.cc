@@ -292,7 +292,7 @@ bool FabricServer::holdForFailpoint(Request *raw) {
   }
   // Failpoint server.hold_writes_until_unregisters=value(N): the reply of every RMA write waits
   // until the server has answered N RANGE_UNREGISTERs, so that a client's writes keep its
-  // pooled connections busy while it registers and unregisters ranges (test/c-api-compat).
+  // pooled connections busy while it registers and unregisters ranges (test/c-api-compat.test.ts).
   if (holdWritesUntilUnregisters_ > 0) {
     raw->heldOnce = true;
     heldWrites_.push_back(raw);
