@@ -9,9 +9,9 @@ import { IocClient, IocError, IocErrorCode, ummap } from '../src';
 import { testHooks } from '../src/native';
 import { parseUri } from '../src/ummap/uri';
 import { hex16, rejectsWithCode } from './helpers/assertions';
+import { failpoints } from './helpers/failpoints';
 import { run } from './helpers/run';
 import { pattern, repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
-import { failpoints } from './helpers/failpoints';
 
 const MiB = 1024 * 1024;
 

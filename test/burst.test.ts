@@ -7,9 +7,9 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { IocClient } from '../src';
+import { failpoints } from './helpers/failpoints';
 import { waitForLog, withBound } from './helpers/faults';
 import { pattern, startServer, tmpDir } from './helpers/server';
-import { failpoints } from './helpers/failpoints';
 
 const MiB = 1 << 20;
 const distSrc = path.resolve(__dirname, '..', 'src');

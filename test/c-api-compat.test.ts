@@ -10,11 +10,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { IocClient, ummap } from '../src';
 import { rejectsWithCode } from './helpers/assertions';
+import { failpoints } from './helpers/failpoints';
 import { compileCTest, waitForLog } from './helpers/faults';
 import { delta, freePort, scrape } from './helpers/ops';
 import { run } from './helpers/run';
 import { buildDir, repoRoot, ServerHandle, startServer, StartOptions } from './helpers/server';
-import { failpoints } from './helpers/failpoints';
 
 const MiB = 1 << 20;
 

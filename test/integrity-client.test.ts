@@ -4,9 +4,9 @@ import { strict as assert } from 'assert';
 import { spawn } from 'child_process';
 import * as path from 'path';
 import { IocClient } from '../src';
+import { failpoints } from './helpers/failpoints';
 import { compileCTest, restartServer, waitFor } from './helpers/faults';
 import { rejectsWithCode } from './helpers/assertions';
-import { failpoints } from './helpers/failpoints';
 import { run } from './helpers/run';
 import { buildDir, pattern, ServerHandle, serversWithClients, startServer } from './helpers/server';
 

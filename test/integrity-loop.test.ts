@@ -6,9 +6,9 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { IocClient, IocError } from '../src';
+import { failpoints } from './helpers/failpoints';
 import { compileCTest, cpuShare, killProcess, spawnUntilReady, stopProcess } from './helpers/faults';
 import { buildDir, repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
-import { failpoints } from './helpers/failpoints';
 
 /** Runs call; resolves with its duration in ms, rejects when it takes longer than boundMs. */
 async function within(boundMs: number, what: string, call: () => Promise<unknown>): Promise<number> {

@@ -6,10 +6,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { IocClient } from '../src';
 import { code, hex16 } from './helpers/assertions';
+import { failpoints } from './helpers/failpoints';
 import { fileLimit, mountSmallTmpfs, openFdCount } from './helpers/faults';
 import { freePort, httpGet } from './helpers/ops';
 import { pattern, ServerHandle, startServer, StartOptions, tmpDir } from './helpers/server';
-import { failpoints } from './helpers/failpoints';
 
 const KiB = 1024;
 const MiB = 1 << 20;

@@ -7,11 +7,11 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { IocClient } from '../src';
+import { Failpoints, failpoints } from './helpers/failpoints';
 import { freePort, scrape } from './helpers/ops';
 import { cut, Direction, holdConnections, partitionSupport, PARTITION_HOST, removeAllPartitions, serverSockets } from './helpers/partition';
 import { continueProcess, stopProcess } from './helpers/faults';
 import { pattern, ServerHandle, startServer } from './helpers/server';
-import { Failpoints, failpoints } from './helpers/failpoints';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

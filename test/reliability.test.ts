@@ -5,12 +5,12 @@ import { strict as assert } from 'assert';
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { failpoints } from './helpers/failpoints';
 import { run } from './helpers/run';
 import { IocClient } from '../src';
 import { code, hex16 } from './helpers/assertions';
 import { buildDir, pattern, ServerHandle, startServer, tmpDir } from './helpers/server';
 import { waitFor } from './helpers/faults';
-import { failpoints } from './helpers/failpoints';
 const MiB = 1 << 20;
 const distSrc = path.resolve(__dirname, '..', 'src');
 

@@ -17,9 +17,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { IocClient } from '../src';
 import { hex16 } from './helpers/assertions';
+import { failpoints } from './helpers/failpoints';
 import { pattern, startServer, tmpDir } from './helpers/server';
 import { withBound } from './helpers/faults';
-import { failpoints } from './helpers/failpoints';
 
 const MiB = 1 << 20;
 const distSrc = path.resolve(__dirname, '..', 'src');

@@ -37,7 +37,7 @@ IOC_FAILPOINT_DEF(server_rma_posted, "server.rma_posted", FIRE, "evaluated per R
 IOC_FAILPOINT_DEF(server_write_committed, "server.write_committed", FIRE,
                   "evaluated per committed client write, before its acknowledgement")
 IOC_FAILPOINT_DEF(store_data_io, "store.data_io", FIRE | ERROR,
-                  "evaluated before each store read, write, copy and sync (metadata calls pass)")
+                  "evaluated before each store read, write, copy, sync, remove and listing (lookups pass)")
 IOC_FAILPOINT_DEF(store_copy_kill_at_bytes, "store.copy_kill_at_bytes", VALUE,
                   "the daemon SIGKILLs itself once a whole-object copy has written N bytes")
 

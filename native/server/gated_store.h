@@ -1,7 +1,8 @@
-// Failpoint store.data_io, test builds only: a store whose data I/O (read, write, sync, copy)
-// evaluates the failpoint first. pause(PATH) blocks it while the file PATH exists, as a hung NFS
-// mount or an unreachable cluster would (tests show that a hung store stalls no other client);
-// error(E) fails it with -E. Metadata calls pass.
+// Failpoint store.data_io, test builds only: a store whose data I/O (read, write, sync, copy),
+// removes and listings evaluate the failpoint first. pause(PATH) blocks them while the file PATH
+// exists, as a hung NFS mount or an unreachable cluster would (tests show that a hung store stalls
+// no other client, and hold a delete or a listing on its store thread); error(E) fails them with
+// -E. Lookups (probe, exists, size) and create pass.
 #pragma once
 #ifdef IOC_FAILPOINTS_ENABLED
 
@@ -41,7 +42,15 @@ class GatedStore : public BackingStore {
     if (int e = gate()) return e;
     return inner_->sync(id);
   }
-  int remove(const ObjectId &id) override { return inner_->remove(id); }
+  int remove(const ObjectId &id) override {
+    if (int e = gate()) return e;
+    return inner_->remove(id);
+  }
+  int list(const std::string &position, bool filterHigh, int64_t high, size_t maxEntries, StorePage &out) override {
+    if (int e = gate()) return e;
+    return inner_->list(position, filterHigh, high, maxEntries, out);
+  }
+  void probeAll(std::vector<ProbedObject> &objects) override { inner_->probeAll(objects); }
   std::string describe() const override { return inner_->describe(); }
   int checkWritable() override { return inner_->checkWritable(); }
 

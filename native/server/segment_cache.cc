@@ -66,7 +66,7 @@ void SegmentCache::rememberAbsent(const ObjectId &id, bool absent) {
   }
 }
 
-SegmentCache::Object &SegmentCache::entry(const ObjectId &id) {
+SegmentCache::Object &SegmentCache::entry(const ObjectId &id, bool queueStat) {
   auto it = objects_.find(id);
   if (it != objects_.end()) return it->second;
   Object &obj = objects_[id];
@@ -75,6 +75,7 @@ SegmentCache::Object &SegmentCache::entry(const ObjectId &id) {
     obj.statted = true;  // absent when last asked; a write or create here makes it known
     return obj;
   }
+  if (!queueStat) return obj;
   std::unique_ptr<StoreJob> job(new StoreJob);
   job->kind = StoreJob::Kind::Stat;
   enqueue(obj, std::move(job));
@@ -93,8 +94,7 @@ int SegmentCache::takeStatError(Object &obj) {
   // The store could not say whether it holds the object: an error, never zeros. Once nothing
   // holds the entry it goes, so that the next access asks the store again.
   int err = obj.statError;
-  if (obj.segments.empty() && obj.jobs.empty() && !obj.jobRunning && obj.inPlaceWrites == 0 && !obj.drainQueued)
-    objects_.erase(obj.id);
+  if (obj.unheld()) objects_.erase(obj.id);
   return err;
 }
 
@@ -106,9 +106,8 @@ void SegmentCache::pruneIdle() {
     if (it == objects_.end()) continue;
     const Object &obj = it->second;
     // Without segments the entry says what the store says (a dirty segment is written back
-    // before it is dropped); jobs, in-place writes and the drain queue hold pointers to it.
-    if (obj.segments.empty() && obj.jobs.empty() && !obj.jobRunning && obj.inPlaceWrites == 0 && !obj.drainQueued &&
-        (obj.statted || obj.statError)) {
+    // before it is dropped); jobs, in-place writes, the drain queue and cows reading it hold it.
+    if (obj.unheld() && (obj.statted || obj.statError)) {
       rememberAbsent(id, obj.statted && !obj.known && obj.size == 0);
       objects_.erase(it);
     }
@@ -132,6 +131,7 @@ static int reloadClean(BackingStore &store, const ObjectId &id, uint64_t objSize
 
 void SegmentCache::recover() {
   std::vector<RecoveredSegment> found = memory_.recover();
+  for (const Tombstone &t : memory_.recoverTombstones()) completeDelete(t, found);
   if (found.empty()) return;
   std::sort(found.begin(), found.end(), [](const RecoveredSegment &a, const RecoveredSegment &b) { return a.seq < b.seq; });
   for (const RecoveredSegment &r : found) {
@@ -263,7 +263,7 @@ int SegmentCache::access(const ObjectId &id, uint64_t offset, uint64_t size, boo
   Object *o = nullptr;
   if (int ret = lookup(id, o)) return ret;
   Object &obj = *o;
-  if (obj.cowing) return kBusy;
+  if (obj.cowing || obj.deleting) return kBusy;
   uint64_t end = offset + size;
   bool busy = false;
   for (uint64_t pos = offset; pos < end;) {

@@ -145,6 +145,34 @@ class SegmentCache {
   size_t segmentSize() const { return segmentSize_; }
   std::string storeName() const { return store_.describe(); }
 
+  // --- The object namespace (segment_cache_namespace.cc) ---
+  // stat: the store's answer (a lookup on a store thread, after the object's queued store jobs)
+  // with what the cache holds: logical size (the store's size or the end of the highest byte
+  // written, the larger), stored bytes, cached bytes (of the logical size) and dirty bytes.
+  // done(0 and the figures, -ENOENT when neither the cache nor the store holds the object, or
+  // -errno) runs in runCompletions().
+  using StatDone = std::function<void(int, const proto::ObjectStat &)>;
+  void startStat(const ObjectId &id, StatDone done);
+  // list: one page (proto::ListPage). The cursor says the phase: first the objects the cache
+  // holds (created, written or found in the store), in id order, the cursor naming the last id
+  // passed; then the store's (BackingStore::list), the cursor holding the store's position.
+  // Store figures come from a store thread in both phases; entries are merged with what the
+  // cache holds when their page is answered. -EINVAL at once for a cursor we never handed out;
+  // else 0, and done(0 and the page, or -errno) runs in runCompletions().
+  using ListDone = std::function<void(int, proto::ListPage &)>;
+  int startList(const proto::ListRequest &req, ListDone done);
+  // delete: the object's cached segments (dirty or clean), its pool records and its store object
+  // go. With durable memory a tombstone is written first; the store object is removed on a store
+  // thread (durably); then the segments and records are dropped and the tombstone cleared. A
+  // crash before that leaves the object whole (no tombstone yet, or the store refused: nothing
+  // changed) or gone (recover() completes a tombstoned delete). kBusy while the object is in use
+  // (a segment pinned or loading, an in-place write, a store job queued or running on it or
+  // reading it as a cow's source, its stat still running, every tombstone slot taken): retry;
+  // -ENOENT when neither the cache nor the store holds it; else 0, and done(0 or -errno) follows
+  // (on failure the object is as it was). Meanwhile every access to it waits (kBusy).
+  int startDelete(const ObjectId &id, std::function<void(int)> done);
+  bool deleting(const ObjectId &id) const;
+
  private:
   struct Object;
   struct Segment {
@@ -192,13 +220,23 @@ class SegmentCache {
     int inPlaceWrites = 0;
     bool drainQueued = false;
     bool cowing = false;  // the destination of a cow job: every access waits
+    int cowReaders = 0;   // cow jobs (on other objects' queues) reading it from the store
+    bool deleting = false;  // a delete job runs: every access waits
+    // Nothing refers to the entry: it may be forgotten.
+    bool unheld() const {
+      return segments.empty() && jobs.empty() && !jobRunning && inPlaceWrites == 0 && !drainQueued && cowReaders == 0;
+    }
   };
+  struct StatJob;
+  struct DeleteJob;
   // The object, asking the store about it here (startup, cow).
   Object &object(const ObjectId &id);
   // The object, or kBusy while a store thread finds out whether (and how large) it is stored:
   // the request loop never waits for the store, even for metadata.
   int lookup(const ObjectId &id, Object *&out);
-  Object &entry(const ObjectId &id);  // the entry, statted or not; queues a stat job if needed
+  // The entry, statted or not; queues a stat job if needed (queueStat false: the caller queues a
+  // job that stats it).
+  Object &entry(const ObjectId &id, bool queueStat = true);
   // The error of a failed stat job (the entry is forgotten if nothing holds it).
   int takeStatError(Object &obj);
   // The segment at segOffset; a missing one is loaded by a store job (kBusy) unless the caller
@@ -227,6 +265,14 @@ class SegmentCache {
   void jobDone(Object &obj, StoreJob &job, int ret);
   void snapshotCow(Object &dst, StoreJob &job);  // pins what the cow job writes
   void cowDone(Object &dst, StoreJob &job, int ret);
+  // The namespace's jobs (segment_cache_namespace.cc).
+  void statDone(Object &obj, StoreJob &job, int ret);
+  void deleteDone(Object &obj, StoreJob &job, int ret);
+  void fillStat(proto::ObjectStat &out, const ObjectId &id, bool stored, int64_t storedSize) const;
+  void dropDrains(Object &obj);  // takes the object out of the write-behind queues
+  // At start: a delete cut off by a crash is completed (the store object removed, the
+  // tombstoned records dropped from `found`), or, when the store refuses, undone.
+  void completeDelete(const Tombstone &t, std::vector<RecoveredSegment> &found);
   void markClean(Segment &seg);
   uint64_t reportUnwritten(const char *why);
   void drop(Segment *seg);

@@ -55,6 +55,14 @@ void SegmentCache::startNextJob(Object &obj) {
     };
   } else if (job->kind == StoreJob::Kind::Create) {
     work = [&store, id] { return store.create(id); };
+  } else if (job->kind == StoreJob::Kind::Report) {
+    StatJob *st = job->report.get();
+    work = [&store, id, st] {
+      st->found = store.probe(id, st->size);
+      return st->found < 0 ? st->found : 0;
+    };
+  } else if (job->kind == StoreJob::Kind::Delete) {
+    work = [&store, id] { return store.remove(id); };
   } else if (job->kind == StoreJob::Kind::Cow) {
     snapshotCow(obj, *job);
     std::vector<StoreJob::Write> before = job->writes, overlay = job->cowOverlay;
@@ -138,6 +146,10 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
     }
   } else if (job.kind == StoreJob::Kind::Create) {
     if (ret == 0) obj.known = true;
+  } else if (job.kind == StoreJob::Kind::Report) {
+    statDone(obj, job, ret);
+  } else if (job.kind == StoreJob::Kind::Delete) {
+    deleteDone(obj, job, ret);
   } else if (job.kind == StoreJob::Kind::Restore) {
     Segment *seg = job.load;
     if (ret < 0) {
@@ -398,6 +410,7 @@ int SegmentCache::cow(const ObjectId &src, const ObjectId &dst, bool allowExist,
   if (!exists(src)) return -ENOENT;
   if (!allowExist && exists(dst)) return -EEXIST;
   Object &d = entry(dst);
+  entry(src).cowReaders++;  // a delete of the source waits for the copy
   std::unique_ptr<StoreJob> job(new StoreJob);
   job->kind = StoreJob::Kind::Cow;
   job->cowSrc = src;
@@ -447,6 +460,11 @@ void SegmentCache::snapshotCow(Object &dst, StoreJob &job) {
 
 void SegmentCache::cowDone(Object &dst, StoreJob &job, int ret) {
   dst.cowing = false;
+  auto src = objects_.find(job.cowSrc);
+  if (src != objects_.end()) {
+    src->second.cowReaders--;
+    idle_.push_back(job.cowSrc);
+  }
   if (ret < 0) {
     log(LOG_WARN, "cache", "cow %llx:%llx -> %llx:%llx failed: %s", (unsigned long long)job.cowSrc.high,
         (unsigned long long)job.cowSrc.low, (unsigned long long)dst.id.high, (unsigned long long)dst.id.low,
