@@ -17,7 +17,6 @@ static constexpr int RMA_RETRY_MS = 5000;
 
 void FabricServer::handleReadWrite(Incoming &in, Reader &r, bool write) {
   const Header &h = in.header;
-  const LfClient &c = *in.client;
   ReadWrite m;
   if (!decodePayload(r, m)) return reply(in.to, -EINVAL, write ? "malformed OBJ_WRITE" : "malformed OBJ_READ");
   int err = m.offset + m.size < m.offset ? -EINVAL
@@ -75,7 +74,7 @@ void FabricServer::handleReadWrite(Incoming &in, Reader &r, bool write) {
   req->size = m.size;
   req->write = write;
   req->cached = pieces;  // released by finishRequest, whatever happens to the RMA
-  IOC_FAILPOINTS_ONLY(req->tcpClientId = c.tcpClientId;)
+  IOC_FAILPOINTS_ONLY(req->tcpClientId = in.client->tcpClientId;)
   req->fenceNs = fenceNs;
   req->objHigh = (uint64_t)m.objectId.high;
   req->objLow = (uint64_t)m.objectId.low;
