@@ -175,28 +175,33 @@ class SegmentCache {
 
  private:
   struct Object;
+  // What a segment's slot holds. Transitions are checked (Segment::moveTo):
+  //   Loading -> Loaded | LoadFailed | Detached     Unloaded -> Loaded | Detached
+  //   Loaded -> Unloaded | Detached                 LoadFailed -> Detached
+  enum class Fill : uint8_t {
+    Loading,     // a load job fills the slot (and pins the segment)
+    LoadFailed,  // the load failed: the next access reports loadError and drops the segment
+    // Allocated for a full overwrite, or an in-place write into it failed: no store bytes in the
+    // slot; valid once a write covers it whole, else repaired (reloaded) at release.
+    Unloaded,
+    Loaded,      // the store's bytes, with the dirty range over them
+    Detached,    // dropped while pinned: freed by the last release
+  };
+  static const char *fillName(Fill f);
   struct Segment {
     ObjectId id;
     Object *obj = nullptr;
     uint64_t offset = 0;
     SegmentSlot slot;
+    Fill fill = Fill::Loaded;
     uint32_t dirtyBegin = 0, dirtyEnd = 0;  // dirty byte range within the segment (empty: clean)
     int pins = 0;
     uint64_t gen = 0;       // bumped by every commit: a write-back clears only what it wrote
-    bool loading = false;   // a load job fills the slot
-    int loadError = 0;      // the load failed: the next access reports it and drops the segment
+    int loadError = 0;      // LoadFailed: the store's error
     bool writingBack = false;  // a spill job holds it
     // Byte ranges [first, second) held by in-place writes (or being restored after one failed):
     // accesses overlapping one wait, write-backs leave them out.
     std::vector<std::pair<uint32_t, uint32_t>> held;
-    bool inPlace() const { return !held.empty(); }
-    bool overlapsHeld(uint64_t b, uint64_t e) const {
-      for (const auto &r : held)
-        if (b < r.second && r.first < e) return true;
-      return false;
-    }
-    bool unloaded = false;  // allocated for a full overwrite: holds no store data until committed
-    bool detached = false;  // dropped while pinned: freed by the last release
     std::chrono::steady_clock::time_point dirtiedAt;  // last commit (write-behind lets it settle)
     bool inBatch = false;   // its record is written by the next persistBatch (pinned until then)
     // Loaded for a request that waits (parked) to pin it with the rest of its range: not
@@ -205,7 +210,24 @@ class SegmentCache {
     bool awaitingReader = false;
     std::chrono::steady_clock::time_point loadedAt;
     std::list<Segment *>::iterator lru;
+
+    void moveTo(Fill to);
+    bool loading() const { return fill == Fill::Loading; }
+    bool detached() const { return fill == Fill::Detached; }
+    bool unloaded() const { return fill == Fill::Unloaded; }
     bool dirty() const { return dirtyEnd > dirtyBegin; }
+    bool inPlace() const { return !held.empty(); }
+    bool overlapsHeld(uint64_t b, uint64_t e) const {
+      for (const auto &r : held)
+        if (b < r.second && r.first < e) return true;
+      return false;
+    }
+    // Nothing works on it: no request, load, in-place write or spill (it may be dropped).
+    bool idle() const { return pins == 0 && !loading() && !inPlace() && !writingBack; }
+    // Only the caller's pin, clean, live: its slot may take an in-place write.
+    bool soleCleanUse() const { return !detached() && !dirty() && pins == 1 && !writingBack && !inPlace(); }
+    // In use by anything a delete must wait for (a batch persist included).
+    bool inUse() const { return pins > 0 || loading() || inPlace() || writingBack || inBatch; }
   };
   struct StoreJob;
   struct Object {

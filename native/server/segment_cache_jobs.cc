@@ -165,9 +165,9 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
     unpin.push_back(seg);
   } else if (job.kind == StoreJob::Kind::Load) {
     Segment *seg = job.load;
-    seg->loading = false;
     seg->awaitingReader = ret == 0;
     seg->loadedAt = std::chrono::steady_clock::now();
+    if (!seg->detached()) seg->moveTo(ret == 0 ? Fill::Loaded : Fill::LoadFailed);  // detached: dropped meanwhile
     if (ret < 0) {
       seg->loadError = ret;
       log(LOG_WARN, "cache", "cannot load a segment from the store: %s", strerror(-ret));
@@ -177,7 +177,7 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
     uint64_t written = 0;
     for (const StoreJob::Write &w : job.writes) {
       // Cleared only if no write landed meanwhile: a later write keeps the segment dirty.
-      if (ret == 0 && w.seg->gen == w.gen && !w.seg->detached) markClean(*w.seg);
+      if (ret == 0 && w.seg->gen == w.gen && !w.seg->detached()) markClean(*w.seg);
       written += w.len;
     }
     unpin = job.segs;  // one pin per segment (a segment may have several writes)
@@ -229,7 +229,7 @@ void SegmentCache::dirtyWrites(Segment *seg, uint64_t objSize, StoreJob &job) {
   uint64_t valid = objSize - std::min(objSize, seg->offset);
   uint64_t b = seg->dirtyBegin, e = std::min<uint64_t>(seg->dirtyEnd, valid);
   size_t before = job.writes.size();
-  if (seg->dirty() && !seg->detached && e > b) {
+  if (seg->dirty() && !seg->detached() && e > b) {
     // Ranges held by in-place writes hold bytes in flight (or a failed transfer's, until
     // restored): the store keeps its bytes there, which a failed write's restore reads back.
     std::vector<std::pair<uint32_t, uint32_t>> held = seg->held;

@@ -193,7 +193,7 @@ int SegmentCache::startDelete(const ObjectId &id, std::function<void(int)> done)
     return kBusy;
   for (const auto &kv : obj.segments) {
     const Segment *seg = kv.second;
-    if (seg->pins > 0 || seg->loading || seg->inPlace() || seg->writingBack || seg->inBatch) return kBusy;
+    if (seg->inUse()) return kBusy;
   }
   if (!obj.known) {
     idle_.push_back(id);  // a stat entry only: forgotten (as absent) by the next prune
