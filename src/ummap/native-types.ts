@@ -84,18 +84,6 @@ export interface NativeUmapBinding {
   umapUnmapAsync(handle: NativeMappingHandle, buffer: ArrayBuffer, sync: boolean): Promise<void>;
   /** A new ArrayBuffer over an open mapping's memory. */
   umapBuffer(handle: NativeMappingHandle): ArrayBuffer;
-  /** Test hooks: pause the next asynchronous write-back after `pieces` pieces (written one at a
-   *  time), wait until it is paused (blocks the calling thread; false after timeoutMs), release it. */
-  umapTestPauseWriteBack(pieces: number): void;
-  umapTestWaitPaused(timeoutMs: number): boolean;
-  umapTestReleaseWriteBack(): void;
-  /** Test hooks: pause the next read-ahead of `segment` at `phase` (0 before its read, 1 after
-   *  it, 2 installed but not accounted), failWith (negative errno) its read; wait until paused;
-   *  release; wait until no read-ahead is queued or running (false after timeoutMs). */
-  umapTestPauseReadAhead(segment: number, phase: 0 | 1 | 2, failWith?: number): void;
-  umapTestWaitReadAheadPaused(timeoutMs: number): boolean;
-  umapTestReleaseReadAhead(): void;
-  umapTestReadAheadIdle(timeoutMs: number): boolean;
   umapSwitch(handle: NativeMappingHandle, scheme: string, params: Record<string, string>, copyFirst: boolean, allowExist: boolean): void;
   umapStats(handle: NativeMappingHandle): NativeMappingStats;
   /** The runtime's events since the last call (src/ummap/notices.ts). */
@@ -113,6 +101,22 @@ export interface NativeUmapBinding {
   umapPolicyCreate(order: 'fifo' | 'lifo', limit: number, window: number, name?: string): NativePolicyHandle;
   umapPolicyStats(policy: NativePolicyHandle): { used: number; limit: number };
   umapDropMemStore(name: string): boolean;
+}
+
+/** The addon's test and bench exports: in test builds only (src/native.ts: testHooks()). */
+export interface NativeTestHooks {
+  /** Test hooks: pause the next asynchronous write-back after `pieces` pieces (written one at a
+   *  time), wait until it is paused (blocks the calling thread; false after timeoutMs), release it. */
+  umapTestPauseWriteBack(pieces: number): void;
+  umapTestWaitPaused(timeoutMs: number): boolean;
+  umapTestReleaseWriteBack(): void;
+  /** Test hooks: pause the next read-ahead of `segment` at `phase` (0 before its read, 1 after
+   *  it, 2 installed but not accounted), failWith (negative errno) its read; wait until paused;
+   *  release; wait until no read-ahead is queued or running (false after timeoutMs). */
+  umapTestPauseReadAhead(segment: number, phase: 0 | 1 | 2, failWith?: number): void;
+  umapTestWaitReadAheadPaused(timeoutMs: number): boolean;
+  umapTestReleaseReadAhead(): void;
+  umapTestReadAheadIdle(timeoutMs: number): boolean;
   /** Bench baselines. */
   umapBenchBulkCopy(totalBytes: number, chunkBytes: number): number;
   umapBenchMapFile(path: string, size: number): ArrayBuffer;
