@@ -114,11 +114,13 @@ describe('checkpoint crash rounds', function () {
     }
   });
 
-  /** One round: the fixture commits three versions over the latest; `kill` strikes at a random
-   *  moment after "start N" of the third. Returns N and the app. */
+  /** One round: the fixture commits three or four versions over the latest (alternately, so
+   *  that N is at either durability); `kill` strikes at a random moment after "start N" of the
+   *  last. Returns N and the app. */
+  let rounds = 0;
   async function round(server: () => string, name: string, kill: (app: App) => Promise<void>): Promise<{ n: number; app: App }> {
     const start = await verify(server(), name, () => true, 'before the round');
-    const n = (start ?? 0) + 3;
+    const n = (start ?? 0) + 3 + (rounds++ % 2);
     const app = new App(server(), name, n);
     running.push(app);
     const first = await Promise.race([app.wait(new RegExp(`^start ${n - 1}$`, 'm')).then(() => 'ok'), app.exited.then(() => 'exit')]);
