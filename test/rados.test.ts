@@ -10,6 +10,7 @@ import { CephCluster, cephUnavailableReason, startCephCluster } from './helpers/
 import { buildDir, pattern, repoRoot, ServerHandle, startServer, tmpDir, serversWithClients } from './helpers/server';
 import { hex16, rejectsWithCode } from './helpers/assertions';
 import { backingStoreSuite, StoreFixture } from './helpers/store-suite';
+import { namespaceStoreSuite } from './helpers/namespace-suite';
 
 const MiB = 1 << 20;
 const radosName = (high: number | bigint, low: number | bigint) => `ioc.${hex16(high)}.${hex16(low)}`;
@@ -56,6 +57,14 @@ describe('RADOS backing store on a real Ceph cluster', function () {
   });
 
   backingStoreSuite('RADOS', rados, 2000);
+  namespaceStoreSuite('RADOS', () => ({
+    ...rados(),
+    put: async (_store, high, low, data) => {
+      const file = path.join(tmpDir('ioc-rput-'), 'obj');
+      fs.writeFileSync(file, data);
+      await cluster!.rados(['-p', cluster!.pool, 'put', radosName(high, low), file]);
+    },
+  }), 2500);
 
   describe('rados store', () => {
     const startWithClient = serversWithClients();

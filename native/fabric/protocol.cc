@@ -323,7 +323,8 @@ bool FirstHandshake::decode(Reader &r) {
   if (hasServerInfo && r.remaining() >= sizeof serverClockNs) {
     if (!r.get(serverClockNs)) return false;
     fencing = true;
-    if (r.remaining() >= sizeof features && !r.get(features)) return false;
+    // Sent only when not 0 (encode()): an explicit 0 is no server's, and would not re-encode.
+    if (r.remaining() >= sizeof features && (!r.get(features) || features == 0)) return false;
   }
   return true;
 }

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "fabric/protocol.h"
 
@@ -22,6 +23,26 @@ namespace ioc {
 namespace server {
 
 using proto::ObjectId;
+
+// One object of a store listing.
+struct StoredObject {
+  ObjectId id;
+  int64_t size = 0;
+};
+
+// A page of a store listing (BackingStore::list).
+struct StorePage {
+  std::vector<StoredObject> objects;
+  bool end = false;  // the listing is complete
+  std::string next;  // where the next page starts (when !end): printable, at most LIST_POSITION_MAX
+};
+
+// BackingStore::probeAll: one object's answer (found: as probe() returns it).
+struct ProbedObject {
+  ObjectId id;
+  int found = 0;
+  int64_t size = 0;
+};
 
 class BackingStore {
  public:
@@ -45,7 +66,20 @@ class BackingStore {
   virtual int copyRange(const ObjectId &src, const ObjectId &dst, uint64_t offset, uint64_t size);
   // Make written data durable.
   virtual int sync(const ObjectId &id) = 0;
+  // Remove the object, durably once it returns (an absent object is not an error).
   virtual int remove(const ObjectId &id) = 0;
+  // A page of the store's objects, in the store's own order: at most maxEntries, from the
+  // position a previous page returned (empty: the start), only those whose high half is `high`
+  // when filterHigh; names that are not objects' are skipped. The position stays valid while
+  // objects are created and removed: every object stored for the whole listing is listed once
+  // (objects created or removed meanwhile may or may not be). A page may hold fewer objects than
+  // asked (a store bounds the work of one call), even none, without being the last. Memory is
+  // bounded by the page. 0, -EINVAL for a position the store never returned, or a negative errno.
+  static constexpr size_t LIST_POSITION_MAX = 1000;
+  virtual int list(const std::string &position, bool filterHigh, int64_t high, size_t maxEntries,
+                   StorePage &out) = 0;
+  // probe() of each object (a store may overlap them).
+  virtual void probeAll(std::vector<ProbedObject> &objects);
   virtual std::string describe() const = 0;
   // The start-up check: create, write, sync and remove a probe object whose name no object can
   // have. 0, or a negative errno (the store cannot take a write: the server refuses to start).
@@ -75,6 +109,24 @@ inline int BackingStore::probe(const ObjectId &id, int64_t &size) {
   if (!exists(id)) return 0;
   size = this->size(id);
   return 1;
+}
+
+inline void BackingStore::probeAll(std::vector<ProbedObject> &objects) {
+  for (ProbedObject &o : objects) o.found = probe(o.id, o.size);
+}
+
+// Object names of the stores hold the two int64 halves as 16 lowercase hex digits each (as
+// unsigned): parseHex16 reads 16 such digits at p (false when they are not).
+inline bool parseHex16(const char *p, int64_t &out) {
+  uint64_t v = 0;
+  for (int i = 0; i < 16; i++) {
+    char c = p[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return false;
+    v = v << 4 | (uint64_t)d;
+  }
+  out = (int64_t)v;
+  return true;
 }
 
 inline int BackingStore::copyRange(const ObjectId &src, const ObjectId &dst, uint64_t offset, uint64_t size) {
@@ -117,7 +169,16 @@ class DirectoryStore : public BackingStore {
   int copy(const ObjectId &src, const ObjectId &dst) override;
   int copyRange(const ObjectId &src, const ObjectId &dst, uint64_t offset, uint64_t size) override;
   int sync(const ObjectId &id) override;
+  // unlink, then fsync of the directory.
   int remove(const ObjectId &id) override;
+  // readdir order; the position is a readdir position (telldir), in hex. It relies on the
+  // filesystem's directory positions staying valid across opendir calls and across creates and
+  // removes of other entries: hash positions on ext4 (dir_index, which also covers one-block
+  // directories), directory offsets on XFS, index numbers on btrfs, stable offsets on tmpfs
+  // since Linux 6.6. Names other than HIGH-LOW (temporaries, probes) are skipped.
+  int list(const std::string &position, bool filterHigh, int64_t high, size_t maxEntries, StorePage &out) override;
+  // stat() by name: a listing's lookups leave the open-file cache to the objects in use.
+  void probeAll(std::vector<ProbedObject> &objects) override;
   std::string describe() const override { return "dir://" + dir_; }
   // A hidden probe file (PROBE_PREFIX...: never an object's HIGH-LOW name) in the directory.
   int checkWritable() override;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <algorithm>
@@ -312,8 +313,93 @@ int DirectoryStore::sync(const ObjectId &id) {
 }
 
 int DirectoryStore::remove(const ObjectId &id) {
-  forget(id);
-  return unlink(pathOf(id).c_str()) == 0 || errno == ENOENT ? 0 : -errno;
+  {
+    // Under the lock that openFile() holds while it opens: no other thread caches a descriptor
+    // of the unlinked file (a later write to the object would go to it, never to the store).
+    std::lock_guard<std::mutex> lock(mu_);
+    if (unlink(pathOf(id).c_str()) != 0 && errno != ENOENT) return -errno;  // kept, descriptor too
+    auto it = open_.find(id);
+    if (it != open_.end()) {
+      lru_.erase(it->second.lru);
+      open_.erase(it);
+    }
+  }
+  // Durable: the directory too (also when the file was absent: an earlier attempt's unlink,
+  // cut off by a crash, may not be).
+  int dirFd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirFd < 0) return -errno;
+  int ret = fsync(dirFd) == 0 ? 0 : -errno;
+  close(dirFd);
+  return ret;
+}
+
+void DirectoryStore::probeAll(std::vector<ProbedObject> &objects) {
+  for (ProbedObject &o : objects) {
+    struct stat st;
+    o.size = 0;
+    if (::stat(pathOf(o.id).c_str(), &st) == 0) {
+      o.found = 1;
+      o.size = st.st_size;
+    } else {
+      o.found = errno == ENOENT ? 0 : -errno;
+    }
+  }
+}
+
+// HIGH-LOW: 16 lowercase hex digits, '-', 16 lowercase hex digits.
+static bool objectName(const char *name, ObjectId &id) {
+  return strlen(name) == 33 && name[16] == '-' && parseHex16(name, id.high) && parseHex16(name + 17, id.low);
+}
+
+// Entries a page reads at most (a filter may skip most of a large directory): a store thread
+// stays with one page for a bounded time.
+static constexpr size_t LIST_SCAN_MAX = 16384;
+
+int DirectoryStore::list(const std::string &position, bool filterHigh, int64_t high, size_t maxEntries,
+                         StorePage &out) {
+  out = StorePage();
+  long cookie = 0;
+  if (!position.empty()) {
+    char *end = nullptr;
+    errno = 0;
+    unsigned long long v = strtoull(position.c_str(), &end, 16);
+    if (errno || *end || position.size() > 16 || v > (unsigned long long)LONG_MAX) return -EINVAL;
+    cookie = (long)v;
+  }
+  DIR *d = opendir(dir_.c_str());
+  if (!d) return -errno;
+  if (!position.empty()) seekdir(d, cookie);
+  int ret = 0;
+  size_t scanned = 0;
+  // Checked before each readdir: an entry read is either listed or skipped for good (the
+  // position after it is the one handed out).
+  while (out.objects.size() < maxEntries && scanned < LIST_SCAN_MAX) {
+    errno = 0;
+    dirent *e = readdir(d);
+    if (!e) {
+      if (errno) ret = -errno;
+      else out.end = true;
+      break;
+    }
+    scanned++;
+    ObjectId id;
+    if (!objectName(e->d_name, id) || (filterHigh && id.high != high)) continue;
+    struct stat st;
+    if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;  // removed meanwhile
+      ret = -errno;
+      break;
+    }
+    if (!S_ISREG(st.st_mode)) continue;
+    out.objects.push_back({id, (int64_t)st.st_size});
+  }
+  if (ret == 0 && !out.end) {
+    char next[24];
+    snprintf(next, sizeof next, "%lx", (unsigned long)telldir(d));
+    out.next = next;
+  }
+  closedir(d);
+  return ret;
 }
 
 }  // namespace server

@@ -346,6 +346,9 @@ void FabricServer::handleMessage(Incoming &in, const char *buf, size_t len) {
     case RANGE_REGISTER: return handleRegister(in, r);
     case RANGE_UNREGISTER: return handleUnregister(in, r);
     case COW: return handleCow(in, r);
+    case OBJ_STAT: return handleStat(in, r);
+    case OBJ_LIST: return handleList(in, r);
+    case OBJ_DELETE: return handleDelete(in, r);
     default:
       log(LOG_WARN, "protocol", "refused message of unknown type %llu (%s) from client %llu",
           (unsigned long long)h.msgType, msgTypeName(h.msgType), (unsigned long long)h.lfClientId);

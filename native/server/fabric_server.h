@@ -156,6 +156,9 @@ class FabricServer {
   void handleRegister(Incoming &in, proto::Reader &r);
   void handleUnregister(Incoming &in, proto::Reader &r);
   void handleCow(Incoming &in, proto::Reader &r);
+  void handleStat(Incoming &in, proto::Reader &r);
+  void handleList(Incoming &in, proto::Reader &r);
+  void handleDelete(Incoming &in, proto::Reader &r);
   // A range [offset, offset+size) that overflows or ends past --max-object-size: the error (and
   // its log line), else 0.
   int badRange(const Incoming &in, uint64_t offset, uint64_t size, const char *what);

@@ -64,6 +64,7 @@ void FabricServer::handleRegister(Incoming &in, Reader &r) {
   if (!decodePayload(r, m)) return reply(in.to, -EINVAL, "malformed RANGE_REGISTER");
   if (int err = badRange(in, m.offset, m.size, "RANGE_REGISTER"))
     return reply(in.to, err, rangeReason(err, opts_.maxObjectSize));
+  if (cache_.deleting(m.objectId)) return park(in);  // registered before the delete or after it
   reply(in.to, ranges_.add(m.objectId, m.offset, m.size, m.write, in.client->tcpClientId));
 }
 

@@ -1,6 +1,7 @@
-// Test hook IOC_TEST_STORE_GATE=PATH: a store whose data I/O (read, write, sync, copy) blocks
-// while the file PATH exists, as a hung NFS mount or an unreachable cluster would. Metadata
-// calls pass. Tests use it to show that a hung store stalls no other client.
+// Test hook IOC_TEST_STORE_GATE=PATH: a store whose data I/O (read, write, sync, copy), removes
+// and listings block while the file PATH exists, as a hung NFS mount or an unreachable cluster
+// would. Lookups (probe, exists, size) and create pass. Tests use it to show that a hung store
+// stalls no other client, and to hold a delete or a listing on its store thread.
 #pragma once
 
 #include <sys/stat.h>
@@ -41,7 +42,15 @@ class GatedStore : public BackingStore {
     wait();
     return inner_->sync(id);
   }
-  int remove(const ObjectId &id) override { return inner_->remove(id); }
+  int remove(const ObjectId &id) override {
+    wait();
+    return inner_->remove(id);
+  }
+  int list(const std::string &position, bool filterHigh, int64_t high, size_t maxEntries, StorePage &out) override {
+    wait();
+    return inner_->list(position, filterHigh, high, maxEntries, out);
+  }
+  void probeAll(std::vector<ProbedObject> &objects) override { inner_->probeAll(objects); }
   std::string describe() const override { return inner_->describe(); }
   int checkWritable() override { return inner_->checkWritable(); }
 

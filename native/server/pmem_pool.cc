@@ -28,6 +28,10 @@ static constexpr char POOL_MAGIC[8] = {'I', 'O', 'C', 'P', 'O', 'O', 'L', '1'};
 static constexpr uint32_t POOL_VERSION = 2;  // 1: one record per slot
 static constexpr uint32_t RECORD_MAGIC = 0x52434f49;  // "IOCR"
 static constexpr uint32_t RECORD_DIRTY = 1;
+static constexpr uint32_t RECORD_TOMBSTONE = 2;
+static constexpr uint64_t TOMBSTONES_OFFSET = 1024;
+static_assert(TOMBSTONES_OFFSET + PmemPool::TOMBSTONES * sizeof(PoolRecord) <= 4096, "tombstones fit before the records");
+static_assert(sizeof(PoolHeader) <= TOMBSTONES_OFFSET, "the header fits before the tombstones");
 static constexpr uint64_t RECORDS_OFFSET = 4096;
 static constexpr uint64_t DATA_ALIGN = 2u << 20;
 
@@ -46,6 +50,9 @@ static uint64_t headerChecksum(const PoolHeader &h) { return fnv1a(&h, offsetof(
 static uint64_t recordChecksum(const PoolRecord &r, uint32_t slot, unsigned copy) {
   // The place too (slot and copy): a record moved elsewhere fails.
   return fnv1a(&r, offsetof(PoolRecord, checksum), (uint64_t)slot * 2 + copy);
+}
+static uint64_t tombstoneChecksum(const PoolRecord &r, size_t slot) {
+  return fnv1a(&r, offsetof(PoolRecord, checksum), (1ull << 63) | slot);  // never a record's seed
 }
 
 static bool allZero(const void *p, size_t len) {
@@ -130,8 +137,7 @@ PmemPool::PmemPool(const std::string &dir, uint32_t index, size_t segmentSize, s
 }
 
 PmemPool::~PmemPool() {
-  stopPrefault_ = true;
-  if (prefaulter_.joinable()) prefaulter_.join();
+  prefaulter_.stop();
   if (base_) pmem_unmap(base_, mappedLen_);
   if (fd_ >= 0) close(fd_);
 }
@@ -178,30 +184,27 @@ void PmemPool::prefault(size_t slots) {
     keptSlots_ = 0;
     return;
   }
-  prefaulting_ = true;
-  prefaulter_ = std::thread([this] {
-    ioc::nameThisThread("ioc-prefault");
-    lowerPrefaultPriority();
-    auto start = std::chrono::steady_clock::now();
-    const size_t step = std::max<size_t>(1, kPrefaultStep / segmentSize_);
-    for (size_t i = 0; i < keptSlots_ && !stopPrefault_; i += step) {
-      size_t n = std::min(step, keptSlots_ - i);
-      std::lock_guard<std::mutex> lock(prefaultMu_);
-      if (reserve(dataOffset_ + (uint64_t)i * segmentSize_, n * segmentSize_) < 0) break;  // full: allocate() reports it
-      populate(slotData((uint32_t)i), n * segmentSize_);
-    }
-    prefaulting_ = false;
-    if (stopPrefault_) return;
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    log(LOG_INFO, "cache", "%zu MiB of pool %s prefaulted in %.1f s (--prefault)", (keptSlots_ * segmentSize_) >> 20,
+  Prefaulter::Plan plan;
+  plan.slotSize = segmentSize_;
+  plan.target = [this] { return keptSlots_; };
+  plan.fill = [this](size_t first, size_t n) {
+    std::lock_guard<std::mutex> lock(prefaultMu_);
+    if (reserve(dataOffset_ + (uint64_t)first * segmentSize_, n * segmentSize_) < 0) return false;  // full: allocate() reports it
+    populate(slotData((uint32_t)first), n * segmentSize_);
+    return true;
+  };
+  plan.reached = [this](size_t slots, double secs) {
+    log(LOG_INFO, "cache", "%zu MiB of pool %s prefaulted in %.1f s (--prefault)", (slots * segmentSize_) >> 20,
         path_.c_str(), secs);
-  });
+  };
+  plan.once = true;
+  prefaulter_.start(std::move(plan));
 }
 
 int PmemPool::allocate(SegmentSlot &out, bool populateNow, bool overwrite) {
   if (free_.empty()) return -ENOMEM;
   std::unique_lock<std::mutex> serial(prefaultMu_, std::defer_lock);
-  if (prefaulting_) serial.lock();
+  if (prefaulter_.running()) serial.lock();
   uint32_t i = free_.back();
   void *desc = mr_.desc(base_ + dataOffset_, slots_ * segmentSize_, (size_t)i * segmentSize_);
   if (i < stale_.size() && stale_[i]) {
@@ -351,6 +354,51 @@ void PmemPool::recover(std::vector<RecoveredSegment> &out) {
         "%zu slots with only corrupt records", path_.c_str(), found, torn, corrupt);
 }
 
+PoolRecord *PmemPool::tombstone(size_t slot) const {
+  return reinterpret_cast<PoolRecord *>(base_ + TOMBSTONES_OFFSET + slot * sizeof(PoolRecord));
+}
+
+int PmemPool::writeTombstone(const ObjectId &id, uint64_t seq) {
+  for (size_t i = 0; i < TOMBSTONES; i++) {
+    if (tombstoneUsed_[i]) continue;
+    PoolRecord r{};
+    r.magic = RECORD_MAGIC;
+    r.flags = RECORD_TOMBSTONE;
+    r.high = id.high;
+    r.low = id.low;
+    r.seq = seq;
+    r.checksum = tombstoneChecksum(r, i);
+    *tombstone(i) = r;
+    persist(tombstone(i), sizeof r);
+    tombstoneUsed_[i] = true;
+    return (int)i;
+  }
+  return -EBUSY;
+}
+
+void PmemPool::clearTombstone(int slot) {
+  if (slot < 0 || (size_t)slot >= TOMBSTONES) return;
+  memset(tombstone(slot), 0, sizeof(PoolRecord));
+  persist(tombstone(slot), sizeof(PoolRecord));
+  tombstoneUsed_[slot] = false;
+}
+
+void PmemPool::recoverTombstones(std::vector<Tombstone> &out) {
+  for (size_t i = 0; i < TOMBSTONES; i++) {
+    PoolRecord r = *tombstone(i);
+    if (allZero(&r, sizeof r)) continue;
+    if (r.magic != RECORD_MAGIC || r.flags != RECORD_TOMBSTONE || r.checksum != tombstoneChecksum(r, i)) {
+      // Torn while written: the delete had not begun (it starts once this is durable).
+      log(LOG_WARN, "cache", "pool %s: a damaged delete tombstone (slot %zu) is dropped: that delete never began",
+          path_.c_str(), i);
+      clearTombstone((int)i);
+      continue;
+    }
+    tombstoneUsed_[i] = true;
+    out.push_back(Tombstone{ObjectId{r.low, r.high}, r.seq, (int)i});
+  }
+}
+
 PmemSegmentMemory::PmemSegmentMemory(fabric::Transport &transport, const std::vector<std::string> &dirs,
                                      size_t segmentSize, size_t slots, uint64_t prefault)
     : segmentSize_(segmentSize) {
@@ -429,6 +477,31 @@ std::vector<RecoveredSegment> PmemSegmentMemory::recover() {
   std::vector<RecoveredSegment> out;
   for (auto &p : pools_) p->recover(out);
   for (auto &s : out) seq_ = std::max(seq_, s.seq + 1);
+  return out;
+}
+
+int PmemSegmentMemory::writeTombstone(const ObjectId &id, uint64_t &seq) {
+  seq = seq_;
+  int slot = pools_[0]->writeTombstone(id, seq);
+  if (slot >= 0) seq_++;
+  return slot;
+}
+
+// Slots name the pool too (pool * TOMBSTONES + slot): written in the first pool, found in any
+// (the directories may be given in another order after a restart).
+void PmemSegmentMemory::clearTombstone(int slot) {
+  if (slot >= 0 && (size_t)slot / PmemPool::TOMBSTONES < pools_.size())
+    pools_[slot / PmemPool::TOMBSTONES]->clearTombstone(slot % PmemPool::TOMBSTONES);
+}
+
+std::vector<Tombstone> PmemSegmentMemory::recoverTombstones() {
+  std::vector<Tombstone> out;
+  for (size_t p = 0; p < pools_.size(); p++) {
+    size_t first = out.size();
+    pools_[p]->recoverTombstones(out);
+    for (size_t i = first; i < out.size(); i++) out[i].slot += (int)(p * PmemPool::TOMBSTONES);
+  }
+  for (auto &t : out) seq_ = std::max(seq_, t.seq + 1);
   return out;
 }
 

@@ -9,7 +9,10 @@
 // fails that allocation (ENOSPC) instead of raising SIGBUS in a store to the mapping.
 //
 // File layout (DIR/iocatcher-pool, native endian):
-//   [0, 4096)               PoolHeader
+//   [0, 1024)               PoolHeader
+//   [1024, 4096)            tombstones (PoolRecords flagged RECORD_TOMBSTONE, one copy each:
+//                           deletes under way; all zeros: none). Pools written before deletes
+//                           existed hold zeros there: the format is the same.
 //   [4096, +128*slots)      two PoolRecords per slot (all zeros: no record); the valid one
 //                           with the higher seq is the slot's record
 //   [dataOffset, ...)       slots of segmentSize bytes (dataOffset 2 MiB aligned)
@@ -23,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/prefaulter.h"
 #include "server/segment_memory.h"
 
 namespace ioc {
@@ -77,6 +81,11 @@ class PmemPool {
   // in use), a slot with no valid record but a damaged one is reported; every other slot is
   // emptied and freed.
   void recover(std::vector<RecoveredSegment> &out);
+  // Tombstones (SegmentMemory::writeTombstone): their own small area, persisted at once.
+  static constexpr size_t TOMBSTONES = 48;
+  int writeTombstone(const ObjectId &id, uint64_t seq);  // the slot, or -EBUSY when all are taken
+  void clearTombstone(int slot);
+  void recoverTombstones(std::vector<Tombstone> &out);
   size_t slots() const { return slots_; }
   size_t used() const { return slots_ - free_.size(); }
   bool isPmem() const { return isPmem_; }
@@ -84,6 +93,8 @@ class PmemPool {
 
  private:
   PoolRecord *record(uint32_t slot, unsigned copy) const;
+  PoolRecord *tombstone(size_t slot) const;
+  std::vector<bool> tombstoneUsed_ = std::vector<bool>(TOMBSTONES, false);
   char *slotData(uint32_t slot) const { return base_ + dataOffset_ + (size_t)slot * segmentSize_; }
   void punch(uint32_t first, uint32_t count);  // give slot pages back (they read as zeros)
   // Give the filesystem's blocks to [offset, offset+len) now: a store into a page of a sparse
@@ -103,11 +114,10 @@ class PmemPool {
   ChunkRegistrar mr_;
   size_t keptSlots_ = 0;           // slots [0, keptSlots_) keep their blocks and pages when released
   std::vector<bool> stale_;        // kept slot still holding a released segment's bytes
-  std::atomic<bool> stopPrefault_{false}, prefaulting_{false};
   // A failed fallocate on tmpfs takes back every not-yet-written page of its range, also ones
   // allocate() just reserved: the two never run at once while the prefaulter works.
   std::mutex prefaultMu_;
-  std::thread prefaulter_;
+  Prefaulter prefaulter_;
 };
 
 // Slots spread over several pools, handed out round-robin across the directories.
@@ -128,6 +138,10 @@ class PmemSegmentMemory : public SegmentMemory {
   void persistBatch(const std::vector<DataRange> &data,
                     const std::vector<std::pair<SegmentSlot, SegmentRecord>> &records) override;
   std::vector<RecoveredSegment> recover() override;
+  // Written in the first pool.
+  int writeTombstone(const ObjectId &id, uint64_t &seq) override;
+  void clearTombstone(int slot) override;
+  std::vector<Tombstone> recoverTombstones() override;
 
  private:
   size_t segmentSize_;

@@ -47,6 +47,11 @@ class RadosStore : public BackingStore {
   int copyRange(const ObjectId &src, const ObjectId &dst, uint64_t offset, uint64_t size) override;
   int sync(const ObjectId &id) override;
   int remove(const ObjectId &id) override;
+  // The pool's objects named ioc.HIGH.LOW, in librados' listing order; the position is a
+  // placement-hash position (rados_store_list.cc says why and how).
+  int list(const std::string &position, bool filterHigh, int64_t high, size_t maxEntries, StorePage &out) override;
+  // Every object's stat in flight at once.
+  void probeAll(std::vector<ProbedObject> &objects) override;
   std::string describe() const override;
   // Writes, then removes, the probe object "ioc-write-check.HOST.PID" (objects are
   // "ioc.HIGH.LOW": the names never collide).
@@ -64,6 +69,7 @@ class RadosStore : public BackingStore {
   // src's end are written as zeros, else only the bytes src holds are copied.
   int copyBytes(const std::string &src, const std::string &dst, uint64_t offset, uint64_t len, bool zerosPastEnd);
   int stat(const std::string &name, uint64_t *size);
+  void statAll(std::vector<ProbedObject> &objects);
   int note(int err, const char *what, const std::string &name);
 
   RadosConfig cfg_;

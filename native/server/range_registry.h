@@ -21,6 +21,11 @@ class RangeRegistry {
   // Drop every registration of a client that went away; returns how many.
   size_t releaseOwner(uint64_t owner);
   size_t count() const;
+  // Whether any range of the object is registered (a delete is refused meanwhile).
+  bool anyOn(const proto::ObjectId &obj) const {
+    auto it = ranges_.find(obj);
+    return it != ranges_.end() && !it->second.empty();
+  }
 
  private:
   struct Range {

@@ -4,6 +4,7 @@
 #include <errno.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 #include "server/log.h"
@@ -66,7 +67,7 @@ void SegmentCache::rememberAbsent(const ObjectId &id, bool absent) {
   }
 }
 
-SegmentCache::Object &SegmentCache::entry(const ObjectId &id) {
+SegmentCache::Object &SegmentCache::entry(const ObjectId &id, bool queueStat) {
   auto it = objects_.find(id);
   if (it != objects_.end()) return it->second;
   Object &obj = objects_[id];
@@ -75,6 +76,7 @@ SegmentCache::Object &SegmentCache::entry(const ObjectId &id) {
     obj.statted = true;  // absent when last asked; a write or create here makes it known
     return obj;
   }
+  if (!queueStat) return obj;
   std::unique_ptr<StoreJob> job(new StoreJob);
   job->kind = StoreJob::Kind::Stat;
   enqueue(obj, std::move(job));
@@ -93,8 +95,7 @@ int SegmentCache::takeStatError(Object &obj) {
   // The store could not say whether it holds the object: an error, never zeros. Once nothing
   // holds the entry it goes, so that the next access asks the store again.
   int err = obj.statError;
-  if (obj.segments.empty() && obj.jobs.empty() && !obj.jobRunning && obj.inPlaceWrites == 0 && !obj.drainQueued)
-    objects_.erase(obj.id);
+  if (obj.unheld()) objects_.erase(obj.id);
   return err;
 }
 
@@ -106,9 +107,8 @@ void SegmentCache::pruneIdle() {
     if (it == objects_.end()) continue;
     const Object &obj = it->second;
     // Without segments the entry says what the store says (a dirty segment is written back
-    // before it is dropped); jobs, in-place writes and the drain queue hold pointers to it.
-    if (obj.segments.empty() && obj.jobs.empty() && !obj.jobRunning && obj.inPlaceWrites == 0 && !obj.drainQueued &&
-        (obj.statted || obj.statError)) {
+    // before it is dropped); jobs, in-place writes, the drain queue and cows reading it hold it.
+    if (obj.unheld() && (obj.statted || obj.statError)) {
       rememberAbsent(id, obj.statted && !obj.known && obj.size == 0);
       objects_.erase(it);
     }
@@ -132,6 +132,7 @@ static int reloadClean(BackingStore &store, const ObjectId &id, uint64_t objSize
 
 void SegmentCache::recover() {
   std::vector<RecoveredSegment> found = memory_.recover();
+  for (const Tombstone &t : memory_.recoverTombstones()) completeDelete(t, found);
   if (found.empty()) return;
   std::sort(found.begin(), found.end(), [](const RecoveredSegment &a, const RecoveredSegment &b) { return a.seq < b.seq; });
   for (const RecoveredSegment &r : found) {
@@ -169,17 +170,47 @@ void SegmentCache::recover() {
     for (Segment *seg : lru_) wantDrain(*seg->obj);
 }
 
+const char *SegmentCache::fillName(Fill f) {
+  switch (f) {
+    case Fill::Loading: return "loading";
+    case Fill::LoadFailed: return "load failed";
+    case Fill::Unloaded: return "unloaded";
+    case Fill::Loaded: return "loaded";
+    case Fill::Detached: return "detached";
+  }
+  return "?";
+}
+
+void SegmentCache::Segment::moveTo(Fill to) {
+  if (to == fill && to != Fill::Detached) return;  // already so (e.g. a failed write into an unloaded slot)
+  bool ok = false;
+  switch (fill) {
+    case Fill::Loading: ok = to == Fill::Loaded || to == Fill::LoadFailed || to == Fill::Detached; break;
+    case Fill::LoadFailed: ok = to == Fill::Detached; break;
+    case Fill::Unloaded: ok = to == Fill::Loaded || to == Fill::Detached; break;
+    case Fill::Loaded: ok = to == Fill::Unloaded || to == Fill::Detached; break;
+    case Fill::Detached: ok = false; break;
+  }
+  if (!ok) {
+    log(LOG_ERROR, "cache", "segment %s +%llu: %s -> %s is not a transition (a bug; the state is left as it was)",
+        objectLabel(id).c_str(), (unsigned long long)offset, fillName(fill), fillName(to));
+    assert(!"segment state transition");
+    return;
+  }
+  fill = to;
+}
+
 int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, uint64_t inSeg, uint64_t len,
                           bool fullOverwrite, bool write, Segment *&out) {
   auto it = obj.segments.find(segOffset);
   if (it != obj.segments.end()) {
     Segment *seg = it->second;
-    if (seg->loading) return kBusy;
+    if (seg->loading()) return kBusy;
     // An in-place write holds only its range: the rest of the segment is served. With durable
     // memory a write waits for the whole segment (a slot's record names one dirty range, which
     // must never span bytes in flight).
     if (seg->inPlace() && (seg->overlapsHeld(inSeg, inSeg + len) || (write && memory_.durable()))) return kBusy;
-    if (seg->loadError) {
+    if (seg->fill == Fill::LoadFailed) {
       int err = seg->loadError;  // reported once; the next access loads again
       if (seg->pins == 0) drop(seg);
       return err;
@@ -234,7 +265,7 @@ int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, u
   seg->slot = slot;
   // A slot for a full overwrite may hold a dropped segment's bytes (recycled memory is not
   // zeroed for it): it is valid only once the overwrite is committed, dropped otherwise.
-  seg->unloaded = fullOverwrite;
+  seg->fill = fullOverwrite ? Fill::Unloaded : Fill::Loaded;  // its first state
   seg->lru = lru_.insert(lru_.end(), seg);
   obj.segments[segOffset] = seg;
   stats_.segments++;
@@ -242,7 +273,7 @@ int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, u
   // Fresh slots read as zeros: only data the store holds needs loading.
   if (!fullOverwrite && segOffset < obj.size) {
     size_t len = std::min<uint64_t>(segmentSize_, obj.size - segOffset);
-    seg->loading = true;
+    seg->fill = Fill::Loading;  // its first state: nothing saw it Loaded
     seg->pins++;  // the load job's
     std::unique_ptr<StoreJob> job(new StoreJob);
     job->kind = StoreJob::Kind::Load;
@@ -263,7 +294,7 @@ int SegmentCache::access(const ObjectId &id, uint64_t offset, uint64_t size, boo
   Object *o = nullptr;
   if (int ret = lookup(id, o)) return ret;
   Object &obj = *o;
-  if (obj.cowing) return kBusy;
+  if (obj.cowing || obj.deleting) return kBusy;
   uint64_t end = offset + size;
   bool busy = false;
   for (uint64_t pos = offset; pos < end;) {
@@ -298,7 +329,7 @@ int SegmentCache::access(const ObjectId &id, uint64_t offset, uint64_t size, boo
 int SegmentCache::commit(const std::vector<Piece> &pieces) {
   for (const Piece &p : pieces) {
     Segment *seg = static_cast<Segment *>(p.segment);
-    if (!seg || seg->detached) continue;  // detached: the object was replaced meanwhile
+    if (!seg || seg->detached()) continue;  // detached: the object was replaced meanwhile
     uint32_t b = (uint32_t)(p.ptr - seg->slot.data), e = (uint32_t)(b + p.len);
     uint32_t ob = seg->dirtyBegin, oe = seg->dirtyEnd;
     bool wasDirty = seg->dirty();
@@ -307,7 +338,7 @@ int SegmentCache::commit(const std::vector<Piece> &pieces) {
     seg->dirtyBegin = wasDirty ? std::min(ob, b) : b;
     seg->dirtyEnd = wasDirty ? std::max(oe, e) : e;
     stats_.dirtyBytes += (seg->dirtyEnd - seg->dirtyBegin) - (oe - ob);
-    if (b == 0 && e == segmentSize_) seg->unloaded = false;  // a partial write loads nothing else
+    if (b == 0 && e == segmentSize_ && seg->unloaded()) seg->moveTo(Fill::Loaded);  // a partial write loads nothing else
     seg->obj->known = true;
     seg->obj->size = std::max<uint64_t>(seg->obj->size, seg->offset + e);
     if (writeBehind_) wantDrain(*seg->obj);
@@ -333,7 +364,7 @@ void SegmentCache::persistBatch() {
     seg->inBatch = false;
     // The record names the dirty range as it is now (every byte of it is in the batch's data
     // or persisted earlier); a segment cleaned or dropped meanwhile needs none.
-    if (!seg->detached && seg->dirty())
+    if (!seg->detached() && seg->dirty())
       records.push_back({seg->slot, SegmentRecord{seg->id, seg->offset, seg->dirtyBegin, seg->dirtyEnd}});
   }
   memory_.persistBatch(batchData_, records);
@@ -350,14 +381,14 @@ void SegmentCache::release(std::vector<Piece> &pieces) {
     if (!seg) continue;
     p.segment = nullptr;
     seg->pins--;
-    if (seg->detached) {
+    if (seg->detached()) {
       if (seg->pins == 0) {
         memory_.release(seg->slot);
         delete seg;
       }
       continue;
     }
-    if (seg->unloaded && seg->pins == 0) {
+    if (seg->unloaded() && seg->pins == 0) {
       // A full overwrite skipped loading, then never arrived (or an in-place write failed): the
       // slot does not hold the object, and no request in flight will fill it any more.
       if (!seg->dirty()) {
@@ -371,11 +402,11 @@ void SegmentCache::release(std::vector<Piece> &pieces) {
       int ret = reloadClean(store_, seg->id, seg->obj->size, seg->offset, seg->slot.data, segmentSize_,
                             seg->dirtyBegin, seg->dirtyEnd);
       if (ret < 0) log(LOG_WARN, "cache", "cannot reload a segment after a failed write: %s", strerror(-ret));
-      seg->unloaded = false;
+      seg->moveTo(Fill::Loaded);
     }
     // Read of an object nobody created or wrote: the segment is zeros, not worth a slot (reads
     // of absent objects would otherwise push real data out of the cache).
-    if (seg->pins == 0 && !seg->obj->known && !seg->dirty() && !seg->loading && !seg->inPlace() && !seg->writingBack)
+    if (seg->idle() && !seg->obj->known && !seg->dirty())
       drop(seg);
   }
   progress_++;  // unpinned segments may be evicted now, making room for a waiting request
@@ -386,7 +417,7 @@ void SegmentCache::release(std::vector<Piece> &pieces) {
 bool SegmentCache::writableInPlace(const std::vector<Piece> &pieces) const {
   for (const Piece &p : pieces) {
     const Segment *seg = static_cast<const Segment *>(p.segment);
-    if (!seg || seg->detached || seg->dirty() || seg->pins != 1 || seg->writingBack || seg->inPlace()) return false;
+    if (!seg || !seg->soleCleanUse()) return false;
   }
   return !pieces.empty();
 }
@@ -418,13 +449,13 @@ void SegmentCache::endInPlace(const std::vector<Piece> &pieces, bool ok) {
     if (!seg) continue;
     uint32_t b = (uint32_t)(p.ptr - seg->slot.data), e = (uint32_t)(b + p.len);
     if (!seg->overlapsHeld(b, e)) continue;  // abandoned earlier (abandonInPlace): nothing held here
-    if (ok || seg->detached) {
+    if (ok || seg->detached()) {
       unhold(seg, b, e);
     } else if (b == 0 && e == segmentSize_) {
       // The whole segment: it was clean and nobody else touched it meanwhile: dropping it (at
       // release) undoes the partial transfer; the next access loads the stored bytes again.
       unhold(seg, b, e);
-      seg->unloaded = true;
+      seg->moveTo(Fill::Unloaded);
       restored++;
     } else {
       restoreRange(seg, b, e);  // the range stays held until the stored bytes are back
@@ -452,7 +483,7 @@ bool SegmentCache::abandonInPlace(std::vector<Piece> &pieces) {
   bool all = true;
   for (Piece &p : pieces) {
     Segment *seg = static_cast<Segment *>(p.segment);
-    if (!seg || seg->detached) continue;
+    if (!seg || seg->detached()) continue;
     uint32_t b = (uint32_t)(p.ptr - seg->slot.data), e = (uint32_t)(b + p.len);
     if (!seg->overlapsHeld(b, e)) continue;
     if (b == 0 && e == segmentSize_) {
@@ -482,7 +513,7 @@ bool SegmentCache::abandonInPlace(std::vector<Piece> &pieces) {
     ghost->offset = seg->offset;
     ghost->slot = old;
     ghost->pins = 1;  // the request's: the old slot is freed when it ends
-    ghost->detached = true;
+    ghost->fill = Fill::Detached;  // its first state: it only keeps the old slot until the request ends
     seg->slot = fresh;
     seg->pins--;
     if (memory_.durable()) {
@@ -517,7 +548,7 @@ void SegmentCache::drop(Segment *seg) {
   stats_.dirtyBytes -= seg->dirtyEnd - seg->dirtyBegin;
   if (seg->pins > 0) {
     // An in-flight request still uses the memory: free it at its release.
-    seg->detached = true;
+    seg->moveTo(Fill::Detached);
     memory_.clearRecord(seg->slot);
     return;
   }
@@ -535,7 +566,7 @@ void SegmentCache::evict(uint64_t target) {
   auto now = std::chrono::steady_clock::now();
   for (Segment *seg : lru_) {
     if (projected <= target) break;
-    if (seg->pins > 0 || seg->loading || seg->inPlace()) continue;
+    if (seg->pins > 0 || seg->loading() || seg->inPlace()) continue;
     if (seg->awaitingReader && now - seg->loadedAt < AWAIT_READER) continue;
     if (!seg->dirty()) {
       clean.push_back(seg);

@@ -145,30 +145,63 @@ class SegmentCache {
   size_t segmentSize() const { return segmentSize_; }
   std::string storeName() const { return store_.describe(); }
 
+  // --- The object namespace (segment_cache_namespace.cc) ---
+  // stat: the store's answer (a lookup on a store thread, after the object's queued store jobs)
+  // with what the cache holds: logical size (the store's size or the end of the highest byte
+  // written, the larger), stored bytes, cached bytes (of the logical size) and dirty bytes.
+  // done(0 and the figures, -ENOENT when neither the cache nor the store holds the object, or
+  // -errno) runs in runCompletions().
+  using StatDone = std::function<void(int, const proto::ObjectStat &)>;
+  void startStat(const ObjectId &id, StatDone done);
+  // list: one page (proto::ListPage). The cursor says the phase: first the objects the cache
+  // holds (created, written or found in the store), in id order, the cursor naming the last id
+  // passed; then the store's (BackingStore::list), the cursor holding the store's position.
+  // Store figures come from a store thread in both phases; entries are merged with what the
+  // cache holds when their page is answered. -EINVAL at once for a cursor we never handed out;
+  // else 0, and done(0 and the page, or -errno) runs in runCompletions().
+  using ListDone = std::function<void(int, proto::ListPage &)>;
+  int startList(const proto::ListRequest &req, ListDone done);
+  // delete: the object's cached segments (dirty or clean), its pool records and its store object
+  // go. With durable memory a tombstone is written first; the store object is removed on a store
+  // thread (durably); then the segments and records are dropped and the tombstone cleared. A
+  // crash before that leaves the object whole (no tombstone yet, or the store refused: nothing
+  // changed) or gone (recover() completes a tombstoned delete). kBusy while the object is in use
+  // (a segment pinned or loading, an in-place write, a store job queued or running on it or
+  // reading it as a cow's source, its stat still running, every tombstone slot taken): retry;
+  // -ENOENT when neither the cache nor the store holds it; else 0, and done(0 or -errno) follows
+  // (on failure the object is as it was). Meanwhile every access to it waits (kBusy).
+  int startDelete(const ObjectId &id, std::function<void(int)> done);
+  bool deleting(const ObjectId &id) const;
+
  private:
   struct Object;
+  // What a segment's slot holds. Transitions are checked (Segment::moveTo):
+  //   Loading -> Loaded | LoadFailed | Detached     Unloaded -> Loaded | Detached
+  //   Loaded -> Unloaded | Detached                 LoadFailed -> Detached
+  enum class Fill : uint8_t {
+    Loading,     // a load job fills the slot (and pins the segment)
+    LoadFailed,  // the load failed: the next access reports loadError and drops the segment
+    // Allocated for a full overwrite, or an in-place write into it failed: no store bytes in the
+    // slot; valid once a write covers it whole, else repaired (reloaded) at release.
+    Unloaded,
+    Loaded,      // the store's bytes, with the dirty range over them
+    Detached,    // dropped while pinned: freed by the last release
+  };
+  static const char *fillName(Fill f);
   struct Segment {
     ObjectId id;
     Object *obj = nullptr;
     uint64_t offset = 0;
     SegmentSlot slot;
+    Fill fill = Fill::Loaded;
     uint32_t dirtyBegin = 0, dirtyEnd = 0;  // dirty byte range within the segment (empty: clean)
     int pins = 0;
     uint64_t gen = 0;       // bumped by every commit: a write-back clears only what it wrote
-    bool loading = false;   // a load job fills the slot
-    int loadError = 0;      // the load failed: the next access reports it and drops the segment
+    int loadError = 0;      // LoadFailed: the store's error
     bool writingBack = false;  // a spill job holds it
     // Byte ranges [first, second) held by in-place writes (or being restored after one failed):
     // accesses overlapping one wait, write-backs leave them out.
     std::vector<std::pair<uint32_t, uint32_t>> held;
-    bool inPlace() const { return !held.empty(); }
-    bool overlapsHeld(uint64_t b, uint64_t e) const {
-      for (const auto &r : held)
-        if (b < r.second && r.first < e) return true;
-      return false;
-    }
-    bool unloaded = false;  // allocated for a full overwrite: holds no store data until committed
-    bool detached = false;  // dropped while pinned: freed by the last release
     std::chrono::steady_clock::time_point dirtiedAt;  // last commit (write-behind lets it settle)
     bool inBatch = false;   // its record is written by the next persistBatch (pinned until then)
     // Loaded for a request that waits (parked) to pin it with the rest of its range: not
@@ -177,7 +210,24 @@ class SegmentCache {
     bool awaitingReader = false;
     std::chrono::steady_clock::time_point loadedAt;
     std::list<Segment *>::iterator lru;
+
+    void moveTo(Fill to);
+    bool loading() const { return fill == Fill::Loading; }
+    bool detached() const { return fill == Fill::Detached; }
+    bool unloaded() const { return fill == Fill::Unloaded; }
     bool dirty() const { return dirtyEnd > dirtyBegin; }
+    bool inPlace() const { return !held.empty(); }
+    bool overlapsHeld(uint64_t b, uint64_t e) const {
+      for (const auto &r : held)
+        if (b < r.second && r.first < e) return true;
+      return false;
+    }
+    // Nothing works on it: no request, load, in-place write or spill (it may be dropped).
+    bool idle() const { return pins == 0 && !loading() && !inPlace() && !writingBack; }
+    // Only the caller's pin, clean, live: its slot may take an in-place write.
+    bool soleCleanUse() const { return !detached() && !dirty() && pins == 1 && !writingBack && !inPlace(); }
+    // In use by anything a delete must wait for (a batch persist included).
+    bool inUse() const { return pins > 0 || loading() || inPlace() || writingBack || inBatch; }
   };
   struct StoreJob;
   struct Object {
@@ -192,13 +242,23 @@ class SegmentCache {
     int inPlaceWrites = 0;
     bool drainQueued = false;
     bool cowing = false;  // the destination of a cow job: every access waits
+    int cowReaders = 0;   // cow jobs (on other objects' queues) reading it from the store
+    bool deleting = false;  // a delete job runs: every access waits
+    // Nothing refers to the entry: it may be forgotten.
+    bool unheld() const {
+      return segments.empty() && jobs.empty() && !jobRunning && inPlaceWrites == 0 && !drainQueued && cowReaders == 0;
+    }
   };
+  struct StatJob;
+  struct DeleteJob;
   // The object, asking the store about it here (startup, cow).
   Object &object(const ObjectId &id);
   // The object, or kBusy while a store thread finds out whether (and how large) it is stored:
   // the request loop never waits for the store, even for metadata.
   int lookup(const ObjectId &id, Object *&out);
-  Object &entry(const ObjectId &id);  // the entry, statted or not; queues a stat job if needed
+  // The entry, statted or not; queues a stat job if needed (queueStat false: the caller queues a
+  // job that stats it).
+  Object &entry(const ObjectId &id, bool queueStat = true);
   // The error of a failed stat job (the entry is forgotten if nothing holds it).
   int takeStatError(Object &obj);
   // The segment at segOffset; a missing one is loaded by a store job (kBusy) unless the caller
@@ -227,6 +287,14 @@ class SegmentCache {
   void jobDone(Object &obj, StoreJob &job, int ret);
   void snapshotCow(Object &dst, StoreJob &job);  // pins what the cow job writes
   void cowDone(Object &dst, StoreJob &job, int ret);
+  // The namespace's jobs (segment_cache_namespace.cc).
+  void statDone(Object &obj, StoreJob &job, int ret);
+  void deleteDone(Object &obj, StoreJob &job, int ret);
+  void fillStat(proto::ObjectStat &out, const ObjectId &id, bool stored, int64_t storedSize) const;
+  void dropDrains(Object &obj);  // takes the object out of the write-behind queues
+  // At start: a delete cut off by a crash is completed (the store object removed, the
+  // tombstoned records dropped from `found`), or, when the store refuses, undone.
+  void completeDelete(const Tombstone &t, std::vector<RecoveredSegment> &found);
   void markClean(Segment &seg);
   uint64_t reportUnwritten(const char *why);
   void drop(Segment *seg);

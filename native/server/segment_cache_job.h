@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "server/segment_cache.h"
@@ -13,7 +14,7 @@ namespace server {
 // flush picks its dirty segments when it starts, so that it covers every write acknowledged
 // before it was asked for.
 struct SegmentCache::StoreJob {
-  enum class Kind { Stat, Create, Load, Spill, Flush, Cow, Restore } kind;
+  enum class Kind { Stat, Create, Load, Spill, Flush, Cow, Restore, Report, Delete } kind;
   ObjectId cowSrc;        // Cow: the source (the job runs on the destination's queue)
   bool cowWhole = false;  // Cow: the whole object (else offset/size)
   uint64_t cowSrcSize = 0;  // Cow: the source's logical size when the job started
@@ -34,6 +35,23 @@ struct SegmentCache::StoreJob {
   };
   std::vector<Write> writes;  // snapshot taken when the job starts (Cow: the destination's)
   std::vector<Write> cowOverlay;  // Cow: the source's dirty bytes, written over the copy
+  // Kinds added since carry their own struct (one type per kind).
+  std::unique_ptr<StatJob> report;  // Report
+  std::unique_ptr<DeleteJob> del;   // Delete
+};
+
+// A stat request: the store's lookup (filled on the store thread) and the reply.
+struct SegmentCache::StatJob {
+  StatDone done;
+  int found = 0;
+  int64_t size = 0;
+};
+
+// A delete: its tombstone (durable memory) and the segments it holds (pinned: never evicted,
+// so never spilled back, while the store object goes). The reply is the job's done.
+struct SegmentCache::DeleteJob {
+  int tombstone = -1;
+  std::vector<Segment *> held;
 };
 
 }  // namespace server

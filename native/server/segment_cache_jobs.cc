@@ -55,6 +55,14 @@ void SegmentCache::startNextJob(Object &obj) {
     };
   } else if (job->kind == StoreJob::Kind::Create) {
     work = [&store, id] { return store.create(id); };
+  } else if (job->kind == StoreJob::Kind::Report) {
+    StatJob *st = job->report.get();
+    work = [&store, id, st] {
+      st->found = store.probe(id, st->size);
+      return st->found < 0 ? st->found : 0;
+    };
+  } else if (job->kind == StoreJob::Kind::Delete) {
+    work = [&store, id] { return store.remove(id); };
   } else if (job->kind == StoreJob::Kind::Cow) {
     snapshotCow(obj, *job);
     std::vector<StoreJob::Write> before = job->writes, overlay = job->cowOverlay;
@@ -138,6 +146,10 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
     }
   } else if (job.kind == StoreJob::Kind::Create) {
     if (ret == 0) obj.known = true;
+  } else if (job.kind == StoreJob::Kind::Report) {
+    statDone(obj, job, ret);
+  } else if (job.kind == StoreJob::Kind::Delete) {
+    deleteDone(obj, job, ret);
   } else if (job.kind == StoreJob::Kind::Restore) {
     Segment *seg = job.load;
     if (ret < 0) {
@@ -153,9 +165,9 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
     unpin.push_back(seg);
   } else if (job.kind == StoreJob::Kind::Load) {
     Segment *seg = job.load;
-    seg->loading = false;
     seg->awaitingReader = ret == 0;
     seg->loadedAt = std::chrono::steady_clock::now();
+    if (!seg->detached()) seg->moveTo(ret == 0 ? Fill::Loaded : Fill::LoadFailed);  // detached: dropped meanwhile
     if (ret < 0) {
       seg->loadError = ret;
       log(LOG_WARN, "cache", "cannot load a segment from the store: %s", strerror(-ret));
@@ -165,7 +177,7 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
     uint64_t written = 0;
     for (const StoreJob::Write &w : job.writes) {
       // Cleared only if no write landed meanwhile: a later write keeps the segment dirty.
-      if (ret == 0 && w.seg->gen == w.gen && !w.seg->detached) markClean(*w.seg);
+      if (ret == 0 && w.seg->gen == w.gen && !w.seg->detached()) markClean(*w.seg);
       written += w.len;
     }
     unpin = job.segs;  // one pin per segment (a segment may have several writes)
@@ -217,7 +229,7 @@ void SegmentCache::dirtyWrites(Segment *seg, uint64_t objSize, StoreJob &job) {
   uint64_t valid = objSize - std::min(objSize, seg->offset);
   uint64_t b = seg->dirtyBegin, e = std::min<uint64_t>(seg->dirtyEnd, valid);
   size_t before = job.writes.size();
-  if (seg->dirty() && !seg->detached && e > b) {
+  if (seg->dirty() && !seg->detached() && e > b) {
     // Ranges held by in-place writes hold bytes in flight (or a failed transfer's, until
     // restored): the store keeps its bytes there, which a failed write's restore reads back.
     std::vector<std::pair<uint32_t, uint32_t>> held = seg->held;
@@ -398,6 +410,7 @@ int SegmentCache::cow(const ObjectId &src, const ObjectId &dst, bool allowExist,
   if (!exists(src)) return -ENOENT;
   if (!allowExist && exists(dst)) return -EEXIST;
   Object &d = entry(dst);
+  entry(src).cowReaders++;  // a delete of the source waits for the copy
   std::unique_ptr<StoreJob> job(new StoreJob);
   job->kind = StoreJob::Kind::Cow;
   job->cowSrc = src;
@@ -447,6 +460,11 @@ void SegmentCache::snapshotCow(Object &dst, StoreJob &job) {
 
 void SegmentCache::cowDone(Object &dst, StoreJob &job, int ret) {
   dst.cowing = false;
+  auto src = objects_.find(job.cowSrc);
+  if (src != objects_.end()) {
+    src->second.cowReaders--;
+    idle_.push_back(job.cowSrc);
+  }
   if (ret < 0) {
     log(LOG_WARN, "cache", "cow %llx:%llx -> %llx:%llx failed: %s", (unsigned long long)job.cowSrc.high,
         (unsigned long long)job.cowSrc.low, (unsigned long long)dst.id.high, (unsigned long long)dst.id.low,

@@ -58,58 +58,35 @@ AnonymousSegmentMemory::AnonymousSegmentMemory(fabric::Transport &transport, siz
   for (size_t i = slots; i-- > 0;) free_.push_back((uint32_t)i);
   limitSlots_ = std::min<uint64_t>(slots, limit / segmentSize);
   aheadSlots_ = std::min<uint64_t>(limitSlots_, prefault / segmentSize);
-  if (aheadSlots_ > 0) prefaulter_ = std::thread([this] { prefaultInBackground(); });
+  if (aheadSlots_ > 0) startPrefault();
 }
 
 AnonymousSegmentMemory::~AnonymousSegmentMemory() {
-  stopPrefault_ = true;
-  prefaultWake_.notify_all();
-  if (prefaulter_.joinable()) prefaulter_.join();
+  prefaulter_.stop();
   munmap(base_, segmentSize_ * slots_);
 }
 
-// A first touch of memory costs far more than the network moving data into it (measured on a
-// 2-vCPU VM: 0.2 GB/s for pages the VM never used, 5 GB/s for recycled ones, against 2.7 GB/s
-// of RMA): fault the kept slots in now, at low priority (nice 10), so that a checkpoint does not. Racing
-// the loop is harmless: populating a page already written leaves it as it is, and kept slots are
-// never given back. Allocation takes low slots first, the ones populated first.
-void AnonymousSegmentMemory::prefaultInBackground() {
-  ioc::nameThisThread("ioc-prefault");
-  lowerPrefaultPriority();
-  auto start = std::chrono::steady_clock::now();
-  const size_t step = std::max<size_t>(1, kPrefaultStep / segmentSize_);
-  bool reported = false;
-  while (!stopPrefault_) {
-    size_t target = std::min(limitSlots_, inUseEnd_.load() + aheadSlots_);
-    size_t kept = keptSlots_.load();
-    // Only while no request moved data for a moment: faulting memory in beside a burst (or the
-    // reads that follow it) slows the transfer (on a VM the pages' first touch also costs the
-    // host), low priority or not.
+// Kept ahead of the highest slot in use; only while no request moved data for a moment:
+// faulting memory in beside a burst (or the reads that follow it) slows the transfer (on a VM
+// the pages' first touch also costs the host), low priority or not. Kept slots are never given
+// back, and allocation takes low slots first, the ones populated first.
+void AnonymousSegmentMemory::startPrefault() {
+  Prefaulter::Plan plan;
+  plan.slotSize = segmentSize_;
+  plan.target = [this] { return std::min(limitSlots_, inUseEnd_.load() + aheadSlots_); };
+  plan.mayWork = [this] {
     auto sinceUse = std::chrono::steady_clock::now().time_since_epoch().count() - lastUseAt_.load();
-    if (kept < target && sinceUse >= std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                         std::chrono::milliseconds(300)).count()) {
-      size_t n = std::min(step, target - kept);
-      populate(base_ + kept * segmentSize_, n * segmentSize_);
-      keptSlots_.store(kept + n);  // released from now on without giving their pages back
-      continue;
-    }
-    if (!reported) {
-      reported = true;
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      log(LOG_INFO, "cache", "%zu MiB of segment memory prefaulted in %.1f s (--prefault; kept that far ahead of use)",
-          (kept * segmentSize_) >> 20, secs);
-    }
-    // Woken when the slots in use come within `prefault` of the populated ones (or now and
-    // then: a wake-up may slip between the check and the wait).
-    std::unique_lock<std::mutex> lock(prefaultMu_);
-    if (kept < target) {
-      prefaultWake_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopPrefault_.load(); });
-      continue;
-    }
-    prefaultWake_.wait_for(lock, std::chrono::milliseconds(200), [&] {
-      return stopPrefault_ || std::min(limitSlots_, inUseEnd_.load() + aheadSlots_) > keptSlots_.load();
-    });
-  }
+    return sinceUse >= std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::milliseconds(300)).count();
+  };
+  plan.fill = [this](size_t first, size_t n) {
+    populate(base_ + first * segmentSize_, n * segmentSize_);
+    return true;
+  };
+  plan.reached = [this](size_t slots, double secs) {
+    log(LOG_INFO, "cache", "%zu MiB of segment memory prefaulted in %.1f s (--prefault; kept that far ahead of use)",
+        (slots * segmentSize_) >> 20, secs);
+  };
+  prefaulter_.start(std::move(plan));
 }
 
 int AnonymousSegmentMemory::allocate(SegmentSlot &out, bool populateNow, bool overwrite) {
@@ -120,7 +97,7 @@ int AnonymousSegmentMemory::allocate(SegmentSlot &out, bool populateNow, bool ov
   out.data = base_ + (size_t)i * segmentSize_;  // the request allocating it has called noteUse()
   if (aheadSlots_ > 0 && i + 1 > inUseEnd_.load()) {
     inUseEnd_.store(i + 1);
-    prefaultWake_.notify_one();  // the prefaulter keeps its distance
+    prefaulter_.wake();  // it keeps its distance
   }
   if (stale_[i]) {
     // A recycled slot: its pages are there; only its old bytes may need to go.
@@ -141,7 +118,7 @@ void AnonymousSegmentMemory::noteUse() {
 }
 
 void AnonymousSegmentMemory::release(const SegmentSlot &slot) {
-  if (slot.index < keptSlots_) {
+  if (slot.index < prefaulter_.populated()) {
     stale_[slot.index] = true;  // kept populated for the next segment
   } else {
     // Private anonymous pages: DONTNEED frees them and the slot reads as zeros again.

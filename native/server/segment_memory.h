@@ -4,6 +4,8 @@
 // pmem_pool.h), which also keeps a checksummed record per dirty slot for crash recovery.
 #pragma once
 
+#include <errno.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <atomic>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "fabric/fabric.h"
+#include "server/prefaulter.h"
 #include "fabric/protocol.h"
 
 namespace ioc {
@@ -53,6 +56,15 @@ struct RecoveredSegment {
   SegmentSlot slot;
   SegmentRecord record;
   uint64_t seq = 0;  // newer records have larger numbers
+};
+
+// A delete under way (durable memory): the object's records older than seq are dead, and its
+// store object is to be removed. Written before the delete touches anything, cleared once it is
+// complete; one found at start is a delete cut off by a crash, which the cache completes.
+struct Tombstone {
+  ObjectId id;
+  uint64_t seq = 0;
+  int slot = -1;  // where it is kept (for clearTombstone)
 };
 
 class SegmentMemory {
@@ -98,6 +110,13 @@ class SegmentMemory {
   }
   // Valid records found at start (corrupt ones are reported and their slots freed).
   virtual std::vector<RecoveredSegment> recover() { return {}; }
+  // Durably write a tombstone for id (numbered after every record written so far): its slot,
+  // or -EBUSY while every tombstone slot is taken (deletes under way), -ENOSYS without
+  // durable memory.
+  virtual int writeTombstone(const ObjectId &, uint64_t &seq) { return -ENOSYS; }
+  virtual void clearTombstone(int slot) {}
+  // Valid tombstones found at start (call after recover(); they stay until cleared).
+  virtual std::vector<Tombstone> recoverTombstones() { return {}; }
 };
 
 // Registers a mapping with libfabric lazily, one chunk of slots at a time, when the provider
@@ -136,21 +155,17 @@ class AnonymousSegmentMemory : public SegmentMemory {
   void noteUse() override;
 
  private:
-  void prefaultInBackground();
+  void startPrefault();
 
   size_t segmentSize_, slots_;
   size_t aheadSlots_ = 0, limitSlots_ = 0;  // prefault: this many beyond the highest in use, at most limitSlots_
-  std::atomic<size_t> keptSlots_{0};        // slots [0, keptSlots_) are populated and keep their pages
   std::atomic<size_t> inUseEnd_{0};         // 1 + the highest slot index handed out so far
   std::atomic<int64_t> lastUseAt_{0};       // steady_clock ticks of the last noteUse()
-  std::mutex prefaultMu_;
-  std::condition_variable prefaultWake_;
   char *base_ = nullptr;
   std::vector<uint32_t> free_;  // a stack: low indexes first, the last released on top
   std::vector<bool> stale_;     // kept slot still holding a dropped segment's bytes
   ChunkRegistrar mr_;
-  std::atomic<bool> stopPrefault_{false};
-  std::thread prefaulter_;
+  Prefaulter prefaulter_;  // slots [0, populated()) are populated and keep their pages
 };
 
 }  // namespace server

@@ -84,6 +84,20 @@ void limits(const uint8_t *data, size_t len) {
     ErrorMessage m;
     if (decodePayload(c, m) && m.message.size() > STRING_MAX) fail("string limit");
   }
+  {
+    Reader c = r;
+    ListRequest m;
+    if (decodePayload(c, m) && m.cursor.size() > ListRequest::CURSOR_MAX) fail("list cursor limit");
+  }
+}
+
+// Reply data (no header): a list page never holds more than MAX_ENTRIES entries nor a cursor
+// longer than CURSOR_MAX.
+void pageLimits(const uint8_t *data, size_t len) {
+  Reader r(data, len);
+  ListPage p;
+  if (decodePayload(r, p) && (p.entries.size() > ListPage::MAX_ENTRIES || p.next.size() > ListRequest::CURSOR_MAX))
+    fail("list page limits");
 }
 
 }  // namespace
@@ -102,8 +116,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len) {
   check<FirstClientMessage>(data, len, "FirstClientMessage round trip");
   check<ErrorMessage>(data, len, "ErrorMessage round trip");
   check<Ping>(data, len, "Ping round trip");
+  check<ObjectRequest>(data, len, "ObjectRequest round trip");
+  check<ListRequest>(data, len, "ListRequest round trip");
   checkRaw<TcpHandshake>(data, len, "TcpHandshake round trip");
+  checkRaw<ObjectStat>(data, len, "ObjectStat round trip");
+  checkRaw<ListPage>(data, len, "ListPage round trip");
   limits(data, len);
+  pageLimits(data, len);
   uint64_t type = 0;
   if (len >= 8) memcpy(&type, data, 8);
   if (!msgTypeName(type)) fail("msgTypeName");
@@ -184,6 +203,34 @@ std::vector<std::vector<uint8_t>> seeds() {
   p.eagerSize = 8;
   p.data = bytes;
   add(PING, p);
+  ObjectRequest orq;
+  orq.objectId.high = 10;
+  orq.objectId.low = 20;
+  add(OBJ_STAT, orq);
+  add(OBJ_DELETE, orq);
+  ListRequest lr;
+  lr.cursor = "s:1efce248700a9a17";
+  lr.filterHigh = true;
+  lr.high = 10;
+  lr.maxEntries = 100;
+  add(OBJ_LIST, lr);
+  auto raw = [&](auto &&payload) {
+    std::vector<uint8_t> b(MSG_BUFFER_SIZE);
+    Writer pw(b.data(), b.size());
+    payload.encode(pw);
+    b.resize(pw.size());
+    out.push_back(b);
+  };
+  ObjectStat os;
+  os.objectId = orq.objectId;
+  os.size = 4096;
+  os.storedBytes = 100;
+  os.stored = true;
+  raw(os);
+  ListPage lp;
+  lp.next = "c:000000000000000a0000000000000014";
+  lp.entries.assign(3, os);
+  raw(lp);
   TcpHandshake th;
   th.clientId = 3;
   th.clientKey = 0x1234;

@@ -5,7 +5,8 @@
 //       then bit flips, truncations, extensions, wrong ids/keys/types) over libfabric, with a
 //       PING/PONG sync point every 64 messages that must be answered; meanwhile a thread opens
 //       --tcp-junk connections to the TCP side channel (PORT+1) and writes random bytes.
-//       Then checks that a fresh, well-behaved connection still writes and reads correctly.
+//       Then checks that a fresh, well-behaved connection still writes, reads, stats, lists and
+//       deletes correctly.
 //       Prints "fuzz sent=... replies=... pings=... tcp=..." and "check ok"; exit 0 on success.
 //   iocatcher-live-fuzz IP PORT case NAME
 //       Sends one deliberately bad request and prints "status=<n> reply=<TYPE>" (or
@@ -273,7 +274,8 @@ int replyStatus(const Message &m) {
 const uint64_t kTypes[] = {CONNECT_INIT, ASSIGN_ID, BAD_AUTH, FATAL_ERROR, 4,        PING,     PONG,
                            OBJ_READ,     OBJ_WRITE, READ_WRITE_ACK, FLUSH, FLUSH_ACK, CREATE,  CREATE_ACK,
                            RANGE_REGISTER, RANGE_REGISTER_ACK, RANGE_UNREGISTER, RANGE_UNREGISTER_ACK, COW,
-                           COW_ACK, 12, 99, 113, 1000, ~0ull};
+                           COW_ACK, OBJ_STAT, OBJ_STAT_ACK, OBJ_LIST, OBJ_LIST_ACK, OBJ_DELETE,
+                           OBJ_DELETE_ACK, 12, 99, 119, 1000, ~0ull};
 
 struct Fuzzer {
   RawClient &c;
@@ -359,6 +361,28 @@ struct Fuzzer {
         m.allowExist = rng() % 2;
         m.rangeOffset = offset();
         m.rangeSize = rng() % 2 ? 0 : size() % (8 << 20);
+        return build(h, m);
+      }
+      case OBJ_STAT:
+      case OBJ_DELETE: {
+        ObjectRequest m;
+        m.objectId = oid();
+        return build(h, m);
+      }
+      case OBJ_LIST: {
+        // Cursors of both phases, made up ones, and junk.
+        ListRequest m;
+        char cur[48];
+        switch (rng() % 5) {
+          case 0: break;
+          case 1: snprintf(cur, sizeof cur, "c:%016llx%016llx", (unsigned long long)rng(), (unsigned long long)rng()); m.cursor = cur; break;
+          case 2: snprintf(cur, sizeof cur, "s:%llx", (unsigned long long)(rng() >> (rng() % 64))); m.cursor = cur; break;
+          case 3: m.cursor = "s:"; break;
+          default: m.cursor.assign(rng() % (ListRequest::CURSOR_MAX + 1), (char)('a' + rng() % 26));
+        }
+        m.filterHigh = rng() % 2;
+        m.high = rng() % 2 ? 0x46555a5a : (int64_t)rng();
+        m.maxEntries = (uint32_t)pick({0, 1, 7, ListPage::MAX_ENTRIES, ListPage::MAX_ENTRIES + 1, ~0u});
         return build(h, m);
       }
       case PING: {
@@ -545,6 +569,16 @@ bool checkServer(const std::string &ip, const std::string &port, std::string &wh
   p.eagerSize = 100;
   p.data = small.data();
   if (!expect(build(c.header(PING), p), PONG, 0, "ping")) return false;
+  // The namespace: the object is there, a listing page answers, the delete takes it away.
+  ObjectRequest o;
+  o.objectId = id;
+  if (!expect(build(c.header(OBJ_STAT), o), OBJ_STAT_ACK, 0, "stat")) return false;
+  ListRequest l;
+  l.filterHigh = true;
+  l.high = id.high;
+  if (!expect(build(c.header(OBJ_LIST), l), OBJ_LIST_ACK, 0, "list")) return false;
+  if (!expect(build(c.header(OBJ_DELETE), o), OBJ_DELETE_ACK, 0, "delete")) return false;
+  if (!expect(build(c.header(OBJ_STAT), o), OBJ_STAT_ACK, -ENOENT, "stat after the delete")) return false;
   return true;
 }
 
