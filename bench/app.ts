@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { promisify } from 'util';
 import { ummap } from '../src';
-import { addon } from '../src/native';
+import { testHooks } from '../src/native';
 import {
   cClient, costRow, cpuSeconds, GiB, infoRow, log, median, MiB, num, pairedRepetitions, pairedRow, repetitions, sizeLabel, withServer,
 } from './common';
@@ -46,7 +46,7 @@ export async function runFirstTouch(quick: boolean): Promise<void> {
   const group = `first touch over ioc (${sizeLabel(size)})`;
   log(`${group}: bulk UFFDIO_COPY, 1 MiB chunks`);
   let bulk = 0;
-  for (let i = 0; i < 2; i++) bulk = Math.max(bulk, size / addon().umapBenchBulkCopy(size, MiB) / 1e9);
+  for (let i = 0; i < 2; i++) bulk = Math.max(bulk, size / testHooks().umapBenchBulkCopy(size, MiB) / 1e9);
   // Like the other cold rows: on several fresh servers, each first touch paired with the C
   // client's reads on the same server just before (one sample moved by 30% here).
   const reps = pairedRepetitions(quick);

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { monitorEventLoopDelay } from 'perf_hooks';
-import { addon } from '../src/native';
+import { testHooks } from '../src/native';
 import { dropMemStore, Mapping, ummap, ummapSupport } from '../src/ummap';
 import type { DirtyTrackingMode } from '../src/ummap';
 import { clientReadGbps, ummapIocFirstTouch } from './ioc_first_touch';
@@ -60,9 +60,9 @@ function tmpfsBaseline(log: (s: string) => void): number {
   fs.closeSync(fd);
   try {
     const rate = best(() => {
-      const buffer = addon().umapBenchMapFile(file, GiB);
+      const buffer = testHooks().umapBenchMapFile(file, GiB);
       const seconds = scan(buffer);
-      addon().umapBenchUnmapFile(buffer);
+      testHooks().umapBenchUnmapFile(buffer);
       return gbps(GiB, seconds);
     });
     log(`  kernel mmap of ${file}: ${rate.toFixed(2)} GB/s`);
@@ -221,7 +221,7 @@ export async function runUmapBench(log: (s: string) => void, opts: { server?: st
   try {
     log('ummap: filling a 1 GiB mem store...');
     fillStore();
-    const bulk = best(() => gbps(GiB, addon().umapBenchBulkCopy(GiB, 2 * MiB)));
+    const bulk = best(() => gbps(GiB, testHooks().umapBenchBulkCopy(GiB, 2 * MiB)));
     log(`  bulk UFFDIO_COPY: ${bulk.toFixed(2)} GB/s`);
     results.push({ name: 'bulk UFFDIO_COPY, 2 MiB chunks (1 GiB)', value: bulk, unit: 'GB/s' });
     const kernel = tmpfsBaseline(log);

@@ -1,22 +1,25 @@
 #!/usr/bin/env node
 // npm pack / npm publish: builds the shipped TypeScript (tsconfig.build.json: src and examples,
-// not the tests or benches) and copies the native binaries of this machine's build into
-// prebuilds/<platform>-<arch>, which scripts/install.js uses instead of compiling.
-// Run after the README's setup (bash scripts/setup.sh), which builds them.
+// not the tests or benches), makes the release build of the native binaries
+// (scripts/release-build.js: no failpoints or test exports, unlike the test build that setup.sh
+// makes in build/) and copies them into prebuilds/<platform>-<arch>, which scripts/install.js
+// uses instead of compiling. Run after the README's setup (bash scripts/setup.sh).
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 
 const root = path.resolve(__dirname, '..');
-const release = path.join(root, 'build', 'Release');
+const release = path.join(root, 'build-release', 'Release');
 const dest = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
 // The client-bench tool finds the library by its soname next to itself (RPATH $ORIGIN).
 const files = ['iocatcher.node', 'iocatcher-serverd', 'iocatcher-client-bench', 'libiocatcher-client.so.0'];
 
+const built = spawnSync(process.execPath, [path.join(__dirname, 'release-build.js')], { stdio: ['ignore', 'ignore', 'inherit'] });
+if (built.status !== 0) process.exit(built.status ?? 1);
 const missing = files.filter((f) => !fs.existsSync(path.join(release, f)));
 if (missing.length) {
-  process.stderr.write(`iocatcher prepack: ${missing.join(', ')} not built in ${release}; run first: bash scripts/setup.sh\n`);
+  process.stderr.write(`iocatcher prepack: ${missing.join(', ')} not built in ${release}\n`);
   process.exit(1);
 }
 const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });

@@ -42,7 +42,8 @@ npx --no-install tsc -p tsconfig.json
 # The daemon's option header and the docs' option reference, from the option table (compiled
 # just above) when it changed: the native build uses the header.
 node scripts/gen-options.js
-# IOC_BUILD_TOOLS: the test, fuzz and benchmark tools too (a consumer's npm install skips them).
+# IOC_BUILD_TOOLS: a test build: the test, fuzz and benchmark tools, the failpoints and the
+# addon's test exports too (a consumer's npm install and the prebuilt binaries have none).
 npx --no-install cmake-js compile --log-level error --CDIOC_BUILD_TOOLS=ON >/tmp/iocatcher-native-build.log 2>&1 || {
   cat /tmp/iocatcher-native-build.log >&2
   echo "setup: native build failed" >&2

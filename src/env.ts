@@ -16,9 +16,9 @@ export const CLIENT_NUMBER_VARIABLES: Record<string, { min: number; max: number;
 export const OTHER_VARIABLES = [
   'IOC_SERVER', 'IOC_CLIENT_DEBUG', 'IOC_CLIENT_TIMEOUT_MS', 'IOC_CLIENT_SPIN_US', 'IOC_DEBUG', 'IOC_CONFIG',
   'IOC_BUILD_DIR', 'IOC_DIST_DIR', 'IOC_FORCE_BUILD', 'IOC_EXIT_WITH_PARENT', 'IOC_CONTROL_FD', 'IOC_SERVER_SPIN_US',
-  'IOC_NO_LOOP_CALLS', 'IOC_UFFD_NO_WP_ASYNC', 'IOC_DATA_DIR', 'IOC_SETUP_CEPH', 'IOC_FULL_CI', 'IOC_KEEP_TMP',
+  'IOC_FAILPOINTS', 'IOC_UFFD_NO_WP_ASYNC', 'IOC_DATA_DIR', 'IOC_SETUP_CEPH', 'IOC_FULL_CI', 'IOC_KEEP_TMP',
   'IOC_SOAK', 'IOC_SOAK_SECONDS', 'IOC_SANITIZED', 'IOC_SKIP_RADOS', 'IOC_SKIP_PACK_TEST', 'IOC_ASAN_SPEC',
-  'IOC_METRICS_SCRAPE_TIMEOUT_MS', 'IOC_CLIENT_NO_FENCING', 'IOC_LONG_FAULTS', 'IOC_LONG_FAULTS_ROUNDS', 'IOC_LONG_FAULTS_SEED',
+  'IOC_METRICS_SCRAPE_TIMEOUT_MS', 'IOC_LONG_FAULTS', 'IOC_LONG_FAULTS_ROUNDS', 'IOC_LONG_FAULTS_SEED',
   'IOC_PARTITION_NO_FENCING',
 ];
 
@@ -61,13 +61,13 @@ export function closest(name: string, known: readonly string[]): { name: string;
 /**
  * Unknown IOC_* variables. One within two edits of a known name is a typo: IocError EINVAL naming
  * the known one. Others only return a warning (naming the closest known one), since scripts
- * around iocatcher may use the prefix too. IOC_TEST_* are the tests' fault-injection hooks.
+ * around iocatcher may use the prefix too. The tests' faults are all in IOC_FAILPOINTS (test builds).
  */
 export function checkEnvNames(env: NodeJS.ProcessEnv, known: readonly string[]): string[] {
   const warnings: string[] = [];
   const all = [...new Set([...known, ...OTHER_VARIABLES])];
   for (const name of Object.keys(env).sort()) {
-    if (!name.startsWith('IOC_') || name.startsWith('IOC_TEST_') || all.includes(name)) continue;
+    if (!name.startsWith('IOC_') || all.includes(name)) continue;
     const near = closest(name, all);
     if (near.distance <= 2) throw new IocError('EINVAL', `unknown environment variable ${name} (did you mean ${near.name}?)`);
     warnings.push(`ignoring unknown environment variable ${name} (closest known: ${near.name})`);

@@ -2,7 +2,8 @@
 // its own typed surface: src/client/native-types.ts and src/ummap/native-types.ts.
 import * as path from 'path';
 import type { NativeClientBinding } from './client/native-types';
-import type { NativeUmapBinding } from './ummap/native-types';
+import { IocError } from './errors';
+import type { NativeTestHooks, NativeUmapBinding } from './ummap/native-types';
 
 export type NativeAddon = NativeClientBinding & NativeUmapBinding;
 
@@ -65,4 +66,17 @@ export function addon(): NativeAddon {
     }
   }
   return cached;
+}
+
+/**
+ * The addon's test and bench exports (umapTest*, umapBench*). Compiled only into test builds
+ * (IOC_BUILD_TOOLS=ON, as bash scripts/setup.sh builds); IocError ENOTSUP in a release build.
+ */
+export function testHooks(): NativeTestHooks {
+  const a = addon() as NativeAddon & Partial<NativeTestHooks>;
+  if (typeof a.umapTestPauseWriteBack !== 'function') {
+    throw new IocError('ENOTSUP', `the native addon in ${nativeBuildDir} is a release build: test hooks are only in test builds ` +
+      '(IOC_BUILD_TOOLS=ON: bash scripts/setup.sh)');
+  }
+  return a as NativeAddon & NativeTestHooks;
 }

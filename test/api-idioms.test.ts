@@ -1,14 +1,15 @@
 // Node idioms of the public API against a real server: `await using` of clients and mappings,
-// AbortSignal on long calls (made long by the store-gate test hook, never by timing), any
+// AbortSignal on long calls (made long by the store gate failpoint, never by timing), any
 // ArrayBufferView as data, the id syntax shared with ummap, and error messages that name the
 // object, the range and the server.
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { IocClient, IocError, IocErrorCode, ummap } from '../src';
-import { addon } from '../src/native';
+import { testHooks } from '../src/native';
 import { parseUri } from '../src/ummap/uri';
 import { hex16, rejectsWithCode } from './helpers/assertions';
+import { failpoints } from './helpers/failpoints';
 import { run } from './helpers/run';
 import { pattern, repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
 
@@ -21,12 +22,12 @@ describe('api: Node idioms', function () {
   const store = tmpDir('ioc-idioms-');
   const gate = path.join(tmpDir('ioc-idioms-gate-'), 'hang');
   // An object that is in the store but not in the cache: its first read needs a store load,
-  // which blocks while the gate file exists (IOC_TEST_STORE_GATE).
+  // which blocks while the gate file exists (failpoint store.data_io=pause(GATE)).
   const stored = pattern(2 * MiB, 77);
   fs.writeFileSync(path.join(store, `${hex16(77)}-${hex16(1)}`), stored);
 
   before(async () => {
-    server = await startServer({ store, args: ['--segment-size', '1MB', '--max-object-size', '64MB'], env: { IOC_TEST_STORE_GATE: gate } });
+    server = await startServer({ store, args: ['--segment-size', '1MB', '--max-object-size', '64MB'], env: failpoints({ 'store.data_io': `pause(${gate})` }) });
     client = await IocClient.connect(server.address);
   });
   after(async () => {
@@ -148,16 +149,16 @@ describe('api: Node idioms', function () {
       new Uint8Array(m.buffer).fill(9);
       await rejectsWithCode(m.sync(0, undefined, { signal: AbortSignal.abort() }), 'ABORT_ERR');
       assert.equal(m.stats().writeBacks, 0, 'an already aborted sync copies and writes nothing');
-      addon().umapTestPauseWriteBack(1);
+      testHooks().umapTestPauseWriteBack(1);
       const ac = new AbortController();
       const sync = m.sync(0, undefined, { signal: ac.signal });
       try {
-        assert.ok(addon().umapTestWaitPaused(30000), 'the write-back reached the pause');
+        assert.ok(testHooks().umapTestWaitPaused(30000), 'the write-back reached the pause');
         ac.abort();
         const err = await rejectsWithCode(sync, 'ABORT_ERR');
         assert.match(err.message, /sync of bytes \[0, 4194304\) of mem:\/\/4MB: aborted/);
       } finally {
-        addon().umapTestReleaseWriteBack();
+        testHooks().umapTestReleaseWriteBack();
       }
       await m.sync();  // runs after the abandoned one (call order)
       assert.ok(m.stats().bytesWritten >= 4 * MiB);

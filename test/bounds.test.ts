@@ -2,7 +2,7 @@
 // (SIGBUS) within UMMAP_FAULT_TIMEOUT_MS + 1 s; a connect and a call (reconnect included) end
 // within the client timeout + 1 s, the configured timeout governing (12 s here, past the 10 s
 // that used to cap connects); a daemon whose store call never returns (a frozen file system:
-// uninterruptible, unlike the IOC_TEST_STORE_GATE hook whose wait a SIGKILL ends) exits after
+// uninterruptible, unlike the store.data_io=pause failpoint whose wait a SIGKILL ends) exits after
 // SIGTERM and --shutdown-timeout listing what it could not write, and its wrapper too.
 import { strict as assert } from 'assert';
 import { execFileSync, spawn } from 'child_process';

@@ -7,6 +7,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { IocClient } from '../src';
+import { failpoints } from './helpers/failpoints';
 import { waitForLog, withBound } from './helpers/faults';
 import { pattern, startServer, tmpDir } from './helpers/server';
 
@@ -53,7 +54,7 @@ describe('burst path: huge transfers, recycled cache memory, group commit', func
     // one (6th).
     const server = await startServer({
       args: ['--cache-size', '4MB', '--segment-size', '1MB', '--prefault', '4MB', '--write-behind', 'off'],
-      env: { IOC_TEST_HOLD_INPLACE: '6' },
+      env: failpoints({ 'server.hold_inplace_write': 'after(6)' }),
     });
     const client = await IocClient.connect(server.host, server.port);
     try {

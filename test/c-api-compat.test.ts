@@ -1,13 +1,16 @@
 // Issue 13 ("drop-in for the original's C ecosystem"): the header beside ummap-io-v2's, ranges
 // owned by the client handle (one TCP side channel per handle and server, as the original),
 // ioc_client_ping_pong, the original server's PONG and -1 statuses. Races are driven by server
-// test hooks (IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS), never by sleeps.
+// failpoints (server.hold_writes_until_unregisters), never by sleeps; the original server is
+// played by the persona failpoints server.original_ping, server.original_errors and
+// fabric.original_shm_name.
 import { strict as assert } from 'assert';
 import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { IocClient, ummap } from '../src';
 import { rejectsWithCode } from './helpers/assertions';
+import { failpoints } from './helpers/failpoints';
 import { compileCTest, waitForLog } from './helpers/faults';
 import { delta, freePort, scrape } from './helpers/ops';
 import { run } from './helpers/run';
@@ -56,7 +59,7 @@ describe('C API: drop-in for the original\'s C ecosystem (issue 13)', function (
       assert.match(header, new RegExp(`\\b${f}\\(`), `${f} is exported but not declared in the header`);
     }
     const vars = new Set<string>();
-    for (const dir of ['client', 'fabric']) {
+    for (const dir of ['client', 'fabric', 'common']) {
       for (const file of fs.readdirSync(path.join(repoRoot, 'native', dir))) {
         const src = fs.readFileSync(path.join(repoRoot, 'native', dir, file), 'utf8');
         for (const m of src.matchAll(/getenv\("(\w+)"\)/g)) vars.add(m[1]);
@@ -78,8 +81,8 @@ describe('C API: drop-in for the original\'s C ecosystem (issue 13)', function (
   });
 
   for (const original of [false, true]) {
-    it(`ioc_client_ping_pong with eager and RMA sizes, built beside ummap.h's typedef${original ? ', against a server that answers PING as the original (IOC_TEST_ORIGINAL_PING)' : ''}`, async () => {
-      const { s, pings } = await countingServer(original ? { IOC_TEST_ORIGINAL_PING: '1' } : {});
+    it(`ioc_client_ping_pong with eager and RMA sizes, built beside ummap.h's typedef${original ? ', against a server that answers PING as the original (server.original_ping)' : ''}`, async () => {
+      const { s, pings } = await countingServer(original ? failpoints({ 'server.original_ping': 'on' }) : {});
       const { stdout } = await run(compileCTest('header_compat'), ['127.0.0.1', String(s.port)],
         { env: { ...process.env, IOC_CLIENT_DEBUG: '1' } });
       assert.match(stdout, /c header compat ok/);
@@ -92,7 +95,7 @@ describe('C API: drop-in for the original\'s C ecosystem (issue 13)', function (
   }
 
   it('TS ping (eager and RMA) accepts the original\'s PONG (a plain Response)', async () => {
-    const { s, pings } = await countingServer({ IOC_TEST_ORIGINAL_PING: '1' });
+    const { s, pings } = await countingServer(failpoints({ 'server.original_ping': 'on' }));
     const c = await client(s);
     await c.ping();
     await c.ping(100);
@@ -111,7 +114,7 @@ describe('C API: drop-in for the original\'s C ecosystem (issue 13)', function (
   });
 
   it('iocatcher-client --mode ping runs ioc_client_ping_pong (eager + RMA), also against an original-style server', async () => {
-    for (const env of [{}, { IOC_TEST_ORIGINAL_PING: '1' }]) {
+    for (const env of [{}, failpoints({ 'server.original_ping': 'on' })]) {
       const { s, pings } = await countingServer(env);
       const { stdout } = await run(process.execPath, [path.join(repoRoot, 'bin', 'iocatcher-client.js'), '--mode', 'ping',
         '--eager', '100', '--rdma', '1M', '--count', '20', '--port', String(s.port), '127.0.0.1']);
@@ -123,7 +126,7 @@ describe('C API: drop-in for the original\'s C ecosystem (issue 13)', function (
   it('an original server\'s status -1 is EIO naming the request; our server\'s errno codes are kept', async () => {
     const args = ['--max-object-size', '1MB'];
     const ours = await client(await server({ args }));
-    const orig = await client(await server({ args, env: { IOC_TEST_ORIGINAL_ERRORS: '1' } }));
+    const orig = await client(await server({ args, env: failpoints({ 'server.original_errors': 'on' }) }));
     // Past --max-object-size: EFBIG from ours, -1 (no cause) from the original-style server.
     await rejectsWithCode(ours.read(7, 1, 2 * MiB, 4096), 'EFBIG');
     const e = await rejectsWithCode(orig.read(7, 1, 2 * MiB, 4096), 'EIO');
@@ -141,9 +144,10 @@ describe('C API: drop-in for the original\'s C ecosystem (issue 13)', function (
     await orig.ping(10);
   });
 
-  it('shm: the C client finds a server under the original\'s name (IOC_TEST_ORIGINAL_SHM_NAME) and under ours', async () => {
-    for (const env of [{ FI_PROVIDER: 'shm', IOC_TEST_ORIGINAL_SHM_NAME: '1' }, { FI_PROVIDER: 'shm' }]) {
-      const s = await server({ env });
+  it('shm: the C client finds a server under the original\'s name (fabric.original_shm_name) and under ours', async () => {
+    for (const original of [true, false]) {
+      const env = { FI_PROVIDER: 'shm' };
+      const s = await server({ env: { ...env, ...(original ? failpoints({ 'fabric.original_shm_name': 'on' }) : {}) } });
       assert.match(s.logs(), /provider=shm/);
       const { stdout } = await run(compileCTest('roundtrip'), ['127.0.0.1', String(s.port)], { env: { ...process.env, ...env } });
       assert.match(stdout, /provider: shm/);
@@ -154,7 +158,7 @@ describe('C API: drop-in for the original\'s C ecosystem (issue 13)', function (
   it('C: ranges registered while large writes hold connections are unregistered from other threads (other connections): all 0; a killed client\'s ranges are released', async () => {
     const metrics = `127.0.0.1:${await freePort()}`;
     const s = await server({ args: ['--verbose=server', '--metrics', metrics, '--stats-interval', '0'],
-      env: { IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS: '4' } });
+      env: failpoints({ 'server.hold_writes_until_unregisters': 'value(4)' }) });
     const exe = compileCTest('shared_ranges');
     const child = spawn(exe, ['127.0.0.1', String(s.port), '31'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, IOC_CLIENT_DEBUG: '1' } });
     children.push(child);

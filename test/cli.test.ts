@@ -81,9 +81,11 @@ describe('command lines', function () {
     usageError(cli('iocatcher-server', ['--config', file, '127.0.0.1']), /unknown option 'cache-sise' \(did you mean 'cache-size'\?\)/);
     fs.writeFileSync(file, JSON.stringify({ noAuth: 'maybe' }));
     usageError(cli('iocatcher-server', ['--config', file, '127.0.0.1']), /'no-auth' takes true or false, got "maybe"/);
-    const warnings = checkEnvNames({ IOC_SOMETHING_ELSE_ENTIRELY: '1', IOC_TEST_NO_ECHO: '1', IOC_PORT: '1', PATH: '/bin' }, ['IOC_PORT']);
+    const warnings = checkEnvNames({ IOC_SOMETHING_ELSE_ENTIRELY: '1', IOC_FAILPOINTS: 'server.no_echo=on', IOC_PORT: '1', PATH: '/bin' }, ['IOC_PORT']);
     assert.equal(warnings.length, 1);
     assert.match(warnings[0], /^ignoring unknown environment variable IOC_SOMETHING_ELSE_ENTIRELY \(closest known: IOC_\w+\)$/);
+    // The old per-hook variables are gone (failpoints replaced them): no longer exempt.
+    assert.match(checkEnvNames({ IOC_TEST_NO_ECHO: '1' }, ['IOC_PORT'])[0], /^ignoring unknown environment variable IOC_TEST_NO_ECHO /);
   });
 
   it('IOC_CLIENT_TIMEOUT_MS=abc: IocError EINVAL from the TS API, exit 2 from iocatcher-client and iocatcher', async () => {

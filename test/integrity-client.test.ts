@@ -4,6 +4,7 @@ import { strict as assert } from 'assert';
 import { spawn } from 'child_process';
 import * as path from 'path';
 import { IocClient } from '../src';
+import { failpoints } from './helpers/failpoints';
 import { compileCTest, restartServer, waitFor } from './helpers/faults';
 import { rejectsWithCode } from './helpers/assertions';
 import { run } from './helpers/run';
@@ -73,7 +74,7 @@ describe('integrity (client): replies matched to their requests', function () {
   });
 
   it('a stale reply (every reply sent twice) is discarded: TS and C clients get their own answers', async () => {
-    const { server, client } = await start({ env: { IOC_TEST_DUPLICATE_REPLIES: '1' } });
+    const { server, client } = await start({ env: failpoints({ 'server.duplicate_replies': 'on' }) });
     const objects = 16;
     await writeObjects(client, 12, objects);
     assert.equal(await readAndCheck(client, 12, shuffled(objects, 6), 1), objects * 6);
@@ -94,12 +95,12 @@ describe('integrity (client): replies matched to their requests', function () {
     assert.ok(discarded >= 16 + 128 - 1, `${discarded} duplicates discarded, expected one per call but maybe the last`);
   });
 
-  // IOC_TEST_NO_ECHO: ignores the trailer and never echoes, as the original server.
-  // IOC_TEST_NO_TRAILER: refuses it (-EINVAL, trailing bytes), as iocatcher-ts servers before it:
+  // server.no_echo: ignores the trailer and never echoes, as the original server.
+  // server.no_trailer: refuses it (-EINVAL, trailing bytes), as iocatcher-ts servers before it:
   // each connection then sends its request again without, and no trailer from then on.
-  for (const hook of ['IOC_TEST_NO_ECHO', 'IOC_TEST_NO_TRAILER']) {
-    it(`a server that does not echo (${hook}): TS and C clients work as before`, async () => {
-      const { server, client } = await start({ env: { [hook]: '1' } });
+  for (const persona of ['server.no_echo', 'server.no_trailer']) {
+    it(`a server that does not echo (${persona}): TS and C clients work as before`, async () => {
+      const { server, client } = await start({ env: failpoints({ [persona]: 'on' }) });
       await writeObjects(client, 13, 8);
       assert.equal(await readAndCheck(client, 13, shuffled(8, 4), 4), 32);
       await client.create(13, 100);

@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { IocClient, IocError } from '../src';
+import { failpoints } from './helpers/failpoints';
 import { compileCTest, cpuShare, killProcess, spawnUntilReady, stopProcess } from './helpers/faults';
 import { buildDir, repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
 
@@ -151,10 +152,10 @@ describe('integrity: the server loop never hangs', function () {
 
   it('SIGTERM with large RMA writes and reads in flight exits 0, 10 times in a row', async () => {
     // Before: ~4 in 10 such SIGTERMs ended in SIGSEGV in ~Transport after "stopped" (exit 1).
-    // The server's hook sends it SIGTERM itself once 60 RMA ops were posted: transfers are in
-    // flight at that moment, whatever the timing.
+    // The server's failpoint sends it SIGTERM itself once 60 RMA ops were posted: transfers are
+    // in flight at that moment, whatever the timing.
     for (let round = 0; round < 10; round++) {
-      const server = await startServer({ env: { IOC_TEST_SIGTERM_AT_RMA: '60' } });
+      const server = await startServer({ env: failpoints({ 'server.rma_posted': 'after(60):sigterm' }) });
       servers.push(server);
       const loads = [0, 1, 2].map(() => {
         const child = spawn(loadLoop(), [server.host, String(server.port), String(4 << 20), '4', 'rw'], { stdio: 'ignore' });
@@ -176,9 +177,9 @@ describe('integrity: the server loop never hangs', function () {
   it('SIGTERM with RMA transfers that can never complete (a client that does not progress) exits 0, 4 times', async () => {
     // Closing the endpoint with such an operation posted crashed libfabric 1.17 (SIGSEGV in
     // fi_close, 3 of 6 runs): the server now waits at most 2 s, abandons the transfer, and exits
-    // without the fabric teardown. Its hook sends it SIGTERM once that write's RMA ops are posted.
+    // without the fabric teardown. Its failpoint sends it SIGTERM once that write's RMA ops are posted.
     for (let round = 0; round < 4; round++) {
-      const server = await startServer({ env: { IOC_TEST_SIGTERM_AT_RMA: '1' } });
+      const server = await startServer({ env: failpoints({ 'server.rma_posted': 'after(1):sigterm' }) });
       servers.push(server);
       const start = Date.now();
       const stalled = spawn(path.join(buildDir, 'iocatcher-live-fuzz'), ['127.0.0.1', String(server.port), 'case', 'stalled-write'],

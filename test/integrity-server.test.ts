@@ -1,13 +1,14 @@
 // Issue 11, data integrity on the server's write path: a writer dying in the middle of an
 // in-place transfer beside another writer, a hung store, a full store under a small cache,
-// and a shutdown bounded by --shutdown-timeout. Races are driven by server test hooks
-// (IOC_TEST_HOLD_INPLACE, IOC_TEST_STORE_GATE), never by sleeps.
+// and a shutdown bounded by --shutdown-timeout. Races are driven by server failpoints
+// (server.hold_inplace_write, store.data_io=pause(GATE)), never by sleeps.
 import { strict as assert } from 'assert';
 import { execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { IocClient, IocError } from '../src';
 import { hex16 } from './helpers/assertions';
+import { failpoints } from './helpers/failpoints';
 import { pattern, startServer, tmpDir } from './helpers/server';
 import { waitFor, waitForLog, withBound } from './helpers/faults';
 
@@ -18,7 +19,7 @@ describe('integrity: server write path', function () {
   this.timeout(120000);
 
   it('a writer killed during an in-place write: another client\'s writes to the same segments wait, are acknowledged and kept; the dead writer\'s bytes are gone', async () => {
-    const server = await startServer({ args: ['--segment-size', '1MB'], env: { IOC_TEST_HOLD_INPLACE: '2' } });  // the first in-place write is ours
+    const server = await startServer({ args: ['--segment-size', '1MB'], env: failpoints({ 'server.hold_inplace_write': 'after(2)' }) });  // the first in-place write is ours
     const client = await IocClient.connect(server.host, server.port);
     const SIZE = 4 * MiB;
     const oldData = pattern(SIZE, 11);
@@ -68,7 +69,7 @@ describe('integrity: server write path', function () {
 
   it('a hung store stalls only the requests that need it: cached reads, pings, new clients and new objects are served; the flush completes once the store answers', async () => {
     const gate = path.join(tmpDir('ioc-gate-'), 'hang');
-    const server = await startServer({ args: ['--segment-size', '1MB'], env: { IOC_TEST_STORE_GATE: gate } });
+    const server = await startServer({ args: ['--segment-size', '1MB'], env: failpoints({ 'store.data_io': `pause(${gate})` }) });
     const a = await IocClient.connect(server.host, server.port);
     const data = pattern(2 * MiB, 21);
     try {
@@ -96,7 +97,7 @@ describe('integrity: server write path', function () {
 
   it('cow runs on the store threads: with a hung store other clients are served; the copy keeps cached dirty bytes of both sides', async () => {
     const gate = path.join(tmpDir('ioc-gate-'), 'hang');
-    const server = await startServer({ args: ['--segment-size', '1MB', '--write-behind', 'off'], env: { IOC_TEST_STORE_GATE: gate } });
+    const server = await startServer({ args: ['--segment-size', '1MB', '--write-behind', 'off'], env: failpoints({ 'store.data_io': `pause(${gate})` }) });
     const a = await IocClient.connect(server.host, server.port);
     const SIZE = 3 * MiB;
     const src = pattern(SIZE, 61), dst = pattern(SIZE, 62);
@@ -133,7 +134,7 @@ describe('integrity: server write path', function () {
     const store = tmpDir('ioc-store-');
     const pool = tmpDir('ioc-pool-');
     const args = ['--segment-size', '1MB', '--shutdown-timeout', '2', '--write-behind', 'off', ...(durable ? ['--nvdimm', pool] : [])];
-    const server = await startServer({ store, args, env: { IOC_TEST_STORE_GATE: gate } });
+    const server = await startServer({ store, args, env: failpoints({ 'store.data_io': `pause(${gate})` }) });
     const data = pattern(MiB + 5, 31);
     try {
       const c = await IocClient.connect(server.host, server.port);
@@ -169,7 +170,7 @@ describe('integrity: server write path', function () {
     // Whole segments (no store read needed): acknowledged into the pool while every store call
     // waits at the gate, so no drain can have finished before the SIGKILL.
     fs.writeFileSync(gate, '');
-    const server = await startServer({ store, args, env: { IOC_TEST_STORE_GATE: gate } });
+    const server = await startServer({ store, args, env: failpoints({ 'store.data_io': `pause(${gate})` }) });
     const data = pattern(2 * MiB, 41);
     const file = path.join(store, `${hex16(141)}-${hex16(1)}`);
     try {

@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { IocClient } from '../src';
 import { hex16 } from './helpers/assertions';
+import { failpoints } from './helpers/failpoints';
 import { waitFor, waitForLog } from './helpers/faults';
 import { namespaceStoreSuite, NamespaceFixture } from './helpers/namespace-suite';
 import { listAll, NsProbe } from './helpers/ns-probe';
@@ -65,7 +66,7 @@ describe('object namespace: the directory store\'s own', function () {
     const metrics = `127.0.0.1:${await freePort()}`;
     // The second in-place write (the first is the object's initial write) is held until its client goes.
     const server = await startServer({ args: ['--segment-size', '1MB', '--write-behind', 'off', '--metrics', metrics,
-      '--stats-interval', '0'], env: { IOC_TEST_HOLD_INPLACE: '2' } });
+      '--stats-interval', '0'], env: failpoints({ 'server.hold_inplace_write': 'after(2)' }) });
     const client = await IocClient.connect(server.host, server.port);
     const p = await NsProbe.open(server.host, server.port);
     const stats = async () => JSON.parse((await httpGet(`http://${metrics}/stats`)).body) as

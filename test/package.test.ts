@@ -5,11 +5,13 @@ import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { testOnlyStringsIn } from './helpers/release';
 import { run } from './helpers/run';
 import { buildDir, repoRoot, ServerHandle, startServer, tmpDir } from './helpers/server';
 
 // The npm pack test starts from a clean `git archive` of HEAD and runs the README's setup in it
-// (a full native build: ~2-3 min on 2 cores); not in the sanitizer pass (the same build again).
+// (a full native build: ~2-3 min on 2 cores), then npm pack makes the release build of the
+// prebuilt binaries (~2 min more); not in the sanitizer pass (the same builds again).
 // IOC_SKIP_PACK_TEST=1 skips it.
 const packEnabled = !process.env.IOC_SANITIZED && !process.env.IOC_SKIP_PACK_TEST;
 
@@ -37,7 +39,8 @@ describe('packaging', function () {
     assert.match(stdout, /c roundtrip ok/);
   });
 
-  (packEnabled ? it : it.skip)('npm pack of a clean git archive after the README setup: the tarball installs with an empty npm cache without compiling; ESM, CJS and strict-TS consumers work; internals are not importable', async () => {
+  (packEnabled ? it : it.skip)('npm pack of a clean git archive after the README setup: the tarball installs with an empty npm cache without compiling; its prebuilt binaries are release builds (no failpoints); ESM, CJS and strict-TS consumers work; internals are not importable', async function () {
+    this.timeout(1200000);
     const dir = tmpDir('ioc-pack-');
     const src = path.join(dir, 'src');
     fs.mkdirSync(src);
@@ -70,6 +73,10 @@ describe('packaging', function () {
     assert.equal(install.status, 0, install.stderr);
     assert.ok(!fs.existsSync(path.join(pkgDir, 'build', 'Release', 'iocatcher.node')), 'nothing compiled');
     assert.ok(!fs.existsSync(path.join(app, 'node_modules', 'cmake-js')), 'no cmake-js in a consumer');
+    // The prebuilt binaries are the release build: no failpoint, no test export in them.
+    for (const f of ['iocatcher.node', 'iocatcher-serverd', 'libiocatcher-client.so.0']) {
+      assert.deepEqual(testOnlyStringsIn(path.join(pkgDir, 'prebuilds', 'linux-x64', f)), [], `prebuilt ${f}`);
+    }
     const installed = fs.readdirSync(path.join(app, 'node_modules')).filter((n) => !n.startsWith('.'));
     assert.ok(installed.length < 30, `few dependencies: ${installed.join(' ')}`);
 

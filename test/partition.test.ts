@@ -7,6 +7,7 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { IocClient } from '../src';
+import { Failpoints, failpoints } from './helpers/failpoints';
 import { freePort, scrape } from './helpers/ops';
 import { cut, Direction, holdConnections, partitionSupport, PARTITION_HOST, removeAllPartitions, serverSockets } from './helpers/partition';
 import { continueProcess, stopProcess } from './helpers/faults';
@@ -77,7 +78,7 @@ async function writeUntilAcked(client: IocClient, high: number, low: number, off
  * applied W1, the range (and the store after a clean shutdown) must hold W2.
  */
 async function partitionRounds(rounds: Array<{ name: string; size: number; offset: number; low: number; inPlace: boolean }>,
-  env: NodeJS.ProcessEnv = {}): Promise<void> {
+  points: Failpoints = {}): Promise<void> {
   const metrics = `127.0.0.1:${await freePort()}`;
   // The RMA of large writes starts 300 ms after the server accepted them: the test cuts the
   // client -> server direction in between (server log line), so that the client's data
@@ -86,7 +87,7 @@ async function partitionRounds(rounds: Array<{ name: string; size: number; offse
     host: PARTITION_HOST,
     args: ['--metrics', metrics],
     // IOC_PARTITION_NO_FENCING=1 runs the server without fencing, to see this test catch the bug.
-    env: { IOC_TEST_DELAY_WRITE_RMA_MS: '300', ...env, ...noFencingEnv() },
+    env: failpoints({ 'server.before_write_rma': 'sleep(300)', ...points, ...noFencing() }),
   });
   const timeoutMs = 1500, partitionMs = 4000;
   const client = await IocClient.connect(PARTITION_HOST, server.port);
@@ -100,7 +101,7 @@ async function partitionRounds(rounds: Array<{ name: string; size: number; offse
       // Clean segments nobody holds: the write goes into the cache in place; else staged.
       if (r.inPlace) await client.flush(high, r.low, 0, 0);
       client.setTimeout(timeoutMs);
-      const delayLine = /test hook: RMA of a write of \d+ bytes at \d+ delayed/;
+      const delayLine = /failpoint server\.before_write_rma \(write of \d+ bytes at \d+\): sleep 300 ms/;
       const delaysBefore = countMatches(server.logs(), delayLine);
       let part;
       let w1call: Promise<number>;
@@ -155,9 +156,9 @@ async function partitionRounds(rounds: Array<{ name: string; size: number; offse
 }
 
 
-/** IOC_PARTITION_NO_FENCING=1: servers without fencing (IOC_TEST_NO_FENCING), to see the tests catch the bug. */
-function noFencingEnv(): NodeJS.ProcessEnv {
-  return process.env.IOC_PARTITION_NO_FENCING === '1' ? { IOC_TEST_NO_FENCING: '1' } : {};
+/** IOC_PARTITION_NO_FENCING=1: servers without fencing (server.no_fencing), to see the tests catch the bug. */
+function noFencing(): Failpoints {
+  return process.env.IOC_PARTITION_NO_FENCING === '1' ? { 'server.no_fencing': 'on' } : {};
 }
 
 describe('partitions and fencing (issue 26)', function () {
@@ -183,18 +184,18 @@ describe('partitions and fencing (issue 26)', function () {
   });
 
   it('a write whose RMA data arrives after its deadline is discarded on completion (staged, in place)', async function () {
-    // IOC_TEST_FENCE_NO_EXPIRY: the server does not answer the request at its deadline, so the
+    // server.fence_no_expiry: the server does not answer the request at its deadline, so the
     // late RMA completion itself meets the check before the copy / commit (finishRequest).
     await partitionRounds([
       { name: 'staged 512 KiB', size: 512 * KiB, offset: 777, low: 4, inPlace: false },
       { name: 'in place 2 MiB', size: 2 * MiB, offset: 0, low: 5, inPlace: true },
-    ], { IOC_TEST_FENCE_NO_EXPIRY: '1' });
+    ], { 'server.fence_no_expiry': 'on' });
   });
 
   it('writes held in the stopped server\'s socket buffers past their timeout are refused when it resumes', async function () {
     // No partition: the server is stopped (SIGSTOP), so the requests wait in its kernel's
     // socket buffers; the calls fail with ETIMEDOUT, then the server resumes and reads them.
-    const server = await startServer({ host: PARTITION_HOST, env: noFencingEnv() });
+    const server = await startServer({ host: PARTITION_HOST, env: failpoints(noFencing()) });
     const client = await IocClient.connect(PARTITION_HOST, server.port);
     const cases = [{ low: 1, size: 4 * KiB, offset: 100 }, { low: 2, size: 256 * KiB, offset: 5000 }];
     try {
@@ -323,7 +324,7 @@ function checkObject(content: Buffer, low: number, history: WriteRec[], where: s
 async function longChecker(rounds: number, seed: number): Promise<void> {
   const rand = rng(seed);
   const metrics = `127.0.0.1:${await freePort()}`;
-  const server = await startServer({ host: PARTITION_HOST, args: ['--metrics', metrics], env: noFencingEnv() });
+  const server = await startServer({ host: PARTITION_HOST, args: ['--metrics', metrics], env: failpoints(noFencing()) });
   const clients = [await IocClient.connect(PARTITION_HOST, server.port), await IocClient.connect(PARTITION_HOST, server.port)];
   const history: WriteRec[] = [];
   const lastRead = new Map<number, Buffer>();

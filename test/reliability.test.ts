@@ -5,6 +5,7 @@ import { strict as assert } from 'assert';
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { failpoints } from './helpers/failpoints';
 import { run } from './helpers/run';
 import { IocClient } from '../src';
 import { code, hex16 } from './helpers/assertions';
@@ -82,8 +83,8 @@ describe('faults', function () {
 
   it('a handshake left unanswered is retried on a new endpoint: connect still succeeds', async () => {
     // libfabric 1.17 (tcp;ofi_rxm) rarely loses the server's ASSIGN_ID on a connection made
-    // while the server accepts others; the server's test hook plays that loss twice.
-    const server = await startServer({ env: { IOC_TEST_UNANSWERED_CONNECTS: '2' } });
+    // while the server accepts others; the server's failpoint plays that loss twice.
+    const server = await startServer({ env: failpoints({ 'server.unanswered_connect': 'first(2)' }) });
     try {
       const client = await IocClient.connect(server.host, server.port);
       try {

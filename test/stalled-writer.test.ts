@@ -1,6 +1,6 @@
 // Issue 26 item 3: a writer stopped in the middle of an in-place write holds only the byte range
 // it writes, and gives it back the moment its request fails (--rma-timeout, or its client goes).
-// The stop happens mid-transfer by a server test hook (IOC_TEST_STALL_INPLACE: half of the
+// The stop happens mid-transfer by a server failpoint (server.stall_inplace_write: half of the
 // in-place transfer is posted, never the rest), then the writer process is SIGSTOPped for real.
 //
 // The guarantee asserted: while A is stopped, B's writes and reads outside A's range [2, 6) MiB
@@ -17,6 +17,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { IocClient } from '../src';
 import { hex16 } from './helpers/assertions';
+import { failpoints } from './helpers/failpoints';
 import { pattern, startServer, tmpDir } from './helpers/server';
 import { withBound } from './helpers/faults';
 
@@ -38,7 +39,7 @@ describe('a writer stopped mid-transfer (issue 26 item 3)', function () {
   // rounds; timedOut: A's request fails by --rma-timeout (3 s) while A stays stopped, and its
   // range is checked then, before A is killed; else it fails when A is killed.
   const stalledRounds = (rounds: number, timedOut: boolean) => async () => {
-    const server = await startServer({ args: ['--rma-timeout', timedOut ? '3' : '600'], env: { IOC_TEST_STALL_INPLACE: String(4 * MiB) } });
+    const server = await startServer({ args: ['--rma-timeout', timedOut ? '3' : '600'], env: failpoints({ 'server.stall_inplace_write': `value(${4 * MiB})` }) });
     const b = await IocClient.connect(server.host, server.port);
     const dir = tmpDir('ioc-stall-');
     const script = `

@@ -6,7 +6,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import { IocClient } from '../src';
 import { IocError } from '../src/errors';
-import { addon } from '../src/native';
+import { addon, testHooks } from '../src/native';
 import { Mapping, ummap } from '../src/ummap';
 import type { DirtyTrackingMode } from '../src/ummap';
 import { pattern, ServerHandle, startServer } from './helpers/server';
@@ -72,11 +72,11 @@ function withSnapshotMode<T>(mode: 'copy' | 'move' | '', fn: () => T): T {
 }
 
 function pauseWriteBackAfter(pieces: number): void {
-  addon().umapTestPauseWriteBack(pieces);
+  testHooks().umapTestPauseWriteBack(pieces);
 }
 
 function waitPaused(): void {
-  assert.ok(addon().umapTestWaitPaused(30000), 'the write-back reached the pause');
+  assert.ok(testHooks().umapTestWaitPaused(30000), 'the write-back reached the pause');
 }
 
 /** Tracks whether a promise has settled, and in which order among others. */
@@ -114,7 +114,7 @@ describe('ummap asynchronous write-back', function () {
   });
 
   afterEach(() => {
-    addon().umapTestReleaseWriteBack();  // a failed test must not leave a write-back paused
+    testHooks().umapTestReleaseWriteBack();  // a failed test must not leave a write-back paused
     for (const m of open.splice(0)) {
       try { m.unmapSync({ sync: false }); } catch { /* already reported */ }
     }
@@ -192,7 +192,7 @@ describe('ummap asynchronous write-back', function () {
         overwrite(RUNS[3].offset + RUNS[3].length - PAGE, 2 * PAGE, 93);
         overwrite(6 * SEGMENT, PAGE, 94);
 
-        addon().umapTestReleaseWriteBack();
+        testHooks().umapTestReleaseWriteBack();
         await sync.done;
         assert.equal(firstDifference(await store.read(key), asOfCall), -1, 'the store holds the content as of the call, byte for byte');
         assert.equal(firstDifference(Buffer.from(view), now), -1, 'the mapping holds the newer content (moved pages are back)');
@@ -228,7 +228,7 @@ describe('ummap asynchronous write-back', function () {
     await rejectsWith(m.sync(), 'EBADF');
     await turns();
     assert.deepEqual(order, [], 'nothing settles while the first write-back is held');
-    addon().umapTestReleaseWriteBack();
+    testHooks().umapTestReleaseWriteBack();
     await Promise.all([first.done, second.done, third.done, unmapped.done]);
     assert.deepEqual(order, ['first', 'second', 'third', 'unmap']);
     assert.equal(firstDifference(await stores[1].read(90), latest), -1, 'the store holds the last content');
@@ -256,7 +256,7 @@ describe('ummap asynchronous write-back', function () {
     for (let seg = 0; seg < SIZE / SEGMENT; seg++) sum += view[seg * SEGMENT + 100];
     assert.ok(sum >= 0);
     assert.ok(m.stats().evictions > 0, 'the policy evicted');
-    addon().umapTestReleaseWriteBack();
+    testHooks().umapTestReleaseWriteBack();
     await sync;
     const stored = Buffer.alloc(SIZE);
     fs.readFileSync(file).copy(stored);

@@ -5,7 +5,7 @@
 // read-ahead test gate (umapTestPauseReadAhead), never by sleeps.
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
-import { addon, nativeBuildDir } from '../src/native';
+import { nativeBuildDir, testHooks } from '../src/native';
 import { Mapping, ummap } from '../src/ummap';
 import type { ServerHandle } from './helpers/server';
 import { firstDifference, MiB, rng } from './ummap-util';
@@ -62,9 +62,9 @@ describe('ummap pipelined read-ahead (ioc)', function () {
   };
 
   afterEach(() => {
-    addon().umapTestReleaseReadAhead();  // a failed test must not leave a reader paused
+    testHooks().umapTestReleaseReadAhead();  // a failed test must not leave a reader paused
     for (const m of open.splice(0)) if (!m.closed) m.unmapSync({ sync: false });
-    assert.ok(addon().umapTestReadAheadIdle(20000), 'read-ahead drained');
+    assert.ok(testHooks().umapTestReadAheadIdle(20000), 'read-ahead drained');
   });
 
   after(async () => {
@@ -131,7 +131,7 @@ describe('ummap pipelined read-ahead (ioc)', function () {
     const small = map(10 * MiB + 5, MiB);
     const sv = new Uint8Array(small.buffer);
     touch(sv, 0, sv.length);
-    assert.ok(addon().umapTestReadAheadIdle(20000));
+    assert.ok(testHooks().umapTestReadAheadIdle(20000));
     assert.equal(small.stats().bytesRead, 10 * MiB + 5);
     assert.equal(firstDifference(sv, reference.subarray(0, sv.length)), -1);
     small.unmapSync({ sync: false });
@@ -139,15 +139,15 @@ describe('ummap pipelined read-ahead (ioc)', function () {
 
   for (const afterRead of [true, false]) {
     it(`unmap while a read-ahead is in flight (${afterRead ? 'read, not installed' : 'not read yet'}): dropped, the next mapping is right`, () => {
-      addon().umapTestPauseReadAhead(2, afterRead ? AFTER_READ : BEFORE_READ);
+      testHooks().umapTestPauseReadAhead(2, afterRead ? AFTER_READ : BEFORE_READ);
       const m = map(OBJECT, MiB);
       const view = new Uint8Array(m.buffer);
       touch(view, 0, 2 * MiB);  // segments 0 and 1: sequential, segment 2 and on are read ahead
-      assert.ok(addon().umapTestWaitReadAheadPaused(20000), 'the read-ahead of segment 2 reached the pause');
+      assert.ok(testHooks().umapTestWaitReadAheadPaused(20000), 'the read-ahead of segment 2 reached the pause');
       m.unmapSync({ sync: false });  // returns while the reader is held
       assert.equal(m.closed, true);
-      addon().umapTestReleaseReadAhead();
-      assert.ok(addon().umapTestReadAheadIdle(20000), 'the reader dropped its segment');
+      testHooks().umapTestReleaseReadAhead();
+      assert.ok(testHooks().umapTestReadAheadIdle(20000), 'the reader dropped its segment');
       const again = map(OBJECT, MiB);
       const v2 = new Uint8Array(again.buffer);
       touch(v2, 0, OBJECT);
@@ -157,29 +157,29 @@ describe('ummap pipelined read-ahead (ioc)', function () {
   }
 
   it('unmap while a reader installs: the unmap waits for the install (its UFFDIO_COPY never lands after the munmap)', async () => {
-    addon().umapTestPauseReadAhead(2, INSTALLED);
+    testHooks().umapTestPauseReadAhead(2, INSTALLED);
     const m = map(OBJECT, MiB);
     touch(new Uint8Array(m.buffer), 0, 2 * MiB);
-    assert.ok(addon().umapTestWaitReadAheadPaused(20000), 'segment 2 installed, not accounted');
+    assert.ok(testHooks().umapTestWaitReadAheadPaused(20000), 'segment 2 installed, not accounted');
     let finished = false;
     const done = m.unmap({ sync: false }).then(() => { finished = true; });  // on another thread
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(finished, false, 'the unmap waits for the install under way');
-    addon().umapTestReleaseReadAhead();
+    testHooks().umapTestReleaseReadAhead();
     await done;
     assert.equal(m.closed, true);
   });
 
   it('wp-fault: a write to a page a reader installed, before it accounts the segment, is tracked', () => {
-    addon().umapTestPauseReadAhead(2, INSTALLED);
+    testHooks().umapTestPauseReadAhead(2, INSTALLED);
     const m = ummap(uri, OBJECT, { server: server!.address, segmentSize: MiB, dirtyTracking: 'wp-fault' });
     open.push(m);
     const view = new Uint8Array(m.buffer);
     touch(view, 0, 2 * MiB);
-    assert.ok(addon().umapTestWaitReadAheadPaused(20000), 'segment 2 installed, not accounted');
+    assert.ok(testHooks().umapTestWaitReadAheadPaused(20000), 'segment 2 installed, not accounted');
     const at = 2 * MiB + 100;
     view[at] = reference[at];  // a write-protect fault on a present page (same byte: the object stays as it is)
-    addon().umapTestReleaseReadAhead();
+    testHooks().umapTestReleaseReadAhead();
     const before = m.stats();
     assert.ok(before.writeFaults >= 1, 'the write fault was served');
     m.syncSync();
@@ -188,26 +188,26 @@ describe('ummap pipelined read-ahead (ioc)', function () {
   });
 
   it('a fault elsewhere is served while a read-ahead is held (it never waits behind read-ahead)', () => {
-    addon().umapTestPauseReadAhead(2, BEFORE_READ);
+    testHooks().umapTestPauseReadAhead(2, BEFORE_READ);
     const m = map(OBJECT, MiB);
     const view = new Uint8Array(m.buffer);
     touch(view, 0, 2 * MiB);
-    assert.ok(addon().umapTestWaitReadAheadPaused(20000), 'the read-ahead of segment 2 is held');
+    assert.ok(testHooks().umapTestWaitReadAheadPaused(20000), 'the read-ahead of segment 2 is held');
     // Would hang here if the handler waited for the held reader.
     assert.equal(firstDifference(view.subarray(40 * MiB, 41 * MiB), reference.subarray(40 * MiB, 41 * MiB)), -1);
     assert.equal(firstDifference(view.subarray(20 * MiB, 21 * MiB), reference.subarray(20 * MiB, 21 * MiB)), -1);
-    addon().umapTestReleaseReadAhead();
+    testHooks().umapTestReleaseReadAhead();
     assert.equal(firstDifference(view, reference), -1);
   });
 
   it('a read error of a read-ahead is not seen until a page needs the segment, whose fault reads it again', () => {
-    addon().umapTestPauseReadAhead(2, AFTER_READ, -5 /* EIO */);
+    testHooks().umapTestPauseReadAhead(2, AFTER_READ, -5 /* EIO */);
     const m = map(OBJECT, MiB);
     const view = new Uint8Array(m.buffer);
     touch(view, 0, 2 * MiB);
-    assert.ok(addon().umapTestWaitReadAheadPaused(20000));
-    addon().umapTestReleaseReadAhead();
-    assert.ok(addon().umapTestReadAheadIdle(20000));
+    assert.ok(testHooks().umapTestWaitReadAheadPaused(20000));
+    testHooks().umapTestReleaseReadAhead();
+    assert.ok(testHooks().umapTestReadAheadIdle(20000));
     assert.equal(m.stats().ioErrors, 1, 'the failed read-ahead is counted, nothing raised');
     touch(view, 2 * MiB, OBJECT);  // segment 2 faults and is read by the fault path
     assert.equal(firstDifference(view, reference), -1);
@@ -217,14 +217,14 @@ describe('ummap pipelined read-ahead (ioc)', function () {
 
   it('a read-ahead that fails after installing some of its pieces (8 MiB segments): the fault that needs the rest loads it; a write to an installed page is tracked (wp-fault)', () => {
     const S = 8 * MiB;
-    addon().umapTestPauseReadAhead(2, AFTER_READ, -5 /* EIO */);  // its last 1 MiB piece fails
+    testHooks().umapTestPauseReadAhead(2, AFTER_READ, -5 /* EIO */);  // its last 1 MiB piece fails
     const m = ummap(uri, OBJECT, { server: server!.address, segmentSize: S, dirtyTracking: 'wp-fault' });
     open.push(m);
     const view = new Uint8Array(m.buffer);
     touch(view, 0, 2 * S);
-    assert.ok(addon().umapTestWaitReadAheadPaused(20000));
-    addon().umapTestReleaseReadAhead();
-    assert.ok(addon().umapTestReadAheadIdle(20000));
+    assert.ok(testHooks().umapTestWaitReadAheadPaused(20000));
+    testHooks().umapTestReleaseReadAhead();
+    assert.ok(testHooks().umapTestReadAheadIdle(20000));
     assert.equal(m.stats().ioErrors, 1);
     const at = 2 * S + 100;
     view[at] = reference[at];  // a present page of a segment not loaded: loads the rest, records the write
@@ -237,15 +237,15 @@ describe('ummap pipelined read-ahead (ioc)', function () {
   it('the server dies during a read-ahead: resident pages still read; the segment loads once the server is back', async () => {
     const store = server!.store;
     const port = server!.port;
-    addon().umapTestPauseReadAhead(2, BEFORE_READ);
+    testHooks().umapTestPauseReadAhead(2, BEFORE_READ);
     const m = map(OBJECT, MiB);
     const view = new Uint8Array(m.buffer);
     touch(view, 0, 2 * MiB);
-    assert.ok(addon().umapTestWaitReadAheadPaused(20000), 'the read-ahead of segment 2 is held before its read');
+    assert.ok(testHooks().umapTestWaitReadAheadPaused(20000), 'the read-ahead of segment 2 is held before its read');
     await server!.kill();
     server = undefined;
-    addon().umapTestReleaseReadAhead();  // its read now meets the dead server
-    assert.ok(addon().umapTestReadAheadIdle(20000));
+    testHooks().umapTestReleaseReadAhead();  // its read now meets the dead server
+    assert.ok(testHooks().umapTestReadAheadIdle(20000));
     assert.ok(m.stats().ioErrors >= 1, 'the failed read-ahead is counted');
     // No error surfaced on the resident pages.
     assert.equal(firstDifference(view.subarray(0, 2 * MiB), reference.subarray(0, 2 * MiB)), -1);

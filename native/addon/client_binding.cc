@@ -17,6 +17,7 @@
 
 #include "client/connection.h"
 #include "client/requests.h"
+#include "common/failpoint.h"
 #include "iocatcher-client.h"
 
 namespace {
@@ -109,7 +110,7 @@ class LoopCall {
   static Napi::Value Start(Napi::Env env, const std::shared_ptr<ClientState> &state, int64_t high, int64_t low,
                            std::unique_ptr<Call> call, Napi::Object keep,
                            std::function<int64_t(ioc_client_t *)> retry = nullptr) {
-    if (!state->client || getenv("IOC_NO_LOOP_CALLS")) return Napi::Value();
+    if (!state->client || IOC_FAILPOINT(addon_no_loop_calls)) return Napi::Value();
     ioc::client::Borrowed b = ioc::client::tryBorrowIdle(state->client, high, low);
     if (!b.conn) return Napi::Value();
     if (b.conn->waitFd() < 0) {

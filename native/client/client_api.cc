@@ -19,6 +19,7 @@
 #include "client/connection.h"
 #include "client/requests.h"
 #include "client/router.h"
+#include "common/failpoint.h"
 #include "iocatcher-client.h"
 
 using namespace ioc;
@@ -40,6 +41,13 @@ IOC_API ioc_client_t *ioc_client_init(const char *ip, const char *port) {
     errno = EINVAL;
     return nullptr;
   }
+#ifdef IOC_FAILPOINTS_ENABLED
+  // Test builds: a wrong IOC_FAILPOINTS (said on stderr) fails every connection.
+  if (!ioc::fail::start("iocatcher-client")) {
+    errno = EINVAL;
+    return nullptr;
+  }
+#endif
   std::unique_ptr<ioc_client_t> c(new ioc_client_t);
   std::string defaultPort = port && *port ? port : "8556";
   std::string error;

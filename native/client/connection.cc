@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/failpoint.h"
+
 namespace ioc {
 namespace client {
 
@@ -152,7 +154,7 @@ int Connection::handshake(const std::vector<char> &name) {
         features_ = fh.hasServerInfo ? fh.features : 0;
         // The server stamped its clock before sending: at this moment its clock reads at least
         // that stamp, so stamp - our clock now is a lower bound of the difference.
-        fencing_ = fh.hasServerInfo && fh.fencing && !getenv("IOC_CLIENT_NO_FENCING");
+        fencing_ = fh.hasServerInfo && fh.fencing && !IOC_FAILPOINT(client_no_fencing);
         leadTakenAt_ = Clock::now();
         serverLeadNs_ = fh.serverClockNs -
                         std::chrono::duration_cast<std::chrono::nanoseconds>(leadTakenAt_.time_since_epoch()).count();

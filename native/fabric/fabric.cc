@@ -7,6 +7,8 @@
 #include <cstring>
 #include <thread>
 
+#include "common/failpoint.h"
+
 namespace ioc {
 namespace fabric {
 
@@ -41,8 +43,8 @@ Info::Info(const Options &opts) {
   if (prov == "shm" && !opts.listen && node && service &&
       stat(("/dev/shm/" + std::string(node) + ":" + service).c_str(), &st) == 0) {
     // the original server's name: fi_getinfo resolves it (dest_addr fi_ns://IP:PORT)
-  } else if (prov == "shm" && opts.listen && getenv("IOC_TEST_ORIGINAL_SHM_NAME")) {
-    // Test hook (server): listen under the original server's name, to test the client's lookup.
+  } else if (prov == "shm" && opts.listen && IOC_FAILPOINT(fabric_original_shm_name)) {
+    // Persona (server): listen under the original server's name, to test the client's lookup.
   } else if (prov == "shm") {
     if (opts.listen) {
       shmName = "iocatcher-" + opts.service;

@@ -15,7 +15,7 @@
 
 #include "server/backing_store.h"
 #include "server/log.h"
-#include "server/test_hooks.h"
+#include "common/failpoint.h"
 
 namespace ioc {
 namespace server {
@@ -214,7 +214,10 @@ ssize_t DirectoryStore::write(const ObjectId &id, uint64_t offset, const void *b
 
 // Copy the first `total` bytes of in to out (same offsets).
 static int copyFile(int in, int out, uint64_t total) {
-  uint64_t killAfter = cowKillAfterBytes();
+  // Failpoint store.copy_kill_at_bytes=value(N): the daemon SIGKILLs itself once N bytes are
+  // copied, to show that a crash mid-copy leaves the destination intact
+  // (test/integrity-store.test.ts). 0 (and always in a release build): off.
+  uint64_t killAfter = (uint64_t)IOC_FAILPOINT_VALUE(store_copy_kill_at_bytes);
   loff_t inOff = 0, outOff = 0;
   bool inKernel = true;
   std::vector<char> buf;
@@ -242,10 +245,12 @@ static int copyFile(int in, int out, uint64_t total) {
       inOff += n;
       outOff += n;
     }
+#ifdef IOC_FAILPOINTS_ENABLED
     if (killAfter && (uint64_t)inOff >= killAfter) {
-      log(LOG_WARN, "store", "IOC_TEST_COW_KILL_AFTER_BYTES: killed after copying %llu bytes", (unsigned long long)inOff);
+      log(LOG_WARN, "store", "test hook: copy killed after copying %llu bytes", (unsigned long long)inOff);
       kill(getpid(), SIGKILL);
     }
+#endif
   }
   return ftruncate(out, total) == 0 ? 0 : -errno;
 }

@@ -16,7 +16,6 @@
 #include <thread>
 
 #include "server/log.h"
-#include "server/test_hooks.h"
 
 namespace ioc {
 namespace server {
@@ -99,6 +98,7 @@ void FabricServer::onCompletion(const fabric::Completion &c) {
             fi_strerror(-c.error));
       }
       if (--req->pending == 0) doneRequests_.push_back(req);
+#ifdef IOC_FAILPOINTS_ENABLED
       if (req->stalled && req->pending == 1) {
         log(LOG_WARN, "server", "test hook: in-place write of tcp client %llu stalled mid-transfer (first half landed)",
             (unsigned long long)req->tcpClientId);
@@ -107,6 +107,7 @@ void FabricServer::onCompletion(const fabric::Completion &c) {
           doneRequests_.push_back(req);
         }
       }
+#endif
       break;
     }
   }
@@ -124,7 +125,7 @@ bool FabricServer::retryAfterEagain(std::chrono::steady_clock::time_point start,
 
 void FabricServer::sendResponse(const ReplyTo &to, int32_t status, uint64_t dataSize, const std::vector<Piece> *data) {
   if (status < 0) metrics_.errorReply(to.ackType, status);
-  if (originalErrors_ && status < 0) status = -1;
+  if (status < 0 && IOC_FAILPOINT(server_original_errors)) status = -1;
   SendOp *op = sends_.acquire();
   Writer w(op->buf, MSG_BUFFER_SIZE);
   Header h;
@@ -142,7 +143,7 @@ void FabricServer::sendResponse(const ReplyTo &to, int32_t status, uint64_t data
     log(LOG_ERROR, "fabric", "response %s does not fit a message", msgTypeName(to.ackType));
     return;
   }
-  if (duplicateReplies_) {
+  if (IOC_FAILPOINT(server_duplicate_replies)) {
     SendOp *copy = sends_.acquire();
     memcpy(copy->buf, op->buf, w.size());
     sends_.post(copy, w.size(), to.peer);
@@ -151,7 +152,7 @@ void FabricServer::sendResponse(const ReplyTo &to, int32_t status, uint64_t data
 }
 
 void FabricServer::reply(const ReplyTo &to, int32_t status, const std::string &reason) {
-  if (reason.empty() || status >= 0 || originalErrors_) return sendResponse(to, status);
+  if (reason.empty() || status >= 0 || IOC_FAILPOINT(server_original_errors)) return sendResponse(to, status);
   metrics_.errorReply(to.ackType, status);
   SendOp *op = sends_.acquire();
   Header h;
@@ -302,8 +303,8 @@ static uint64_t ackTypeOf(uint64_t type) {
 void FabricServer::handleMessage(Incoming &in, const char *buf, size_t len) {
   uint64_t sequence = 0;
   // Decoders see the original layout: the trailer and a write's deadline are taken off.
-  if (!noTrailer_) len = splitRequestTrailer(buf, len, sequence, &in.fenceNs);
-  if (noFencing_) in.fenceNs = 0;
+  if (!IOC_FAILPOINT(server_no_trailer)) len = splitRequestTrailer(buf, len, sequence, &in.fenceNs);
+  if (IOC_FAILPOINT(server_no_fencing)) in.fenceNs = 0;
   Reader r(buf, len);
   Header &h = in.header;
   if (!h.decode(r)) {
@@ -326,12 +327,12 @@ void FabricServer::handleMessage(Incoming &in, const char *buf, size_t len) {
     log(LOG_WARN, "auth", "%s %s from lf client id %llu (tcp client %llu)%s",
         !client ? "unknown client id in" : "bad credentials in", msgTypeName(h.msgType),
         (unsigned long long)h.lfClientId, (unsigned long long)h.tcpClientId, to ? ": BAD_AUTH" : ": dropped");
-    if (to) sendResponse(ReplyTo{to->first, to->second.addr, noEcho_ ? 0 : sequence, BAD_AUTH}, -1);
+    if (to) sendResponse(ReplyTo{to->first, to->second.addr, IOC_FAILPOINT(server_no_echo) ? 0 : sequence, BAD_AUTH}, -1);
     else metrics_.dropped();
     return;
   }
   in.client = client;
-  in.to = ReplyTo{h.lfClientId, client->addr, noEcho_ ? 0 : sequence, ackTypeOf(h.msgType)};
+  in.to = ReplyTo{h.lfClientId, client->addr, IOC_FAILPOINT(server_no_echo) ? 0 : sequence, ackTypeOf(h.msgType)};
   if (len > opts_.maxMessage) {
     log(LOG_WARN, "protocol", "refused a %zu-byte %s from client %llu (--max-message %llu)", len,
         msgTypeName(h.msgType), (unsigned long long)h.lfClientId, (unsigned long long)opts_.maxMessage);

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/failpoint.h"
 #include "fabric/fabric.h"
 #include "fabric/protocol.h"
 #include "server/client_table.h"
@@ -86,15 +87,18 @@ class FabricServer {
     // An in-place write that failed (timed out) with RMA ops still posted gave its range back
     // (SegmentCache::abandonInPlace): its pieces now hold only the old slots, freed at its end.
     bool inPlaceAbandoned = false;
-    // Test hook IOC_TEST_STALL_INPLACE: half of the transfer is never posted (a writer stopped
-    // mid-transfer); the request ends (fails) once its posted ops are done and its client is gone.
+#ifdef IOC_FAILPOINTS_ENABLED
+    // Failpoint server.stall_inplace_write: half of the transfer is never posted (a writer
+    // stopped mid-transfer); the request ends (fails) once its posted ops are done and its
+    // client is gone.
     bool stalled = false, stalledClientGone = false;
-    uint64_t tcpClientId = 0;  // test hook IOC_TEST_HOLD_INPLACE: held until this client goes
+    uint64_t tcpClientId = 0;  // held requests (failpoints) end when this client goes
+    bool heldOnce = false;     // held by a failpoint once: never again
+#endif
     std::chrono::steady_clock::time_point deadline;  // --rma-timeout
     bool replied = false;  // timed out: answered already, dropped once its RMA ops complete
     uint64_t msgType = 0;  // metrics: the request's type and when its handling started
     std::chrono::steady_clock::time_point started;
-    bool heldOnce = false;  // test hook IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS
     // Fencing: the write's deadline on our monotonic clock (RequestDeadline; 0: none). Its bytes
     // go into the cache only before it; later the request fails (ETIMEDOUT) and nothing of it
     // is applied.
@@ -196,12 +200,15 @@ class FabricServer {
   std::deque<std::pair<RecvOp *, size_t>> readyRecvs_;
   std::deque<Request *> doneRequests_;
   ParkingLot parked_;
-  std::vector<Request *> heldInPlace_;  // test hook IOC_TEST_HOLD_INPLACE
-  // Test hook IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS (finishRequest): unregisters still to come.
-  int holdWritesUntilUnregisters_ = getenv("IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS")
-                                        ? atoi(getenv("IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS"))
-                                        : 0;
+#ifdef IOC_FAILPOINTS_ENABLED
+  std::vector<Request *> heldInPlace_;  // failpoint server.hold_inplace_write
+  // Failpoint server.hold_writes_until_unregisters (finishRequest): unregisters still to come.
+  long long holdWritesUntilUnregisters_ = IOC_FAILPOINT_VALUE(server_hold_writes_until_unregisters);
   std::vector<Request *> heldWrites_;
+  bool holdForFailpoint(Request *req);  // finishRequest: held by a failpoint
+  void stallForFailpoint(Request *req, std::vector<Piece> &pieces, size_t &unposted);
+  void releaseHeldOf(uint64_t tcpClientId);
+#endif
   void countUnregisterForHoldHook();
   std::map<Request *, std::unique_ptr<Request>> inflight_;
   ClientTable clients_;
@@ -231,25 +238,6 @@ class FabricServer {
   // stopTransfers() runs: the clients were told FATAL_ERROR (their calls failed), so writes
   // whose RMA completes now are discarded, never applied after that report.
   bool draining_ = false;
-  // Test hook IOC_TEST_NO_FENCING: plays a server without fencing (no clock in ASSIGN_ID, so
-  // clients send no deadlines).
-  bool noFencing_ = getenv("IOC_TEST_NO_FENCING") != nullptr;
-  // Test hook IOC_TEST_FENCE_NO_EXPIRY: a fenced write's RMA is not answered at its deadline
-  // (only at --rma-timeout), so that its late completion meets the check in finishRequest.
-  bool fenceNoExpiry_ = getenv("IOC_TEST_FENCE_NO_EXPIRY") != nullptr;
-  // Test hooks: IOC_TEST_NO_ECHO plays an original server (never echoes); IOC_TEST_NO_TRAILER an
-  // older iocatcher-ts server (trailers left in, so refused as trailing bytes: -EINVAL);
-  // IOC_TEST_DUPLICATE_REPLIES sends every plain reply twice (stale replies a client must not
-  // take for its next call's).
-  bool noEcho_ = getenv("IOC_TEST_NO_ECHO") != nullptr;
-  bool noTrailer_ = getenv("IOC_TEST_NO_TRAILER") != nullptr;
-  bool duplicateReplies_ = getenv("IOC_TEST_DUPLICATE_REPLIES") != nullptr;
-  // IOC_TEST_ORIGINAL_PING answers PING as the original server: once the RMA part is read, a
-  // plain Response (no data); status 0 when the inline bytes are all 43 and the RMA ones 42 (the
-  // original asserts that), else -1. IOC_TEST_ORIGINAL_ERRORS answers every failure with -1 and
-  // leaves out the server info in ASSIGN_ID (which tells clients that statuses are errno codes).
-  bool originalPing_ = getenv("IOC_TEST_ORIGINAL_PING") != nullptr;
-  bool originalErrors_ = getenv("IOC_TEST_ORIGINAL_ERRORS") != nullptr;
   ControlMailbox mailbox_;
 };
 

@@ -48,11 +48,10 @@ void FabricServer::handleConnect(const Header &h, Reader &r) {
     return;
   }
   uint64_t id = clients_.takeId();
-  // Test hook: leave the first N handshakes unanswered, as libfabric 1.17 rarely loses an
-  // ASSIGN_ID (the client must retry on a new endpoint; test/reliability.test.ts).
-  static int unanswered = getenv("IOC_TEST_UNANSWERED_CONNECTS") ? atoi(getenv("IOC_TEST_UNANSWERED_CONNECTS")) : 0;
-  if (unanswered > 0) {
-    unanswered--;
+  // Failpoint server.unanswered_connect (e.g. first(N)): a handshake left unanswered, as
+  // libfabric 1.17 rarely loses an ASSIGN_ID (the client must retry on a new endpoint;
+  // test/reliability.test.ts).
+  if (IOC_FAILPOINT(server_unanswered_connect)) {
     log(LOG_WARN, "server", "test hook: CONNECT_INIT of tcp client %llu left unanswered", (unsigned long long)h.tcpClientId);
     return;
   }
@@ -74,12 +73,12 @@ void FabricServer::handleConnect(const Header &h, Reader &r) {
     if (getrandom(&e, sizeof e, 0) != sizeof e) e = (uint64_t)time(nullptr) << 20 ^ (uint64_t)getpid();
     return e ? e : 1;
   }();
-  fh.hasServerInfo = !originalErrors_;
+  fh.hasServerInfo = !IOC_FAILPOINT(server_original_errors);
   fh.serverEpoch = epoch;
   fh.durableWrites = !opts_.nvdimm.empty();
   // Fencing: our clock, from which the client derives a lower bound of (our clock - its clock)
   // and so deadlines on our clock that are never later than its own (RequestDeadline).
-  fh.fencing = fh.hasServerInfo && !noFencing_;
+  fh.fencing = fh.hasServerInfo && !IOC_FAILPOINT(server_no_fencing);
   fh.serverClockNs = monoNs();
   fh.features = FEATURE_NAMESPACE | FEATURE_ERROR_REASON;
   sends_.post(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, out, fh), addr);
@@ -125,42 +124,51 @@ void FabricServer::drainClientGone() {
     gone.swap(gone_);
   }
   for (uint64_t id : gone) {
-    for (auto held = heldInPlace_.begin(); held != heldInPlace_.end();) {
-      if ((*held)->tcpClientId != id) {
-        ++held;
-        continue;
-      }
-      Request *req = *held;
-      held = heldInPlace_.erase(held);
-      log(LOG_WARN, "server", "test hook: the held in-place write of tcp client %llu fails (client gone)",
-          (unsigned long long)id);
-      req->error = -EIO;
-      finishRequest(req);
-    }
-    for (auto &kv : inflight_) {
-      Request *req = kv.first;
-      if (!req->stalled || req->tcpClientId != id || req->stalledClientGone) continue;
-      req->stalledClientGone = true;
-      if (!req->error) req->error = -EIO;  // cut off by the client's death
-      if (req->pending == 1) {  // the posted half is done: nothing of the provider's is left
-        req->pending = 0;
-        doneRequests_.push_back(req);
-      }
-    }
-    for (auto held = heldWrites_.begin(); held != heldWrites_.end();) {
-      if ((*held)->tcpClientId != id) {
-        ++held;
-        continue;
-      }
-      Request *req = *held;
-      held = heldWrites_.erase(held);
-      finishRequest(req);  // heldOnce: not held again; its reply goes nowhere
-    }
+#ifdef IOC_FAILPOINTS_ENABLED
+    releaseHeldOf(id);
+#endif
     size_t n = ranges_.releaseOwner(id);
     clients_.dropTcpClient(id);
     log(LOG_DEBUG, "server", "tcp client %llu gone, released %zu ranges", (unsigned long long)id, n);
   }
 }
+
+#ifdef IOC_FAILPOINTS_ENABLED
+// The requests failpoints hold for a client that is now gone: they end (fail) now.
+void FabricServer::releaseHeldOf(uint64_t id) {
+  for (auto held = heldInPlace_.begin(); held != heldInPlace_.end();) {
+    if ((*held)->tcpClientId != id) {
+      ++held;
+      continue;
+    }
+    Request *req = *held;
+    held = heldInPlace_.erase(held);
+    log(LOG_WARN, "server", "test hook: the held in-place write of tcp client %llu fails (client gone)",
+        (unsigned long long)id);
+    req->error = -EIO;
+    finishRequest(req);
+  }
+  for (auto &kv : inflight_) {
+    Request *req = kv.first;
+    if (!req->stalled || req->tcpClientId != id || req->stalledClientGone) continue;
+    req->stalledClientGone = true;
+    if (!req->error) req->error = -EIO;  // cut off by the client's death
+    if (req->pending == 1) {  // the posted half is done: nothing of the provider's is left
+      req->pending = 0;
+      doneRequests_.push_back(req);
+    }
+  }
+  for (auto held = heldWrites_.begin(); held != heldWrites_.end();) {
+    if ((*held)->tcpClientId != id) {
+      ++held;
+      continue;
+    }
+    Request *req = *held;
+    held = heldWrites_.erase(held);
+    finishRequest(req);  // heldOnce: not held again; its reply goes nowhere
+  }
+}
+#endif
 
 }  // namespace server
 }  // namespace ioc

@@ -6,7 +6,6 @@
 #include <thread>
 
 #include "server/log.h"
-#include "server/test_hooks.h"
 
 namespace ioc {
 namespace server {
@@ -18,7 +17,6 @@ static constexpr int RMA_RETRY_MS = 5000;
 
 void FabricServer::handleReadWrite(Incoming &in, Reader &r, bool write) {
   const Header &h = in.header;
-  const LfClient &c = *in.client;
   ReadWrite m;
   if (!decodePayload(r, m)) return reply(in.to, -EINVAL, write ? "malformed OBJ_WRITE" : "malformed OBJ_READ");
   int err = m.offset + m.size < m.offset ? -EINVAL
@@ -76,7 +74,7 @@ void FabricServer::handleReadWrite(Incoming &in, Reader &r, bool write) {
   req->size = m.size;
   req->write = write;
   req->cached = pieces;  // released by finishRequest, whatever happens to the RMA
-  req->tcpClientId = c.tcpClientId;
+  IOC_FAILPOINTS_ONLY(req->tcpClientId = in.client->tcpClientId;)
   req->fenceNs = fenceNs;
   req->objHigh = (uint64_t)m.objectId.high;
   req->objLow = (uint64_t)m.objectId.low;
@@ -161,32 +159,15 @@ void FabricServer::startRma(Incoming &in, std::unique_ptr<Request> req, const st
                             const Iov &iov, bool write) {
   std::vector<Piece> pieces = cutPieces(whole);
   Request *raw = req.get();
-  // Test hook IOC_TEST_STALL_INPLACE=BYTES: every in-place write of exactly BYTES posts the first
-  // half of its bytes (in 1 MiB operations) and never the rest, as if its writer stopped
-  // mid-transfer: the request times out at --rma-timeout and ends once its client is gone
-  // (test/stalled-writer.test.ts).
-  static const uint64_t stallInPlace =
-      getenv("IOC_TEST_STALL_INPLACE") ? strtoull(getenv("IOC_TEST_STALL_INPLACE"), nullptr, 10) : 0;
-  size_t unposted = 0;
-  if (stallInPlace && write && raw->inPlace && raw->size == stallInPlace) {
-    std::vector<Piece> small;
-    for (const Piece &p : pieces)
-      for (size_t off = 0; off < p.len; off += 1u << 20)
-        small.push_back({p.ptr + off, std::min<size_t>(1u << 20, p.len - off), p.desc, nullptr});
-    unposted = small.size() - (small.size() + 1) / 2;
-    small.resize(small.size() - unposted);
-    pieces.swap(small);
-    raw->stalled = true;
-    log(LOG_WARN, "server", "test hook: in-place write of tcp client %llu: %zu of %zu operations posted, never the rest",
-        (unsigned long long)raw->tcpClientId, pieces.size(), pieces.size() + unposted);
-  }
-  if (write && raw->to.ackType == READ_WRITE_ACK && delayWriteRmaMs() > 0) {
-    log(LOG_WARN, "server", "test hook: RMA of a write of %llu bytes at %llu delayed %d ms",
-        (unsigned long long)raw->size, (unsigned long long)raw->offset, delayWriteRmaMs());
-    std::this_thread::sleep_for(std::chrono::milliseconds(delayWriteRmaMs()));
-  }
+  size_t unposted = 0;  // operations never posted (failpoint server.stall_inplace_write)
+#ifdef IOC_FAILPOINTS_ENABLED
+  if (write && raw->inPlace) stallForFailpoint(raw, pieces, unposted);
+#endif
+  if (write && raw->to.ackType == READ_WRITE_ACK)
+    IOC_FAILPOINT_AT(server_before_write_rma, "write of %llu bytes at %llu", (unsigned long long)raw->size,
+                     (unsigned long long)raw->offset);
   raw->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opts_.rmaTimeoutSec);
-  if (raw->fenceNs && !fenceNoExpiry_) raw->deadline = std::min(raw->deadline, fenceTime(raw->fenceNs));  // answered then
+  if (raw->fenceNs && !IOC_FAILPOINT(server_fence_no_expiry)) raw->deadline = std::min(raw->deadline, fenceTime(raw->fenceNs));  // answered then
   raw->msgType = in.header.msgType;  // metrics: the reply is timed when the RMA completes
   raw->started = in.started;
   in.async = true;
@@ -221,12 +202,37 @@ void FabricServer::startRma(Incoming &in, std::unique_ptr<Request> req, const st
     }
     remote += p.len;
   }
-  countRmaPostsForSigtermHook(raw->error ? 0 : pieces.size());
+#ifdef IOC_FAILPOINTS_ENABLED
+  for (size_t i = 0; !raw->error && i < pieces.size(); i++) IOC_FAILPOINT(server_rma_posted);
+#endif
   if (--raw->pending == 0) doneRequests_.push_back(raw);
+#ifdef IOC_FAILPOINTS_ENABLED
   if (raw->stalled && raw->pending == 1)
     log(LOG_WARN, "server", "test hook: in-place write of tcp client %llu stalled mid-transfer (first half landed)",
         (unsigned long long)raw->tcpClientId);
+#endif
 }
+
+#ifdef IOC_FAILPOINTS_ENABLED
+// Failpoint server.stall_inplace_write=value(BYTES): an in-place write of exactly BYTES posts the
+// first half of its bytes (in 1 MiB operations) and never the rest, as if its writer stopped
+// mid-transfer: the request times out at --rma-timeout and ends once its client is gone
+// (test/stalled-writer.test.ts).
+void FabricServer::stallForFailpoint(Request *raw, std::vector<Piece> &pieces, size_t &unposted) {
+  fail::Hit stall = IOC_FAILPOINT(server_stall_inplace_write);
+  if (!stall || raw->size != (uint64_t)stall.value) return;
+  std::vector<Piece> small;
+  for (const Piece &p : pieces)
+    for (size_t off = 0; off < p.len; off += 1u << 20)
+      small.push_back({p.ptr + off, std::min<size_t>(1u << 20, p.len - off), p.desc, nullptr});
+  unposted = small.size() - (small.size() + 1) / 2;
+  small.resize(small.size() - unposted);
+  pieces.swap(small);
+  raw->stalled = true;
+  log(LOG_WARN, "server", "test hook: in-place write of tcp client %llu: %zu of %zu operations posted, never the rest",
+      (unsigned long long)raw->tcpClientId, pieces.size(), pieces.size() + unposted);
+}
+#endif
 
 static constexpr size_t STAGING_KEEP = 2;
 static constexpr size_t STAGING_KEEP_MAX = 256u << 20;  // a 256 MiB rewrite stages without faults
@@ -260,36 +266,49 @@ void FabricServer::returnStaging(std::unique_ptr<char[]> buf, size_t capacity) {
 }
 
 void FabricServer::countUnregisterForHoldHook() {
+#ifdef IOC_FAILPOINTS_ENABLED
   if (holdWritesUntilUnregisters_ <= 0 || --holdWritesUntilUnregisters_ > 0) return;
   log(LOG_WARN, "server", "test hook: %zu held writes released", heldWrites_.size());
   std::vector<Request *> held;
   held.swap(heldWrites_);
   for (Request *req : held) finishRequest(req);
+#endif
 }
+
+#ifdef IOC_FAILPOINTS_ENABLED
+bool FabricServer::holdForFailpoint(Request *raw) {
+  if (!raw->write || raw->replied || raw->heldOnce) return false;  // held once: never again
+  // Failpoint server.hold_inplace_write (e.g. after(N): the N-th in-place write): held, whatever
+  // its RMA did, until its client's side channel closes, then failed as a transfer cut off by
+  // the client's death (drives the race of a writer dying mid-transfer,
+  // test/integrity-server.test.ts).
+  if (raw->inPlace && IOC_FAILPOINT(server_hold_inplace_write)) {
+    raw->heldOnce = true;
+    heldInPlace_.push_back(raw);
+    log(LOG_WARN, "server", "test hook: in-place write of tcp client %llu held until that client goes",
+        (unsigned long long)raw->tcpClientId);
+    return true;
+  }
+  // Failpoint server.hold_writes_until_unregisters=value(N): the reply of every RMA write waits
+  // until the server has answered N RANGE_UNREGISTERs, so that a client's writes keep its
+  // pooled connections busy while it registers and unregisters ranges (test/c-api-compat.test.ts).
+  if (holdWritesUntilUnregisters_ > 0) {
+    raw->heldOnce = true;
+    heldWrites_.push_back(raw);
+    log(LOG_WARN, "server", "test hook: write of tcp client %llu held until %lld more range unregisters (%zu held)",
+        (unsigned long long)raw->tcpClientId, holdWritesUntilUnregisters_, heldWrites_.size());
+    return true;
+  }
+  return false;
+}
+#endif
 
 void FabricServer::finishRequest(Request *raw) {
   auto it = inflight_.find(raw);
   if (it == inflight_.end()) return;
-  // Test hook IOC_TEST_HOLD_INPLACE=N: hold the N-th in-place write, whatever its RMA did,
-  // until its client's side channel closes, then fail it as a transfer cut off by the client's
-  // death (drives the race of a writer dying mid-transfer, test/integrity-server.test.ts).
-  static int holdInPlace = getenv("IOC_TEST_HOLD_INPLACE") ? atoi(getenv("IOC_TEST_HOLD_INPLACE")) : 0;
-  if (holdInPlace > 0 && raw->inPlace && raw->write && !raw->replied && --holdInPlace == 0) {
-    heldInPlace_.push_back(raw);
-    log(LOG_WARN, "server", "test hook: in-place write of tcp client %llu held until that client goes",
-        (unsigned long long)raw->tcpClientId);
-    return;
-  }
-  // Test hook IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS=N: the reply of every RMA write waits
-  // until the server has answered N RANGE_UNREGISTERs, so that a client's writes keep its
-  // pooled connections busy while it registers and unregisters ranges (test/c-api-compat.test.ts).
-  if (holdWritesUntilUnregisters_ > 0 && raw->write && !raw->replied && !raw->heldOnce) {
-    raw->heldOnce = true;
-    heldWrites_.push_back(raw);
-    log(LOG_WARN, "server", "test hook: write of tcp client %llu held until %d more range unregisters (%zu held)",
-        (unsigned long long)raw->tcpClientId, holdWritesUntilUnregisters_, heldWrites_.size());
-    return;
-  }
+#ifdef IOC_FAILPOINTS_ENABLED
+  if (holdForFailpoint(raw)) return;
+#endif
   std::unique_ptr<Request> req = std::move(it->second);
   inflight_.erase(it);
   // Fencing: the bytes of a write go into the cache (staged: copied; in place: kept) only
@@ -325,7 +344,7 @@ void FabricServer::finishRequest(Request *raw) {
     if (req->error == 0 && req->to.ackType == READ_WRITE_ACK) metrics_.transfer(req->write, true, req->size);
     metrics_.latency(req->msgType, std::chrono::steady_clock::now() - req->started);
   }
-  if (req->to.ackType == PONG && req->error == 0 && originalPing_) {
+  if (req->to.ackType == PONG && req->error == 0 && IOC_FAILPOINT(server_original_ping)) {
     const char *bytes = req->scratch.get();
     uint64_t eager = req->ping.eagerSize, rdma = req->ping.rdmaSize;
     bool ok = std::all_of(bytes, bytes + eager, [](char b) { return b == 43; }) &&

@@ -1,15 +1,15 @@
-// Test hook IOC_TEST_STORE_GATE=PATH: a store whose data I/O (read, write, sync, copy), removes
-// and listings block while the file PATH exists, as a hung NFS mount or an unreachable cluster
-// would. Lookups (probe, exists, size) and create pass. Tests use it to show that a hung store
-// stalls no other client, and to hold a delete or a listing on its store thread.
+// Failpoint store.data_io, test builds only: a store whose data I/O (read, write, sync, copy),
+// removes and listings evaluate the failpoint first. pause(PATH) blocks them while the file PATH
+// exists, as a hung NFS mount or an unreachable cluster would (tests show that a hung store stalls
+// no other client, and hold a delete or a listing on its store thread); error(E) fails them with
+// -E. Lookups (probe, exists, size) and create pass.
 #pragma once
-
-#include <sys/stat.h>
-#include <unistd.h>
+#ifdef IOC_FAILPOINTS_ENABLED
 
 #include <memory>
 #include <string>
 
+#include "common/failpoint.h"
 #include "server/backing_store.h"
 
 namespace ioc {
@@ -17,37 +17,37 @@ namespace server {
 
 class GatedStore : public BackingStore {
  public:
-  GatedStore(std::unique_ptr<BackingStore> inner, std::string gate) : inner_(std::move(inner)), gate_(std::move(gate)) {}
+  explicit GatedStore(std::unique_ptr<BackingStore> inner) : inner_(std::move(inner)) {}
   int create(const ObjectId &id) override { return inner_->create(id); }
   bool exists(const ObjectId &id) override { return inner_->exists(id); }
   int64_t size(const ObjectId &id) override { return inner_->size(id); }
   int probe(const ObjectId &id, int64_t &size) override { return inner_->probe(id, size); }
   ssize_t read(const ObjectId &id, uint64_t offset, void *buf, size_t len) override {
-    wait();
+    if (int e = gate()) return e;
     return inner_->read(id, offset, buf, len);
   }
   ssize_t write(const ObjectId &id, uint64_t offset, const void *buf, size_t len) override {
-    wait();
+    if (int e = gate()) return e;
     return inner_->write(id, offset, buf, len);
   }
   int copy(const ObjectId &src, const ObjectId &dst) override {
-    wait();
+    if (int e = gate()) return e;
     return inner_->copy(src, dst);
   }
   int copyRange(const ObjectId &src, const ObjectId &dst, uint64_t offset, uint64_t size) override {
-    wait();
+    if (int e = gate()) return e;
     return inner_->copyRange(src, dst, offset, size);
   }
   int sync(const ObjectId &id) override {
-    wait();
+    if (int e = gate()) return e;
     return inner_->sync(id);
   }
   int remove(const ObjectId &id) override {
-    wait();
+    if (int e = gate()) return e;
     return inner_->remove(id);
   }
   int list(const std::string &position, bool filterHigh, int64_t high, size_t maxEntries, StorePage &out) override {
-    wait();
+    if (int e = gate()) return e;
     return inner_->list(position, filterHigh, high, maxEntries, out);
   }
   void probeAll(std::vector<ProbedObject> &objects) override { inner_->probeAll(objects); }
@@ -55,13 +55,11 @@ class GatedStore : public BackingStore {
   int checkWritable() override { return inner_->checkWritable(); }
 
  private:
-  void wait() const {
-    struct stat st;
-    while (::stat(gate_.c_str(), &st) == 0) usleep(10000);
-  }
+  static int gate() { return (int)IOC_FAILPOINT(store_data_io).value; }  // blocks (pause), or -E
   std::unique_ptr<BackingStore> inner_;
-  std::string gate_;
 };
 
 }  // namespace server
 }  // namespace ioc
+
+#endif  // IOC_FAILPOINTS_ENABLED

@@ -13,6 +13,7 @@
 #include <memory>
 #include <thread>
 
+#include "common/failpoint.h"
 #include "common/thread_name.h"
 #include "fabric/fabric.h"
 #include "server/fabric_server.h"
@@ -128,6 +129,11 @@ int main(int argc, char **argv) {
   if (!parseOptions(argc, argv, opts)) return 2;
   if (opts.verbose) setLogLevel(getenv("IOC_DEBUG") ? LOG_DEBUG : LOG_INFO);
   if (getenv("IOC_DEBUG")) setLogLevel(LOG_DEBUG);
+#ifdef IOC_FAILPOINTS_ENABLED
+  // Test builds: the failpoints (IOC_FAILPOINTS), each logged; a wrong one stops the start.
+  if (!fail::start("iocatcher-serverd", [](bool error, const char *line) { log(error ? LOG_ERROR : LOG_WARN, "failpoint", "%s", line); }))
+    return 2;
+#endif
   // Started by the CLI wrapper: never outlive it (a killed wrapper must not leak a daemon).
   if (getenv("IOC_EXIT_WITH_PARENT")) prctl(PR_SET_PDEATHSIG, SIGTERM);
 
@@ -155,10 +161,9 @@ int main(int argc, char **argv) {
     fo.service = std::to_string(opts.port);
     fo.listen = true;
     fabric::Transport transport(fo);
-    if (const char *gate = getenv("IOC_TEST_STORE_GATE")) {
-      log(LOG_WARN, "server", "test hook: store I/O blocks while %s exists", gate);
-      store.reset(new GatedStore(std::move(store), gate));
-    }
+#ifdef IOC_FAILPOINTS_ENABLED
+    if (IOC_FAILPOINT_CONFIGURED(store_data_io)) store.reset(new GatedStore(std::move(store)));
+#endif
     // Slots beyond the cache size (address space, or sparse pool files) leave room for
     // segments pinned by requests in flight; eviction keeps the rest within the cache size.
     size_t slots = (2 * opts.cacheSize + opts.maxTransfer + opts.segmentSize - 1) / opts.segmentSize + 2;

@@ -7,24 +7,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/failpoint.h"
 #include "fabric/protocol.h"
 
 namespace ioc {
 namespace server {
-
-// Test hook IOC_TEST_KILL_AFTER_WRITES=K: the daemon SIGKILLs itself when write K+1 is
-// committed, before its ack: a writer that waits for each ack had exactly K acknowledged (a
-// crash at a chosen point of a write-back; test/integrity-ummap.test.ts). Called for every
-// committed write, which this file already counts.
-static void killHookOnWrite() {
-  static const char *env = getenv("IOC_TEST_KILL_AFTER_WRITES");
-  static long remaining = env && *env ? atol(env) : -1;
-  if (remaining < 0) return;
-  if (remaining-- == 0) {
-    fprintf(stderr, "iocatcher-serverd: test hook: killed after %s acknowledged writes\n", env);
-    kill(getpid(), SIGKILL);
-  }
-}
 
 const std::vector<double> &ServerMetrics::latencyBounds() {
   static const std::vector<double> b{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
@@ -52,7 +39,10 @@ void ServerMetrics::latency(uint64_t msgType, std::chrono::steady_clock::duratio
 }
 
 void ServerMetrics::transfer(bool write, bool rma, uint64_t bytes) {
-  if (write) killHookOnWrite();
+  // Failpoint server.write_committed: after(K+1):kill SIGKILLs the daemon when write K+1 is
+  // committed, before its ack: a writer that waits for each ack had exactly K acknowledged (a
+  // crash at a chosen point of a write-back; test/integrity-ummap.test.ts).
+  if (write) IOC_FAILPOINT(server_write_committed);
   transfers_[rma][write]++;
   bytes_[write] += bytes;
 }

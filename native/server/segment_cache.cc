@@ -77,9 +77,7 @@ SegmentCache::Object &SegmentCache::entry(const ObjectId &id, bool queueStat) {
     return obj;
   }
   if (!queueStat) return obj;
-  std::unique_ptr<StoreJob> job(new StoreJob);
-  job->kind = StoreJob::Kind::Stat;
-  enqueue(obj, std::move(job));
+  enqueue(obj, std::unique_ptr<StoreJob>(new LookupJob));
   return obj;
 }
 
@@ -275,11 +273,7 @@ int SegmentCache::segment(const ObjectId &id, Object &obj, uint64_t segOffset, u
     size_t len = std::min<uint64_t>(segmentSize_, obj.size - segOffset);
     seg->fill = Fill::Loading;  // its first state: nothing saw it Loaded
     seg->pins++;  // the load job's
-    std::unique_ptr<StoreJob> job(new StoreJob);
-    job->kind = StoreJob::Kind::Load;
-    job->load = seg;
-    job->size = len;
-    enqueue(obj, std::move(job));
+    enqueue(obj, std::unique_ptr<StoreJob>(new LoadJob(seg, len)));
     return kBusy;
   }
   out = seg;
@@ -471,12 +465,7 @@ void SegmentCache::endInPlace(const std::vector<Piece> &pieces, bool ok) {
 
 void SegmentCache::restoreRange(Segment *seg, uint32_t b, uint32_t e) {
   seg->pins++;  // the job's
-  std::unique_ptr<StoreJob> job(new StoreJob);
-  job->kind = StoreJob::Kind::Restore;
-  job->load = seg;
-  job->restoreBegin = b;
-  job->restoreEnd = e;
-  enqueue(*seg->obj, std::move(job));
+  enqueue(*seg->obj, std::unique_ptr<StoreJob>(new RestoreJob(seg, b, e)));
 }
 
 bool SegmentCache::abandonInPlace(std::vector<Piece> &pieces) {
@@ -581,8 +570,7 @@ void SegmentCache::evict(uint64_t target) {
     stats_.evictions++;
   }
   for (auto &kv : spills) {
-    std::unique_ptr<StoreJob> job(new StoreJob);
-    job->kind = StoreJob::Kind::Spill;
+    std::unique_ptr<WriteBackJob> job(new WriteBackJob(WriteBackJob::Why::Spill));
     for (Segment *seg : kv.second) {
       seg->pins++;
       seg->writingBack = true;

@@ -229,7 +229,17 @@ class SegmentCache {
     // In use by anything a delete must wait for (a batch persist included).
     bool inUse() const { return pins > 0 || loading() || inPlace() || writingBack || inBatch; }
   };
+  // Store jobs, one type per kind (segment_cache_job.h).
   struct StoreJob;
+  struct StoreWrite;
+  struct LookupJob;
+  struct CreateJob;
+  struct LoadJob;
+  struct RestoreJob;
+  struct WriteBackJob;
+  struct CowJob;
+  struct StatJob;
+  struct DeleteJob;
   struct Object {
     ObjectId id;
     std::map<uint64_t, Segment *> segments;  // by segment offset
@@ -249,8 +259,6 @@ class SegmentCache {
       return segments.empty() && jobs.empty() && !jobRunning && inPlaceWrites == 0 && !drainQueued && cowReaders == 0;
     }
   };
-  struct StatJob;
-  struct DeleteJob;
   // The object, asking the store about it here (startup, cow).
   Object &object(const ObjectId &id);
   // The object, or kBusy while a store thread finds out whether (and how large) it is stored:
@@ -270,9 +278,9 @@ class SegmentCache {
   // the range stays held until then.
   void restoreRange(Segment *seg, uint32_t b, uint32_t e);
   void unhold(Segment *seg, uint32_t b, uint32_t e);
-  // Adds seg's dirty bytes (within objSize) minus its held ranges to job.writes (an empty write
+  // Adds seg's dirty bytes (within objSize) minus its held ranges to writes (an empty write
   // when there is nothing: the segment is still cleared if unchanged when the job ends).
-  void dirtyWrites(Segment *seg, uint64_t objSize, StoreJob &job);
+  void dirtyWrites(Segment *seg, uint64_t objSize, std::vector<StoreWrite> &writes);
   struct RestoreRetry {
     std::chrono::steady_clock::time_point at;
     Segment *seg;
@@ -285,11 +293,11 @@ class SegmentCache {
   void enqueue(Object &obj, std::unique_ptr<StoreJob> job);
   void startNextJob(Object &obj);
   void jobDone(Object &obj, StoreJob &job, int ret);
-  void snapshotCow(Object &dst, StoreJob &job);  // pins what the cow job writes
-  void cowDone(Object &dst, StoreJob &job, int ret);
+  void snapshotCow(Object &dst, CowJob &job);  // pins what the cow job writes
+  void cowDone(Object &dst, CowJob &job, int ret);
   // The namespace's jobs (segment_cache_namespace.cc).
-  void statDone(Object &obj, StoreJob &job, int ret);
-  void deleteDone(Object &obj, StoreJob &job, int ret);
+  void statDone(Object &obj, StatJob &job, int ret);
+  void deleteDone(Object &obj, DeleteJob &job, int ret);
   void fillStat(proto::ObjectStat &out, const ObjectId &id, bool stored, int64_t storedSize) const;
   void dropDrains(Object &obj);  // takes the object out of the write-behind queues
   // At start: a delete cut off by a crash is completed (the store object removed, the

@@ -1,4 +1,8 @@
-// What a store job of the segment cache carries (private to segment_cache*.cc).
+// The segment cache's store jobs, one type per kind (private to segment_cache*.cc). A job waits
+// in its object's queue (one runs at a time per object); when it reaches the front, start()
+// runs on the owner's thread: it takes what the job works on (pins, a snapshot of dirty bytes)
+// and returns the store work, which runs on a store thread; finish() then applies the result on
+// the owner's thread and lists the segments to unpin; `done`, if set, is the reply.
 #pragma once
 
 #include <functional>
@@ -10,46 +14,99 @@
 namespace ioc {
 namespace server {
 
-// A unit of store I/O on one object. Spill segments are chosen (and pinned) when queued; a
-// flush picks its dirty segments when it starts, so that it covers every write acknowledged
-// before it was asked for.
 struct SegmentCache::StoreJob {
-  enum class Kind { Stat, Create, Load, Spill, Flush, Cow, Restore, Report, Delete } kind;
-  ObjectId cowSrc;        // Cow: the source (the job runs on the destination's queue)
-  bool cowWhole = false;  // Cow: the whole object (else offset/size)
-  uint64_t cowSrcSize = 0;  // Cow: the source's logical size when the job started
-  bool statExists = false;  // Stat: filled by the store thread
-  int64_t statSize = 0;
-  Segment *load = nullptr;        // Load, Restore: the segment to fill (pinned)
-  uint32_t restoreBegin = 0, restoreEnd = 0;  // Restore: the range of the segment
-  std::vector<Segment *> segs;    // Spill: chosen when queued; Flush: chosen when started (pinned)
-  uint64_t offset = 0, size = 0;  // Flush: range (size 0: whole object); Load: bytes to read
-  bool drain = false;             // Flush: write-behind (no reply; synced only for a durable pool)
-  std::function<void(int)> done;  // Flush: the reply
-  struct Write {
-    Segment *seg;
-    uint64_t storeOffset;
-    const char *data;
-    size_t len;
-    uint64_t gen;
-  };
-  std::vector<Write> writes;  // snapshot taken when the job starts (Cow: the destination's)
-  std::vector<Write> cowOverlay;  // Cow: the source's dirty bytes, written over the copy
-  // Kinds added since carry their own struct (one type per kind).
-  std::unique_ptr<StatJob> report;  // Report
-  std::unique_ptr<DeleteJob> del;   // Delete
+  virtual ~StoreJob() = default;
+  virtual StoreWorker::Work start(SegmentCache &cache, Object &obj) = 0;
+  virtual void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) = 0;
+  virtual bool lookupOnly() const { return false; }  // leaves the entry as it found it
+  virtual bool isDrain() const { return false; }
+  std::function<void(int)> done;
+};
+
+// Bytes of a segment a job writes to the store, as they were when it started.
+struct SegmentCache::StoreWrite {
+  Segment *seg;
+  uint64_t storeOffset;
+  const char *data;
+  size_t len;
+  uint64_t gen;  // the segment's generation then: cleared only if no write landed since
+};
+
+// Whether (and how large) the object is stored: the entry's first lookup.
+struct SegmentCache::LookupJob : StoreJob {
+  StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
+  void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
+  bool lookupOnly() const override { return true; }
+  bool exists = false;
+  int64_t size = 0;
+};
+
+struct SegmentCache::CreateJob : StoreJob {
+  StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
+  void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
+};
+
+// Fill a missing segment (pinned) with the stored bytes.
+struct SegmentCache::LoadJob : StoreJob {
+  LoadJob(Segment *s, uint64_t n) : seg(s), size(n) {}
+  StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
+  void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
+  Segment *seg;
+  uint64_t size;  // bytes to read (the stored part of the segment)
+};
+
+// Put the stored bytes back into [begin, end) of a segment after a failed in-place write.
+struct SegmentCache::RestoreJob : StoreJob {
+  RestoreJob(Segment *s, uint32_t b, uint32_t e) : seg(s), begin(b), end(e) {}
+  StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
+  void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
+  Segment *seg;
+  uint32_t begin, end;
+};
+
+// Dirty bytes to the store: a spill (segments chosen and pinned when queued, to make room), a
+// flush (segments picked when it starts, so that it covers every write acknowledged before it
+// was asked for; synced), or a drain (write-behind: settled segments only, no reply, synced
+// only for a durable pool).
+struct SegmentCache::WriteBackJob : StoreJob {
+  enum class Why { Spill, Flush, Drain };
+  explicit WriteBackJob(Why w) : why(w) {}
+  StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
+  void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
+  bool isDrain() const override { return why == Why::Drain; }
+  Why why;
+  std::vector<Segment *> segs;    // one pin each
+  uint64_t offset = 0, size = 0;  // Flush: the range (size 0: whole object)
+  std::vector<StoreWrite> writes;
+};
+
+// Copy-on-write (runs on the destination's queue): the destination's dirty bytes in the range,
+// the store's copy of the source, then the source's dirty cached bytes over it.
+struct SegmentCache::CowJob : StoreJob {
+  StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
+  void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
+  ObjectId src;
+  bool whole = false;     // the whole object (else offset/size)
+  uint64_t srcSize = 0;   // the source's logical size when the job started
+  uint64_t offset = 0, size = 0;
+  std::vector<StoreWrite> writes;   // the destination's
+  std::vector<StoreWrite> overlay;  // the source's dirty bytes, written over the copy
 };
 
 // A stat request: the store's lookup (filled on the store thread) and the reply.
-struct SegmentCache::StatJob {
-  StatDone done;
+struct SegmentCache::StatJob : StoreJob {
+  StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
+  void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
+  StatDone reply;
   int found = 0;
   int64_t size = 0;
 };
 
 // A delete: its tombstone (durable memory) and the segments it holds (pinned: never evicted,
 // so never spilled back, while the store object goes). The reply is the job's done.
-struct SegmentCache::DeleteJob {
+struct SegmentCache::DeleteJob : StoreJob {
+  StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
+  void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
   int tombstone = -1;
   std::vector<Segment *> held;
 };

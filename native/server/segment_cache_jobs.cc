@@ -19,106 +19,11 @@ void SegmentCache::enqueue(Object &obj, std::unique_ptr<StoreJob> job) {
   if (!obj.jobRunning) startNextJob(obj);
 }
 
-// Snapshot what the job writes (the dirty bytes within the object's logical size: never a
-// segment's zero tail), then run it on a store thread.
 void SegmentCache::startNextJob(Object &obj) {
   if (obj.jobs.empty()) return;
   obj.jobRunning = true;
   StoreJob *job = obj.jobs.front().get();
-  if (job->kind == StoreJob::Kind::Flush) {
-    uint64_t end = job->size == 0 ? UINT64_MAX : job->offset + job->size;
-    auto settled = std::chrono::steady_clock::now() - DRAIN_SETTLE;
-    bool unsettled = false;
-    for (auto &kv : obj.segments) {
-      Segment *seg = kv.second;
-      if (seg->offset + segmentSize_ <= job->offset || seg->offset >= end || !seg->dirty()) continue;
-      if (job->drain && seg->dirtiedAt > settled) {
-        unsettled = true;  // still being written: a later drain takes it
-        continue;
-      }
-      seg->pins++;
-      job->segs.push_back(seg);
-    }
-    if (unsettled) deferDrain(obj);
-  }
-  if (job->kind == StoreJob::Kind::Spill || job->kind == StoreJob::Kind::Flush) {
-    for (Segment *seg : job->segs) dirtyWrites(seg, obj.size, *job);
-  }
-  ObjectId id = obj.id;
-  BackingStore &store = store_;
-  StoreWorker::Work work;
-  if (job->kind == StoreJob::Kind::Stat) {
-    work = [&store, id, job] {
-      int found = store.probe(id, job->statSize);
-      job->statExists = found > 0;
-      return found < 0 ? found : 0;
-    };
-  } else if (job->kind == StoreJob::Kind::Create) {
-    work = [&store, id] { return store.create(id); };
-  } else if (job->kind == StoreJob::Kind::Report) {
-    StatJob *st = job->report.get();
-    work = [&store, id, st] {
-      st->found = store.probe(id, st->size);
-      return st->found < 0 ? st->found : 0;
-    };
-  } else if (job->kind == StoreJob::Kind::Delete) {
-    work = [&store, id] { return store.remove(id); };
-  } else if (job->kind == StoreJob::Kind::Cow) {
-    snapshotCow(obj, *job);
-    std::vector<StoreJob::Write> before = job->writes, overlay = job->cowOverlay;
-    ObjectId src = job->cowSrc;
-    bool whole = job->cowWhole, durable = memory_.durable();
-    uint64_t offset = job->offset, size = job->size;
-    work = [&store, id, src, whole, offset, size, before, overlay, durable] {
-      for (const StoreJob::Write &w : before) {  // the destination's dirty bytes first
-        ssize_t r = store.write(id, w.storeOffset, w.data, w.len);
-        if (r < 0) return (int)r;
-      }
-      int r = whole ? store.copy(src, id) : store.copyRange(src, id, offset, size);
-      if (r < 0) return r;
-      for (const StoreJob::Write &w : overlay) {  // then what only the source's cache holds
-        ssize_t n = store.write(id, w.storeOffset, w.data, w.len);
-        if (n < 0) return (int)n;
-      }
-      // With a pool, the destination's records go once the store has their bytes durably.
-      return durable || !before.empty() ? store.sync(id) : 0;
-    };
-  } else if (job->kind == StoreJob::Kind::Restore) {
-    // The stored bytes of the range (zeros past the stored end): what it held before the failed
-    // in-place write, since the segment was clean then and no write-back covered the range.
-    char *data = job->load->slot.data + job->restoreBegin;
-    uint64_t offset = job->load->offset + job->restoreBegin, len = job->restoreEnd - job->restoreBegin;
-    work = [&store, id, data, offset, len] {
-      ssize_t r = store.read(id, offset, data, len);
-      return r < 0 ? (int)r : 0;
-    };
-  } else if (job->kind == StoreJob::Kind::Load) {
-    char *data = job->load->slot.data;
-    uint64_t offset = job->load->offset, len = job->size;
-    work = [&store, id, data, offset, len] {
-      ssize_t r = store.read(id, offset, data, len);
-      return r < 0 ? (int)r : 0;
-    };
-  } else {
-    std::vector<StoreJob::Write> writes = job->writes;
-    bool flush = job->kind == StoreJob::Kind::Flush && !job->drain;
-    bool create = flush && obj.known;        // created-but-empty objects persist too
-    // A durable pool drops records only once synced (a drain that found nothing settled has
-    // nothing to sync).
-    bool sync = flush || (memory_.durable() && !writes.empty());
-    work = [&store, id, writes, create, sync] {
-      for (const StoreJob::Write &w : writes) {
-        if (!w.len) continue;
-        ssize_t r = store.write(id, w.storeOffset, w.data, w.len);
-        if (r < 0) return (int)r;
-      }
-      if (create && !store.exists(id)) {
-        int r = store.create(id);
-        if (r < 0) return r;
-      }
-      return sync ? store.sync(id) : 0;
-    };
-  }
+  StoreWorker::Work work = job->start(*this, obj);
   Object *o = &obj;
   worker_.submit(std::move(work), [this, o, job](int ret) { jobDone(*o, *job, ret); });
 }
@@ -130,90 +35,9 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
   stats_.storeJobs--;
   progress_++;
   std::vector<Segment *> unpin;
-  if (job.kind == StoreJob::Kind::Cow) {
-    for (const StoreJob::Write &w : job.writes) unpin.push_back(w.seg);
-    for (const StoreJob::Write &w : job.cowOverlay) unpin.push_back(w.seg);
-    cowDone(obj, job, ret);
-  } else if (job.kind == StoreJob::Kind::Stat) {
-    if (ret < 0) {
-      // Not "absent" (its data would read as zeros): the waiting requests get the error.
-      log(LOG_ERROR, "cache", "cannot look an object up in the store: %s", strerror(-ret));
-      obj.statError = ret;
-    } else {
-      if (job.statExists) obj.known = true;
-      obj.size = std::max<uint64_t>(obj.size, (uint64_t)job.statSize);
-      obj.statted = true;
-    }
-  } else if (job.kind == StoreJob::Kind::Create) {
-    if (ret == 0) obj.known = true;
-  } else if (job.kind == StoreJob::Kind::Report) {
-    statDone(obj, job, ret);
-  } else if (job.kind == StoreJob::Kind::Delete) {
-    deleteDone(obj, job, ret);
-  } else if (job.kind == StoreJob::Kind::Restore) {
-    Segment *seg = job.load;
-    if (ret < 0) {
-      // The range stays held (its accesses wait, then time out) and is restored again later.
-      log(LOG_WARN, "cache", "cannot restore the range of a failed in-place write from the store: %s (again in 1 s)",
-          strerror(-ret));
-      seg->pins++;  // the retry's
-      restoreRetries_.push_back({std::chrono::steady_clock::now() + std::chrono::seconds(1), seg,
-                                 job.restoreBegin, job.restoreEnd});
-    } else {
-      unhold(seg, job.restoreBegin, job.restoreEnd);
-    }
-    unpin.push_back(seg);
-  } else if (job.kind == StoreJob::Kind::Load) {
-    Segment *seg = job.load;
-    seg->awaitingReader = ret == 0;
-    seg->loadedAt = std::chrono::steady_clock::now();
-    if (!seg->detached()) seg->moveTo(ret == 0 ? Fill::Loaded : Fill::LoadFailed);  // detached: dropped meanwhile
-    if (ret < 0) {
-      seg->loadError = ret;
-      log(LOG_WARN, "cache", "cannot load a segment from the store: %s", strerror(-ret));
-    }
-    unpin.push_back(seg);
-  } else {
-    uint64_t written = 0;
-    for (const StoreJob::Write &w : job.writes) {
-      // Cleared only if no write landed meanwhile: a later write keeps the segment dirty.
-      if (ret == 0 && w.seg->gen == w.gen && !w.seg->detached()) markClean(*w.seg);
-      written += w.len;
-    }
-    unpin = job.segs;  // one pin per segment (a segment may have several writes)
-    if (ret < 0 && !job.drain && job.kind == StoreJob::Kind::Flush)
-      log(LOG_ERROR, "cache", "flush of object %s to the store %s failed: %s", objectLabel(obj.id).c_str(),
-          store_.describe().c_str(), strerror(-ret));
-    if (job.kind == StoreJob::Kind::Spill) {
-      for (Segment *seg : job.segs) {
-        seg->writingBack = false;
-        spillingBytes_ -= segmentSize_;
-      }
-      if (ret < 0) {
-        if (!spillError_)
-          log(LOG_ERROR, "cache",
-              "cannot spill object %s to the store (%s: %s): dirty segments stay cached, new dirty data is "
-              "refused (ENOSPC) while the cache is full; retrying every second",
-              objectLabel(obj.id).c_str(), store_.describe().c_str(), strerror(-ret));
-        spillError_ = ret;
-        spillRetryAt_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-      } else {
-        if (spillError_) log(LOG_INFO, "cache", "spills to the store succeed again");
-        spillError_ = 0;
-        stats_.spilledBytes += written;
-      }
-    } else if (job.drain) {
-      drainsInFlight_--;
-      if (ret == 0) stats_.drainedBytes += written;
-      else
-        log(LOG_WARN, "cache", "write-behind of object %s to the store %s failed: %s (the data stays dirty in the cache)",
-            objectLabel(obj.id).c_str(), store_.describe().c_str(), strerror(-ret));
-    } else if (ret == 0) {
-      stats_.flushedBytes += written;
-    }
-  }
+  job.finish(*this, obj, ret, unpin);
   // Created, loaded, written back: an entry left without segments is not needed any more.
-  if (job.kind != StoreJob::Kind::Stat) idle_.push_back(obj.id);
+  if (!job.lookupOnly()) idle_.push_back(obj.id);
   // release() unpins (and frees detached segments, drops spilled clean ones once over the
   // high-water mark); then the next job of the object starts.
   std::vector<Piece> pieces;
@@ -221,14 +45,243 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
   if (!obj.jobs.empty()) startNextJob(obj);
   std::function<void(int)> done = std::move(job.done);
   release(pieces);
-  if (job.drain) startDrains();
+  if (job.isDrain()) startDrains();
   if (done) done(ret);
 }
 
-void SegmentCache::dirtyWrites(Segment *seg, uint64_t objSize, StoreJob &job) {
+// --- lookup, create ---
+
+StoreWorker::Work SegmentCache::LookupJob::start(SegmentCache &cache, Object &obj) {
+  BackingStore &store = cache.store_;
+  ObjectId id = obj.id;
+  return [&store, id, this] {
+    int found = store.probe(id, size);
+    exists = found > 0;
+    return found < 0 ? found : 0;
+  };
+}
+
+void SegmentCache::LookupJob::finish(SegmentCache &, Object &obj, int ret, std::vector<Segment *> &) {
+  if (ret < 0) {
+    // Not "absent" (its data would read as zeros): the waiting requests get the error.
+    log(LOG_ERROR, "cache", "cannot look an object up in the store: %s", strerror(-ret));
+    obj.statError = ret;
+    return;
+  }
+  if (exists) obj.known = true;
+  obj.size = std::max<uint64_t>(obj.size, (uint64_t)size);
+  obj.statted = true;
+}
+
+StoreWorker::Work SegmentCache::CreateJob::start(SegmentCache &cache, Object &obj) {
+  BackingStore &store = cache.store_;
+  ObjectId id = obj.id;
+  return [&store, id] { return store.create(id); };
+}
+
+void SegmentCache::CreateJob::finish(SegmentCache &, Object &obj, int ret, std::vector<Segment *> &) {
+  if (ret == 0) obj.known = true;
+}
+
+// --- load, restore ---
+
+StoreWorker::Work SegmentCache::LoadJob::start(SegmentCache &cache, Object &obj) {
+  BackingStore &store = cache.store_;
+  ObjectId id = obj.id;
+  char *data = seg->slot.data;
+  uint64_t offset = seg->offset, len = size;
+  return [&store, id, data, offset, len] {
+    ssize_t r = store.read(id, offset, data, len);
+    return r < 0 ? (int)r : 0;
+  };
+}
+
+void SegmentCache::LoadJob::finish(SegmentCache &, Object &, int ret, std::vector<Segment *> &unpin) {
+  seg->awaitingReader = ret == 0;
+  seg->loadedAt = std::chrono::steady_clock::now();
+  if (!seg->detached()) seg->moveTo(ret == 0 ? Fill::Loaded : Fill::LoadFailed);  // detached: dropped meanwhile
+  if (ret < 0) {
+    seg->loadError = ret;
+    log(LOG_WARN, "cache", "cannot load a segment from the store: %s", strerror(-ret));
+  }
+  unpin.push_back(seg);
+}
+
+// The stored bytes of the range (zeros past the stored end): what it held before the failed
+// in-place write, since the segment was clean then and no write-back covered the range.
+StoreWorker::Work SegmentCache::RestoreJob::start(SegmentCache &cache, Object &obj) {
+  BackingStore &store = cache.store_;
+  ObjectId id = obj.id;
+  char *data = seg->slot.data + begin;
+  uint64_t offset = seg->offset + begin, len = end - begin;
+  return [&store, id, data, offset, len] {
+    ssize_t r = store.read(id, offset, data, len);
+    return r < 0 ? (int)r : 0;
+  };
+}
+
+void SegmentCache::RestoreJob::finish(SegmentCache &cache, Object &, int ret, std::vector<Segment *> &unpin) {
+  if (ret < 0) {
+    // The range stays held (its accesses wait, then time out) and is restored again later.
+    log(LOG_WARN, "cache", "cannot restore the range of a failed in-place write from the store: %s (again in 1 s)",
+        strerror(-ret));
+    seg->pins++;  // the retry's
+    cache.restoreRetries_.push_back({std::chrono::steady_clock::now() + std::chrono::seconds(1), seg, begin, end});
+  } else {
+    cache.unhold(seg, begin, end);
+  }
+  unpin.push_back(seg);
+}
+
+// --- spill, flush, drain ---
+
+// Snapshot what the job writes (the dirty bytes within the object's logical size: never a
+// segment's zero tail), then write it on a store thread.
+StoreWorker::Work SegmentCache::WriteBackJob::start(SegmentCache &cache, Object &obj) {
+  if (why != Why::Spill) {
+    uint64_t end = size == 0 ? UINT64_MAX : offset + size;
+    auto settled = std::chrono::steady_clock::now() - DRAIN_SETTLE;
+    bool unsettled = false;
+    for (auto &kv : obj.segments) {
+      Segment *seg = kv.second;
+      if (seg->offset + cache.segmentSize_ <= offset || seg->offset >= end || !seg->dirty()) continue;
+      if (why == Why::Drain && seg->dirtiedAt > settled) {
+        unsettled = true;  // still being written: a later drain takes it
+        continue;
+      }
+      seg->pins++;
+      segs.push_back(seg);
+    }
+    if (unsettled) cache.deferDrain(obj);
+  }
+  for (Segment *seg : segs) cache.dirtyWrites(seg, obj.size, writes);
+  BackingStore &store = cache.store_;
+  ObjectId id = obj.id;
+  std::vector<StoreWrite> snapshot = writes;
+  bool create = why == Why::Flush && obj.known;  // created-but-empty objects persist too
+  // A durable pool drops records only once synced (a drain that found nothing settled has
+  // nothing to sync).
+  bool sync = why == Why::Flush || (cache.memory_.durable() && !writes.empty());
+  return [&store, id, snapshot, create, sync] {
+    for (const StoreWrite &w : snapshot) {
+      if (!w.len) continue;
+      ssize_t r = store.write(id, w.storeOffset, w.data, w.len);
+      if (r < 0) return (int)r;
+    }
+    if (create && !store.exists(id)) {
+      int r = store.create(id);
+      if (r < 0) return r;
+    }
+    return sync ? store.sync(id) : 0;
+  };
+}
+
+void SegmentCache::WriteBackJob::finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) {
+  uint64_t written = 0;
+  for (const StoreWrite &w : writes) {
+    // Cleared only if no write landed meanwhile: a later write keeps the segment dirty.
+    if (ret == 0 && w.seg->gen == w.gen && !w.seg->detached()) cache.markClean(*w.seg);
+    written += w.len;
+  }
+  unpin = segs;  // one pin per segment (a segment may have several writes)
+  switch (why) {
+    case Why::Flush:
+      if (ret < 0)
+        log(LOG_ERROR, "cache", "flush of object %s to the store %s failed: %s", objectLabel(obj.id).c_str(),
+            cache.store_.describe().c_str(), strerror(-ret));
+      else
+        cache.stats_.flushedBytes += written;
+      break;
+    case Why::Drain:
+      cache.drainsInFlight_--;
+      if (ret == 0)
+        cache.stats_.drainedBytes += written;
+      else
+        log(LOG_WARN, "cache", "write-behind of object %s to the store %s failed: %s (the data stays dirty in the cache)",
+            objectLabel(obj.id).c_str(), cache.store_.describe().c_str(), strerror(-ret));
+      break;
+    case Why::Spill:
+      for (Segment *seg : segs) {
+        seg->writingBack = false;
+        cache.spillingBytes_ -= cache.segmentSize_;
+      }
+      if (ret < 0) {
+        if (!cache.spillError_)
+          log(LOG_ERROR, "cache",
+              "cannot spill object %s to the store (%s: %s): dirty segments stay cached, new dirty data is "
+              "refused (ENOSPC) while the cache is full; retrying every second",
+              objectLabel(obj.id).c_str(), cache.store_.describe().c_str(), strerror(-ret));
+        cache.spillError_ = ret;
+        cache.spillRetryAt_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      } else {
+        if (cache.spillError_) log(LOG_INFO, "cache", "spills to the store succeed again");
+        cache.spillError_ = 0;
+        cache.stats_.spilledBytes += written;
+      }
+      break;
+  }
+}
+
+// --- copy-on-write ---
+
+StoreWorker::Work SegmentCache::CowJob::start(SegmentCache &cache, Object &obj) {
+  cache.snapshotCow(obj, *this);
+  BackingStore &store = cache.store_;
+  ObjectId id = obj.id, from = src;
+  std::vector<StoreWrite> before = writes, over = overlay;
+  bool all = whole, durable = cache.memory_.durable();
+  uint64_t off = offset, len = size;
+  return [&store, id, from, all, off, len, before, over, durable] {
+    for (const StoreWrite &w : before) {  // the destination's dirty bytes first
+      ssize_t r = store.write(id, w.storeOffset, w.data, w.len);
+      if (r < 0) return (int)r;
+    }
+    int r = all ? store.copy(from, id) : store.copyRange(from, id, off, len);
+    if (r < 0) return r;
+    for (const StoreWrite &w : over) {  // then what only the source's cache holds
+      ssize_t n = store.write(id, w.storeOffset, w.data, w.len);
+      if (n < 0) return (int)n;
+    }
+    // With a pool, the destination's records go once the store has their bytes durably.
+    return durable || !before.empty() ? store.sync(id) : 0;
+  };
+}
+
+void SegmentCache::CowJob::finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) {
+  for (const StoreWrite &w : writes) unpin.push_back(w.seg);
+  for (const StoreWrite &w : overlay) unpin.push_back(w.seg);
+  cache.cowDone(obj, *this, ret);
+}
+
+// --- the namespace's (segment_cache_namespace.cc does the rest) ---
+
+StoreWorker::Work SegmentCache::StatJob::start(SegmentCache &cache, Object &obj) {
+  BackingStore &store = cache.store_;
+  ObjectId id = obj.id;
+  return [&store, id, this] {
+    found = store.probe(id, size);
+    return found < 0 ? found : 0;
+  };
+}
+
+void SegmentCache::StatJob::finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &) {
+  cache.statDone(obj, *this, ret);
+}
+
+StoreWorker::Work SegmentCache::DeleteJob::start(SegmentCache &cache, Object &obj) {
+  BackingStore &store = cache.store_;
+  ObjectId id = obj.id;
+  return [&store, id] { return store.remove(id); };
+}
+
+void SegmentCache::DeleteJob::finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &) {
+  cache.deleteDone(obj, *this, ret);
+}
+
+void SegmentCache::dirtyWrites(Segment *seg, uint64_t objSize, std::vector<StoreWrite> &writes) {
   uint64_t valid = objSize - std::min(objSize, seg->offset);
   uint64_t b = seg->dirtyBegin, e = std::min<uint64_t>(seg->dirtyEnd, valid);
-  size_t before = job.writes.size();
+  size_t before = writes.size();
   if (seg->dirty() && !seg->detached() && e > b) {
     // Ranges held by in-place writes hold bytes in flight (or a failed transfer's, until
     // restored): the store keeps its bytes there, which a failed write's restore reads back.
@@ -237,12 +290,12 @@ void SegmentCache::dirtyWrites(Segment *seg, uint64_t objSize, StoreJob &job) {
     uint64_t pos = b;
     for (const auto &r : held) {
       if (r.second <= pos || r.first >= e) continue;
-      if (r.first > pos) job.writes.push_back({seg, seg->offset + pos, seg->slot.data + pos, (size_t)(r.first - pos), seg->gen});
+      if (r.first > pos) writes.push_back({seg, seg->offset + pos, seg->slot.data + pos, (size_t)(r.first - pos), seg->gen});
       pos = std::max<uint64_t>(pos, r.second);
     }
-    if (pos < e) job.writes.push_back({seg, seg->offset + pos, seg->slot.data + pos, (size_t)(e - pos), seg->gen});
+    if (pos < e) writes.push_back({seg, seg->offset + pos, seg->slot.data + pos, (size_t)(e - pos), seg->gen});
   }
-  if (job.writes.size() == before) job.writes.push_back({seg, 0, nullptr, 0, seg->gen});  // cleared if unchanged
+  if (writes.size() == before) writes.push_back({seg, 0, nullptr, 0, seg->gen});  // cleared if unchanged
 }
 
 void SegmentCache::wantDrain(Object &obj) {
@@ -261,11 +314,8 @@ void SegmentCache::startDrains() {
     Object *obj = drainQueue_.front();
     drainQueue_.pop_front();
     obj->drainQueued = false;
-    std::unique_ptr<StoreJob> job(new StoreJob);
-    job->kind = StoreJob::Kind::Flush;
-    job->drain = true;
     drainsInFlight_++;
-    enqueue(*obj, std::move(job));
+    enqueue(*obj, std::unique_ptr<StoreJob>(new WriteBackJob(WriteBackJob::Why::Drain)));
   }
 }
 
@@ -331,8 +381,7 @@ bool SegmentCache::objectBusy(const ObjectId &id) const {
 void SegmentCache::startFlush(const ObjectId &id, uint64_t offset, uint64_t size, std::function<void(int)> done) {
   if (size != 0 && offset + size < offset) return done(-EINVAL);
   Object &obj = entry(id);  // a stat job, if one is needed, runs first
-  std::unique_ptr<StoreJob> job(new StoreJob);
-  job->kind = StoreJob::Kind::Flush;
+  std::unique_ptr<WriteBackJob> job(new WriteBackJob(WriteBackJob::Why::Flush));
   job->offset = offset;
   job->size = size;
   job->done = std::move(done);
@@ -391,8 +440,7 @@ uint64_t SegmentCache::reportUnwritten(const char *why) {
 
 void SegmentCache::startCreate(const ObjectId &id, std::function<void(int)> done) {
   Object &obj = entry(id);
-  std::unique_ptr<StoreJob> job(new StoreJob);
-  job->kind = StoreJob::Kind::Create;
+  std::unique_ptr<CreateJob> job(new CreateJob);
   job->done = std::move(done);
   enqueue(obj, std::move(job));
 }
@@ -411,10 +459,9 @@ int SegmentCache::cow(const ObjectId &src, const ObjectId &dst, bool allowExist,
   if (!allowExist && exists(dst)) return -EEXIST;
   Object &d = entry(dst);
   entry(src).cowReaders++;  // a delete of the source waits for the copy
-  std::unique_ptr<StoreJob> job(new StoreJob);
-  job->kind = StoreJob::Kind::Cow;
-  job->cowSrc = src;
-  job->cowWhole = size == 0;
+  std::unique_ptr<CowJob> job(new CowJob);
+  job->src = src;
+  job->whole = size == 0;
   job->offset = offset;
   job->size = size;
   job->done = std::move(done);
@@ -431,21 +478,21 @@ static bool dirtyPart(uint64_t segOffset, uint32_t dirtyBegin, uint32_t dirtyEnd
   return e > b;
 }
 
-void SegmentCache::snapshotCow(Object &dst, StoreJob &job) {
-  uint64_t from = job.cowWhole ? 0 : job.offset, to = job.cowWhole ? UINT64_MAX : job.offset + job.size;
-  auto srcIt = objects_.find(job.cowSrc);
+void SegmentCache::snapshotCow(Object &dst, CowJob &job) {
+  uint64_t from = job.whole ? 0 : job.offset, to = job.whole ? UINT64_MAX : job.offset + job.size;
+  auto srcIt = objects_.find(job.src);
   if (srcIt != objects_.end()) {
-    job.cowSrcSize = srcIt->second.size;
+    job.srcSize = srcIt->second.size;
     for (auto &kv : srcIt->second.segments) {
       Segment *seg = kv.second;
       uint64_t b, e;
       if (!seg->dirty() || !dirtyPart(seg->offset, seg->dirtyBegin, seg->dirtyEnd, srcIt->second.size, from, to, b, e))
         continue;
       seg->pins++;
-      job.cowOverlay.push_back({seg, b, seg->slot.data + (b - seg->offset), (size_t)(e - b), seg->gen});
+      job.overlay.push_back({seg, b, seg->slot.data + (b - seg->offset), (size_t)(e - b), seg->gen});
     }
   }
-  if (job.cowWhole) return;  // the destination is replaced: its dirty bytes are obsolete
+  if (job.whole) return;  // the destination is replaced: its dirty bytes are obsolete
   for (auto &kv : dst.segments) {
     Segment *seg = kv.second;
     uint64_t b, e;
@@ -458,21 +505,21 @@ void SegmentCache::snapshotCow(Object &dst, StoreJob &job) {
   }
 }
 
-void SegmentCache::cowDone(Object &dst, StoreJob &job, int ret) {
+void SegmentCache::cowDone(Object &dst, CowJob &job, int ret) {
   dst.cowing = false;
-  auto src = objects_.find(job.cowSrc);
+  auto src = objects_.find(job.src);
   if (src != objects_.end()) {
     src->second.cowReaders--;
-    idle_.push_back(job.cowSrc);
+    idle_.push_back(job.src);
   }
   if (ret < 0) {
-    log(LOG_WARN, "cache", "cow %llx:%llx -> %llx:%llx failed: %s", (unsigned long long)job.cowSrc.high,
-        (unsigned long long)job.cowSrc.low, (unsigned long long)dst.id.high, (unsigned long long)dst.id.low,
+    log(LOG_WARN, "cache", "cow %llx:%llx -> %llx:%llx failed: %s", (unsigned long long)job.src.high,
+        (unsigned long long)job.src.low, (unsigned long long)dst.id.high, (unsigned long long)dst.id.low,
         strerror(-ret));
     return;
   }
   // The store holds the result: the destination's cached segments in the range are stale.
-  uint64_t from = job.cowWhole ? 0 : job.offset, to = job.cowWhole ? UINT64_MAX : job.offset + job.size;
+  uint64_t from = job.whole ? 0 : job.offset, to = job.whole ? UINT64_MAX : job.offset + job.size;
   std::vector<Segment *> stale;
   for (auto &kv : dst.segments)
     if (kv.second->offset + segmentSize_ > from && kv.second->offset < to) stale.push_back(kv.second);
@@ -481,7 +528,7 @@ void SegmentCache::cowDone(Object &dst, StoreJob &job, int ret) {
     drop(seg);
   }
   dst.known = true;
-  dst.size = job.cowWhole ? job.cowSrcSize : std::max<uint64_t>(dst.size, to);
+  dst.size = job.whole ? job.srcSize : std::max<uint64_t>(dst.size, to);
 }
 
 }  // namespace server

@@ -40,15 +40,12 @@ void SegmentCache::startStat(const ObjectId &id, StatDone done) {
   pruneIdle();
   // No separate stat job: this one's lookup tells an entry not yet statted too.
   Object &obj = entry(id, false);
-  std::unique_ptr<StoreJob> job(new StoreJob);
-  job->kind = StoreJob::Kind::Report;
-  job->report.reset(new StatJob);
-  job->report->done = std::move(done);
+  std::unique_ptr<StatJob> job(new StatJob);
+  job->reply = std::move(done);
   enqueue(obj, std::move(job));
 }
 
-void SegmentCache::statDone(Object &obj, StoreJob &job, int ret) {
-  StatJob &st = *job.report;
+void SegmentCache::statDone(Object &obj, StatJob &st, int ret) {
   if (!obj.statted && !obj.statError) {
     // Requests that arrived meanwhile wait for this lookup (none was queued for them).
     if (ret < 0) {
@@ -62,11 +59,11 @@ void SegmentCache::statDone(Object &obj, StoreJob &job, int ret) {
   if (ret < 0) {
     log(LOG_WARN, "cache", "cannot look object %s up in the store %s: %s", objectLabel(obj.id).c_str(),
         store_.describe().c_str(), strerror(-ret));
-    return st.done(ret, ObjectStat());
+    return st.reply(ret, ObjectStat());
   }
   ObjectStat out;
   fillStat(out, obj.id, st.found > 0, st.size);
-  st.done(out.stored || obj.known ? 0 : -ENOENT, out);
+  st.reply(out.stored || obj.known ? 0 : -ENOENT, out);
 }
 
 // --- list ---
@@ -199,29 +196,26 @@ int SegmentCache::startDelete(const ObjectId &id, std::function<void(int)> done)
     idle_.push_back(id);  // a stat entry only: forgotten (as absent) by the next prune
     return -ENOENT;
   }
-  std::unique_ptr<StoreJob> job(new StoreJob);
-  job->kind = StoreJob::Kind::Delete;
-  job->del.reset(new DeleteJob);
+  std::unique_ptr<DeleteJob> job(new DeleteJob);
   if (memory_.durable()) {
     uint64_t seq;
     int slot = memory_.writeTombstone(id, seq);
     if (slot == -EBUSY) return kBusy;  // as many deletes under way as tombstone slots
     if (slot < 0) return slot;
-    job->del->tombstone = slot;
+    job->tombstone = slot;
   }
   obj.deleting = true;
   dropDrains(obj);  // its dirty data goes with it
   for (auto &kv : obj.segments) {
     kv.second->pins++;
-    job->del->held.push_back(kv.second);
+    job->held.push_back(kv.second);
   }
   job->done = std::move(done);
   enqueue(obj, std::move(job));
   return 0;
 }
 
-void SegmentCache::deleteDone(Object &obj, StoreJob &job, int ret) {
-  DeleteJob &d = *job.del;
+void SegmentCache::deleteDone(Object &obj, DeleteJob &d, int ret) {
   obj.deleting = false;
   if (ret < 0) {
     // The store still has the object (a remove either happens or not) and the cache kept it.

@@ -367,6 +367,8 @@ Napi::Value Buffer(const Napi::CallbackInfo& info) {
   });
 }
 
+#ifdef IOC_FAILPOINTS_ENABLED
+// Test builds only, as every umapTest* and umapBench* export (src/native.ts: testHooks()).
 // Test hook (test_gate.h): pause the next asynchronous write-back after `pieces` pieces.
 Napi::Value TestPauseWriteBack(const Napi::CallbackInfo& info) {
   testGateArm(static_cast<size_t>(info[0].As<Napi::Number>().DoubleValue()));
@@ -403,6 +405,7 @@ Napi::Value TestReleaseReadAhead(const Napi::CallbackInfo& info) {
 Napi::Value TestReadAheadIdle(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), readAheadWaitIdle(static_cast<unsigned>(info[0].As<Napi::Number>().DoubleValue())));
 }
+#endif
 
 // switchTo(handle, scheme, params, copyFirst, allowExist)
 Napi::Value SwitchTo(const Napi::CallbackInfo& info) {
@@ -481,6 +484,7 @@ Napi::Value DropMemStore(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), dropMemStore(info[0].ToString()));
 }
 
+#ifdef IOC_FAILPOINTS_ENABLED
 double now() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -533,6 +537,7 @@ Napi::Value BenchUnmapFile(const Napi::CallbackInfo& info) {
   if (p) munmap(p, size);
   return info.Env().Undefined();
 }
+#endif
 
 }  // namespace
 
@@ -544,6 +549,7 @@ Napi::Object InitUmapBinding(Napi::Env env, Napi::Object exports) {
   exports.Set("umapFlushAsync", Napi::Function::New(env, FlushAsync, "umapFlushAsync"));
   exports.Set("umapUnmapAsync", Napi::Function::New(env, UnmapAsync, "umapUnmapAsync"));
   exports.Set("umapBuffer", Napi::Function::New(env, Buffer, "umapBuffer"));
+#ifdef IOC_FAILPOINTS_ENABLED
   exports.Set("umapTestPauseWriteBack", Napi::Function::New(env, TestPauseWriteBack, "umapTestPauseWriteBack"));
   exports.Set("umapTestWaitPaused", Napi::Function::New(env, TestWaitPaused, "umapTestWaitPaused"));
   exports.Set("umapTestReleaseWriteBack", Napi::Function::New(env, TestReleaseWriteBack, "umapTestReleaseWriteBack"));
@@ -551,13 +557,14 @@ Napi::Object InitUmapBinding(Napi::Env env, Napi::Object exports) {
   exports.Set("umapTestWaitReadAheadPaused", Napi::Function::New(env, TestWaitReadAheadPaused, "umapTestWaitReadAheadPaused"));
   exports.Set("umapTestReleaseReadAhead", Napi::Function::New(env, TestReleaseReadAhead, "umapTestReleaseReadAhead"));
   exports.Set("umapTestReadAheadIdle", Napi::Function::New(env, TestReadAheadIdle, "umapTestReadAheadIdle"));
+  exports.Set("umapBenchBulkCopy", Napi::Function::New(env, BenchBulkCopy, "umapBenchBulkCopy"));
+  exports.Set("umapBenchMapFile", Napi::Function::New(env, BenchMapFile, "umapBenchMapFile"));
+  exports.Set("umapBenchUnmapFile", Napi::Function::New(env, BenchUnmapFile, "umapBenchUnmapFile"));
+#endif
   exports.Set("umapSwitch", Napi::Function::New(env, SwitchTo, "umapSwitch"));
   exports.Set("umapStats", Napi::Function::New(env, Stats, "umapStats"));
   exports.Set("umapPolicyCreate", Napi::Function::New(env, PolicyCreate, "umapPolicyCreate"));
   exports.Set("umapPolicyStats", Napi::Function::New(env, PolicyStats, "umapPolicyStats"));
   exports.Set("umapDropMemStore", Napi::Function::New(env, DropMemStore, "umapDropMemStore"));
-  exports.Set("umapBenchBulkCopy", Napi::Function::New(env, BenchBulkCopy, "umapBenchBulkCopy"));
-  exports.Set("umapBenchMapFile", Napi::Function::New(env, BenchMapFile, "umapBenchMapFile"));
-  exports.Set("umapBenchUnmapFile", Napi::Function::New(env, BenchUnmapFile, "umapBenchUnmapFile"));
   return exports;
 }

@@ -1,3 +1,5 @@
+// Test builds only (test_gate.h).
+#ifdef IOC_FAILPOINTS_ENABLED
 #include "test_gate.h"
 
 #include <atomic>
@@ -94,3 +96,5 @@ void testReadAheadRelease() {
 }
 
 }  // namespace ummap
+
+#endif  // IOC_FAILPOINTS_ENABLED

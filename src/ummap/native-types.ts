@@ -82,6 +82,15 @@ export interface NativeUmapBinding {
   umapUnmapAsync(handle: NativeMappingHandle, buffer: ArrayBuffer, sync: boolean): Promise<void>;
   /** A new ArrayBuffer over an open mapping's memory. */
   umapBuffer(handle: NativeMappingHandle): ArrayBuffer;
+  umapSwitch(handle: NativeMappingHandle, scheme: string, params: Record<string, string>, copyFirst: boolean, allowExist: boolean): void;
+  umapStats(handle: NativeMappingHandle): NativeMappingStats;
+  umapPolicyCreate(order: 'fifo' | 'lifo', limit: number, window: number, name?: string): NativePolicyHandle;
+  umapPolicyStats(policy: NativePolicyHandle): { used: number; limit: number };
+  umapDropMemStore(name: string): boolean;
+}
+
+/** The addon's test and bench exports: in test builds only (src/native.ts: testHooks()). */
+export interface NativeTestHooks {
   /** Test hooks: pause the next asynchronous write-back after `pieces` pieces (written one at a
    *  time), wait until it is paused (blocks the calling thread; false after timeoutMs), release it. */
   umapTestPauseWriteBack(pieces: number): void;
@@ -94,11 +103,6 @@ export interface NativeUmapBinding {
   umapTestWaitReadAheadPaused(timeoutMs: number): boolean;
   umapTestReleaseReadAhead(): void;
   umapTestReadAheadIdle(timeoutMs: number): boolean;
-  umapSwitch(handle: NativeMappingHandle, scheme: string, params: Record<string, string>, copyFirst: boolean, allowExist: boolean): void;
-  umapStats(handle: NativeMappingHandle): NativeMappingStats;
-  umapPolicyCreate(order: 'fifo' | 'lifo', limit: number, window: number, name?: string): NativePolicyHandle;
-  umapPolicyStats(policy: NativePolicyHandle): { used: number; limit: number };
-  umapDropMemStore(name: string): boolean;
   /** Bench baselines. */
   umapBenchBulkCopy(totalBytes: number, chunkBytes: number): number;
   umapBenchMapFile(path: string, size: number): ArrayBuffer;

@@ -1,6 +1,6 @@
 /* For test/c-api-compat.test.ts (issue 13): ranges belong to the client handle, not to the
  * pooled connection that registered them. Run against a server with
- * IOC_TEST_HOLD_WRITES_UNTIL_UNREGISTERS=4 (RMA write replies wait for 4 range unregisters), so
+ * the failpoint server.hold_writes_until_unregisters=value(4) (RMA write replies wait for 4 range unregisters), so
  * that writes hold connections as long as the test needs, without sleeps:
  *   1. 3 writer threads start 8 MiB writes (held); prints "phase1" and waits for a line on stdin
  *      (the harness sends it once the server logged 3 held writes).

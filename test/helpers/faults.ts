@@ -1,10 +1,11 @@
 // Fault injection shared by the integrity tests: bounded waits, waiting for a server's log to
 // say a test hook fired, resource limits, small file systems, descriptor counts. The faults
-// themselves are server/client test hooks (IOC_TEST_* environment variables, documented where
-// they are read) and real signals to real processes.
+// themselves are failpoints of the test build (./failpoints.ts, native/common/failpoint_list.h)
+// and real signals to real processes.
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { failpoints } from './failpoints';
 import { buildDir, repoRoot, ServerHandle, startServer, StartOptions, tmpDir } from './server';
 
 /** Resolve with p's value, or fail naming `what` when p has not settled within ms. */
@@ -44,10 +45,15 @@ export async function waitForLog(server: ServerHandle, re: RegExp, ms: number): 
 /**
  * Environment for a server that SIGKILLs itself when write k+1 is committed, before its ack: a
  * writer that waits for each ack (a mapping's write-back) had exactly k writes acknowledged
- * (IOC_TEST_KILL_AFTER_WRITES, read in native/server/metrics.cc).
+ * (failpoint server.write_committed, evaluated in native/server/metrics.cc).
  */
 export function killAfterWrites(k: number): NodeJS.ProcessEnv {
-  return { IOC_TEST_KILL_AFTER_WRITES: String(k) };
+  return failpoints({ 'server.write_committed': `after(${k + 1}):kill` });
+}
+
+/** The server's log line of killAfterWrites(k) firing. */
+export function killedAfterWritesLine(k: number): RegExp {
+  return new RegExp(`failpoint server\\.write_committed: SIGKILL at evaluation ${k + 1}\\b`);
 }
 
 /**

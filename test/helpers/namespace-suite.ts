@@ -1,12 +1,13 @@
 // The object namespace (OBJ_STAT, OBJ_LIST, OBJ_DELETE) against a real server on each store it
 // has (test/namespace-server.test.ts: the directory store; test/rados.test.ts: RADOS), spoken
 // raw through iocatcher-proto-probe (helpers/ns-probe.ts). Races with a delete are driven by the
-// store gate (IOC_TEST_STORE_GATE holds the delete's remove on its store thread) and the
+// store gate (failpoint store.data_io=pause(GATE) holds the delete's remove on its store thread) and the
 // daemon's request counters, never by timing.
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { IocClient } from '../../src';
+import { failpoints } from './failpoints';
 import { waitFor, waitForLog } from './faults';
 import { key, listAll, NsProbe, ObjStat } from './ns-probe';
 import { freePort, httpGet } from './ops';
@@ -217,7 +218,7 @@ export function namespaceStoreSuite(name: string, fixture: () => NamespaceFixtur
       const gate = path.join(tmpDir('ioc-gate-'), 'hang');
       const metrics = `127.0.0.1:${await freePort()}`;
       const server = await start(spec, { args: ['--write-behind', 'off', '--segment-size', '1MB', '--metrics', metrics,
-        '--stats-interval', '0'], env: { IOC_TEST_STORE_GATE: gate } });
+        '--stats-interval', '0'], env: failpoints({ 'store.data_io': `pause(${gate})` }) });
       const a = await connect(server), b = await connect(server), c = await connect(server);
       const deleter = await probe(server), statter = await probe(server);
       const SIZE = 3 * MiB + 5;
@@ -270,7 +271,7 @@ export function namespaceStoreSuite(name: string, fixture: () => NamespaceFixtur
       const gate = path.join(tmpDir('ioc-gate-'), 'hang');
       const metrics = `127.0.0.1:${await freePort()}`;
       const server = await start(spec, { args: ['--write-behind', 'off', '--metrics', metrics, '--stats-interval', '0'],
-        env: { IOC_TEST_STORE_GATE: gate } });
+        env: failpoints({ 'store.data_io': `pause(${gate})` }) });
       const a = await connect(server);
       const p = await probe(server);
       await a.write(H, 61, 0, pattern(2 * MiB, 61));
@@ -327,7 +328,7 @@ export function namespaceStoreSuite(name: string, fixture: () => NamespaceFixtur
         const metrics = `127.0.0.1:${await freePort()}`;
         const args = ['--write-behind', 'off', '--segment-size', '1MB', ...(durable ? ['--nvdimm', pool] : [])];
         let server = await start(spec, { args: [...args, '--metrics', metrics, '--stats-interval', '0'],
-          env: { IOC_TEST_STORE_GATE: gate } });
+          env: failpoints({ 'store.data_io': `pause(${gate})` }) });
         const client = await connect(server);
         const p = await probe(server);
         const data = pattern(2 * MiB, 81);
