@@ -11,6 +11,7 @@ import { packageRoot } from '../src/native';
 import { runFirstTouch, runHeat2d, runStall } from './app';
 import { runClients } from './clients';
 import { runRewrite } from './rewrite';
+import { runNamespace } from './namespace';
 import { runCold } from './cold';
 import {
   cClient, costRow, elapsedSeconds, fabricBench, infoRow, log, median, nextPort, prefaultWaits, provider, ratioRow, rows, run,
@@ -201,6 +202,7 @@ async function main(): Promise<void> {
   if (!skip('heat2d')) await runHeat2d(quick);
   if (!skip('clients')) await runClients(quick);
   if (!skip('rewrite')) await runRewrite(quick);
+  if (!skip('namespace')) await runNamespace(quick);
   if (!skip('nvdimm')) await runNvdimm(quick);
 
   // Informational: how long a fresh server took from "ready on" to its cache being prefaulted.
