@@ -32,7 +32,7 @@ function listInChild(port: number): { count: number; seconds: number; rssMiB: nu
       const client = await IocClient.connect('127.0.0.1', ${port});
       const t0 = process.hrtime.bigint();
       let count = 0;
-      for await (const o of client.list()) count++;
+      for await (const o of client.list({ pageSize: 4096 })) count++;
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       client.close();
       const m = /VmHWM:\\s+(\\d+) kB/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'));
