@@ -9,6 +9,7 @@ export const SKIPS: Array<[string, string]> = [
   ['--skip-heat2d', 'heat2d with and without checkpoints'],
   ['--skip-clients', '4 clients at once beside one'],
   ['--skip-rewrite', "the original's benchmark shape: 1/8/16 MiB rewrites cycling over 64 MiB of one object, 1-4 clients"],
+  ['--skip-namespace', 'the object namespace: listing 100,000 stored objects beside ls -f, stat beside ping, get/put of 1 GiB'],
   ['--skip-nvdimm', 'the cold checkpoint with --nvdimm (/dev/shm as pmem, a disk file)'],
   ['--skip-checkpoint-sets', 'checkpoint sets (1% of a 1 GiB region against a full checkpoint) and ummap.open against a silent server'],
 ];

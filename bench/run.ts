@@ -12,6 +12,7 @@ import { runFirstTouch, runHeat2d, runStall } from './app';
 import { runCheckpointSets } from './checkpoints';
 import { runClients } from './clients';
 import { runRewrite } from './rewrite';
+import { runNamespace } from './namespace';
 import { runCold } from './cold';
 import {
   cClient, costRow, elapsedSeconds, fabricBench, infoRow, log, median, nextPort, prefaultWaits, provider, ratioRow, rows, run,
@@ -202,6 +203,7 @@ async function main(): Promise<void> {
   if (!skip('heat2d')) await runHeat2d(quick);
   if (!skip('clients')) await runClients(quick);
   if (!skip('rewrite')) await runRewrite(quick);
+  if (!skip('namespace')) await runNamespace(quick);
   if (!skip('nvdimm')) await runNvdimm(quick);
   if (!skip('checkpoint-sets')) await runCheckpointSets(quick);
 

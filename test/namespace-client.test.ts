@@ -9,6 +9,7 @@ import * as path from 'path';
 import { IocClient, ObjectStat, ummap } from '../src';
 import { hex16, rejectsWithCode } from './helpers/assertions';
 import { compileCTest, startAgain } from './helpers/faults';
+import { failpoints } from './helpers/failpoints';
 import { freePort, scrape } from './helpers/ops';
 import { run } from './helpers/run';
 import { pattern, ServerHandle, startServer, StartOptions, tmpDir } from './helpers/server';
@@ -216,8 +217,8 @@ describe('object namespace: clients', function () {
 
   // Nothing of the namespace is sent to a server that did not list it in its handshake.
   for (const [persona, env, words] of [
-    ['an original server (IOC_TEST_ORIGINAL_ERRORS: no server info)', { IOC_TEST_ORIGINAL_ERRORS: '1' }, /is an original iocatcher server/],
-    ['one of ours without the namespace bit (IOC_TEST_NO_FENCING: no clock, so no feature bits)', { IOC_TEST_NO_FENCING: '1' }, /is an iocatcher server without the namespace extension/],
+    ['an original server (failpoint server.original_errors: no server info)', failpoints({ 'server.original_errors': 'on' }), /is an original iocatcher server/],
+    ['one of ours without the namespace bit (failpoint server.no_fencing: no clock, so no feature bits)', failpoints({ 'server.no_fencing': 'on' }), /is an iocatcher server without the namespace extension/],
   ] as Array<[string, NodeJS.ProcessEnv, RegExp]>) {
     it(`${persona}: stat, delete and list reject with ENOSYS naming the server, and none of them reaches it`, async () => {
       const metrics = `127.0.0.1:${await freePort()}`;
@@ -293,7 +294,7 @@ describe('object namespace: clients', function () {
       e.code === 'EINVAL' && /holds 3150295 bytes: nothing to map from storage offset 4194304/.test(e.message));
     assert.throws(() => ummap('mem://1MB'), (e: Error & { code?: string }) => e.code === 'EINVAL' && /needs a size/.test(e.message));
     assert.throws(() => ummap(49, 1, 0, { server: s.address }), (e: Error & { code?: string }) => e.code === 'EINVAL');
-    const orig = await server({ env: { IOC_TEST_ORIGINAL_ERRORS: '1' } });
+    const orig = await server({ env: failpoints({ 'server.original_errors': 'on' }) });
     assert.throws(() => ummap(49, 1, { server: orig.address }), (e: Error & { code?: string }) =>
       e.code === 'ENOSYS' && /needs a size: .*is an original iocatcher server/.test(e.message));
   });
