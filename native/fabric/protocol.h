@@ -135,7 +135,7 @@ struct Header {
 // original client's message never matches). Not on CONNECT_INIT (its payload is the rest of
 // the message).
 struct RequestTrailer {
-  static constexpr uint64_t MAGIC = 0x5145534f43494f21ull;  // "!IOCOSEQ"
+  static constexpr uint64_t MAGIC = 0x5145534f43494f21ull;  // the bytes "!OICOSEQ" (little-endian)
   static constexpr size_t WIRE_SIZE = 16;
   uint64_t sequence = 0;
   void encode(Writer &w) const;
@@ -241,7 +241,7 @@ struct Response {
 // (e.g. "larger than --max-transfer 4GB", "store: Permission denied"). The original client
 // decodes the Response and ignores what follows; ours decodes it with decodeResponse().
 struct ReplyReason {
-  static constexpr uint64_t MAGIC = 0x3a5948574f43492full;  // "/IOCWHY:"
+  static constexpr uint64_t MAGIC = 0x3a5948574f43492full;  // the bytes "/ICOWHY:" (little-endian)
   static constexpr size_t MAX = 512;
   std::string reason;
   void encode(Writer &w) const;
