@@ -193,22 +193,31 @@ function objectStat(v: NativeObjectStat): ObjectStat {
   return { high: v.high, low: v.low, size: v.size, storedBytes: v.storedBytes, cachedBytes: v.cachedBytes, dirtyBytes: v.dirtyBytes, stored: v.stored };
 }
 
-/** The pages of a native listing, one request at a time; the listing is freed when the
- *  iteration ends in any way (a page still on its way is dropped once it is in). */
+/** The pages of a native listing, one request at a time: the next page is asked for as soon as
+ *  one arrives, so that it is on its way while the caller consumes this one. The listing is
+ *  freed when the iteration ends in any way (a page still on its way is dropped once it is in). */
 async function* listObjects(n: NativeClientHandle, high: bigint | undefined, pageSize: number,
   signal: AbortSignal | undefined, where: () => string): AsyncGenerator<ObjectStat> {
   const list: NativeListHandle | number = n.listOpen(high !== undefined, high ?? 0n);
   if (typeof list === 'number') throw failure(list, '', where());
+  const ask = () => {
+    const p = n.listNext(list, pageSize);
+    p.catch(() => undefined);  // awaited in its turn; dropped when the iteration ends first
+    return p;
+  };
   try {
+    let next = ask();
     for (;;) {
       checkSignal(signal, where);
-      const v = await raceAbort(n.listNext(list, pageSize), signal, where);
+      const v = await raceAbort(next, signal, where);
       if (!Array.isArray(v)) {
         const { ret, reason } = split(v);
         throw failure(ret, reason, where());
       }
       if (v.length === 0) return;
-      for (const e of v) yield objectStat(e);
+      next = ask();
+      // The native entries have ObjectStat's fields and nothing else: handed out as they are.
+      for (const e of v) yield e as ObjectStat;
     }
   } finally {
     n.listClose(list);
