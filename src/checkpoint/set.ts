@@ -2,7 +2,7 @@
 // numbered versions, each a complete, self-contained set of objects (docs/checkpoints.md).
 import { performance } from 'perf_hooks';
 import { IocClient, idPart } from '../client';
-import type { ObjectIdPart } from '../client';
+import type { ObjectIdPart, ObjectStat } from '../client';
 import { IocError, iocErrorCode } from '../errors';
 import { parseSize } from '../size';
 import type { Mapping } from '../ummap/mapping';
@@ -10,7 +10,6 @@ import { ummap } from '../ummap';
 import { optimalInterval, IntervalAdvice, IntervalFormula } from './interval';
 import { Durability, decodeManifest, encodeManifest, Manifest, MANIFEST_HEADER_BYTES, manifestLength } from './manifest';
 import { MAX_SEQ, objectLow, setHigh, SLOTS, splitLow } from './ids';
-import { NamespaceClient, ObjectStatLike } from './namespace';
 
 /** Options of {@link openCheckpoints}. */
 export interface CheckpointSetOptions {
@@ -141,7 +140,7 @@ export async function openCheckpoints(name: string, opts: CheckpointSetOptions =
       throw new IocError('EINVAL', `checkpoint set '${name}' needs one server, got ${client.servers().join(',')} (a set's versions are copied server-side)`);
     }
     let maxSeq = 0n;
-    for await (const o of (client as unknown as NamespaceClient).list({ high })) maxSeq = splitLow(o.low).seq > maxSeq ? splitLow(o.low).seq : maxSeq;
+    for await (const o of client.list({ high })) maxSeq = splitLow(o.low).seq > maxSeq ? splitLow(o.low).seq : maxSeq;
     return new CheckpointSet(name, high, client, { keep, durability, server: opts.server, segmentSize, nextSeq: maxSeq + 1n });
   } catch (e) {
     client.close();
@@ -159,7 +158,6 @@ export async function openCheckpoints(name: string, opts: CheckpointSetOptions =
 export class CheckpointSet {
   /** Committed versions kept. */
   readonly keep: number;
-  private readonly ns: NamespaceClient;
   private readonly regions: Region[] = [];
   private readonly server?: string;
   private readonly segmentSize?: number;
@@ -186,7 +184,6 @@ export class CheckpointSet {
    */
   constructor(readonly name: string, readonly high: bigint, private readonly client: IocClient,
     o: { keep: number; durability: Durability; server?: string; segmentSize?: number; nextSeq: bigint }) {
-    this.ns = client as unknown as NamespaceClient;
     this.keep = o.keep;
     this.defaultDurability = o.durability;
     this.server = o.server;
@@ -288,7 +285,7 @@ export class CheckpointSet {
       await this.client.write(this.high, mlow, 0, encodeManifest(manifest));
       if (durability === 'store') await this.client.flush(this.high, mlow);
       else if (!(await this.sameEpochs(seq, manifest))) {
-        await this.ns.delete(this.high, mlow).catch(() => undefined);
+        await this.client.delete(this.high, mlow).catch(() => undefined);
         throw new IocError('ESTALE', 'the server restarted without --nvdimm after acknowledging the pages');
       }
     } catch (e) {
@@ -320,7 +317,7 @@ export class CheckpointSet {
     for (const r of m.regions) {
       if (r.epoch === ZERO_EPOCH) continue;
       const low = objectLow(seq, r.slot);
-      await this.ns.stat(this.high, low);  // a round trip: the client's epoch is then current
+      await this.client.stat(this.high, low);  // a round trip: the client's epoch is then current
       if (this.client.serverEpoch(this.high, low).epoch !== r.epoch) return false;
     }
     return true;
@@ -357,7 +354,7 @@ export class CheckpointSet {
       // The manifest first: the version is invisible from then on.
       lows.sort((a, b) => (a < b ? -1 : 1));
       for (const low of lows) {
-        await this.ns.delete(this.high, low).catch((e: IocError) => {
+        await this.client.delete(this.high, low).catch((e: IocError) => {
           if (e.code !== 'ENOENT' && e.code !== 'EBUSY') throw e;
         });
       }
@@ -366,7 +363,7 @@ export class CheckpointSet {
 
   private async objectsBySeq(): Promise<Map<bigint, bigint[]>> {
     const bySeq = new Map<bigint, bigint[]>();
-    for await (const o of this.ns.list({ high: this.high })) {
+    for await (const o of this.client.list({ high: this.high })) {
       const { seq } = splitLow(o.low);
       const lows = bySeq.get(seq) ?? [];
       lows.push(o.low);
@@ -402,7 +399,7 @@ export class CheckpointSet {
   private async manifestSeqs(): Promise<bigint[]> {
     this.checkOpen();
     const seqs: bigint[] = [];
-    for await (const o of this.ns.list({ high: this.high })) {
+    for await (const o of this.client.list({ high: this.high })) {
       const { seq, slot } = splitLow(o.low);
       if (slot === 0 && seq >= 1n) seqs.push(seq);
     }
@@ -424,9 +421,9 @@ export class CheckpointSet {
     if (!m || m.set !== this.name || m.seq !== seq.toString()) return undefined;
     for (const r of m.regions) {
       const low = objectLow(seq, r.slot);
-      let st: ObjectStatLike;
+      let st: ObjectStat;
       try {
-        st = await this.ns.stat(this.high, low);
+        st = await this.client.stat(this.high, low);
       } catch (e) {
         if ((e as IocError).code === 'ENOENT') return undefined;
         throw e;
@@ -509,7 +506,7 @@ export class CheckpointSet {
       const bySeq = await this.objectsBySeq();
       for (const [, lows] of bySeq) {
         if (lows.some((l) => splitLow(l).slot === 0)) continue;
-        for (const low of lows) await this.ns.delete(this.high, low).catch(() => undefined);
+        for (const low of lows) await this.client.delete(this.high, low).catch(() => undefined);
       }
     } finally {
       this.client.close();

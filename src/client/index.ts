@@ -7,7 +7,7 @@ import '../dispose';
 import { addon } from '../native';
 import { checkClientEnv } from '../env';
 import { errnoName, errorFromErrno, IocError, iocErrorCode } from '../errors';
-import type { I64, NativeClientHandle, NativeListHandle, NativeObjectStat, NativeResult } from './native-types';
+import type { I64, NativeClientHandle, NativeListHandle, NativeResult } from './native-types';
 
 /**
  * One half of an object id: a bigint or safe-integer number within int64, or a string in the
@@ -189,9 +189,6 @@ const MAX_PAGE_SIZE = 4096;
 const ENOENT = -osConstants.errno.ENOENT;
 const EBUSY = -osConstants.errno.EBUSY;
 
-function objectStat(v: NativeObjectStat): ObjectStat {
-  return { high: v.high, low: v.low, size: v.size, storedBytes: v.storedBytes, cachedBytes: v.cachedBytes, dirtyBytes: v.dirtyBytes, stored: v.stored };
-}
 
 /** The pages of a native listing, one request at a time: the next page is asked for as soon as
  *  one arrives, so that it is on its way while the caller consumes this one. The listing is
@@ -216,8 +213,7 @@ async function* listObjects(n: NativeClientHandle, high: bigint | undefined, pag
       }
       if (v.length === 0) return;
       next = ask();
-      // The native entries have ObjectStat's fields and nothing else: handed out as they are.
-      for (const e of v) yield e as ObjectStat;
+      for (const e of v) yield e;
     }
   } finally {
     n.listClose(list);
@@ -537,7 +533,7 @@ export class IocClient {
     const what = () => `stat of object ${h}:${l} on ${this.serverName(h, l)}`;
     checkSignal(opts.signal, what);
     const v = await raceAbort(n.stat(h, l), opts.signal, what);
-    if (typeof v === 'object' && 'size' in v) return objectStat(v);
+    if (typeof v === 'object' && 'size' in v) return v;
     const { ret, reason } = split(v);
     const hint = ret === -ENOENT && !reason ? `object ${h}:${l} does not exist` : '';
     throw this.opError(v, `stat of object ${h}:${l}`, h, l, hint);

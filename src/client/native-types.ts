@@ -14,16 +14,8 @@ export interface NativeFailure {
 /** A call's outcome: its number, or a failure with a reason. */
 export type NativeResult = number | NativeFailure;
 
-/** What the server knows of one object (ioc_obj_stat_t). */
-export interface NativeObjectStat {
-  high: bigint;
-  low: bigint;
-  size: number;
-  storedBytes: number;
-  cachedBytes: number;
-  dirtyBytes: number;
-  stored: boolean;
-}
+/** What the server knows of one object (ioc_obj_stat_t): the addon builds the public ObjectStat. */
+export type NativeObjectStat = import('./index').ObjectStat;
 
 /** A listing in progress (ioc_obj_list_t). */
 export type NativeListHandle = { readonly __brand: 'iocatcher.list' };

@@ -9,15 +9,8 @@
 #include <string.h>
 
 #include "iocatcher-client.h"
+#include "check.h"
 
-#define CHECK(cond, ...)                     \
-  do {                                       \
-    if (!(cond)) {                           \
-      fprintf(stderr, "FAIL: " __VA_ARGS__); \
-      fprintf(stderr, "\n");                 \
-      return 1;                              \
-    }                                        \
-  } while (0)
 
 enum { OBJECTS = 12 };
 

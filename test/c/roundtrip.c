@@ -6,15 +6,8 @@
 #include <string.h>
 
 #include "iocatcher-client.h"
+#include "check.h"
 
-#define CHECK(cond, ...)                   \
-  do {                                     \
-    if (!(cond)) {                         \
-      fprintf(stderr, "FAIL: " __VA_ARGS__); \
-      fprintf(stderr, "\n");               \
-      return 1;                            \
-    }                                      \
-  } while (0)
 
 static int roundtrip(ioc_client_t *c, size_t size, size_t offset, int64_t low) {
   char *out = malloc(size), *in = malloc(size);
