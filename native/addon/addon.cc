@@ -4,10 +4,12 @@
 
 Napi::Object InitClientBinding(Napi::Env env, Napi::Object exports);
 Napi::Object InitUmapBinding(Napi::Env env, Napi::Object exports);
+Napi::Object InitFileBinding(Napi::Env env, Napi::Object exports);
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitClientBinding(env, exports);
   InitUmapBinding(env, exports);
+  InitFileBinding(env, exports);
   return exports;
 }
 

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -260,16 +261,23 @@ uint64_t toU64(const Napi::Value &v) {
 }
 
 // An object's stat as JavaScript sees it: ids as bigints, sizes as numbers (exact below 2^53).
-Napi::Object statObject(Napi::Env env, const ioc_obj_stat_t &s) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("high", Napi::BigInt::New(env, s.high));
-  o.Set("low", Napi::BigInt::New(env, s.low));
-  o.Set("size", Napi::Number::New(env, (double)s.size));
-  o.Set("storedBytes", Napi::Number::New(env, (double)s.stored_bytes));
-  o.Set("cachedBytes", Napi::Number::New(env, (double)s.cached_bytes));
-  o.Set("dirtyBytes", Napi::Number::New(env, (double)s.dirty_bytes));
-  o.Set("stored", Napi::Boolean::New(env, s.stored));
-  return o;
+// Stats cross into JavaScript packed, STAT_SLOTS 8-byte slots per entry: high and low as
+// int64, then size, storedBytes, cachedBytes, dirtyBytes and stored (0/1) as doubles
+// (src/client/stat-page.ts reads them). One buffer per page: building an object per entry
+// through N-API costs several times what JavaScript pays for the same object.
+constexpr size_t STAT_SLOTS = 7;
+
+Napi::ArrayBuffer packStats(Napi::Env env, const ioc_obj_stat_t *s, size_t n) {
+  Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, n * STAT_SLOTS * 8);
+  char *p = static_cast<char *>(buf.Data());
+  for (size_t i = 0; i < n; i++, p += STAT_SLOTS * 8) {
+    double d[5] = {(double)s[i].size, (double)s[i].stored_bytes, (double)s[i].cached_bytes, (double)s[i].dirty_bytes,
+                   s[i].stored ? 1.0 : 0.0};
+    memcpy(p, &s[i].high, 8);
+    memcpy(p + 8, &s[i].low, 8);
+    memcpy(p + 16, d, sizeof d);
+  }
+  return buf;
 }
 
 // A listing (ioc_obj_list_t) held by JavaScript. Its pages are fetched on worker threads, one at
@@ -416,14 +424,14 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
     }
     return run(info, viaPool);
   }
-  // stat(high, low) -> the object's stat, or a failure (ENOENT: no such object).
+  // stat(high, low) -> the object's stat (packed), or a failure (ENOENT: no such object).
   Napi::Value Stat(const Napi::CallbackInfo &info) {
     int64_t high = toI64(info[0]), low = toI64(info[1]);
     auto out = std::make_shared<ioc_obj_stat_t>();
     auto *w = new CallWorker(info.Env(), state_, [=](ioc_client_t *c) {
       return (int64_t)ioc_client_obj_stat(c, high, low, out.get());
     });
-    w->onSuccess([out](Napi::Env env) { return statObject(env, *out); });
+    w->onSuccess([out](Napi::Env env) { return packStats(env, out.get(), 1); });
     Napi::Promise p = w->promise();
     w->Queue();
     return p;
@@ -444,7 +452,7 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
     state_->inflight++;
     return Napi::External<ListRef>::New(env, ref, [](Napi::Env, ListRef *r) { delete r; });
   }
-  // listNext(listing, max) -> an array of up to max stats ([]: the listing is complete), or a failure.
+  // listNext(listing, max) -> up to max stats packed (none: the listing is complete), or a failure.
   Napi::Value ListNext(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     ListRef list = *info[0].As<Napi::External<ListRef>>().Data();
@@ -463,8 +471,7 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
       return n;
     });
     w->onSuccess([list](Napi::Env e) {
-      Napi::Array out = Napi::Array::New(e, list->page.size());
-      for (size_t i = 0; i < list->page.size(); i++) out.Set((uint32_t)i, statObject(e, list->page[i]));
+      Napi::ArrayBuffer out = packStats(e, list->page.data(), list->page.size());
       list->page.clear();
       list->page.shrink_to_fit();
       return out;

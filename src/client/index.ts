@@ -8,6 +8,7 @@ import { addon } from '../native';
 import { checkClientEnv } from '../env';
 import { errnoName, errorFromErrno, IocError, iocErrorCode } from '../errors';
 import type { I64, NativeClientHandle, NativeListHandle, NativeResult } from './native-types';
+import { StatPage } from './stat-page';
 
 /**
  * One half of an object id: a bigint or safe-integer number within int64, or a string in the
@@ -207,13 +208,14 @@ async function* listObjects(n: NativeClientHandle, high: bigint | undefined, pag
     for (;;) {
       checkSignal(signal, where);
       const v = await raceAbort(next, signal, where);
-      if (!Array.isArray(v)) {
+      if (!(v instanceof ArrayBuffer)) {
         const { ret, reason } = split(v);
         throw failure(ret, reason, where());
       }
-      if (v.length === 0) return;
+      const page = new StatPage(v);
+      if (page.length === 0) return;
       next = ask();
-      for (const e of v) yield e;
+      for (let i = 0; i < page.length; i++) yield page.at(i);
     }
   } finally {
     n.listClose(list);
@@ -533,7 +535,7 @@ export class IocClient {
     const what = () => `stat of object ${h}:${l} on ${this.serverName(h, l)}`;
     checkSignal(opts.signal, what);
     const v = await raceAbort(n.stat(h, l), opts.signal, what);
-    if (typeof v === 'object' && 'size' in v) return v;
+    if (v instanceof ArrayBuffer) return new StatPage(v).at(0);
     const { ret, reason } = split(v);
     const hint = ret === -ENOENT && !reason ? `object ${h}:${l} does not exist` : '';
     throw this.opError(v, `stat of object ${h}:${l}`, h, l, hint);

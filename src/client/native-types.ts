@@ -14,8 +14,8 @@ export interface NativeFailure {
 /** A call's outcome: its number, or a failure with a reason. */
 export type NativeResult = number | NativeFailure;
 
-/** What the server knows of one object (ioc_obj_stat_t): the addon builds the public ObjectStat. */
-export type NativeObjectStat = import('./index').ObjectStat;
+/** Stats of objects (ioc_obj_stat_t) packed as src/client/stat-page.ts reads them. */
+export type NativeStatPage = ArrayBuffer;
 
 /** A listing in progress (ioc_obj_list_t). */
 export type NativeListHandle = { readonly __brand: 'iocatcher.list' };
@@ -30,12 +30,12 @@ export interface NativeClientHandle {
   unregisterRange(id: number, high: I64, low: I64, offset: I64, size: I64, write: boolean): Promise<NativeResult>;
   ping(eagerSize: number, rdmaSize: number): Promise<NativeResult>;
   /** The object's stat, or a failure (-ENOENT: no such object; -ENOSYS: no namespace there). */
-  stat(high: I64, low: I64): Promise<NativeObjectStat | NativeResult>;
+  stat(high: I64, low: I64): Promise<NativeStatPage | NativeResult>;
   delete(high: I64, low: I64): Promise<NativeResult>;
   /** A listing of every server's objects (only those whose high half is `high` when filterHigh); nothing sent yet. */
   listOpen(filterHigh: boolean, high: I64): NativeListHandle | number;
-  /** Up to max entries; [] once the listing is complete. One call at a time per listing. */
-  listNext(list: NativeListHandle, max: number): Promise<NativeObjectStat[] | NativeResult>;
+  /** Up to max entries; none once the listing is complete. One call at a time per listing. */
+  listNext(list: NativeListHandle, max: number): Promise<NativeStatPage | NativeResult>;
   /** Frees the listing (once the page on its way, if any, is in). */
   listClose(list: NativeListHandle): void;
   providerName(): string;
