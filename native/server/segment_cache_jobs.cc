@@ -140,6 +140,7 @@ void SegmentCache::RestoreJob::finish(SegmentCache &cache, Object &, int ret, st
 // Snapshot what the job writes (the dirty bytes within the object's logical size: never a
 // segment's zero tail), then write it on a store thread.
 StoreWorker::Work SegmentCache::WriteBackJob::start(SegmentCache &cache, Object &obj) {
+  syncedThrough = why == Why::Flush && obj.unsyncedThrough;  // jobs of an object run one at a time
   if (why != Why::Spill) {
     uint64_t end = size == 0 ? UINT64_MAX : offset + size;
     auto settled = std::chrono::steady_clock::now() - DRAIN_SETTLE;
@@ -194,6 +195,7 @@ void SegmentCache::WriteBackJob::finish(SegmentCache &cache, Object &obj, int re
   unpin = segs;  // one pin per segment (a segment may have several writes)
   switch (why) {
     case Why::Flush:
+      if (ret == 0 && syncedThrough) obj.unsyncedThrough = false;
       if (ret < 0)
         log(LOG_ERROR, "cache", "flush of object %s to the store %s failed: %s", objectLabel(obj.id).c_str(),
             cache.store_.describe().c_str(), strerror(-ret));
@@ -399,7 +401,7 @@ void SegmentCache::startFlush(const ObjectId &id, uint64_t offset, uint64_t size
 int SegmentCache::flushAllBounded(std::chrono::milliseconds timeout) {
   int first = 0;
   for (auto &kv : objects_) {
-    bool dirty = false;  // created objects are in the store already (create() writes through)
+    bool dirty = kv.second.unsyncedThrough;  // created objects are in the store already (create() writes through)
     for (auto &seg : kv.second.segments) dirty |= seg.second->dirty();
     if (!dirty) continue;
     startFlush(kv.first, 0, 0, [&first](int ret) {
