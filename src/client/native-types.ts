@@ -15,7 +15,7 @@ export interface NativeFailure {
 export type NativeResult = number | NativeFailure;
 
 /** What the server knows of one object (ioc_obj_stat_t): the addon builds the public ObjectStat. */
-export type NativeObjectStat = import('./index').ObjectStat;
+export type NativeObjectStat = import('./types').ObjectStat;
 
 /** A listing in progress (ioc_obj_list_t). */
 export type NativeListHandle = { readonly __brand: 'iocatcher.list' };
