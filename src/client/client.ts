@@ -109,6 +109,14 @@ export class IocClient {
     }
   }
 
+  /** Starts a call unless `signal` is aborted already, and races it with the signal: an abort
+   *  rejects at once with ABORT_ERR naming `what` on the server of object h:l. */
+  private abortable<T>(what: string, h: bigint, l: bigint, signal: AbortSignal | undefined, start: () => Promise<T>): Promise<T> {
+    const where = () => `${what} on ${this.serverName(h, l)}`;
+    checkSignal(signal, where);
+    return raceAbort(start(), signal, where);
+  }
+
   /** `what` (naming object h:l) on its server, as an IocError (message: "... : CODE (errno)[: the
    *  server's reason][: hint]"). */
   private opError(v: NativeResult, what: string, h: bigint, l: bigint, hint = ''): IocError {
@@ -206,10 +214,7 @@ export class IocClient {
     const [h, l, o] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset')];
     const bytes = bytesOf(view, op === 'read' ? 'target' : 'data');
     const what = `${op} of ${subject(h, l, o, BigInt(bytes.byteLength), false)}`;
-    const where = () => `${what} on ${this.serverName(h, l)}`;
-    checkSignal(signal, where);
-    if (bytes.byteLength === 0) return { ret: 0, bytes };
-    const v = await raceAbort(start(n, h, l, o, bytes), signal, where);
+    const v = await this.abortable(what, h, l, signal, () => (bytes.byteLength === 0 ? Promise.resolve(0) : start(n, h, l, o, bytes)));
     const { ret } = split(v);
     if (ret < 0) throw this.opError(v, what, h, l);
     return { ret, bytes };
@@ -232,14 +237,13 @@ export class IocClient {
   async flush(high: ObjectIdPart, low: ObjectIdPart, offset: I64 = 0, size: I64 = 0, opts: AbortOptions = {}): Promise<void> {
     const n = this.native;
     const [h, l, o, s] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset'), u64(size, 'size')];
-    const what = () => `flush of ${subject(h, l, o, s, true)} on ${this.serverName(h, l)}`;
-    checkSignal(opts.signal, what);
-    const v = await raceAbort(n.flush(h, l, o, s), opts.signal, what);
+    const what = `flush of ${subject(h, l, o, s, true)}`;
+    const v = await this.abortable(what, h, l, opts.signal, () => n.flush(h, l, o, s));
     const { ret, reason } = split(v);
     if (ret >= 0) return;
     const refusal = storeRefusal(ret, reason);
-    if (!refusal) throw this.opError(v, `flush of ${subject(h, l, o, s, true)}`, h, l);
-    throw this.opError(ret, `flush of ${subject(h, l, o, s, true)}`, h, l, refusal);
+    if (!refusal) throw this.opError(v, what, h, l);
+    throw this.opError(ret, what, h, l, refusal);
   }
 
   /**
@@ -278,11 +282,10 @@ export class IocClient {
     const [o, s] = [u64(opts.offset ?? 0, 'offset'), u64(opts.size ?? 0, 'size')];
     const allowExist = opts.allowExist ?? false;
     // The destination's server does the copy.
-    const what = `cow of ${subject(sh, sl, o, s, true)} to object ${dh}:${dl} on ${this.serverName(dh, dl)}`;
-    checkSignal(opts.signal, () => what);
-    const { ret, reason } = split(await raceAbort(n.cow(sh, sl, dh, dl, allowExist, o, s), opts.signal, () => what));
+    const what = `cow of ${subject(sh, sl, o, s, true)} to object ${dh}:${dl}`;
+    const { ret, reason } = split(await this.abortable(what, dh, dl, opts.signal, () => n.cow(sh, sl, dh, dl, allowExist, o, s)));
     if (ret >= 0) return;
-    const e = failure(ret, reason, what);
+    const e = failure(ret, reason, `${what} on ${this.serverName(dh, dl)}`);
     const code = e.code;
     if (code === 'EEXIST') e.message += `: object ${dh}:${dl} exists; pass { allowExist: true } (iocatcher cow --allow-exist) to overwrite it`;
     if (code === 'ENOENT') e.message += `: object ${sh}:${sl} does not exist`;
@@ -336,13 +339,12 @@ export class IocClient {
   async stat(high: ObjectIdPart, low: ObjectIdPart, opts: AbortOptions = {}): Promise<ObjectStat> {
     const n = this.native;
     const [h, l] = [idPart(high, 'high'), idPart(low, 'low')];
-    const what = () => `stat of object ${h}:${l} on ${this.serverName(h, l)}`;
-    checkSignal(opts.signal, what);
-    const v = await raceAbort(n.stat(h, l), opts.signal, what);
+    const what = `stat of object ${h}:${l}`;
+    const v = await this.abortable(what, h, l, opts.signal, () => n.stat(h, l));
     if (typeof v === 'object' && 'size' in v) return v;
     const { ret, reason } = split(v);
     const hint = ret === -ENOENT && !reason ? `object ${h}:${l} does not exist` : '';
-    throw this.opError(v, `stat of object ${h}:${l}`, h, l, hint);
+    throw this.opError(v, what, h, l, hint);
   }
 
   /**
@@ -361,15 +363,14 @@ export class IocClient {
   async delete(high: ObjectIdPart, low: ObjectIdPart, opts: AbortOptions = {}): Promise<void> {
     const n = this.native;
     const [h, l] = [idPart(high, 'high'), idPart(low, 'low')];
-    const what = () => `delete of object ${h}:${l} on ${this.serverName(h, l)}`;
-    checkSignal(opts.signal, what);
-    const v = await raceAbort(n.delete(h, l), opts.signal, what);
+    const what = `delete of object ${h}:${l}`;
+    const v = await this.abortable(what, h, l, opts.signal, () => n.delete(h, l));
     const { ret, reason } = split(v);
     if (ret >= 0) return;
     // The server's reason, when it gave one, says it better.
     const hint = reason ? '' : ret === -ENOENT ? `object ${h}:${l} does not exist`
       : ret === -EBUSY ? 'a range of it is registered (a mapping holds it): unmap it first' : '';
-    throw this.opError(v, `delete of object ${h}:${l}`, h, l, hint);
+    throw this.opError(v, what, h, l, hint);
   }
 
   /**
