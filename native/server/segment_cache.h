@@ -247,6 +247,13 @@ class SegmentCache {
     bool known = false;                      // created, written, or found in the store
     bool statted = false;                    // known/size reflect the store (a stat job ran)
     int statError = 0;                       // the stat job failed: reported to the next lookup
+    // What the store holds of it, as this cache last learnt it (lookups, stats, its own
+    // write-backs); unknown after a failed write-back or a cow. A stat answers at once when known.
+    struct InStore {
+      bool known = false, exists = false;
+      uint64_t bytes = 0;
+      void learn(bool e, int64_t n) { *this = {true, e, e && n > 0 ? (uint64_t)n : 0}; }
+    } inStore;
     std::deque<std::unique_ptr<StoreJob>> jobs;  // store jobs, one running at a time
     bool jobRunning = false;
     int inPlaceWrites = 0;

@@ -70,6 +70,7 @@ void SegmentCache::LookupJob::finish(SegmentCache &, Object &obj, int ret, std::
   }
   if (exists) obj.known = true;
   obj.size = std::max<uint64_t>(obj.size, (uint64_t)size);
+  obj.inStore.learn(exists, size);
   obj.statted = true;
 }
 
@@ -81,6 +82,7 @@ StoreWorker::Work SegmentCache::CreateJob::start(SegmentCache &cache, Object &ob
 
 void SegmentCache::CreateJob::finish(SegmentCache &, Object &obj, int ret, std::vector<Segment *> &) {
   if (ret == 0) obj.known = true;
+  if (ret == 0 && obj.inStore.known) obj.inStore.exists = true;
 }
 
 // --- load, restore ---
@@ -182,7 +184,13 @@ void SegmentCache::WriteBackJob::finish(SegmentCache &cache, Object &obj, int re
     // Cleared only if no write landed meanwhile: a later write keeps the segment dirty.
     if (ret == 0 && w.seg->gen == w.gen && !w.seg->detached()) cache.markClean(*w.seg);
     written += w.len;
+    if (ret == 0 && w.len && obj.inStore.known) {
+      obj.inStore.exists = true;
+      obj.inStore.bytes = std::max<uint64_t>(obj.inStore.bytes, w.storeOffset + w.len);
+    }
   }
+  if (ret == 0 && why == Why::Flush && obj.known) obj.inStore.exists = true;  // created if absent
+  if (ret < 0) obj.inStore = Object::InStore();  // some of the writes may have landed
   unpin = segs;  // one pin per segment (a segment may have several writes)
   switch (why) {
     case Why::Flush:
@@ -507,6 +515,7 @@ void SegmentCache::snapshotCow(Object &dst, CowJob &job) {
 
 void SegmentCache::cowDone(Object &dst, CowJob &job, int ret) {
   dst.cowing = false;
+  dst.inStore = Object::InStore();  // the copy's size (even a failed one's) is the store's to say
   auto src = objects_.find(job.src);
   if (src != objects_.end()) {
     src->second.cowReaders--;
