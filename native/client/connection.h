@@ -1,6 +1,7 @@
 // One client connection to the server: a libfabric endpoint that carries the id/key of the
 // handle's TCP side channel (side_channel.h), and the request/response exchange over it. Not
 // thread-safe: the client library hands each calling thread its own Connection.
+// Opening it: connection.cc; a call: connection_call.cc; its completions: connection_replies.cc.
 #pragma once
 
 #include <chrono>
@@ -19,11 +20,10 @@
 namespace ioc {
 namespace client {
 
-// ofi_rxm sizes its buffers for MPI ranks: with its defaults one client connection costs
-// 40-90 MiB resident here (8 connections: 388 MiB; with 32 receive buffers: 182 MiB). A client
-// has one request in flight per connection, so 32 are ample. Sets them (unless the environment
-// does) for libfabric's initialisation only, so that child processes (a server, say) never
-// inherit them. Once per process, before the first connection.
+// ofi_rxm sizes its receive buffers for MPI ranks, tens of MiB per connection; a client has one
+// request in flight per connection, so 32 are ample. Sets them (unless the environment does)
+// for libfabric's initialisation only, so that child processes (a server, say) never inherit
+// them. Once per process, before the first connection.
 void applyProviderDefaults();
 
 // Connection failures and drops on stderr: IOC_DEBUG (client and server), or IOC_CLIENT_DEBUG
@@ -42,12 +42,6 @@ class Connection {
   using ReplyHandler = std::function<int(uint64_t msgType, proto::Reader &payload)>;
   int call(uint64_t msgType, const std::function<void(proto::Writer &)> &encodePayload, uint64_t replyType,
            const ReplyHandler &onReply);
-
- private:
-  int callUnchecked(uint64_t msgType, const std::function<void(proto::Writer &)> &encodePayload, uint64_t replyType,
-                    const ReplyHandler &onReply);
-
- public:
 
   // The same exchange in steps, for callers with their own event loop (the Node addon):
   // begin() sends the request; advance() handles what completed without blocking and returns
@@ -102,12 +96,21 @@ class Connection {
   void openEndpoint();
   void closeEndpoint();
   int handshake(const std::vector<char> &name);
+  std::string handshakeState(const std::vector<char> &ourName) const;
+  int callUnchecked(uint64_t msgType, const std::function<void(proto::Writer &)> &encodePayload, uint64_t replyType,
+                    const ReplyHandler &onReply);
   int postSend(size_t len, std::chrono::steady_clock::time_point deadline);
-  // Wait for the next message (or a send completion); negative errno on timeout/death.
+  // Queue what the completion queue holds (waiting up to waitMs for it when > 0); how many.
+  size_t collect(int waitMs);
+  // One completion of the call in flight; < 0 when the connection cannot go on.
   int onCompletion(const fabric::Completion &c);
+  int onSendDone(const fabric::Completion &c);
+  bool refusedTrailer(const proto::Header &rh, proto::Reader r) const;
+  void takeReply(const proto::Header &rh, proto::Reader &r);
   bool serverGone();
   void repost(char *buf);
-  std::string handshakeState(const std::vector<char> &ourName) const;
+  // A line on stderr under clientDebug(), naming this connection's server.
+  void debug(const char *fmt, ...) const __attribute__((format(printf, 2, 3)));
 
   ConnectOptions opts_;
   std::shared_ptr<SideChannel> side_;

@@ -177,8 +177,8 @@ ssize_t DirectoryStore::read(const ObjectId &id, uint64_t offset, void *buf, siz
 }
 
 // Large aligned writes bypass the page cache (O_DIRECT): the bytes are already cached in the
-// server's segments, and copying them into fresh page-cache pages cost a store thread a whole
-// core at 0.4 GB/s on a 2-vCPU VM, beside the transfers it should not slow down. The rest, and
+// server's segments, and copying them into fresh page-cache pages would take a store thread's
+// CPU from the transfers it should not slow down. The rest, and
 // filesystems without O_DIRECT, go through the page cache. Writes of one object never run
 // concurrently (the cache runs one store job per object at a time), and the kernel keeps the two
 // paths coherent for later reads.

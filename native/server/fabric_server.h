@@ -217,8 +217,8 @@ class FabricServer {
   ClientTable clients_;
   uint64_t nextMrKey_ = 1u << 20;
   SendQueue sends_;  // after nextMrKey_: it registers its first slots when constructed
-  // Staging buffers of large writes, kept for reuse: a fresh 8 MiB buffer costs ~2000 page
-  // faults (~3.5 ms here), more than the transfer itself. At most STAGING_KEEP of them, each at
+  // Staging buffers of large writes, kept for reuse: the page faults of a fresh buffer cost more
+  // than the transfer itself. At most STAGING_KEEP of them, each at
   // most STAGING_KEEP_MAX bytes and an eighth of --cache-size, stay allocated; fresh ones are
   // populated in one call (populate()) rather than faulted page by page.
   std::vector<std::pair<size_t, std::unique_ptr<char[]>>> stagingPool_;

@@ -136,13 +136,14 @@ void FabricServer::drainClientGone() {
 #ifdef IOC_FAILPOINTS_ENABLED
 // The requests failpoints hold for a client that is now gone: they end (fail) now.
 void FabricServer::releaseHeldOf(uint64_t id) {
-  for (auto held = heldInPlace_.begin(); held != heldInPlace_.end();) {
-    if ((*held)->tcpClientId != id) {
-      ++held;
-      continue;
-    }
-    Request *req = *held;
-    held = heldInPlace_.erase(held);
+  // The client's requests taken out of a list of held ones, in their order.
+  auto takeRequestsOf = [id](std::vector<Request *> &held) {
+    std::vector<Request *> taken, kept;
+    for (Request *req : held) (req->tcpClientId == id ? taken : kept).push_back(req);
+    held.swap(kept);
+    return taken;
+  };
+  for (Request *req : takeRequestsOf(heldInPlace_)) {
     log(LOG_WARN, "server", "test hook: the held in-place write of tcp client %llu fails (client gone)",
         (unsigned long long)id);
     req->error = -EIO;
@@ -158,15 +159,8 @@ void FabricServer::releaseHeldOf(uint64_t id) {
       doneRequests_.push_back(req);
     }
   }
-  for (auto held = heldWrites_.begin(); held != heldWrites_.end();) {
-    if ((*held)->tcpClientId != id) {
-      ++held;
-      continue;
-    }
-    Request *req = *held;
-    held = heldWrites_.erase(held);
+  for (Request *req : takeRequestsOf(heldWrites_))
     finishRequest(req);  // heldOnce: not held again; its reply goes nowhere
-  }
 }
 #endif
 

@@ -16,6 +16,10 @@
 //   [4096, +128*slots)      two PoolRecords per slot (all zeros: no record); the valid one
 //                           with the higher seq is the slot's record
 //   [dataOffset, ...)       slots of segmentSize bytes (dataOffset 2 MiB aligned)
+//
+// The format's constants and checksums: pmem_pool_format.h. PmemPool: the file in
+// pmem_pool.cc, its records in pmem_pool_records.cc, their recovery in pmem_pool_recovery.cc;
+// PmemSegmentMemory: pmem_segment_memory.cc.
 #pragma once
 
 #include <atomic>
@@ -92,10 +96,17 @@ class PmemPool {
   const std::string &path() const { return path_; }
 
  private:
+  // An existing pool's header, checked (throws on a mismatch); false: a pool to initialise.
+  bool readHeader();
+  void writeHeader();
   PoolRecord *record(uint32_t slot, unsigned copy) const;
+  int newestRecord(uint32_t slot, bool &damaged) const;
+  void emptyFreeSlots();
   PoolRecord *tombstone(size_t slot) const;
   std::vector<bool> tombstoneUsed_ = std::vector<bool>(TOMBSTONES, false);
-  char *slotData(uint32_t slot) const { return base_ + dataOffset_ + (size_t)slot * segmentSize_; }
+  uint64_t slotOffset(uint32_t slot) const { return dataOffset_ + (uint64_t)slot * segmentSize_; }
+  char *slotData(uint32_t slot) const { return base_ + slotOffset(slot); }
+  SegmentSlot slotAt(uint32_t slot);  // the slot as the cache knows it (data, descriptor, place)
   void punch(uint32_t first, uint32_t count);  // give slot pages back (they read as zeros)
   // Give the filesystem's blocks to [offset, offset+len) now: a store into a page of a sparse
   // mapping that a full filesystem cannot back raises SIGBUS. 0 or a negative errno.

@@ -24,9 +24,8 @@ namespace server {
 #endif
 
 void populate(void *addr, size_t len) {
-  // Page faults on fresh memory cost ~10 us per 4 KiB page here (0.5 GB/s): a transfer landing
-  // in it would run at that speed. Populating the range in one call runs at 3 GB/s (10 GB/s
-  // with huge pages). Aligned inward: the partial pages at the ends fault as usual.
+  // One call maps the whole range, far faster than a transfer taking a page fault per 4 KiB page.
+  // Aligned inward: the partial pages at the ends fault as usual.
   uintptr_t page = 4096, start = ((uintptr_t)addr + page - 1) & ~(page - 1), end = ((uintptr_t)addr + len) & ~(page - 1);
   if (end > start) madvise((void *)start, end - start, MADV_POPULATE_WRITE);  // best effort (older kernels: EINVAL)
 }

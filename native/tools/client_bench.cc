@@ -273,20 +273,17 @@ int main(int argc, char **argv) {
       report({"ping", n, eager + rdma, std::chrono::duration<double>(Clock::now() - t0).count(), 0, startUs, epochUs()}, json);
     }
   }
-  if (ok && (mode == "write" || mode == "all"))
-    ok &= measure("write", size, [&] {
+  for (std::string op : {"write", "read"}) {
+    if (!ok || (mode != op && mode != "all")) continue;
+    bool write = op == "write";
+    ok &= measure(op, size, [&] {
       int64_t l;
       size_t off;
       target(l, off);
-      return (long)ioc_client_obj_write(client, high, l, buf.data(), size, off);
+      return write ? (long)ioc_client_obj_write(client, high, l, buf.data(), size, off)
+                   : (long)ioc_client_obj_read(client, high, l, buf.data(), size, off);
     });
-  if (ok && (mode == "read" || mode == "all"))
-    ok &= measure("read", size, [&] {
-      int64_t l;
-      size_t off;
-      target(l, off);
-      return (long)ioc_client_obj_read(client, high, l, buf.data(), size, off);
-    });
+  }
   if (mode == "checkpoint") {
     // What a checkpoint costs through the C API: total bytes in size-sized writes, then a flush.
     if (!objectSet) low = 2;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "fabric/protocol.h"
+#include "tools/message_bytes.h"
 
 using namespace ioc::proto;
 
@@ -142,15 +143,7 @@ namespace {
 std::vector<std::vector<uint8_t>> seeds() {
   std::vector<std::vector<uint8_t>> out;
   auto add = [&](uint64_t type, auto &&payload) {
-    std::vector<uint8_t> buf(MSG_BUFFER_SIZE + 64);
-    Header h;
-    h.msgType = type;
-    h.lfClientId = 1;
-    h.tcpClientId = 2;
-    h.tcpClientKey = 3;
-    size_t n = encodeMessage(buf.data(), buf.size(), h, payload);
-    buf.resize(n);
-    out.push_back(buf);
+    out.push_back(ioc::tools::messageBytes<uint8_t>(ioc::tools::headerOf(type, 1, 2, 3), payload));
   };
   static char bytes[64] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde";
   ReadWrite rw;

@@ -71,14 +71,14 @@ class IocDriver : public StorageDriver {
   ssize_t write(const void* buf, size_t size, uint64_t offset) override {
     return retryReset([&] { return ioc_client_obj_write(client_->get(), high_, low_, buf, size, offset); });
   }
-  // Measured on the 2-vCPU VM, 1 GiB all dirty to a warm object, medians of 8 interleaved
-  // runs: one 256 MiB piece at a time ~590 ms, 64 MiB x 2 in flight ~420 ms, 16 MiB x 4 ~470 ms.
-  // Each piece in flight leases its own pooled connection.
+  // Two 64 MiB pieces in flight: one keeps the wire busy while the other is copied; more, or
+  // smaller, pieces add connections and wake-ups beside the server. Each piece in flight
+  // leases its own pooled connection.
   size_t writePieceBytes() const override { return size_t{64} << 20; }
   unsigned writeParallelism() const override { return 2; }
   // Each read-ahead reader leases its own pooled connection: while one segment is installed,
-  // the next one is on the wire. On the 2-vCPU VM (1 GiB, 1 MiB segments) 2 readers did better
-  // than 4: more readers mostly add wake-ups and client spins beside the server.
+  // the next one is on the wire. More than two mostly add wake-ups and client spins beside the
+  // server.
   unsigned readAheadReaders() const override { return 2; }
   int sync(uint64_t offset, size_t size) override {
     return static_cast<int>(retryReset([&] { return ioc_client_obj_flush(client_->get(), high_, low_, offset, size); }));

@@ -77,9 +77,9 @@ Mapping::Mapping(std::shared_ptr<StorageDriver> driver, const MappingOptions& o,
   // Huge pages would defeat per-page dirty tracking and segment-sized drops.
   madvise(base_, mappedLength_, MADV_NOHUGEPAGE);
   // Not inherited by child processes. libuv spawns with fork(): without this, every spawn
-  // (child_process, a server started by the application) made all of the mapping copy-on-write,
-  // and the next write to each page took a fault (about 0.5 s per GiB here). A child could not
-  // use the range anyway: it is not registered there, so unloaded segments would read as zeros.
+  // (child_process, a server started by the application) would make all of the mapping
+  // copy-on-write, and the next write to each page would take a fault. A child could not use
+  // the range anyway: it is not registered there, so unloaded segments would read as zeros.
   madvise(base_, mappedLength_, MADV_DONTFORK);
   bool wp = !o.readOnly;
   int ret = ctx_.registerRange(base_, mappedLength_, wp);

@@ -5,10 +5,9 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <thread>
 
-#include "common/thread_name.h"
 #include "mapping.h"
+#include "on_demand_threads.h"
 
 namespace ummap {
 namespace {
@@ -29,16 +28,7 @@ class ReaderPool {
   void submit(const std::shared_ptr<Mapping>& mapping, size_t segment, unsigned readers) {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back({mapping, segment});
-    unsigned wanted = std::min(std::max(readers, 1u), kMaxReaders);
-    if (idle_ == 0 && threads_ < wanted) {
-      threads_++;
-      std::thread([this] {
-        ioc::nameThisThread("ummap-reader");
-        loop();
-      }).detach();
-    } else {
-      wake_.notify_one();
-    }
+    threads_.jobQueued(std::min(std::max(readers, 1u), kMaxReaders), "ummap-reader", [this] { loop(); });
   }
 
   bool takeBack(const Mapping* mapping, size_t segment) {
@@ -79,14 +69,13 @@ class ReaderPool {
   void loop() {
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-      idle_++;
       // A scan tops the queue up at each fault: keep the buffer across short gaps (a fresh one
       // costs page faults), give it back after a second without work.
-      if (!wake_.wait_for(lock, std::chrono::seconds(1), [&] { return !queue_.empty(); })) {
+      auto queued = [&] { return !queue_.empty(); };
+      if (!threads_.waitForJob(lock, queued, std::chrono::seconds(1))) {
         std::vector<uint8_t>().swap(buffer);
-        wake_.wait(lock, [&] { return !queue_.empty(); });
+        threads_.waitForJob(lock, queued);
       }
-      idle_--;
       Job job = std::move(queue_.front());
       queue_.pop_front();
       running_++;
@@ -104,9 +93,10 @@ class ReaderPool {
   }
 
   std::mutex mutex_;  // never held while taking a mapping's lock (the handler takes them in the other order)
-  std::condition_variable wake_, idleChanged_;
+  std::condition_variable idleChanged_;
   std::deque<Job> queue_;
-  unsigned threads_ = 0, idle_ = 0, running_ = 0;
+  OnDemandThreads threads_;
+  unsigned running_ = 0;
 };
 
 // Never destroyed: its threads block in wait() until the process ends.

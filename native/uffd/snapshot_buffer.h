@@ -1,9 +1,9 @@
 // Memory that holds a copy of a mapping's dirty pages as of an asynchronous sync's call, so that
-// the application may write on while the copy is written back. Fresh pages fault at 2-3 GB/s
-// here (1 GiB; other VMs saw 0.2-0.5), against ~10 GB/s to copy into faulted ones: the
-// mapping keeps its last copy for the next sync, and the copy into a fresh one is spread over
-// threads (Mapping::copyDirty). MADV_DONTFORK keeps a spawn from making it copy-on-write. No MADV_HUGEPAGE: with this kernel's defrag=madvise each huge
-// fault may compact memory, and the first copy of 1 GiB took 1.6 s with it, 0.35 s without.
+// the application may write on while the copy is written back. Faulting fresh pages in is far
+// slower than copying into faulted ones: the mapping keeps its last copy for the next sync, and
+// the copy into a fresh one is spread over threads (Mapping::copyDirty). MADV_DONTFORK keeps a
+// spawn from making it copy-on-write. No MADV_HUGEPAGE: with defrag=madvise each huge-page
+// fault may compact memory, which costs more than it saves.
 #pragma once
 
 #include <string.h>
@@ -47,9 +47,8 @@ class SnapshotBuffer {
 };
 
 // Copy into a snapshot with non-temporal stores: the copy is not read again soon (the write-back
-// sends it), and skipping the cache's read-for-ownership of the destination roughly doubles the
-// copy's speed here (1 GiB on 2 threads: memcpy 11.6 GB/s, streaming stores 19.4 GB/s), and the
-// application's JS thread waits for it.
+// sends it), skipping the cache's read-for-ownership of the destination makes the copy faster,
+// and the application's JS thread waits for it.
 inline void streamCopy(uint8_t* to, const uint8_t* from, size_t length) {
 #if defined(__SSE2__)
   if (((uintptr_t)to | (uintptr_t)from | length) % 64 == 0) {

@@ -10,18 +10,48 @@
 namespace ummap {
 namespace {
 
-std::atomic<bool> armed{false};
 std::mutex gateMutex;
 std::condition_variable gateChanged;
+
+// Where a thread stops until the test releases it; the test can wait until it stopped. Its
+// fields are guarded by gateMutex.
+struct Pause {
+  bool paused = false, released = false;
+
+  void arm() { paused = released = false; }
+  // The stopping thread, holding gateMutex.
+  void hold(std::unique_lock<std::mutex>& lock) {
+    paused = true;
+    gateChanged.notify_all();
+    gateChanged.wait(lock, [this] { return released; });
+    paused = false;
+  }
+  bool waitPaused(unsigned timeoutMs) {
+    std::unique_lock<std::mutex> lock(gateMutex);
+    return gateChanged.wait_for(lock, std::chrono::milliseconds(timeoutMs), [this] { return paused; });
+  }
+  // Holding gateMutex.
+  void release() {
+    released = true;
+    gateChanged.notify_all();
+  }
+};
+
+std::atomic<bool> armed{false};
 size_t pauseAfter = 0;
-bool paused = false, released = false;
+Pause writeBackPause;
+
+std::atomic<bool> raArmed{false};
+size_t raSegment = 0;
+int raPhase = 0, raFailWith = 0;
+Pause readAheadPause;
 
 }  // namespace
 
 void testGateArm(size_t afterPieces) {
   std::lock_guard<std::mutex> lock(gateMutex);
   pauseAfter = afterPieces;
-  paused = released = false;
+  writeBackPause.arm();
   armed = true;
 }
 
@@ -32,37 +62,23 @@ void testGateAfterPiece(size_t written) {
   std::unique_lock<std::mutex> lock(gateMutex);
   if (!armed || written != pauseAfter) return;
   armed = false;  // one pause per arming
-  paused = true;
-  gateChanged.notify_all();
-  gateChanged.wait(lock, [] { return released; });
-  paused = false;
+  writeBackPause.hold(lock);
 }
 
-bool testGateWaitPaused(unsigned timeoutMs) {
-  std::unique_lock<std::mutex> lock(gateMutex);
-  return gateChanged.wait_for(lock, std::chrono::milliseconds(timeoutMs), [] { return paused; });
-}
+bool testGateWaitPaused(unsigned timeoutMs) { return writeBackPause.waitPaused(timeoutMs); }
 
 void testGateRelease() {
   std::lock_guard<std::mutex> lock(gateMutex);
-  released = true;
   armed = false;
-  gateChanged.notify_all();
+  writeBackPause.release();
 }
-
-namespace {
-std::atomic<bool> raArmed{false};
-size_t raSegment = 0;
-int raPhase = 0, raFailWith = 0;
-bool raPaused = false, raReleased = false;
-}  // namespace
 
 void testReadAheadArm(size_t segment, int phase, int failWith) {
   std::lock_guard<std::mutex> lock(gateMutex);
   raSegment = segment;
   raPhase = phase;
   raFailWith = failWith;
-  raPaused = raReleased = false;
+  readAheadPause.arm();
   raArmed = true;
 }
 
@@ -74,25 +90,16 @@ void testReadAheadPoint(size_t segment, int phase, long* got) {
     *got = raFailWith;
     raFailWith = 0;
   }
-  if (phase == raPhase) {
-    raPaused = true;
-    gateChanged.notify_all();
-    gateChanged.wait(lock, [] { return raReleased; });
-    raPaused = false;
-  }
+  if (phase == raPhase) readAheadPause.hold(lock);
   if (phase >= raPhase && !raFailWith) raArmed = false;  // one pause and one failure per arming
 }
 
-bool testReadAheadWaitPaused(unsigned timeoutMs) {
-  std::unique_lock<std::mutex> lock(gateMutex);
-  return gateChanged.wait_for(lock, std::chrono::milliseconds(timeoutMs), [] { return raPaused; });
-}
+bool testReadAheadWaitPaused(unsigned timeoutMs) { return readAheadPause.waitPaused(timeoutMs); }
 
 void testReadAheadRelease() {
   std::lock_guard<std::mutex> lock(gateMutex);
-  raReleased = true;
-  if (!raPaused) raArmed = false;  // cleanup after a test: nothing left armed
-  gateChanged.notify_all();
+  if (!readAheadPause.paused) raArmed = false;  // cleanup after a test: nothing left armed
+  readAheadPause.release();
 }
 
 }  // namespace ummap

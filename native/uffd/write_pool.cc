@@ -6,9 +6,8 @@
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <thread>
 
-#include "common/thread_name.h"
+#include "on_demand_threads.h"
 
 namespace ummap {
 namespace {
@@ -39,24 +38,14 @@ class HelperPool {
   void post(std::shared_ptr<Batch> batch) {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(std::move(batch));
-    if (idle_ == 0 && threads_ < kMaxHelpers) {
-      threads_++;
-      std::thread([this] {
-        ioc::nameThisThread("ummap-helper");
-        loop();
-      }).detach();
-    } else {
-      wake_.notify_one();
-    }
+    threads_.jobQueued(kMaxHelpers, "ummap-helper", [this] { loop(); });
   }
 
  private:
   void loop() {
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-      idle_++;
-      wake_.wait(lock, [&] { return !queue_.empty(); });
-      idle_--;
+      threads_.waitForJob(lock, [&] { return !queue_.empty(); });
       auto batch = std::move(queue_.front());
       queue_.pop_front();
       lock.unlock();
@@ -67,9 +56,8 @@ class HelperPool {
   }
 
   std::mutex mutex_;
-  std::condition_variable wake_;
   std::deque<std::shared_ptr<Batch>> queue_;
-  unsigned threads_ = 0, idle_ = 0;
+  OnDemandThreads threads_;
 };
 
 // Never destroyed: its threads block in wait() until the process ends.
