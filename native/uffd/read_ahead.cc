@@ -5,9 +5,9 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <thread>
+#include <system_error>
 
-#include "common/thread_name.h"
+#include "common/worker_pool.h"
 #include "mapping.h"
 
 namespace ummap {
@@ -24,20 +24,19 @@ struct Job {
   size_t segment;
 };
 
+// The queued jobs stay here, where takeBack and cancel find them; the pool runs one per
+// submission, taking the oldest still queued (none: it was taken back).
 class ReaderPool {
  public:
   void submit(const std::shared_ptr<Mapping>& mapping, size_t segment, unsigned readers) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back({mapping, segment});
-    unsigned wanted = std::min(std::max(readers, 1u), kMaxReaders);
-    if (idle_ == 0 && threads_ < wanted) {
-      threads_++;
-      std::thread([this] {
-        ioc::nameThisThread("ummap-reader");
-        loop();
-      }).detach();
-    } else {
-      wake_.notify_one();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back({mapping, segment});
+    }
+    try {
+      threads_.post([this] { runOne(); }, nullptr, std::min(std::max(readers, 1u), kMaxReaders));
+    } catch (const std::system_error&) {
+      // No reader thread to be had: the job stays queued, a fault on its segment takes it back.
     }
   }
 
@@ -76,37 +75,40 @@ class ReaderPool {
   }
 
  private:
-  void loop() {
+  void runOne() {
     std::unique_lock<std::mutex> lock(mutex_);
-    for (;;) {
-      idle_++;
-      // A scan tops the queue up at each fault: keep the buffer across short gaps (a fresh one
-      // costs page faults), give it back after a second without work.
-      if (!wake_.wait_for(lock, std::chrono::seconds(1), [&] { return !queue_.empty(); })) {
-        std::vector<uint8_t>().swap(buffer);
-        wake_.wait(lock, [&] { return !queue_.empty(); });
-      }
-      idle_--;
-      Job job = std::move(queue_.front());
-      queue_.pop_front();
-      running_++;
-      lock.unlock();
-      job.mapping->readAheadRun(job.segment);  // takes the mapping's lock only around bookkeeping
-      job.mapping.reset();
-      lock.lock();
-      running_--;
-      notifyIfIdle();
-    }
+    if (queue_.empty()) return;
+    Job job = std::move(queue_.front());
+    queue_.pop_front();
+    running_++;
+    lock.unlock();
+    job.mapping->readAheadRun(job.segment);  // takes the mapping's lock only around bookkeeping
+    job.mapping.reset();
+    lock.lock();
+    running_--;
+    notifyIfIdle();
   }
 
   void notifyIfIdle() {
     if (queue_.empty() && running_ == 0) idleChanged_.notify_all();
   }
 
+  static ioc::WorkerPool::Options poolOptions() {
+    ioc::WorkerPool::Options o;
+    o.threadName = "ummap-reader";
+    o.maxThreads = kMaxReaders;
+    // A scan tops the queue up at each fault: a reader keeps its buffer across short gaps (a
+    // fresh one costs page faults) and gives it back after a second without work.
+    o.idleTimeout = std::chrono::seconds(1);
+    o.onIdle = [] { std::vector<uint8_t>().swap(buffer); };
+    return o;
+  }
+
   std::mutex mutex_;  // never held while taking a mapping's lock (the handler takes them in the other order)
-  std::condition_variable wake_, idleChanged_;
+  std::condition_variable idleChanged_;
   std::deque<Job> queue_;
-  unsigned threads_ = 0, idle_ = 0, running_ = 0;
+  unsigned running_ = 0;
+  ioc::WorkerPool threads_{poolOptions()};
 };
 
 // Never destroyed: its threads block in wait() until the process ends.
