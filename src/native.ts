@@ -1,5 +1,5 @@
-// Loads the native addon (build/Release/iocatcher.node) once. Each half of the addon declares
-// its own typed surface: src/client/native-types.ts and src/ummap/native-types.ts.
+// Loads the native addon (build/Release/iocatcher.node; its sources: native/addon/) once. Its
+// typed surface: src/client/native-types.ts (the client) and src/ummap/native-types.ts (ummap).
 import * as path from 'path';
 import type { NativeClientBinding } from './client/native-types';
 import { IocError } from './errors';

@@ -7,7 +7,7 @@ import '../dispose';
 import { addon } from '../native';
 import { checkClientEnv } from '../env';
 import { errnoName, errorFromErrno, IocError, iocErrorCode } from '../errors';
-import type { I64, NativeClientHandle, NativeListHandle, NativeResult } from './native-types';
+import type { I64, NativeClientHandle, NativeError, NativeListHandle } from './native-types';
 
 /**
  * One half of an object id: a bigint or safe-integer number within int64, or a string in the
@@ -55,9 +55,18 @@ function u64(v: bigint | number, what: string): bigint {
   return v;
 }
 
-/** A native outcome as its number and the reason the server gave ('' when none). */
-function split(v: NativeResult): { ret: number; reason: string } {
-  return typeof v === 'number' ? { ret: v, reason: '' } : { ret: v.ret, reason: v.reason };
+/** A failed native call: its errno (negative) and the reason the server gave ('' when none). */
+interface Failure {
+  ret: number;
+  reason: string;
+}
+
+/** The failure a native call rejected (or threw) with; anything else (an abort, a TypeError of
+ *  the addon's argument checks: a bug here) is thrown again. */
+function failureOf(e: unknown): Failure {
+  const err = e as NativeError;
+  if (err instanceof Error && !(err instanceof IocError) && typeof err.errno === 'number') return { ret: err.errno, reason: err.reason ?? '' };
+  throw e;
 }
 
 /** The IocError of a failed call: "what: CODE (errno)[: the server's reason]". */
@@ -195,8 +204,12 @@ const EBUSY = -osConstants.errno.EBUSY;
  *  freed when the iteration ends in any way (a page still on its way is dropped once it is in). */
 async function* listObjects(n: NativeClientHandle, high: bigint | undefined, pageSize: number,
   signal: AbortSignal | undefined, where: () => string): AsyncGenerator<ObjectStat> {
-  const list: NativeListHandle | number = n.listOpen(high !== undefined, high ?? 0n);
-  if (typeof list === 'number') throw failure(list, '', where());
+  let list: NativeListHandle;
+  try {
+    list = n.listOpen(high !== undefined, high ?? 0n);
+  } catch (e) {
+    throw failure(failureOf(e).ret, '', where());
+  }
   const ask = () => {
     const p = n.listNext(list, pageSize);
     p.catch(() => undefined);  // awaited in its turn; dropped when the iteration ends first
@@ -206,9 +219,11 @@ async function* listObjects(n: NativeClientHandle, high: bigint | undefined, pag
     let next = ask();
     for (;;) {
       checkSignal(signal, where);
-      const v = await raceAbort(next, signal, where);
-      if (!Array.isArray(v)) {
-        const { ret, reason } = split(v);
+      let v: ObjectStat[];
+      try {
+        v = await raceAbort(next, signal, where);
+      } catch (e) {
+        const { ret, reason } = failureOf(e);
         throw failure(ret, reason, where());
       }
       if (v.length === 0) return;
@@ -229,7 +244,7 @@ async function* listObjects(n: NativeClientHandle, high: bigint | undefined, pag
  * this client is in flight, it polls for the reply for up to IOC_CLIENT_SPIN_US microseconds
  * (default 50; 0 never polls) before the event loop waits on the completion queue's descriptor,
  * as the C client does: a small round trip then costs no sleep and wake-up. Larger calls, and
- * flush, cow and ranges, run on libuv's thread pool.
+ * flush, cow and ranges, run on the addon's own threads (at most 8 at once).
  *
  * Errors are IocError with an errno-style `code`; their message names the call, the object
  * (HIGH:LOW), the byte range and the server.
@@ -278,8 +293,12 @@ export class IocClient {
     if (!Number.isInteger(port) || port <= 0 || port > 65534) throw new IocError('EINVAL', `invalid port ${port}`);
     checkClientEnv();
     const list = serverListString(host ?? (process.env.IOC_SERVER?.trim() || '127.0.0.1'));
-    const h = await addon().clientConnect(list, String(port));
-    if (typeof h === 'number') throw await connectError(h, list, port);
+    let h: NativeClientHandle;
+    try {
+      h = await addon().clientConnect(list, String(port));
+    } catch (e) {
+      throw await connectError(failureOf(e).ret, list, port);
+    }
     return new IocClient(h, list, port);
   }
 
@@ -311,9 +330,8 @@ export class IocClient {
 
   /** `what` (naming object h:l) on its server, as an IocError (message: "... : CODE (errno)[: the
    *  server's reason][: hint]"). */
-  private opError(v: NativeResult, what: string, h: bigint, l: bigint, hint = ''): IocError {
-    const { ret, reason } = split(v);
-    const e = failure(ret, reason, `${what} on ${this.serverName(h, l)}`);
+  private opError(f: Failure, what: string, h: bigint, l: bigint, hint = ''): IocError {
+    const e = failure(f.ret, f.reason, `${what} on ${this.serverName(h, l)}`);
     if (hint) e.message += `: ${hint}`;
     return e;
   }
@@ -367,9 +385,12 @@ export class IocClient {
     checkSignal(opts.signal, what);
     if (bytes.byteLength === 0) return 0;
     const into = opts.signal ? Buffer.allocUnsafe(bytes.byteLength) : bytes;
-    const v = await raceAbort(n.read(h, l, o, into), opts.signal, what);
-    const { ret } = split(v);
-    if (ret < 0) throw this.opError(v, `read of ${subject(h, l, o, BigInt(bytes.byteLength), false)}`, h, l);
+    let ret: number;
+    try {
+      ret = await raceAbort(n.read(h, l, o, into), opts.signal, what);
+    } catch (e) {
+      throw this.opError(failureOf(e), `read of ${subject(h, l, o, BigInt(bytes.byteLength), false)}`, h, l);
+    }
     if (into !== bytes) bytes.set(into.subarray(0, ret));
     return ret;
   }
@@ -403,10 +424,11 @@ export class IocClient {
     checkSignal(opts.signal, what);
     if (bytes.byteLength === 0) return 0;
     const from = opts.signal ? Buffer.from(bytes) : bytes;
-    const v = await raceAbort(n.write(h, l, o, from), opts.signal, what);
-    const { ret } = split(v);
-    if (ret < 0) throw this.opError(v, `write of ${subject(h, l, o, BigInt(bytes.byteLength), false)}`, h, l);
-    return ret;
+    try {
+      return await raceAbort(n.write(h, l, o, from), opts.signal, what);
+    } catch (e) {
+      throw this.opError(failureOf(e), `write of ${subject(h, l, o, BigInt(bytes.byteLength), false)}`, h, l);
+    }
   }
 
   /**
@@ -428,12 +450,15 @@ export class IocClient {
     const [h, l, o, s] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset'), u64(size, 'size')];
     const what = () => `flush of ${subject(h, l, o, s, true)} on ${this.serverName(h, l)}`;
     checkSignal(opts.signal, what);
-    const v = await raceAbort(n.flush(h, l, o, s), opts.signal, what);
-    const { ret, reason } = split(v);
-    if (ret >= 0) return;
-    const refusal = storeRefusal(ret, reason);
-    if (!refusal) throw this.opError(v, `flush of ${subject(h, l, o, s, true)}`, h, l);
-    throw this.opError(ret, `flush of ${subject(h, l, o, s, true)}`, h, l, refusal);
+    try {
+      await raceAbort(n.flush(h, l, o, s), opts.signal, what);
+    } catch (e) {
+      const f = failureOf(e);
+      const refusal = storeRefusal(f.ret, f.reason);
+      // A refusal's words carry the server's reason already.
+      throw refusal ? this.opError({ ret: f.ret, reason: '' }, `flush of ${subject(h, l, o, s, true)}`, h, l, refusal)
+        : this.opError(f, `flush of ${subject(h, l, o, s, true)}`, h, l);
+    }
   }
 
   /**
@@ -443,8 +468,11 @@ export class IocClient {
   async create(high: ObjectIdPart, low: ObjectIdPart): Promise<void> {
     const n = this.native;
     const [h, l] = [idPart(high, 'high'), idPart(low, 'low')];
-    const v = await n.create(h, l);
-    if (split(v).ret < 0) throw this.opError(v, `create of object ${h}:${l}`, h, l);
+    try {
+      await n.create(h, l);
+    } catch (e) {
+      throw this.opError(failureOf(e), `create of object ${h}:${l}`, h, l);
+    }
   }
 
   /**
@@ -470,13 +498,18 @@ export class IocClient {
     const [sh, sl] = [idPart(src.high, 'src.high'), idPart(src.low, 'src.low')];
     const [dh, dl] = [idPart(dst.high, 'dst.high'), idPart(dst.low, 'dst.low')];
     const [o, s] = [u64(opts.offset ?? 0, 'offset'), u64(opts.size ?? 0, 'size')];
-    const allowExist = opts.allowExist ?? false;
+    const allowExist = Boolean(opts.allowExist);
     // The destination's server does the copy.
     const what = `cow of ${subject(sh, sl, o, s, true)} to object ${dh}:${dl} on ${this.serverName(dh, dl)}`;
     checkSignal(opts.signal, () => what);
-    const { ret, reason } = split(await raceAbort(n.cow(sh, sl, dh, dl, allowExist, o, s), opts.signal, () => what));
-    if (ret >= 0) return;
-    const e = failure(ret, reason, what);
+    let f: Failure;
+    try {
+      await raceAbort(n.cow(sh, sl, dh, dl, allowExist, o, s), opts.signal, () => what);
+      return;
+    } catch (e) {
+      f = failureOf(e);
+    }
+    const e = failure(f.ret, f.reason, what);
     const code = e.code;
     if (code === 'EEXIST') e.message += `: object ${dh}:${dl} exists; pass { allowExist: true } (iocatcher cow --allow-exist) to overwrite it`;
     if (code === 'ENOENT') e.message += `: object ${sh}:${sl} does not exist`;
@@ -492,12 +525,15 @@ export class IocClient {
   async registerRange(high: ObjectIdPart, low: ObjectIdPart, offset: I64, size: I64, write: boolean): Promise<number> {
     const n = this.native;
     const [h, l, o, s] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset'), u64(size, 'size')];
-    const v = await n.registerRange(h, l, o, s, !!write);
-    const { ret } = split(v);
-    if (ret >= 0) return ret;
-    const hint = errnoName(ret) === 'EBUSY'
+    let f: Failure;
+    try {
+      return await n.registerRange(h, l, o, s, !!write);
+    } catch (e) {
+      f = failureOf(e);
+    }
+    const hint = errnoName(f.ret) === 'EBUSY'
       ? `it overlaps a range registered by another mapping${write ? '' : ' for writing'} (a write range may overlap no other range)` : '';
-    throw this.opError(v, `range register of ${subject(h, l, o, s, false)} for ${write ? 'writing' : 'reading'}`, h, l, hint);
+    throw this.opError(f, `range register of ${subject(h, l, o, s, false)} for ${write ? 'writing' : 'reading'}`, h, l, hint);
   }
 
   /**
@@ -508,8 +544,11 @@ export class IocClient {
     const n = this.native;
     if (!Number.isInteger(id)) throw new IocError('EINVAL', `invalid range id ${id}`);
     const [h, l, o, s] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset'), u64(size, 'size')];
-    const v = await n.unregisterRange(id, h, l, o, s, !!write);
-    if (split(v).ret < 0) throw this.opError(v, `range unregister (id ${id}) of ${subject(h, l, o, s, false)} for ${write ? 'writing' : 'reading'}`, h, l);
+    try {
+      await n.unregisterRange(id, h, l, o, s, !!write);
+    } catch (e) {
+      throw this.opError(failureOf(e), `range unregister (id ${id}) of ${subject(h, l, o, s, false)} for ${write ? 'writing' : 'reading'}`, h, l);
+    }
   }
 
   /**
@@ -532,11 +571,14 @@ export class IocClient {
     const [h, l] = [idPart(high, 'high'), idPart(low, 'low')];
     const what = () => `stat of object ${h}:${l} on ${this.serverName(h, l)}`;
     checkSignal(opts.signal, what);
-    const v = await raceAbort(n.stat(h, l), opts.signal, what);
-    if (typeof v === 'object' && 'size' in v) return v;
-    const { ret, reason } = split(v);
-    const hint = ret === -ENOENT && !reason ? `object ${h}:${l} does not exist` : '';
-    throw this.opError(v, `stat of object ${h}:${l}`, h, l, hint);
+    let f: Failure;
+    try {
+      return await raceAbort(n.stat(h, l), opts.signal, what);
+    } catch (e) {
+      f = failureOf(e);
+    }
+    const hint = f.ret === -ENOENT && !f.reason ? `object ${h}:${l} does not exist` : '';
+    throw this.opError(f, `stat of object ${h}:${l}`, h, l, hint);
   }
 
   /**
@@ -557,13 +599,17 @@ export class IocClient {
     const [h, l] = [idPart(high, 'high'), idPart(low, 'low')];
     const what = () => `delete of object ${h}:${l} on ${this.serverName(h, l)}`;
     checkSignal(opts.signal, what);
-    const v = await raceAbort(n.delete(h, l), opts.signal, what);
-    const { ret, reason } = split(v);
-    if (ret >= 0) return;
+    let f: Failure;
+    try {
+      await raceAbort(n.delete(h, l), opts.signal, what);
+      return;
+    } catch (e) {
+      f = failureOf(e);
+    }
     // The server's reason, when it gave one, says it better.
-    const hint = reason ? '' : ret === -ENOENT ? `object ${h}:${l} does not exist`
-      : ret === -EBUSY ? 'a range of it is registered (a mapping holds it): unmap it first' : '';
-    throw this.opError(v, `delete of object ${h}:${l}`, h, l, hint);
+    const hint = f.reason ? '' : f.ret === -ENOENT ? `object ${h}:${l} does not exist`
+      : f.ret === -EBUSY ? 'a range of it is registered (a mapping holds it): unmap it first' : '';
+    throw this.opError(f, `delete of object ${h}:${l}`, h, l, hint);
   }
 
   /**
@@ -604,8 +650,12 @@ export class IocClient {
     const n = this.native;
     if (!Number.isInteger(eagerSize) || eagerSize < 0 || eagerSize > 32768) throw new IocError('EINVAL', `invalid eager size ${eagerSize}`);
     if (!Number.isSafeInteger(rdmaSize) || rdmaSize < 0) throw new IocError('EINVAL', `invalid RMA size ${rdmaSize}`);
-    const { ret, reason } = split(await n.ping(eagerSize, rdmaSize));
-    if (ret < 0) throw failure(ret, reason, `ping of ${this.host.includes(',') ? this.host : `${this.host}:${this.port}`}`);
+    try {
+      await n.ping(eagerSize, rdmaSize);
+    } catch (e) {
+      const { ret, reason } = failureOf(e);
+      throw failure(ret, reason, `ping of ${this.host.includes(',') ? this.host : `${this.host}:${this.port}`}`);
+    }
   }
 
   /**
@@ -636,7 +686,7 @@ export class IocClient {
 
   /** Per-call timeout in milliseconds (0: none). */
   setTimeout(ms: number): void {
-    if (!Number.isInteger(ms) || ms < 0) throw new IocError('EINVAL', `invalid timeout ${ms}`);
+    if (!Number.isInteger(ms) || ms < 0 || ms > 0xffffffff) throw new IocError('EINVAL', `invalid timeout ${ms}`);
     this.native.setTimeout(ms);
   }
 
