@@ -140,4 +140,9 @@ size_t WorkerPool::queued() const {
   return state_->queue.size();
 }
 
+size_t WorkerPool::threadCount() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->threads.size();
+}
+
 }  // namespace ioc

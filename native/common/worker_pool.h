@@ -49,8 +49,9 @@ class WorkerPool {
   // Drop the queued jobs and leave the threads behind (stuck in a call, at shutdown): stop()
   // and the destructor no longer wait for them.
   void abandon();
-  // Jobs queued and not started yet.
+  // Jobs queued and not started yet; threads running (busy or idle).
   size_t queued() const;
+  size_t threadCount() const;
 
  private:
   struct State;
