@@ -98,14 +98,21 @@ export async function runNamespace(quick: boolean): Promise<void> {
   }
   pairedRow(GROUP, `TS client stat of a cached object (ops/s${of})`, stat, ping, 'ops/s', 'TS client ping, same server', 0.8);
 
-  // get / put of 1 GiB beside the C client's read / write of the same object.
+  // get / put of 1 GiB beside the C client's read / write of the same object. Both sides are
+  // timed from process start to exit (a program that moves the bytes, connection included).
+  // get's main row writes into a tmpfs file, memory as the C client's reads fill memory; the
+  // same get into a file on the store's disk is shown beside dd of as many bytes there.
   const size = quick ? 256 * MiB : GiB;
   const label = quick ? '256 MiB' : '1 GiB';
-  const put: number[] = [], cWrite: number[] = [], get: number[] = [], cRead: number[] = [];
+  const put: number[] = [], cWrite: number[] = [], get: number[] = [], cRead: number[] = [], getDisk: number[] = [], dd: number[] = [];
   const admin = path.join(packageRoot, 'bin', 'iocatcher.js');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ioc-bench-ns-'));
+  const memDir = fs.existsSync('/dev/shm') && fs.statfsSync('/dev/shm').bavail * fs.statfsSync('/dev/shm').bsize > 2 * size
+    ? fs.mkdtempSync('/dev/shm/ioc-bench-ns-') : tmp;
+  const memLabel = memDir === tmp ? 'a file' : 'a tmpfs file';
   const src = path.join(tmp, 'in');
   execFileSync('dd', ['if=/dev/urandom', `of=${src}`, 'bs=1M', `count=${size / MiB}`, 'status=none']);
+  const rate = (t0: bigint) => size / (Number(process.hrtime.bigint() - t0) / 1e9) / 1e9;
   try {
     for (let i = 0; i < reps; i++) {
       log(`${GROUP}: iocatcher put/get of ${label} beside the C client's write/read of the same object (${i + 1}/${reps})`);
@@ -115,22 +122,36 @@ export async function runNamespace(quick: boolean): Promise<void> {
           const t0 = process.hrtime.bigint();
           const r = spawnSync(process.execPath, [admin, ...args, '--server', server], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
           if (r.status !== 0) throw new Error(`iocatcher ${args[0]}: ${r.stderr}`);
-          return size / (Number(process.hrtime.bigint() - t0) / 1e9) / 1e9;
+          return rate(t0);
+        };
+        const c = async (args: string[]) => {
+          const t0 = process.hrtime.bigint();
+          await cClient(s.port, args);
+          return rate(t0);
         };
         // put flushes to the store at its end: beside the C client's write + flush of the same bytes.
-        cWrite.push(num((await cClient(s.port, ['--mode', 'checkpoint', '--size', String(8 * MiB), '--total', String(size),
-          '--object', '0x182:1']))[0], 'GBps'));
+        cWrite.push(await c(['--mode', 'checkpoint', '--size', String(8 * MiB), '--total', String(size), '--object', '0x182:1']));
         put.push(cmd(['put', src, '0x182:1']));
-        cRead.push(num((await cClient(s.port, ['--mode', 'read', '--size', String(8 * MiB), '--count', String(size / (8 * MiB)),
-          '--sweep', '--total', String(size), '--object', '0x182:1']))[0], 'GBps'));
-        get.push(cmd(['get', '0x182:1', path.join(tmp, 'out')]));
+        cRead.push(await c(['--mode', 'read', '--size', String(8 * MiB), '--count', String(size / (8 * MiB)), '--sweep',
+          '--total', String(size), '--object', '0x182:1']));
+        get.push(cmd(['get', '0x182:1', path.join(memDir, 'out')]));
+        fs.rmSync(path.join(memDir, 'out'));
+        const t0 = process.hrtime.bigint();
+        execFileSync('dd', ['if=/dev/zero', `of=${path.join(tmp, 'dd')}`, 'bs=16M', `count=${size / (16 * MiB)}`, 'status=none']);
+        dd.push(rate(t0));
+        fs.rmSync(path.join(tmp, 'dd'));
+        getDisk.push(cmd(['get', '0x182:1', path.join(tmp, 'out')]));
+        fs.rmSync(path.join(tmp, 'out'));
       });
     }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
+    if (memDir !== tmp) fs.rmSync(memDir, { recursive: true, force: true });
   }
   pairedRow(GROUP, `iocatcher put of a ${label} file (process start to exit, store flush included${of})`, put, cWrite, 'GB/s',
-    `C client 8 MiB writes of the same object + flush, same server`, 0.8);
-  pairedRow(GROUP, `iocatcher get of a ${label} object into a file (process start to exit${of})`, get, cRead, 'GB/s',
-    `C client 8 MiB reads of the same object, same server`, 0.8);
+    `C client 8 MiB writes of the same object + flush (process start to exit), same server`, 0.8);
+  pairedRow(GROUP, `iocatcher get of a ${label} object into ${memLabel} (process start to exit${of})`, get, cRead, 'GB/s',
+    `C client 8 MiB reads of the same object into memory (process start to exit), same server`, 0.8);
+  pairedRow(GROUP, `iocatcher get of a ${label} object into a file on the store's disk (process start to exit${of})`, getDisk, dd, 'GB/s',
+    `dd of ${label} from /dev/zero into a file there (16 MiB blocks)`);
 }

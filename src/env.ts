@@ -1,6 +1,5 @@
 // The IOC_* environment variables iocatcher reads, and their checks: a misspelt name or a value
 // that is not a number must be an error saying so, not a setting silently ignored.
-import { z } from 'zod';
 import { IocError } from './errors';
 
 /** Variables of the client library (C and TypeScript) that take a whole number, and their range. */
@@ -27,8 +26,8 @@ export function checkClientEnv(env: NodeJS.ProcessEnv = process.env): void {
   for (const [name, r] of Object.entries(CLIENT_NUMBER_VARIABLES)) {
     const v = env[name];
     if (v === undefined) continue;
-    const schema = z.string().regex(/^\d+$/).transform(Number).pipe(z.number().min(r.min).max(r.max));
-    if (!schema.safeParse(v).success) {
+    // Plain checks: the client's import path stays free of a schema library's load time.
+    if (!/^\d+$/.test(v) || Number(v) < r.min || Number(v) > r.max) {
       throw new IocError('EINVAL', `environment ${name}='${v}' is not a whole number of ${r.unit} (${r.min}-${r.max})`);
     }
   }

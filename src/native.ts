@@ -5,7 +5,14 @@ import type { NativeClientBinding } from './client/native-types';
 import { IocError } from './errors';
 import type { NativeTestHooks, NativeUmapBinding } from './ummap/native-types';
 
-export type NativeAddon = NativeClientBinding & NativeUmapBinding;
+/** File helpers Node's fs lacks (native/addon/file_binding.cc). */
+export interface NativeFileBinding {
+  /** Reserves the first size bytes of the open file's blocks; rejects with the errno's code
+   *  (EOPNOTSUPP: the file system cannot; ENOSPC: no room). */
+  fileAllocate(fd: number, size: number): Promise<void>;
+}
+
+export type NativeAddon = NativeClientBinding & NativeUmapBinding & NativeFileBinding;
 
 /** Root of the package (the folder holding package.json), from dist/src or src. */
 export const packageRoot: string = (() => {

@@ -5,12 +5,14 @@
 // reject (or throw) one way: an Error with .code, a negative .errno and, for client calls the
 // server explained, .reason. Against a real server.
 import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
 import { IocClient } from '../src';
 import type { NativeClientHandle, NativeListHandle } from '../src/client/native-types';
 import { addon } from '../src/native';
 import type { NativeMappingHandle, NativePolicyHandle } from '../src/ummap/native-types';
 import { freePort } from './helpers/ops';
-import { pattern, ServerHandle, startServer } from './helpers/server';
+import { pattern, ServerHandle, startServer, tmpDir } from './helpers/server';
 
 /** f() must throw (not reject) a `type` error with `code`, its message naming `arg`. */
 function throwsArgError(f: () => unknown, type: typeof TypeError | typeof RangeError, code: string, arg: string): void {
@@ -101,6 +103,24 @@ describe('addon boundary: checked arguments and one error convention', function 
     assert.equal(thrown?.code, 'EBADF');
     assert.equal(thrown?.errno, -9);
     await rejectsWithErrno(addon().umapCreateAsync({ ...memSpec(0), scheme: 'file', params: { path: '/nonexistent-dir/x' } }), 'ENOENT', -2);
+  });
+
+  it('file exports: fileAllocate checks its arguments and rejects with the errno', async () => {
+    const a = addon() as unknown as Record<string, (...args: unknown[]) => unknown>;
+    throwsArgError(() => a.fileAllocate('3', 4096), TypeError, 'ERR_INVALID_ARG_TYPE', 'fd');
+    throwsArgError(() => a.fileAllocate(-1, 4096), RangeError, 'ERR_OUT_OF_RANGE', 'fd');
+    throwsArgError(() => a.fileAllocate(0, -4096), RangeError, 'ERR_OUT_OF_RANGE', 'size');
+    const file = path.join(tmpDir('ioc-boundary-'), 'allocated');
+    const fh = await fs.promises.open(file, 'w');
+    try {
+      await addon().fileAllocate(fh.fd, 1 << 20);
+      assert.equal((await fh.stat()).size, 1 << 20);
+    } finally {
+      await fh.close();
+    }
+    // A descriptor nothing opened (far above the open-file limit): EBADF, as an Error with its
+    // code and negative errno.
+    await rejectsWithErrno(addon().fileAllocate(1 << 30, 4096), 'EBADF', -9);
   });
 
   it('client exports: wrong types and ranges are TypeError / RangeError naming the argument; the client still works', async () => {

@@ -11,6 +11,7 @@ namespace addon {
 void InitMappingBinding(Napi::Env env, Napi::Object exports);  // mapping_binding.cc: umap*
 void InitPolicyBinding(Napi::Env env, Napi::Object exports);   // policy_binding.cc: umapPolicy*
 void InitClientBinding(Napi::Env env, Napi::Object exports);   // client_binding.cc: clientConnect
+void InitFileBinding(Napi::Env env, Napi::Object exports);     // file_binding.cc: fileAllocate
 #ifdef IOC_FAILPOINTS_ENABLED
 void InitTestBinding(Napi::Env env, Napi::Object exports);  // test_binding.cc: umapTest*, umapBench*
 #endif

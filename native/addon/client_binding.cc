@@ -1,12 +1,13 @@
 // clientConnect and the TypeScript client's native handle (typed in src/client/native-types.ts):
 // each call runs the C client API on a pool thread (client_call.h), small reads, writes and pings
 // on the event loop when they can (client_loop_call.h), so the event loop never blocks. A call
-// resolves with its number (or its value: a stat, a page of a listing) and rejects with an
+// resolves with its number (or its value: stats packed in a buffer) and rejects with an
 // errno error (util/errors.h) whose .reason is the server's explanation when it gave one.
 #include <errno.h>
 #include <napi.h>
 
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,17 +27,23 @@ namespace {
 constexpr napi_type_tag kClientTag = {0x696f632d636c6965ULL, 0x6e74000000000001ULL};
 constexpr napi_type_tag kListTag = {0x696f632d6c697374ULL, 0x696e670000000001ULL};
 
-// An object's stat as JavaScript sees it: ids as bigints, sizes as numbers (exact below 2^53).
-Napi::Object statObject(Napi::Env env, const ioc_obj_stat_t &s) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("high", Napi::BigInt::New(env, s.high));
-  o.Set("low", Napi::BigInt::New(env, s.low));
-  o.Set("size", Napi::Number::New(env, (double)s.size));
-  o.Set("storedBytes", Napi::Number::New(env, (double)s.stored_bytes));
-  o.Set("cachedBytes", Napi::Number::New(env, (double)s.cached_bytes));
-  o.Set("dirtyBytes", Napi::Number::New(env, (double)s.dirty_bytes));
-  o.Set("stored", Napi::Boolean::New(env, s.stored));
-  return o;
+// Stats cross into JavaScript packed, STAT_SLOTS 8-byte slots per entry: high and low as
+// int64, then size, storedBytes, cachedBytes, dirtyBytes and stored (0/1) as doubles
+// (src/client/stat-page.ts reads them). One buffer per page: building an object per entry
+// through N-API costs several times what JavaScript pays for the same object.
+constexpr size_t STAT_SLOTS = 7;
+
+Napi::ArrayBuffer packStats(Napi::Env env, const ioc_obj_stat_t *s, size_t n) {
+  Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, n * STAT_SLOTS * 8);
+  char *p = static_cast<char *>(buf.Data());
+  for (size_t i = 0; i < n; i++, p += STAT_SLOTS * 8) {
+    double d[5] = {(double)s[i].size, (double)s[i].stored_bytes, (double)s[i].cached_bytes, (double)s[i].dirty_bytes,
+                   s[i].stored ? 1.0 : 0.0};
+    memcpy(p, &s[i].high, 8);
+    memcpy(p + 8, &s[i].low, 8);
+    memcpy(p + 16, d, sizeof d);
+  }
+  return buf;
 }
 
 // A listing (ioc_obj_list_t) held by JavaScript. Its pages are fetched on pool threads, one at
@@ -187,13 +194,13 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
     }
     return startCall(info.Env(), state_, {"ping", std::move(viaPool.fn), Napi::Value(), nullptr, nullptr});
   }
-  // stat(high, low) -> the object's stat, or a failure (ENOENT: no such object).
+  // stat(high, low) -> the object's stat (packed), or a failure (ENOENT: no such object).
   Napi::Value Stat(const Napi::CallbackInfo &info) {
     int64_t high = arg::int64(info, 0, "high"), low = arg::int64(info, 1, "low");
     auto out = std::make_shared<ioc_obj_stat_t>();
     return startCall(info.Env(), state_,
                      {"stat", [=](ioc_client_t *c) { return (int64_t)ioc_client_obj_stat(c, high, low, out.get()); }, Napi::Value(),
-                      [out](Napi::Env env) { return statObject(env, *out); }, nullptr});
+                      [out](Napi::Env env) { return packStats(env, out.get(), 1); }, nullptr});
   }
   Napi::Value Delete(const Napi::CallbackInfo &info) {
     int64_t high = arg::int64(info, 0, "high"), low = arg::int64(info, 1, "low");
@@ -216,7 +223,7 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
     state_->inflight++;
     return arg::handle(env, new ListRef(list), kListTag);
   }
-  // listNext(listing, max) -> an array of up to max stats ([]: the listing is complete), or a failure.
+  // listNext(listing, max) -> up to max stats packed (none: the listing is complete), or a failure.
   Napi::Value ListNext(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     ListRef list = listOf(info[0]);
@@ -238,8 +245,7 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
       return n;
     };
     call.onSuccess = [list](Napi::Env e) {
-      Napi::Array out = Napi::Array::New(e, list->page.size());
-      for (size_t i = 0; i < list->page.size(); i++) out.Set((uint32_t)i, statObject(e, list->page[i]));
+      Napi::ArrayBuffer out = packStats(e, list->page.data(), list->page.size());
       list->page.clear();
       list->page.shrink_to_fit();
       return out;

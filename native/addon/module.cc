@@ -8,6 +8,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitClientBinding(env, exports);
   InitMappingBinding(env, exports);
   InitPolicyBinding(env, exports);
+  InitFileBinding(env, exports);
 #ifdef IOC_FAILPOINTS_ENABLED
   InitTestBinding(env, exports);
 #endif

@@ -154,6 +154,9 @@ class FabricServer {
   // answers through in.to, or marks the request async/parked.
   void handleConnect(const proto::Header &h, proto::Reader &r);
   void handleReadWrite(Incoming &in, proto::Reader &r, bool write);
+  // An eager write the cache sends straight to its store (SegmentCache::writeThrough): true when
+  // taken (answered when the store has it).
+  bool writeThrough(Incoming &in, const proto::ReadWrite &m, int64_t fenceNs);
   void handlePing(Incoming &in, proto::Reader &r);
   void handleFlush(Incoming &in, proto::Reader &r);
   void handleCreate(Incoming &in, proto::Reader &r);

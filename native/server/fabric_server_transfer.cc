@@ -41,6 +41,7 @@ void FabricServer::handleReadWrite(Incoming &in, Reader &r, bool write) {
   if (fenced(fenceNs, m.msgHasData ? "arrived" : "arrived (RMA not started)", h.lfClientId, m.objectId.high,
              m.objectId.low, m.offset, m.size))
     return reply(in.to, -ETIMEDOUT, "the write arrived after its deadline");
+  if (write && m.msgHasData && writeThrough(in, m, fenceNs)) return;
   std::vector<Piece> pieces;  // pinned in the cache until released
   int ret = cache_.access(m.objectId, m.offset, m.size, write, pieces);
   if (ret == SegmentCache::kBusy) return park(in);
@@ -114,6 +115,29 @@ void FabricServer::handleReadWrite(Incoming &in, Reader &r, bool write) {
     at += p.len;
   }
   startRma(in, std::move(req), staged, m.iov, write);
+}
+
+bool FabricServer::writeThrough(Incoming &in, const ReadWrite &m, int64_t fenceNs) {
+  ReplyTo to = in.to;
+  auto started = in.started;
+  uint64_t lfClientId = in.header.lfClientId, size = m.size, offset = m.offset;
+  ObjectId id = m.objectId;
+  int ret = cache_.writeThrough(
+      id, offset, m.data, size,
+      [this, fenceNs, lfClientId, id, offset, size] {
+        return fenced(fenceNs, "reached the store", lfClientId, id.high, id.low, offset, size);
+      },
+      [this, to, started, size](int ret) {
+        metrics_.latency(OBJ_WRITE, std::chrono::steady_clock::now() - started);
+        if (ret == -ETIMEDOUT) return reply(to, ret, "the write reached the store after its deadline");
+        if (ret < 0) return reply(to, ret, storeReason(ret));
+        bytesWritten_ += size;
+        metrics_.transfer(true, false, size);
+        ackWrite(to, 0, size);
+      });
+  if (ret != 0) return false;
+  in.async = true;
+  return true;
 }
 
 void FabricServer::handlePing(Incoming &in, Reader &r) {

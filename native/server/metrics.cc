@@ -117,7 +117,7 @@ std::string ServerMetrics::json(const Extra &x) const {
   o += ",\"cache\":{\"segments\":" + u(c.segments) + ",\"bytes\":" + u(c.bytes) + ",\"dirtyBytes\":" + u(c.dirtyBytes) +
        ",\"pinned\":" + u(c.pinned) + ",\"hits\":" + u(c.hits) + ",\"misses\":" + u(c.misses) +
        ",\"flushedBytes\":" + u(c.flushedBytes) + ",\"spilledBytes\":" + u(c.spilledBytes) +
-       ",\"drainedBytes\":" + u(c.drainedBytes) + ",\"storeJobs\":" + u(c.storeJobs) +
+       ",\"drainedBytes\":" + u(c.drainedBytes) + ",\"writtenThroughBytes\":" + u(c.writtenThroughBytes) + ",\"storeJobs\":" + u(c.storeJobs) +
        ",\"refusedWrites\":" + u(c.refusedWrites) +
        ",\"evictions\":" + u(c.evictions) + ",\"limitBytes\":" + u(c.limitBytes) +
        ",\"objects\":" + u(c.objects) + "}}";

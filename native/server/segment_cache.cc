@@ -46,6 +46,7 @@ SegmentCache::Object &SegmentCache::object(const ObjectId &id) {
     log(LOG_ERROR, "cache", "cannot look an object up in the store: %s (taken as existing)", strerror(-found));
   obj.known = found != 0;
   obj.size = found > 0 ? (uint64_t)size : 0;
+  if (found >= 0) obj.inStore.learn(found > 0, size);
   return obj;
 }
 
@@ -74,6 +75,7 @@ SegmentCache::Object &SegmentCache::entry(const ObjectId &id, bool queueStat) {
   obj.id = id;
   if (absent_.count(id)) {
     obj.statted = true;  // absent when last asked; a write or create here makes it known
+    obj.inStore.learn(false, 0);
     return obj;
   }
   if (!queueStat) return obj;

@@ -40,6 +40,7 @@ struct CacheStats {
   uint64_t flushedBytes = 0;  // written back by flush
   uint64_t spilledBytes = 0;  // written back by eviction
   uint64_t drainedBytes = 0;  // written back in the background (write-behind)
+  uint64_t writtenThroughBytes = 0;  // small writes into store-only segments, straight to the store
   uint64_t evictions = 0;     // segments dropped to make room
   uint64_t limitBytes = 0;
   uint64_t storeJobs = 0;     // store jobs queued or running
@@ -76,6 +77,16 @@ class SegmentCache {
   // With durable memory the persist is batched (group commit): when persistPending(), call
   // persistBatch() before acknowledging any write committed since the last one.
   int commit(const std::vector<Piece> &pieces);
+  // A small write (its bytes at hand) into a segment that only the store holds goes to the
+  // store directly, queued behind the object's store jobs, instead of loading the whole segment
+  // first: a checkpoint's scattered pages into a copied version cost their own bytes. Writes
+  // queued behind each other share one store job. expired() is asked when the job starts (a
+  // write past its deadline is dropped: ETIMEDOUT). Returns kElsewhere when the write belongs
+  // to the cache (the segment is cached, or the store holds nothing there, or a durable memory
+  // keeps acknowledged writes: those stay in it), else 0 and done(0 or -errno) follows.
+  static constexpr int kElsewhere = 1;
+  int writeThrough(const ObjectId &id, uint64_t offset, const char *data, size_t len, std::function<bool()> expired,
+                   std::function<void(int)> done);
   bool persistPending() const { return !batchData_.empty() || !batchSegs_.empty(); }
   void persistBatch();
   // Unpin. A segment whose slot does not hold the stored bytes (a full overwrite that never
@@ -240,6 +251,7 @@ class SegmentCache {
   struct CowJob;
   struct StatJob;
   struct DeleteJob;
+  struct WriteThroughJob;
   struct Object {
     ObjectId id;
     std::map<uint64_t, Segment *> segments;  // by segment offset
@@ -247,6 +259,13 @@ class SegmentCache {
     bool known = false;                      // created, written, or found in the store
     bool statted = false;                    // known/size reflect the store (a stat job ran)
     int statError = 0;                       // the stat job failed: reported to the next lookup
+    // What the store holds of it, as this cache last learnt it (lookups, stats, its own
+    // write-backs); unknown after a failed write-back or a cow. A stat answers at once when known.
+    struct InStore {
+      bool known = false, exists = false;
+      uint64_t bytes = 0;
+      void learn(bool e, int64_t n) { *this = {true, e, e && n > 0 ? (uint64_t)n : 0}; }
+    } inStore;
     std::deque<std::unique_ptr<StoreJob>> jobs;  // store jobs, one running at a time
     bool jobRunning = false;
     int inPlaceWrites = 0;
@@ -254,9 +273,11 @@ class SegmentCache {
     bool cowing = false;  // the destination of a cow job: every access waits
     int cowReaders = 0;   // cow jobs (on other objects' queues) reading it from the store
     bool deleting = false;  // a delete job runs: every access waits
+    bool unsyncedThrough = false;  // write-throughs reached the store since its last sync (flush)
     // Nothing refers to the entry: it may be forgotten.
     bool unheld() const {
-      return segments.empty() && jobs.empty() && !jobRunning && inPlaceWrites == 0 && !drainQueued && cowReaders == 0;
+      return segments.empty() && jobs.empty() && !jobRunning && inPlaceWrites == 0 && !drainQueued && cowReaders == 0 &&
+             !unsyncedThrough;
     }
   };
   // The object, asking the store about it here (startup, cow).

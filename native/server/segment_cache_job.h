@@ -78,6 +78,7 @@ struct SegmentCache::WriteBackJob : StoreJob {
   std::vector<Segment *> segs;    // one pin each
   uint64_t offset = 0, size = 0;  // Flush: the range (size 0: whole object)
   std::vector<StoreWrite> writes;
+  bool syncedThrough = false;  // Flush: write-throughs were in the store when it started (its sync covers them)
 };
 
 // Copy-on-write (runs on the destination's queue): the destination's dirty bytes in the range,
@@ -109,6 +110,22 @@ struct SegmentCache::DeleteJob : StoreJob {
   void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
   int tombstone = -1;
   std::vector<Segment *> held;
+};
+
+// Small writes into segments only the store holds, straight to the store (writeThrough());
+// writes queued behind a job not yet started join it.
+struct SegmentCache::WriteThroughJob : StoreJob {
+  StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
+  void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
+  struct Write {
+    uint64_t offset;
+    std::vector<char> bytes;
+    std::function<bool()> expired;
+    std::function<void(int)> done;
+    int ret = 0;  // -ETIMEDOUT when expired at start, else the store's result
+  };
+  std::vector<Write> writes;
+  bool started = false;
 };
 
 }  // namespace server

@@ -70,6 +70,7 @@ void SegmentCache::LookupJob::finish(SegmentCache &, Object &obj, int ret, std::
   }
   if (exists) obj.known = true;
   obj.size = std::max<uint64_t>(obj.size, (uint64_t)size);
+  obj.inStore.learn(exists, size);
   obj.statted = true;
 }
 
@@ -81,6 +82,7 @@ StoreWorker::Work SegmentCache::CreateJob::start(SegmentCache &cache, Object &ob
 
 void SegmentCache::CreateJob::finish(SegmentCache &, Object &obj, int ret, std::vector<Segment *> &) {
   if (ret == 0) obj.known = true;
+  if (ret == 0 && obj.inStore.known) obj.inStore.exists = true;
 }
 
 // --- load, restore ---
@@ -138,6 +140,7 @@ void SegmentCache::RestoreJob::finish(SegmentCache &cache, Object &, int ret, st
 // Snapshot what the job writes (the dirty bytes within the object's logical size: never a
 // segment's zero tail), then write it on a store thread.
 StoreWorker::Work SegmentCache::WriteBackJob::start(SegmentCache &cache, Object &obj) {
+  syncedThrough = why == Why::Flush && obj.unsyncedThrough;  // jobs of an object run one at a time
   if (why != Why::Spill) {
     uint64_t end = size == 0 ? UINT64_MAX : offset + size;
     auto settled = std::chrono::steady_clock::now() - DRAIN_SETTLE;
@@ -182,10 +185,17 @@ void SegmentCache::WriteBackJob::finish(SegmentCache &cache, Object &obj, int re
     // Cleared only if no write landed meanwhile: a later write keeps the segment dirty.
     if (ret == 0 && w.seg->gen == w.gen && !w.seg->detached()) cache.markClean(*w.seg);
     written += w.len;
+    if (ret == 0 && w.len && obj.inStore.known) {
+      obj.inStore.exists = true;
+      obj.inStore.bytes = std::max<uint64_t>(obj.inStore.bytes, w.storeOffset + w.len);
+    }
   }
+  if (ret == 0 && why == Why::Flush && obj.known) obj.inStore.exists = true;  // created if absent
+  if (ret < 0) obj.inStore = Object::InStore();  // some of the writes may have landed
   unpin = segs;  // one pin per segment (a segment may have several writes)
   switch (why) {
     case Why::Flush:
+      if (ret == 0 && syncedThrough) obj.unsyncedThrough = false;
       if (ret < 0)
         log(LOG_ERROR, "cache", "flush of object %s to the store %s failed: %s", objectLabel(obj.id).c_str(),
             cache.store_.describe().c_str(), strerror(-ret));
@@ -391,7 +401,7 @@ void SegmentCache::startFlush(const ObjectId &id, uint64_t offset, uint64_t size
 int SegmentCache::flushAllBounded(std::chrono::milliseconds timeout) {
   int first = 0;
   for (auto &kv : objects_) {
-    bool dirty = false;  // created objects are in the store already (create() writes through)
+    bool dirty = kv.second.unsyncedThrough;  // created objects are in the store already (create() writes through)
     for (auto &seg : kv.second.segments) dirty |= seg.second->dirty();
     if (!dirty) continue;
     startFlush(kv.first, 0, 0, [&first](int ret) {
@@ -507,6 +517,7 @@ void SegmentCache::snapshotCow(Object &dst, CowJob &job) {
 
 void SegmentCache::cowDone(Object &dst, CowJob &job, int ret) {
   dst.cowing = false;
+  dst.inStore = Object::InStore();  // the copy's size (even a failed one's) is the store's to say
   auto src = objects_.find(job.src);
   if (src != objects_.end()) {
     src->second.cowReaders--;

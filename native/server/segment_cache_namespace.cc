@@ -40,6 +40,12 @@ void SegmentCache::startStat(const ObjectId &id, StatDone done) {
   pruneIdle();
   // No separate stat job: this one's lookup tells an entry not yet statted too.
   Object &obj = entry(id, false);
+  if (obj.statted && obj.inStore.known && obj.jobs.empty() && !obj.jobRunning && !obj.deleting && !obj.cowing) {
+    // Nothing queued could change the store's figures: answered without a store thread.
+    ObjectStat out;
+    fillStat(out, obj.id, obj.inStore.exists, (int64_t)obj.inStore.bytes);
+    return done(out.stored || obj.known ? 0 : -ENOENT, out);
+  }
   std::unique_ptr<StatJob> job(new StatJob);
   job->reply = std::move(done);
   enqueue(obj, std::move(job));
@@ -56,6 +62,7 @@ void SegmentCache::statDone(Object &obj, StatJob &st, int ret) {
       obj.statted = true;
     }
   }
+  if (ret == 0) obj.inStore.learn(st.found > 0, st.size);
   if (ret < 0) {
     log(LOG_WARN, "cache", "cannot look object %s up in the store %s: %s", objectLabel(obj.id).c_str(),
         store_.describe().c_str(), strerror(-ret));
@@ -240,6 +247,7 @@ void SegmentCache::deleteDone(Object &obj, DeleteJob &d, int ret) {
   }
   obj.known = false;
   obj.size = 0;
+  obj.inStore.learn(false, 0);
   obj.statted = true;
   obj.statError = 0;
   if (d.tombstone >= 0) memory_.clearTombstone(d.tombstone);

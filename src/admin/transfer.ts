@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import type { Readable } from 'stream';
 import { IocClient } from '../client';
 import { IocError } from '../errors';
+import { addon } from '../native';
 import { Progress } from './progress';
 
 /** Bytes per read or write request. */
@@ -27,6 +28,15 @@ export async function getObject(client: IocClient, id: ObjectRef, dest: string):
   const file = toStdout ? undefined : await fs.promises.open(dest, 'w').catch((e: NodeJS.ErrnoException) => {
     throw new IocError(e.code === 'ENOENT' || e.code === 'EACCES' ? e.code : 'EIO', `cannot write ${dest}: ${e.message}`);
   });
+  // A regular file's blocks reserved first: writes into them skip the allocation (a file system
+  // that cannot, or a device, is written as it is). ENOSPC says so before anything moves.
+  if (file && size > 0 && (await file.stat()).isFile()) {
+    const noRoom = await addon().fileAllocate(file.fd, size).then(() => false, (e: NodeJS.ErrnoException) => e.code === 'ENOSPC');
+    if (noRoom) {
+      await file.close();
+      throw new IocError('ENOSPC', `cannot write ${dest}: no room for the object's ${size} bytes`);
+    }
+  }
   const writeOut = async (chunk: Buffer) => {
     try {
       if (file) {

@@ -8,6 +8,7 @@ import { addon } from '../native';
 import { checkClientEnv } from '../env';
 import { errnoName, errorFromErrno, IocError, iocErrorCode } from '../errors';
 import type { I64, NativeClientHandle, NativeError, NativeListHandle } from './native-types';
+import { StatPage } from './stat-page';
 
 /**
  * One half of an object id: a bigint or safe-integer number within int64, or a string in the
@@ -219,16 +220,17 @@ async function* listObjects(n: NativeClientHandle, high: bigint | undefined, pag
     let next = ask();
     for (;;) {
       checkSignal(signal, where);
-      let v: ObjectStat[];
+      let v: ArrayBuffer;
       try {
         v = await raceAbort(next, signal, where);
       } catch (e) {
         const { ret, reason } = failureOf(e);
         throw failure(ret, reason, where());
       }
-      if (v.length === 0) return;
+      const page = new StatPage(v);
+      if (page.length === 0) return;
       next = ask();
-      for (const e of v) yield e;
+      for (let i = 0; i < page.length; i++) yield page.at(i);
     }
   } finally {
     n.listClose(list);
@@ -573,7 +575,7 @@ export class IocClient {
     checkSignal(opts.signal, what);
     let f: Failure;
     try {
-      return await raceAbort(n.stat(h, l), opts.signal, what);
+      return new StatPage(await raceAbort(n.stat(h, l), opts.signal, what)).at(0);
     } catch (e) {
       f = failureOf(e);
     }

@@ -16,8 +16,8 @@ export interface NativeError extends Error {
   reason?: string;
 }
 
-/** What the server knows of one object (ioc_obj_stat_t): the addon builds the public ObjectStat. */
-export type NativeObjectStat = import('./index').ObjectStat;
+/** Stats of objects (ioc_obj_stat_t) packed as src/client/stat-page.ts reads them. */
+export type NativeStatPage = ArrayBuffer;
 
 /** A listing in progress (ioc_obj_list_t). */
 export type NativeListHandle = { readonly __brand: 'iocatcher.list' };
@@ -34,13 +34,13 @@ export interface NativeClientHandle {
   registerRange(high: I64, low: I64, offset: I64, size: I64, write: boolean): Promise<number>;
   unregisterRange(id: number, high: I64, low: I64, offset: I64, size: I64, write: boolean): Promise<number>;
   ping(eagerSize: number, rdmaSize: number): Promise<number>;
-  /** The object's stat (ENOENT: no such object; ENOSYS: no namespace there). */
-  stat(high: I64, low: I64): Promise<NativeObjectStat>;
+  /** The object's stat, packed (ENOENT: no such object; ENOSYS: no namespace there). */
+  stat(high: I64, low: I64): Promise<NativeStatPage>;
   delete(high: I64, low: I64): Promise<number>;
   /** A listing of every server's objects (only those whose high half is `high` when filterHigh); nothing sent yet. */
   listOpen(filterHigh: boolean, high: I64): NativeListHandle;
-  /** Up to max (>= 1) entries; [] once the listing is complete. One call at a time per listing (EBUSY). */
-  listNext(list: NativeListHandle, max: number): Promise<NativeObjectStat[]>;
+  /** Up to max (>= 1) entries, packed; none once the listing is complete. One call at a time per listing (EBUSY). */
+  listNext(list: NativeListHandle, max: number): Promise<NativeStatPage>;
   /** Frees the listing (once the page on its way, if any, is in). */
   listClose(list: NativeListHandle): void;
   providerName(): string;

@@ -32,7 +32,7 @@ export interface DaemonStats {
   inflight: number;
   cache: {
     segments: number; bytes: number; dirtyBytes: number; pinned: number; hits: number; misses: number;
-    flushedBytes: number; spilledBytes: number; drainedBytes: number; storeJobs: number; refusedWrites: number; evictions: number; limitBytes: number;
+    flushedBytes: number; spilledBytes: number; drainedBytes: number; writtenThroughBytes?: number; storeJobs: number; refusedWrites: number; evictions: number; limitBytes: number;
     /** Objects the daemon keeps metadata for (with cached segments, or looked up just now). */
     objects: number;
   };
@@ -288,6 +288,7 @@ export class ServerMetricsRegistry {
     counter('ioc_cache_spilled_bytes_total', 'Dirty bytes written back to the store by eviction');
     counter('ioc_cache_flushed_bytes_total', 'Dirty bytes written back to the store by flush');
     counter('ioc_cache_drained_bytes_total', 'Dirty bytes written back to the store in the background (write-behind)');
+    counter('ioc_cache_written_through_bytes_total', 'Bytes of small writes into segments only the store held, written to the store without loading the segment');
     counter('ioc_cache_refused_writes_total', 'Writes refused with ENOSPC: the cache is full and the store refuses spills');
     gauge('ioc_store_jobs', 'Store jobs (loads, spills, flushes, write-behind) queued or running');
     counter('ioc_cache_evictions_total', 'Segments dropped to make room');
@@ -326,6 +327,7 @@ export class ServerMetricsRegistry {
     this.setCounter('ioc_cache_spilled_bytes_total', s.cache.spilledBytes);
     this.setCounter('ioc_cache_flushed_bytes_total', s.cache.flushedBytes);
     this.setCounter('ioc_cache_drained_bytes_total', s.cache.drainedBytes ?? 0);
+    this.setCounter('ioc_cache_written_through_bytes_total', s.cache.writtenThroughBytes ?? 0);
     this.setCounter('ioc_cache_refused_writes_total', s.cache.refusedWrites ?? 0);
     this.gauges.ioc_store_jobs.set(s.cache.storeJobs ?? 0);
     this.setCounter('ioc_cache_evictions_total', s.cache.evictions);
