@@ -1,241 +1,25 @@
 // Promise-based TypeScript client over the native C client (libiocatcher-client).
 import { constants as bufferConstants } from 'buffer';
-import { promises as dns } from 'dns';
 import { constants as osConstants } from 'os';
 import { AbortOptions, checkSignal, raceAbort } from '../abort';
 import '../dispose';
 import { addon } from '../native';
 import { checkClientEnv } from '../env';
-import { errnoName, errorFromErrno, IocError, iocErrorCode } from '../errors';
-import type { I64, NativeClientHandle, NativeError, NativeListHandle } from './native-types';
+import { errnoName, IocError } from '../errors';
+import { bytesOf, idPart, ObjectIdPart, ServerList, serverListString, splitEntry, subject, u64 } from './args';
+import { connectError, Failure, failure, failureOf, storeRefusal } from './failures';
+import { listObjects } from './listing';
+import type { I64, NativeClientHandle } from './native-types';
 import { StatPage } from './stat-page';
+import type { ListOptions, ObjectStat, ServerEpoch } from './types';
 
-/**
- * One half of an object id: a bigint or safe-integer number within int64, or a string in the
- * spelling of ioc:// URIs and the iocatcher command (decimal or 0x hex, optionally negative:
- * '42', '0x2a', '-1'), as ummap() takes it.
- */
-export type ObjectIdPart = bigint | number | string;
-
-const INT64_MIN = -(1n << 63n);
-const INT64_MAX = (1n << 63n) - 1n;
-const UINT64_MAX = (1n << 64n) - 1n;
-
-/**
- * One half of an object id as IocClient takes it (a safe-integer number, a bigint within int64,
- * or its decimal / 0x hex text), else IocError EINVAL. ummap and ioc:// URIs check their ids with
- * it too, so all accept the same ones.
- * @internal
- */
-export function idPart(v: ObjectIdPart, what: string): bigint {
-  if (typeof v === 'string') {
-    const text = v.trim();
-    if (!/^-?(0x[0-9a-f]+|\d+)$/i.test(text)) throw new IocError('EINVAL', `${what} must be a decimal or 0x hex integer, got '${v}'`);
-    v = text.startsWith('-') ? -BigInt(text.slice(1)) : BigInt(text);
-  }
-  if (typeof v === 'number') {
-    if (Number.isInteger(v) && !Number.isSafeInteger(v)) {
-      // A number above 2^53 may already be another integer than the one written: say so.
-      throw new IocError('EINVAL', `${what} ${v} is an integer beyond Number.MAX_SAFE_INTEGER (it may have been rounded): pass it as a bigint or a string`);
-    }
-    if (!Number.isInteger(v)) throw new IocError('EINVAL', `${what} must be an integer, got ${v}`);
-    v = BigInt(v);
-  }
-  if (typeof v !== 'bigint' || v < INT64_MIN || v > INT64_MAX) {
-    throw new IocError('EINVAL', `${what} must be a bigint or number within int64, got ${String(v)}`);
-  }
-  return v;
-}
-
-function u64(v: bigint | number, what: string): bigint {
-  if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v) || v < 0) throw new IocError('EINVAL', `${what} must be a non-negative integer, got ${v}`);
-    return BigInt(v);
-  }
-  if (typeof v !== 'bigint' || v < 0n || v > UINT64_MAX) throw new IocError('EINVAL', `${what} out of range: ${String(v)}`);
-  return v;
-}
-
-/** A failed native call: its errno (negative) and the reason the server gave ('' when none). */
-interface Failure {
-  ret: number;
-  reason: string;
-}
-
-/** The failure a native call rejected (or threw) with; anything else (an abort, a TypeError of
- *  the addon's argument checks: a bug here) is thrown again. */
-function failureOf(e: unknown): Failure {
-  const err = e as NativeError;
-  if (err instanceof Error && !(err instanceof IocError) && typeof err.errno === 'number') return { ret: err.errno, reason: err.reason ?? '' };
-  throw e;
-}
-
-/** The IocError of a failed call: "what: CODE (errno)[: the server's reason]". */
-function failure(ret: number, reason: string, what: string): IocError {
-  const e = errorFromErrno(ret, what);
-  if (reason) e.message += `: ${reason}`;
-  return e;
-}
-
-/**
- * Server list accepted by IocClient.connect: "host", "host:port", a comma-separated list of them
- * ("127.0.0.1:9000,127.0.0.1:9002"), or an array of such entries.
- */
-export type ServerList = string | string[];
-
-function serverListString(host: ServerList): string {
-  const list = Array.isArray(host) ? host.join(',') : host;
-  if (typeof list !== 'string' || list.trim().length === 0) throw new IocError('EINVAL', 'host must be a non-empty string or array of strings');
-  for (const entry of list.split(',')) {
-    const e = entry.trim();
-    if (!e) throw new IocError('EINVAL', `empty entry in server list '${list}'`);
-    const m = /^(?:\[[^\]]+\]|[^:\[\]]+)(?::(\d+))?$/.exec(e);
-    if (!m && !/^[0-9a-fA-F:]+$/.test(e)) throw new IocError('EINVAL', `bad server address '${e}' (expected host or host:port)`);
-    if (m && m[1] !== undefined && (Number(m[1]) < 1 || Number(m[1]) > 65534)) throw new IocError('EINVAL', `invalid port in '${e}'`);
-  }
-  return list;
-}
-
-/** The bytes of a Buffer, TypedArray or DataView (the same memory, as fs.write takes them). */
-function bytesOf(v: unknown, what: string): Uint8Array {
-  if (v instanceof Uint8Array) return v;
-  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-  throw new IocError('EINVAL', `${what} must be a Buffer, TypedArray or DataView`);
-}
-
-/** host and port of one server-list entry ("host", "host:port", "[v6]:port", bare IPv6). */
-function splitEntry(entry: string, defaultPort: number): { host: string; port: number } {
-  const e = entry.trim();
-  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(e);
-  if (bracket) return { host: bracket[1], port: bracket[2] ? Number(bracket[2]) : defaultPort };
-  const m = /^([^:]+):(\d+)$/.exec(e);
-  if (m) return { host: m[1], port: Number(m[2]) };
-  return { host: e, port: defaultPort };
-}
-
-/** The connect failure, with the cause a person can act on. */
-async function connectError(ret: number, list: string, port: number): Promise<IocError> {
-  const entries = list.split(',').map((e) => splitEntry(e, port));
-  const where = entries.map((e) => `${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}`).join(',');
-  const what = `cannot connect to iocatcher server ${where}`;
-  const code = errnoName(ret);
-  if (code === 'EINVAL') {
-    // libfabric reports a name it cannot resolve as EINVAL: say which name, as Node would.
-    for (const { host } of entries) {
-      try {
-        await dns.lookup(host);
-      } catch (e) {
-        const dnsCode = iocErrorCode((e as NodeJS.ErrnoException).code, 'ENOTFOUND');
-        return new IocError(dnsCode, `${what}: unknown host '${host}' (getaddrinfo ${dnsCode})`);
-      }
-    }
-  }
-  const e = errorFromErrno(ret, `${what}${code === 'EUSERS' ? ' (it serves as many clients as its --max-clients allows)' : ''}`);
-  if (code === 'ETIMEDOUT') {
-    e.message += `: no answer to the connection handshake. Is a server listening there, and do client and server use the same libfabric provider? This client: FI_PROVIDER=${process.env.FI_PROVIDER || '(unset: tcp;ofi_rxm)'}; the server: iocatcher-server --provider`;
-  }
-  return e;
-}
-
-/** "bytes [a, b) of object H:L", or "object H:L" for size 0 where 0 means the whole object. */
-function subject(h: bigint, l: bigint, offset: bigint, size: bigint, zeroIsAll: boolean): string {
-  return size === 0n && zeroIsAll ? `object ${h}:${l}` : `bytes [${offset}, ${offset + size}) of object ${h}:${l}`;
-}
-
-// The errors a flush reports when the server's backing store refused the write-back. The reply
-// carries only the errno: the server's log names the store, the object and the error.
-const STORE_REFUSALS: Record<string, string> = {
-  EACCES: 'permission denied',
-  EROFS: 'read-only file system',
-  ENOSPC: 'no space left',
-  EIO: 'I/O error',
-  ENOTDIR: 'not a directory',
-};
-
-/** The words of a failed flush whose errno is a store refusal ('' otherwise), with the server's
- *  reason (which names the store) when it gave one. */
-function storeRefusal(ret: number, reason: string): string {
-  const code = errnoName(ret);
-  const why = STORE_REFUSALS[code];
-  if (!why) return '';
-  return `the server's store refused the write (${code}: ${why}${reason ? `): ${reason}` : '; the server\'s log names the store and the object)'}`;
-}
-
-/** What a client last heard of a server's life ({@link IocClient.serverEpoch}). */
-export interface ServerEpoch {
-  /** The server's start epoch, 16 hex digits (zeros: unknown). */
-  epoch: string;
-  /** Whether the server keeps acknowledged writes across a restart (--nvdimm). */
-  durable: boolean;
-}
-
-/** What a server knows of one object ({@link IocClient.stat}, {@link IocClient.list}). */
-export interface ObjectStat {
-  /** High half of the object's id. */
-  high: bigint;
-  /** Low half of the object's id. */
-  low: bigint;
-  /** Logical size in bytes: the end of the highest byte written, or the stored size. */
-  size: number;
-  /** Size of the object in the backing store (0: not stored, or stored empty). */
-  storedBytes: number;
-  /** Bytes of the object in the server's cache. */
-  cachedBytes: number;
-  /** Of those, bytes not yet written to the backing store. */
-  dirtyBytes: number;
-  /** The backing store holds the object (possibly empty). */
-  stored: boolean;
-}
-
-/** Options of {@link IocClient.list}. */
-export interface ListOptions extends AbortOptions {
-  /** Only the objects whose high half is this. */
-  high?: ObjectIdPart;
-  /** Entries fetched per request (1-4096, default 256; a server may send fewer). */
-  pageSize?: number;
-}
+export { idPart } from './args';
+export type { ObjectIdPart, ServerList } from './args';
+export type { ListOptions, ObjectStat, ServerEpoch } from './types';
 
 const MAX_PAGE_SIZE = 4096;
 const ENOENT = -osConstants.errno.ENOENT;
 const EBUSY = -osConstants.errno.EBUSY;
-
-
-/** The pages of a native listing, one request at a time: the next page is asked for as soon as
- *  one arrives, so that it is on its way while the caller consumes this one. The listing is
- *  freed when the iteration ends in any way (a page still on its way is dropped once it is in). */
-async function* listObjects(n: NativeClientHandle, high: bigint | undefined, pageSize: number,
-  signal: AbortSignal | undefined, where: () => string): AsyncGenerator<ObjectStat> {
-  let list: NativeListHandle;
-  try {
-    list = n.listOpen(high !== undefined, high ?? 0n);
-  } catch (e) {
-    throw failure(failureOf(e).ret, '', where());
-  }
-  const ask = () => {
-    const p = n.listNext(list, pageSize);
-    p.catch(() => undefined);  // awaited in its turn; dropped when the iteration ends first
-    return p;
-  };
-  try {
-    let next = ask();
-    for (;;) {
-      checkSignal(signal, where);
-      let v: ArrayBuffer;
-      try {
-        v = await raceAbort(next, signal, where);
-      } catch (e) {
-        const { ret, reason } = failureOf(e);
-        throw failure(ret, reason, where());
-      }
-      const page = new StatPage(v);
-      if (page.length === 0) return;
-      next = ask();
-      for (let i = 0; i < page.length; i++) yield page.at(i);
-    }
-  } finally {
-    n.listClose(list);
-  }
-}
 
 /**
  * A connection to one iocatcher server, or to several: each object then lives on one server

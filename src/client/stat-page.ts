@@ -1,7 +1,7 @@
 // Object stats as the addon hands them over (native/addon/client_binding.cc, packStats): one
 // buffer per page, STAT_SLOTS 8-byte slots per entry: high and low as int64, then size,
 // storedBytes, cachedBytes, dirtyBytes and stored (0/1) as doubles.
-import type { ObjectStat } from './index';
+import type { ObjectStat } from './types';
 
 const STAT_SLOTS = 7;
 
