@@ -1,5 +1,5 @@
-// Loads the native addon (build/Release/iocatcher.node) once. Each half of the addon declares
-// its own typed surface: src/client/native-types.ts and src/ummap/native-types.ts.
+// Loads the native addon (build/Release/iocatcher.node; its sources: native/addon/) once. Its
+// typed surface: src/client/native-types.ts (the client) and src/ummap/native-types.ts (ummap).
 import * as path from 'path';
 import type { NativeClientBinding } from './client/native-types';
 import { IocError } from './errors';
@@ -7,8 +7,9 @@ import type { NativeTestHooks, NativeUmapBinding } from './ummap/native-types';
 
 /** File helpers Node's fs lacks (native/addon/file_binding.cc). */
 export interface NativeFileBinding {
-  /** Reserves the first size bytes of the open file's blocks: 0, or a negative errno. */
-  fileAllocate(fd: number, size: number): Promise<number>;
+  /** Reserves the first size bytes of the open file's blocks; rejects with the errno's code
+   *  (EOPNOTSUPP: the file system cannot; ENOSPC: no room). */
+  fileAllocate(fd: number, size: number): Promise<void>;
 }
 
 export type NativeAddon = NativeClientBinding & NativeUmapBinding & NativeFileBinding;

@@ -4,49 +4,53 @@
 #include <fcntl.h>
 #include <napi.h>
 
-#include <cstring>
+#include <chrono>
+#include <system_error>
 
+#include "addon/bindings.h"
+#include "addon/util/args.h"
+#include "addon/util/async_work.h"
+#include "addon/util/errors.h"
+
+namespace ioc {
+namespace addon {
 namespace {
 
-class AllocateWorker : public Napi::AsyncWorker {
- public:
-  AllocateWorker(Napi::Env env, int fd, off_t size)
-      : Napi::AsyncWorker(env, "iocatcher.fileAllocate"), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), size_(size) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-  void Execute() override { ret_ = size_ > 0 ? posix_fallocate(fd_, 0, size_) : 0; }
-  // Resolves with 0 or a negative errno (EOPNOTSUPP: the file system cannot: write as usual).
-  void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), -ret_)); }
+// One file call at a time is plenty (a transfer allocates its destination once); the thread
+// ends when idle.
+WorkerPool& filePool() {
+  static WorkerPool* pool = [] {
+    WorkerPool::Options o;
+    o.threadName = "ioc-file";
+    o.maxThreads = 1;
+    o.idleTimeout = std::chrono::seconds(10);
+    o.retireIdle = true;
+    return new WorkerPool(o);
+  }();
+  return *pool;
+}
 
- private:
-  Napi::Promise::Deferred deferred_;
-  int fd_;
-  off_t size_;
-  int ret_ = 0;
-};
-
+// fileAllocate(fd, size) -> Promise<void>; rejects with the errno (EOPNOTSUPP: the file system
+// cannot: write as usual; ENOSPC: no room).
 Napi::Value FileAllocate(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
-    Napi::TypeError e = Napi::TypeError::New(env, "fileAllocate(fd, size): fd and size must be numbers");
-    e.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
-    throw e;
-  }
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  double size = info[1].As<Napi::Number>().DoubleValue();
-  if (fd < 0 || !(size >= 0) || size > 9007199254740991.0) {
-    Napi::RangeError e = Napi::RangeError::New(env, "fileAllocate(fd, size): fd and size must be non-negative");
-    e.Set("code", Napi::String::New(env, "ERR_OUT_OF_RANGE"));
-    throw e;
-  }
-  auto *w = new AllocateWorker(env, fd, (off_t)size);
-  Napi::Promise p = w->promise();
-  w->Queue();
-  return p;
+  int32_t fd = arg::int32(info, 0, "fd");
+  if (fd < 0) arg::throwRange(env, "fd", ">= 0", std::to_string(fd));
+  off_t size = (off_t)arg::size(info, 1, "size");
+  AsyncCall call;
+  call.work = [fd, size]() -> JsValue {
+    int err = size > 0 ? posix_fallocate(fd, 0, size) : 0;
+    if (err) throw std::system_error(err, std::generic_category(), "fallocate");
+    return nullptr;
+  };
+  return guarded(env, [&]() -> Napi::Value { return runAsync(env, filePool(), std::move(call)); });
 }
 
 }  // namespace
 
-Napi::Object InitFileBinding(Napi::Env env, Napi::Object exports) {
+void InitFileBinding(Napi::Env env, Napi::Object exports) {
   exports.Set("fileAllocate", Napi::Function::New(env, FileAllocate, "fileAllocate"));
-  return exports;
 }
+
+}  // namespace addon
+}  // namespace ioc

@@ -1,65 +1,51 @@
 #include "server/store_worker.h"
 
-#include "common/thread_name.h"
+#include <errno.h>
 
 namespace ioc {
 namespace server {
 
-StoreWorker::StoreWorker(size_t threads, std::function<void()> wake) : wake_(std::move(wake)) {
-  for (size_t i = 0; i < threads; i++) threads_.emplace_back([this] {
-    ioc::nameThisThread("ioc-store");
-    loop();
-  });
+namespace {
+WorkerPool::Options storeThreads(size_t threads) {
+  WorkerPool::Options o;
+  o.threadName = "ioc-store";
+  o.startThreads = o.maxThreads = (unsigned)threads;
+  return o;
 }
+}  // namespace
 
-StoreWorker::~StoreWorker() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  workCv_.notify_all();
-  for (std::thread &t : threads_) {
-    if (abandoned_) t.detach();
-    else t.join();
-  }
-}
+StoreWorker::StoreWorker(size_t threads, std::function<void()> wake) : wake_(std::move(wake)), pool_(storeThreads(threads)) {}
+
+StoreWorker::~StoreWorker() { pool_.stop(); }
 
 void StoreWorker::submit(Work work, Done done) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(Job{std::move(work), std::move(done)});
     outstanding_++;
   }
-  workCv_.notify_one();
-}
-
-void StoreWorker::loop() {
-  for (;;) {
-    Job job;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      workCv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, nothing left
-      job = std::move(queue_.front());
-      queue_.pop_front();
+  pool_.post([this, work = std::move(work), done = std::move(done)]() mutable {
+    int ret;
+    try {
+      ret = work();
+    } catch (...) {  // a store call that throws fails its job instead of the thread
+      ret = -EIO;
     }
-    job.ret = job.work();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      finished_.push_back(std::move(job));
+      finished_.push_back(Finished{std::move(done), ret});
     }
     doneCv_.notify_all();
     if (wake_) wake_();
-  }
+  });
 }
 
 size_t StoreWorker::runCompletions() {
-  std::deque<Job> done;
+  std::deque<Finished> done;
   {
     std::lock_guard<std::mutex> lock(mu_);
     done.swap(finished_);
   }
-  for (Job &job : done) {
+  for (Finished &job : done) {
     if (job.done) job.done(job.ret);
     std::lock_guard<std::mutex> lock(mu_);
     outstanding_--;
@@ -81,11 +67,7 @@ bool StoreWorker::waitIdle(std::chrono::steady_clock::time_point deadline) {
   }
 }
 
-void StoreWorker::abandon() {
-  std::lock_guard<std::mutex> lock(mu_);
-  abandoned_ = true;
-  queue_.clear();
-}
+void StoreWorker::abandon() { pool_.abandon(); }
 
 }  // namespace server
 }  // namespace ioc

@@ -1,6 +1,9 @@
 // Runs backing-store I/O (loads, spills, flushes) on its own threads, so that a slow or hung
 // store never stalls the request loop: the loop submits a job, goes on serving, and runs the
 // job's completion when the loop next calls runCompletions() (wake() tells it to).
+// The threads are a WorkerPool's (common/worker_pool.h), all started up front. The pool runs jobs
+// in submission order with no ordering of its own beyond that: the cache keeps one job at a time
+// per object (segment_cache.h), which is all the ordering store jobs need.
 #pragma once
 
 #include <chrono>
@@ -8,8 +11,8 @@
 #include <deque>
 #include <functional>
 #include <mutex>
-#include <thread>
-#include <vector>
+
+#include "common/worker_pool.h"
 
 namespace ioc {
 namespace server {
@@ -36,20 +39,18 @@ class StoreWorker {
   void abandon();
 
  private:
-  struct Job {
-    Work work;
+  struct Finished {
     Done done;
     int ret = 0;
   };
-  void loop();
 
   std::function<void()> wake_;
   mutable std::mutex mu_;
-  std::condition_variable workCv_, doneCv_;
-  std::deque<Job> queue_, finished_;
+  std::condition_variable doneCv_;
+  std::deque<Finished> finished_;
   size_t outstanding_ = 0;
-  bool stopping_ = false, abandoned_ = false;
-  std::vector<std::thread> threads_;
+  // Last: destroyed (its threads joined) first, while what the jobs use is still there.
+  WorkerPool pool_;
 };
 
 }  // namespace server

@@ -5,9 +5,10 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <system_error>
 
+#include "common/worker_pool.h"
 #include "mapping.h"
-#include "on_demand_threads.h"
 
 namespace ummap {
 namespace {
@@ -23,12 +24,20 @@ struct Job {
   size_t segment;
 };
 
+// The queued jobs stay here, where takeBack and cancel find them; the pool runs one per
+// submission, taking the oldest still queued (none: it was taken back).
 class ReaderPool {
  public:
   void submit(const std::shared_ptr<Mapping>& mapping, size_t segment, unsigned readers) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back({mapping, segment});
-    threads_.jobQueued(std::min(std::max(readers, 1u), kMaxReaders), "ummap-reader", [this] { loop(); });
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back({mapping, segment});
+    }
+    try {
+      threads_.post([this] { runOne(); }, nullptr, std::min(std::max(readers, 1u), kMaxReaders));
+    } catch (const std::system_error&) {
+      // No reader thread to be had: the job stays queued, a fault on its segment takes it back.
+    }
   }
 
   bool takeBack(const Mapping* mapping, size_t segment) {
@@ -66,37 +75,40 @@ class ReaderPool {
   }
 
  private:
-  void loop() {
+  void runOne() {
     std::unique_lock<std::mutex> lock(mutex_);
-    for (;;) {
-      // A scan tops the queue up at each fault: keep the buffer across short gaps (a fresh one
-      // costs page faults), give it back after a second without work.
-      auto queued = [&] { return !queue_.empty(); };
-      if (!threads_.waitForJob(lock, queued, std::chrono::seconds(1))) {
-        std::vector<uint8_t>().swap(buffer);
-        threads_.waitForJob(lock, queued);
-      }
-      Job job = std::move(queue_.front());
-      queue_.pop_front();
-      running_++;
-      lock.unlock();
-      job.mapping->readAheadRun(job.segment);  // takes the mapping's lock only around bookkeeping
-      job.mapping.reset();
-      lock.lock();
-      running_--;
-      notifyIfIdle();
-    }
+    if (queue_.empty()) return;
+    Job job = std::move(queue_.front());
+    queue_.pop_front();
+    running_++;
+    lock.unlock();
+    job.mapping->readAheadRun(job.segment);  // takes the mapping's lock only around bookkeeping
+    job.mapping.reset();
+    lock.lock();
+    running_--;
+    notifyIfIdle();
   }
 
   void notifyIfIdle() {
     if (queue_.empty() && running_ == 0) idleChanged_.notify_all();
   }
 
+  static ioc::WorkerPool::Options poolOptions() {
+    ioc::WorkerPool::Options o;
+    o.threadName = "ummap-reader";
+    o.maxThreads = kMaxReaders;
+    // A scan tops the queue up at each fault: a reader keeps its buffer across short gaps (a
+    // fresh one costs page faults) and gives it back after a second without work.
+    o.idleTimeout = std::chrono::seconds(1);
+    o.onIdle = [] { std::vector<uint8_t>().swap(buffer); };
+    return o;
+  }
+
   std::mutex mutex_;  // never held while taking a mapping's lock (the handler takes them in the other order)
   std::condition_variable idleChanged_;
   std::deque<Job> queue_;
-  OnDemandThreads threads_;
   unsigned running_ = 0;
+  ioc::WorkerPool threads_{poolOptions()};
 };
 
 // Never destroyed: its threads block in wait() until the process ends.

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
+#include <system_error>
 
-#include "on_demand_threads.h"
+#include "common/worker_pool.h"
 
 namespace ummap {
 namespace {
@@ -33,36 +33,14 @@ struct Batch {
   }
 };
 
-class HelperPool {
- public:
-  void post(std::shared_ptr<Batch> batch) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(std::move(batch));
-    threads_.jobQueued(kMaxHelpers, "ummap-helper", [this] { loop(); });
-  }
-
- private:
-  void loop() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    for (;;) {
-      threads_.waitForJob(lock, [&] { return !queue_.empty(); });
-      auto batch = std::move(queue_.front());
-      queue_.pop_front();
-      lock.unlock();
-      batch->work();
-      batch.reset();
-      lock.lock();
-    }
-  }
-
-  std::mutex mutex_;
-  std::deque<std::shared_ptr<Batch>> queue_;
-  OnDemandThreads threads_;
-};
-
 // Never destroyed: its threads block in wait() until the process ends.
-HelperPool& helperPool() {
-  static HelperPool* pool = new HelperPool();
+ioc::WorkerPool& helperPool() {
+  static ioc::WorkerPool* pool = [] {
+    ioc::WorkerPool::Options o;
+    o.threadName = "ummap-helper";
+    o.maxThreads = kMaxHelpers;
+    return new ioc::WorkerPool(o);
+  }();
   return *pool;
 }
 
@@ -74,7 +52,11 @@ void runInParallel(size_t count, unsigned parallelism, const std::function<void(
   batch->body = body;
   batch->count = count;
   size_t helpers = std::min<size_t>({count, std::max(parallelism, 1u), kMaxHelpers + 1}) - 1;
-  for (size_t h = 0; h < helpers; h++) helperPool().post(batch);
+  try {
+    for (size_t h = 0; h < helpers; h++) helperPool().post([batch] { batch->work(); });
+  } catch (const std::system_error&) {
+    // No thread to be had: the caller takes the items left.
+  }
   batch->work();
   std::unique_lock<std::mutex> lock(batch->mutex);
   batch->allDone.wait(lock, [&] { return batch->finished == count; });

@@ -7,7 +7,6 @@ import type { Readable } from 'stream';
 import { IocClient } from '../client';
 import { IocError } from '../errors';
 import { addon } from '../native';
-import { constants as osConstants } from 'os';
 import { Progress } from './progress';
 
 /** Bytes per read or write request. */
@@ -32,8 +31,8 @@ export async function getObject(client: IocClient, id: ObjectRef, dest: string):
   // A regular file's blocks reserved first: writes into them skip the allocation (a file system
   // that cannot, or a device, is written as it is). ENOSPC says so before anything moves.
   if (file && size > 0 && (await file.stat()).isFile()) {
-    const ret = await addon().fileAllocate(file.fd, size);
-    if (ret === -osConstants.errno.ENOSPC) {
+    const noRoom = await addon().fileAllocate(file.fd, size).then(() => false, (e: NodeJS.ErrnoException) => e.code === 'ENOSPC');
+    if (noRoom) {
       await file.close();
       throw new IocError('ENOSPC', `cannot write ${dest}: no room for the object's ${size} bytes`);
     }

@@ -1,5 +1,4 @@
-// The arguments of IocClient's calls as the native client takes them: object ids, offsets and
-// sizes, byte buffers, server lists. Bad input is an IocError EINVAL naming the argument.
+// The arguments IocClient takes, checked: object ids, offsets and sizes, server lists, data.
 import { IocError } from '../errors';
 
 /**
@@ -39,7 +38,6 @@ export function idPart(v: ObjectIdPart, what: string): bigint {
   return v;
 }
 
-/** A non-negative offset or size within uint64. @internal */
 export function u64(v: bigint | number, what: string): bigint {
   if (typeof v === 'number') {
     if (!Number.isSafeInteger(v) || v < 0) throw new IocError('EINVAL', `${what} must be a non-negative integer, got ${v}`);
@@ -49,20 +47,12 @@ export function u64(v: bigint | number, what: string): bigint {
   return v;
 }
 
-/** The bytes of a Buffer, TypedArray or DataView (the same memory, as fs.write takes them). @internal */
-export function bytesOf(v: unknown, what: string): Uint8Array {
-  if (v instanceof Uint8Array) return v;
-  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-  throw new IocError('EINVAL', `${what} must be a Buffer, TypedArray or DataView`);
-}
-
 /**
  * Server list accepted by IocClient.connect: "host", "host:port", a comma-separated list of them
  * ("127.0.0.1:9000,127.0.0.1:9002"), or an array of such entries.
  */
 export type ServerList = string | string[];
 
-/** The server list as one comma-separated string, each entry checked. @internal */
 export function serverListString(host: ServerList): string {
   const list = Array.isArray(host) ? host.join(',') : host;
   if (typeof list !== 'string' || list.trim().length === 0) throw new IocError('EINVAL', 'host must be a non-empty string or array of strings');
@@ -76,7 +66,14 @@ export function serverListString(host: ServerList): string {
   return list;
 }
 
-/** host and port of one server-list entry ("host", "host:port", "[v6]:port", bare IPv6). @internal */
+/** The bytes of a Buffer, TypedArray or DataView (the same memory, as fs.write takes them). */
+export function bytesOf(v: unknown, what: string): Uint8Array {
+  if (v instanceof Uint8Array) return v;
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  throw new IocError('EINVAL', `${what} must be a Buffer, TypedArray or DataView`);
+}
+
+/** host and port of one server-list entry ("host", "host:port", "[v6]:port", bare IPv6). */
 export function splitEntry(entry: string, defaultPort: number): { host: string; port: number } {
   const e = entry.trim();
   const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(e);
@@ -84,4 +81,9 @@ export function splitEntry(entry: string, defaultPort: number): { host: string; 
   const m = /^([^:]+):(\d+)$/.exec(e);
   if (m) return { host: m[1], port: Number(m[2]) };
   return { host: e, port: defaultPort };
+}
+
+/** "bytes [a, b) of object H:L", or "object H:L" for size 0 where 0 means the whole object. */
+export function subject(h: bigint, l: bigint, offset: bigint, size: bigint, zeroIsAll: boolean): string {
+  return size === 0n && zeroIsAll ? `object ${h}:${l}` : `bytes [${offset}, ${offset + size}) of object ${h}:${l}`;
 }

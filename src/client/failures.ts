@@ -1,13 +1,22 @@
-// The IocErrors of IocClient's failed calls: the errno, the call, the object and its byte range,
-// the server, and the cause a person can act on.
+// How a failed native call of IocClient becomes the IocError it throws: its errno, the server's
+// reason and words a person can act on.
 import { promises as dns } from 'dns';
 import { errnoName, errorFromErrno, IocError, iocErrorCode } from '../errors';
+import type { NativeError } from './native-types';
 import { splitEntry } from './args';
-import type { NativeResult } from './native-types';
 
-/** A native outcome as its number and the reason the server gave ('' when none). */
-export function split(v: NativeResult): { ret: number; reason: string } {
-  return typeof v === 'number' ? { ret: v, reason: '' } : { ret: v.ret, reason: v.reason };
+/** A failed native call: its errno (negative) and the reason the server gave ('' when none). */
+export interface Failure {
+  ret: number;
+  reason: string;
+}
+
+/** The failure a native call rejected (or threw) with; anything else (an abort, a TypeError of
+ *  the addon's argument checks: a bug here) is thrown again. */
+export function failureOf(e: unknown): Failure {
+  const err = e as NativeError;
+  if (err instanceof Error && !(err instanceof IocError) && typeof err.errno === 'number') return { ret: err.errno, reason: err.reason ?? '' };
+  throw e;
 }
 
 /** The IocError of a failed call: "what: CODE (errno)[: the server's reason]". */
@@ -39,11 +48,6 @@ export async function connectError(ret: number, list: string, port: number): Pro
     e.message += `: no answer to the connection handshake. Is a server listening there, and do client and server use the same libfabric provider? This client: FI_PROVIDER=${process.env.FI_PROVIDER || '(unset: tcp;ofi_rxm)'}; the server: iocatcher-server --provider`;
   }
   return e;
-}
-
-/** "bytes [a, b) of object H:L", or "object H:L" for size 0 where 0 means the whole object. */
-export function subject(h: bigint, l: bigint, offset: bigint, size: bigint, zeroIsAll: boolean): string {
-  return size === 0n && zeroIsAll ? `object ${h}:${l}` : `bytes [${offset}, ${offset + size}) of object ${h}:${l}`;
 }
 
 // The errors a flush reports when the server's backing store refused the write-back. The reply

@@ -1,18 +1,20 @@
-// Typed surface of the client half of the native addon (native/addon/client_binding.cc).
-// Every call resolves with a raw errno-style number: >= 0 success, < 0 a negative errno; a
-// failure the server explained resolves with a NativeFailure instead.
+// Typed surface of the client exports of the native addon (native/addon/client_binding.cc).
+// A call resolves with its number (>= 0: bytes moved, a range id, 0) or its value; a failure
+// rejects with a NativeError. Arguments of the wrong type throw a TypeError (code
+// ERR_INVALID_ARG_TYPE), out of range a RangeError (ERR_OUT_OF_RANGE).
 
 /** An offset or size: a bigint, or a non-negative safe-integer number. */
 export type I64 = bigint | number;
 
-/** A failed call with the server's reason (its ReplyReason), or the client's for a call it did not send. */
-export interface NativeFailure {
-  ret: number;
-  reason: string;
+/** How every native call fails (native/addon/util/errors.h). */
+export interface NativeError extends Error {
+  /** The errno's name: 'ENOENT', 'EBUSY', ... */
+  code: string;
+  /** The negative errno. */
+  errno: number;
+  /** The server's reason (its ReplyReason), or the client's for a call it did not send. */
+  reason?: string;
 }
-
-/** A call's outcome: its number, or a failure with a reason. */
-export type NativeResult = number | NativeFailure;
 
 /** Stats of objects (ioc_obj_stat_t) packed as src/client/stat-page.ts reads them. */
 export type NativeStatPage = ArrayBuffer;
@@ -21,21 +23,24 @@ export type NativeStatPage = ArrayBuffer;
 export type NativeListHandle = { readonly __brand: 'iocatcher.list' };
 
 export interface NativeClientHandle {
-  read(high: I64, low: I64, offset: I64, target: Uint8Array): Promise<NativeResult>;
-  write(high: I64, low: I64, offset: I64, data: Uint8Array): Promise<NativeResult>;
-  flush(high: I64, low: I64, offset: I64, size: I64): Promise<NativeResult>;
-  create(high: I64, low: I64): Promise<NativeResult>;
-  cow(srcHigh: I64, srcLow: I64, dstHigh: I64, dstLow: I64, allowExist: boolean, offset: I64, size: I64): Promise<NativeResult>;
-  registerRange(high: I64, low: I64, offset: I64, size: I64, write: boolean): Promise<NativeResult>;
-  unregisterRange(id: number, high: I64, low: I64, offset: I64, size: I64, write: boolean): Promise<NativeResult>;
-  ping(eagerSize: number, rdmaSize: number): Promise<NativeResult>;
-  /** The object's stat, or a failure (-ENOENT: no such object; -ENOSYS: no namespace there). */
-  stat(high: I64, low: I64): Promise<NativeStatPage | NativeResult>;
-  delete(high: I64, low: I64): Promise<NativeResult>;
+  /** Bytes read. */
+  read(high: I64, low: I64, offset: I64, target: Uint8Array): Promise<number>;
+  /** Bytes written. */
+  write(high: I64, low: I64, offset: I64, data: Uint8Array): Promise<number>;
+  flush(high: I64, low: I64, offset: I64, size: I64): Promise<number>;
+  create(high: I64, low: I64): Promise<number>;
+  cow(srcHigh: I64, srcLow: I64, dstHigh: I64, dstLow: I64, allowExist: boolean, offset: I64, size: I64): Promise<number>;
+  /** The range's id (>= 1). */
+  registerRange(high: I64, low: I64, offset: I64, size: I64, write: boolean): Promise<number>;
+  unregisterRange(id: number, high: I64, low: I64, offset: I64, size: I64, write: boolean): Promise<number>;
+  ping(eagerSize: number, rdmaSize: number): Promise<number>;
+  /** The object's stat, packed (ENOENT: no such object; ENOSYS: no namespace there). */
+  stat(high: I64, low: I64): Promise<NativeStatPage>;
+  delete(high: I64, low: I64): Promise<number>;
   /** A listing of every server's objects (only those whose high half is `high` when filterHigh); nothing sent yet. */
-  listOpen(filterHigh: boolean, high: I64): NativeListHandle | number;
-  /** Up to max entries; none once the listing is complete. One call at a time per listing. */
-  listNext(list: NativeListHandle, max: number): Promise<NativeStatPage | NativeResult>;
+  listOpen(filterHigh: boolean, high: I64): NativeListHandle;
+  /** Up to max (>= 1) entries, packed; none once the listing is complete. One call at a time per listing (EBUSY). */
+  listNext(list: NativeListHandle, max: number): Promise<NativeStatPage>;
   /** Frees the listing (once the page on its way, if any, is in). */
   listClose(list: NativeListHandle): void;
   providerName(): string;
@@ -46,12 +51,12 @@ export interface NativeClientHandle {
   serverEpoch(high: I64, low: I64): { epoch: string; durable: boolean };
   /** The servers, "host:port", in the order given. */
   servers(): string[];
-  /** Index (in servers()) of the server that owns object (high, low) by rendezvous hashing. */
+  /** Index (in servers()) of the server that owns object (high, low) by rendezvous hashing (EBADF once closed). */
   serverOf(high: I64, low: I64): number;
   close(): void;
 }
 
 export interface NativeClientBinding {
-  /** Resolves with a handle, or with a negative errno when the connection failed. */
-  clientConnect(host: string, port: string): Promise<NativeClientHandle | number>;
+  /** Resolves with a handle; rejects with the connect errno (ECONNREFUSED, ETIMEDOUT, EUSERS, ...). */
+  clientConnect(host: string, port: string): Promise<NativeClientHandle>;
 }

@@ -1,4 +1,6 @@
-// What IocClient's calls answer with.
+// What IocClient's calls take and give besides objects' bytes.
+import type { AbortOptions } from '../abort';
+import type { ObjectIdPart } from './args';
 
 /** What a client last heard of a server's life ({@link IocClient.serverEpoch}). */
 export interface ServerEpoch {
@@ -24,4 +26,12 @@ export interface ObjectStat {
   dirtyBytes: number;
   /** The backing store holds the object (possibly empty). */
   stored: boolean;
+}
+
+/** Options of {@link IocClient.list}. */
+export interface ListOptions extends AbortOptions {
+  /** Only the objects whose high half is this. */
+  high?: ObjectIdPart;
+  /** Entries fetched per request (1-4096, default 256; a server may send fewer). */
+  pageSize?: number;
 }

@@ -37,9 +37,11 @@ export interface RangeOptions {
 /** Counters of a mapping ({@link Mapping.stats}). */
 export type UmapStats = NativeMappingStats;
 
-/** Native errors carry code/errno: rethrow them as IocError (message prefixed by `context`). */
+/** Native errors carry code/errno: rethrow them as IocError (message prefixed by `context`).
+ *  The addon's argument errors (code ERR_*: a bug on this side) go through as they are. */
 export function rethrow(e: unknown, context?: string, hint?: (code: string) => string): never {
   if (e instanceof IocError && !context) throw e;
+  if (e instanceof Error && /^ERR_/.test(String((e as Error & { code?: unknown }).code))) throw e;
   const err = e as Error & { code?: string; errno?: number };
   const code = iocErrorCode(err.code);
   const extra = hint?.(code);
@@ -204,7 +206,7 @@ export class Mapping {
     if (this.closedFlag) return;
     this.closedFlag = true;
     try {
-      await this.inCallOrder(callNativeAsync(() => addon().umapUnmapAsync(this.handle, this.buf, opts.sync ?? true), `unmap of ${this.target}`));
+      await this.inCallOrder(callNativeAsync(() => addon().umapUnmapAsync(this.handle, this.buf, Boolean(opts.sync ?? true)), `unmap of ${this.target}`));
     } catch (e) {
       this.buf = callNative(() => addon().umapBuffer(this.handle));
       this.closedFlag = false;
@@ -225,7 +227,7 @@ export class Mapping {
   /** unmap() on the calling thread. If the write-back fails, the mapping and `buffer` stay usable. */
   unmapSync(opts: { sync?: boolean } = {}): void {
     if (this.closedFlag) return;
-    callNative(() => addon().umapUnmap(this.handle, this.buf, opts.sync ?? true), `unmap of ${this.target}`);
+    callNative(() => addon().umapUnmap(this.handle, this.buf, Boolean(opts.sync ?? true)), `unmap of ${this.target}`);
     this.closedFlag = true;
   }
 
@@ -253,7 +255,7 @@ export class Mapping {
    * `EBADF` after unmap; the message names both objects and the server.
    */
   cow(target: MappingTarget, opts: { allowExist?: boolean } = {}): void {
-    this.repoint(target, true, opts.allowExist ?? false);
+    this.repoint(target, true, Boolean(opts.allowExist));
   }
 
   /** Re-point the mapping to another object without copying (after the pending write-backs, as cow). */
@@ -332,7 +334,7 @@ export class Mapping {
   private range(offset: number, size: number | undefined, syncDriver: boolean, opts: RangeOptions): void {
     const length = this.checkRange(offset, size);
     try {
-      callNative(() => addon().umapFlush(this.handle, offset, length, syncDriver, opts.evict ?? false), this.rangeWhat(syncDriver, offset, length));
+      callNative(() => addon().umapFlush(this.handle, offset, length, syncDriver, Boolean(opts.evict ?? false)), this.rangeWhat(syncDriver, offset, length));
     } finally {
       emitNotices();
     }
@@ -346,7 +348,7 @@ export class Mapping {
     const length = this.checkRange(offset, size);
     const what = this.rangeWhat(syncDriver, offset, length);
     checkSignal(opts.signal, () => what);
-    const call = this.inCallOrder(callNativeAsync(() => addon().umapFlushAsync(this.handle, offset, length, syncDriver, opts.evict ?? false), what));
+    const call = this.inCallOrder(callNativeAsync(() => addon().umapFlushAsync(this.handle, offset, length, syncDriver, Boolean(opts.evict ?? false)), what));
     await raceAbort(call, opts.signal, () => what);
   }
 

@@ -1,4 +1,7 @@
-// Typed surface of the ummap half of the native addon (native/uffd/binding.cc).
+// Typed surface of the ummap exports of the native addon (native/addon/mapping_binding.cc,
+// policy_binding.cc, test_binding.cc). A failure throws (or rejects with) an Error with .code
+// (the errno's name), .errno (negative) and a message; arguments of the wrong type throw a
+// TypeError (code ERR_INVALID_ARG_TYPE), out of range a RangeError (ERR_OUT_OF_RANGE).
 
 /** Opaque native handles (napi externals). */
 export type NativeMappingHandle = { readonly __brand: 'ummap.mapping' };
