@@ -3,7 +3,9 @@
 #include <errno.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 
@@ -13,6 +15,15 @@
 
 namespace ioc {
 namespace server {
+
+struct SegmentCache::StorePageAhead {
+  std::string key;
+  std::shared_ptr<StorePage> page;
+  int ret = 0;
+  bool ready = false;
+  std::chrono::steady_clock::time_point readAt;
+  ListDone waiter;  // a request that came while it was being read
+};
 
 using proto::ListPage;
 using proto::ObjectStat;
@@ -89,6 +100,33 @@ std::string idCursor(const ObjectId &id) {
 
 bool startsWith(const std::string &s, const char *prefix) { return s.compare(0, strlen(prefix), prefix) == 0; }
 
+constexpr size_t LIST_AHEAD_MAX = 4;
+constexpr std::chrono::seconds LIST_AHEAD_FRESH(2);
+
+// What a store page depends on: FILTER HIGH MAX, then the store's position (last: it may hold anything).
+std::string storeListKey(const std::string &position, bool filterHigh, int64_t high, size_t max) {
+  char s[64];
+  snprintf(s, sizeof s, "%d %lld %zu ", filterHigh ? 1 : 0, (long long)high, max);
+  return s + position;
+}
+
+std::string withPosition(const std::string &key, const std::string &position) {
+  size_t at = 0;
+  for (int spaces = 0; spaces < 3; at++)
+    if (key[at] == ' ') spaces++;
+  return key.substr(0, at) + position;
+}
+
+StoreWorker::Work readStorePage(BackingStore &store, const std::string &key, std::shared_ptr<StorePage> out) {
+  int filter = 0;
+  long long high = 0;
+  size_t max = 0;
+  sscanf(key.c_str(), "%d %lld %zu", &filter, &high, &max);
+  std::string position = withPosition(key, "");
+  position = key.substr(position.size());
+  return [&store, position, filter, high, max, out] { return store.list(position, filter != 0, high, max, *out); };
+}
+
 }  // namespace
 
 int SegmentCache::startList(const proto::ListRequest &req, ListDone done) {
@@ -148,26 +186,58 @@ int SegmentCache::startList(const proto::ListRequest &req, ListDone done) {
   } else {
     return -EINVAL;
   }
+  std::string key = storeListKey(position, req.filterHigh, req.high, max);
+  for (auto it = listAhead_.begin(); it != listAhead_.end(); ++it) {
+    std::shared_ptr<StorePageAhead> ahead = *it;
+    if (ahead->key != key) continue;
+    listAhead_.erase(it);
+    if (!ahead->ready) {
+      ahead->waiter = std::move(done);  // answered when it is in
+      return 0;
+    }
+    if (std::chrono::steady_clock::now() - ahead->readAt < LIST_AHEAD_FRESH) {
+      answerStorePage(ahead->page, ahead->ret, key, done);
+      return 0;
+    }
+    break;  // stale: read again
+  }
   auto got = std::make_shared<StorePage>();
-  BackingStore &store = store_;
-  bool filterHigh = req.filterHigh;
-  int64_t high = req.high;
-  worker_.submit([&store, got, position, filterHigh, high, max] {
-                   return store.list(position, filterHigh, high, max, *got);
-                 },
-                 [this, got, done](int ret) {
-                   ListPage page;
-                   if (ret < 0) return done(ret, page);
-                   page.fromStore = true;
-                   page.end = got->end;
-                   if (!got->end) page.next = STORE_PHASE + got->next;
-                   for (const StoredObject &o : got->objects) {
-                     page.entries.emplace_back();
-                     fillStat(page.entries.back(), o.id, true, o.size);
-                   }
-                   done(0, page);
-                 });
+  worker_.submit(readStorePage(store_, key, got), [this, got, key, done](int ret) { answerStorePage(got, ret, key, done); });
   return 0;
+}
+
+void SegmentCache::answerStorePage(const std::shared_ptr<StorePage> &got, int ret, const std::string &key,
+                                   const ListDone &done) {
+  ListPage page;
+  if (ret < 0) return done(ret, page);
+  page.fromStore = true;
+  page.end = got->end;
+  if (!got->end) {
+    page.next = STORE_PHASE + got->next;
+    readStorePageAhead(withPosition(key, got->next));
+  }
+  for (const StoredObject &o : got->objects) {
+    page.entries.emplace_back();
+    fillStat(page.entries.back(), o.id, true, o.size);
+  }
+  done(0, page);
+}
+
+void SegmentCache::readStorePageAhead(const std::string &key) {
+  auto ahead = std::make_shared<StorePageAhead>();
+  ahead->key = key;
+  ahead->page = std::make_shared<StorePage>();
+  listAhead_.push_back(ahead);
+  if (listAhead_.size() > LIST_AHEAD_MAX) listAhead_.pop_front();  // still read; nobody waits for it
+  worker_.submit(readStorePage(store_, key, ahead->page), [this, ahead](int ret) {
+    ahead->ret = ret;
+    ahead->ready = true;
+    ahead->readAt = std::chrono::steady_clock::now();
+    if (ahead->waiter) {
+      ListDone done = std::move(ahead->waiter);
+      answerStorePage(ahead->page, ret, ahead->key, done);
+    }
+  });
 }
 
 // --- delete ---
