@@ -74,9 +74,9 @@ async function checkpointRows(quick: boolean, size: number, group: string, serve
 export async function runCheckpointSets(quick: boolean): Promise<void> {
   const size = quick ? 256 * MiB : GiB;
   await checkpointRows(quick, size, `checkpoint set, ${sizeLabel(size)} region`, []);
-  // The server loads a whole segment before a partial write into a segment that only its store
-  // holds (every segment of a version made by the server-side copy): with page-sized segments a
-  // checkpoint's page writes load nothing, which shows the cost of the client's side alone.
+  // A version made by the server-side copy is in the store only: the default 8 MiB segments take
+  // its page writes straight to the store (write-through); page-sized segments load nothing
+  // either, which shows the cost of the client's side alone.
   await checkpointRows(quick, size, `checkpoint set, ${sizeLabel(size)} region, server --segment-size 4KB`, ['--segment-size', '4KB']);
 
   // A server that accepts connections and never answers: the handshake waits for its timeout.

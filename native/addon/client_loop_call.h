@@ -39,18 +39,21 @@ class LoopCall {
   // viaPool: the same call through the C API (thread pool), its name for errors and the object
   // it keeps alive; run instead when this one's connection was reset (a stale pooled connection
   // after a server restart): the C API retries it once on a fresh connection.
+  // needs: handshake features the server must have listed (else the pool path says why not);
+  // value: the promise's value on success (else the call's number).
   static Napi::Value Start(Napi::Env env, const ClientRef &state, int64_t high, int64_t low, std::unique_ptr<Call> call,
-                           ClientCall viaPool) {
+                           ClientCall viaPool, uint64_t needs = 0, std::function<Napi::Value(Napi::Env)> value = nullptr) {
     if (!state->client || IOC_FAILPOINT(addon_no_loop_calls)) return Napi::Value();
     ioc::client::Borrowed b = ioc::client::tryBorrowIdle(state->client, high, low);
     if (!b.conn) return Napi::Value();
-    if (b.conn->waitFd() < 0) {
+    if (b.conn->waitFd() < 0 || (b.conn->features() & needs) != needs) {
       ioc::client::giveBack(b);
       return Napi::Value();
     }
     Napi::Object keep = viaPool.keep.IsObject() ? viaPool.keep.As<Napi::Object>() : Napi::Object::New(env);
     auto *c = new LoopCall(env, state, b, std::move(call), keep);
     c->retry_ = std::move(viaPool);
+    c->value_ = std::move(value);
     Napi::Promise p = c->deferred_.Promise();
     Call *req = c->call_.get();
     int ret = b.conn->begin(
@@ -153,7 +156,7 @@ class LoopCall {
     delete this;
   }
   void settleWith(int64_t result) {
-    if (result >= 0) deferred_.Resolve(Napi::Number::New(env_, (double)result));
+    if (result >= 0) deferred_.Resolve(value_ ? value_(env_) : Napi::Number::New(env_, (double)result));
     else deferred_.Reject(callError(env_, retry_.what, result, reason_).Value());
   }
 
@@ -164,6 +167,7 @@ class LoopCall {
   Napi::Promise::Deferred deferred_;
   Napi::ObjectReference keep_;
   ClientCall retry_;
+  std::function<Napi::Value(Napi::Env)> value_;
   uv_poll_t poll_;
   uv_timer_t timer_;
   bool closing_ = false;
