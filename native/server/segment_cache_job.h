@@ -23,6 +23,11 @@ struct SegmentCache::StoreJob {
   std::function<void(int)> done;
 };
 
+// Reload the bytes of a segment that are not dirty (they must equal the store's): at start
+// (segment_cache_recovery.cc) and when an unloaded segment is repaired.
+int reloadClean(BackingStore &store, const ObjectId &id, uint64_t objSize, uint64_t segOffset, char *data,
+                uint64_t segSize, uint64_t dirtyBegin, uint64_t dirtyEnd);
+
 // Bytes of a segment a job writes to the store, as they were when it started.
 struct SegmentCache::StoreWrite {
   Segment *seg;

@@ -9,21 +9,10 @@
 #include <vector>
 
 #include "client/router.h"
+#include "tools/tool_check.h"
 
 using namespace ioc::client;
 
-static int passed = 0, failed = 0;
-#define CHECK(cond, ...)                      \
-  do {                                        \
-    if (cond) {                               \
-      passed++;                               \
-    } else {                                  \
-      failed++;                               \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                    \
-      printf("\n");                           \
-    }                                         \
-  } while (0)
 
 static std::vector<ServerAddress> list(const char *s, const char *port = "8556") {
   std::vector<ServerAddress> out;

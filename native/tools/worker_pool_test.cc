@@ -18,21 +18,10 @@
 #include <vector>
 
 #include "common/worker_pool.h"
+#include "tools/tool_check.h"
 
 using ioc::WorkerPool;
 
-static int passed = 0, failed = 0;
-#define CHECK(cond, ...)                          \
-  do {                                            \
-    if (cond) {                                   \
-      passed++;                                   \
-    } else {                                      \
-      failed++;                                   \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                        \
-      printf("\n");                               \
-    }                                             \
-  } while (0)
 
 namespace {
 

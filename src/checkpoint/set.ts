@@ -1,5 +1,6 @@
 // A checkpoint set: regions of memory (ummap mappings) whose content is committed together as
 // numbered versions, each a complete, self-contained set of objects (docs/checkpoints.md).
+// One class over the set's shared state (regions, versions, the pending checkpoint): kept whole.
 import { performance } from 'perf_hooks';
 import { IocClient, idPart } from '../client';
 import type { ObjectIdPart, ObjectStat } from '../client';
