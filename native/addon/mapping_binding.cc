@@ -336,15 +336,21 @@ Napi::Value SwitchTo(const Napi::CallbackInfo& info) {
   });
 }
 
-// stageAsync(handle, scheme, params) -> Promise<void>: in the mapping's turn, a server-side copy
-// of its store to the target (Mapping::stage).
-Napi::Value StageAsync(const Napi::CallbackInfo& info) {
+// (handle, scheme, params) -> Promise<void>: act(mapping, the target's driver) on a pool thread.
+template <class Act>
+Napi::Value withTargetOffThread(const Napi::CallbackInfo& info, Act act) {
   auto m = mappingOf(info[0]);
   std::string scheme = arg::string(info, 1, "scheme");
   DriverParams params = paramsOf(info[2], "params");
   return guarded(info.Env(), [&]() -> Napi::Value {
-    return offThread(info.Env(), [m, scheme, params] { m->stage(createDriver(scheme, params)); });
+    return offThread(info.Env(), [m, scheme, params, act] { act(*m, createDriver(scheme, params)); });
   });
+}
+
+// stageAsync(handle, scheme, params) -> Promise<void>: in the mapping's turn, a server-side copy
+// of its store to the target (Mapping::stage).
+Napi::Value StageAsync(const Napi::CallbackInfo& info) {
+  return withTargetOffThread(info, [](Mapping& m, std::shared_ptr<StorageDriver> to) { m.stage(std::move(to)); });
 }
 
 // checkpointAsync(handle, scheme, params, syncDriver) -> Promise<{epoch, bytes}>: the dirty
@@ -388,12 +394,7 @@ Napi::Value DiscardOnRelease(const Napi::CallbackInfo& info) {
 // reloadAsync(handle, scheme, params) -> Promise<void>: re-point to the target and drop every
 // loaded page unwritten (Mapping::reload).
 Napi::Value ReloadAsync(const Napi::CallbackInfo& info) {
-  auto m = mappingOf(info[0]);
-  std::string scheme = arg::string(info, 1, "scheme");
-  DriverParams params = paramsOf(info[2], "params");
-  return guarded(info.Env(), [&]() -> Napi::Value {
-    return offThread(info.Env(), [m, scheme, params] { m->reload(createDriver(scheme, params)); });
-  });
+  return withTargetOffThread(info, [](Mapping& m, std::shared_ptr<StorageDriver> to) { m.reload(std::move(to)); });
 }
 
 // takeNotices() -> [{code, message}]: the runtime's events since the last call (notices.h).
