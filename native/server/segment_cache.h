@@ -371,10 +371,12 @@ class SegmentCache {
   // Store pages read ahead: when a listing's store page is answered, the page after it is read
   // on a store thread meanwhile (its cache figures are merged when it is asked for). A few at
   // once, the oldest dropped; a page older than LIST_AHEAD_FRESH is read again.
+  struct StorePageKey;  // what a store page depends on: the position, the filter, the page size
   struct StorePageAhead;
   std::deque<std::shared_ptr<StorePageAhead>> listAhead_;
-  void answerStorePage(const std::shared_ptr<StorePage> &got, int ret, const std::string &key, const ListDone &done);
-  void readStorePageAhead(const std::string &key);
+  StoreWorker::Work readStorePage(const StorePageKey &key, std::shared_ptr<StorePage> out);
+  void answerStorePage(const std::shared_ptr<StorePage> &got, int ret, const StorePageKey &key, const ListDone &done);
+  void readStorePageAhead(const StorePageKey &key);
   void rememberAbsent(const ObjectId &id, bool absent);
   std::list<Segment *> lru_;  // least recently used first
   mutable CacheStats stats_;

@@ -16,8 +16,19 @@
 namespace ioc {
 namespace server {
 
+struct SegmentCache::StorePageKey {
+  std::string position;  // the store's
+  bool filterHigh;
+  int64_t high;
+  size_t max;
+  bool operator==(const StorePageKey &o) const {
+    return position == o.position && filterHigh == o.filterHigh && high == o.high && max == o.max;
+  }
+  StorePageKey at(const std::string &next) const { return {next, filterHigh, high, max}; }
+};
+
 struct SegmentCache::StorePageAhead {
-  std::string key;
+  StorePageKey key;
   std::shared_ptr<StorePage> page;
   int ret = 0;
   bool ready = false;
@@ -103,31 +114,13 @@ bool startsWith(const std::string &s, const char *prefix) { return s.compare(0, 
 constexpr size_t LIST_AHEAD_MAX = 4;
 constexpr std::chrono::seconds LIST_AHEAD_FRESH(2);
 
-// What a store page depends on: FILTER HIGH MAX, then the store's position (last: it may hold anything).
-std::string storeListKey(const std::string &position, bool filterHigh, int64_t high, size_t max) {
-  char s[64];
-  snprintf(s, sizeof s, "%d %lld %zu ", filterHigh ? 1 : 0, (long long)high, max);
-  return s + position;
-}
-
-std::string withPosition(const std::string &key, const std::string &position) {
-  size_t at = 0;
-  for (int spaces = 0; spaces < 3; at++)
-    if (key[at] == ' ') spaces++;
-  return key.substr(0, at) + position;
-}
-
-StoreWorker::Work readStorePage(BackingStore &store, const std::string &key, std::shared_ptr<StorePage> out) {
-  int filter = 0;
-  long long high = 0;
-  size_t max = 0;
-  sscanf(key.c_str(), "%d %lld %zu", &filter, &high, &max);
-  std::string position = withPosition(key, "");
-  position = key.substr(position.size());
-  return [&store, position, filter, high, max, out] { return store.list(position, filter != 0, high, max, *out); };
-}
 
 }  // namespace
+
+StoreWorker::Work SegmentCache::readStorePage(const StorePageKey &key, std::shared_ptr<StorePage> out) {
+  BackingStore &store = store_;
+  return [&store, key, out] { return store.list(key.position, key.filterHigh, key.high, key.max, *out); };
+}
 
 int SegmentCache::startList(const proto::ListRequest &req, ListDone done) {
   size_t max = req.maxEntries == 0 || req.maxEntries > ListPage::MAX_ENTRIES ? ListPage::MAX_ENTRIES : req.maxEntries;
@@ -186,10 +179,10 @@ int SegmentCache::startList(const proto::ListRequest &req, ListDone done) {
   } else {
     return -EINVAL;
   }
-  std::string key = storeListKey(position, req.filterHigh, req.high, max);
+  StorePageKey key{position, req.filterHigh, req.high, max};
   for (auto it = listAhead_.begin(); it != listAhead_.end(); ++it) {
     std::shared_ptr<StorePageAhead> ahead = *it;
-    if (ahead->key != key) continue;
+    if (!(ahead->key == key)) continue;
     listAhead_.erase(it);
     if (!ahead->ready) {
       ahead->waiter = std::move(done);  // answered when it is in
@@ -202,11 +195,11 @@ int SegmentCache::startList(const proto::ListRequest &req, ListDone done) {
     break;  // stale: read again
   }
   auto got = std::make_shared<StorePage>();
-  worker_.submit(readStorePage(store_, key, got), [this, got, key, done](int ret) { answerStorePage(got, ret, key, done); });
+  worker_.submit(readStorePage(key, got), [this, got, key, done](int ret) { answerStorePage(got, ret, key, done); });
   return 0;
 }
 
-void SegmentCache::answerStorePage(const std::shared_ptr<StorePage> &got, int ret, const std::string &key,
+void SegmentCache::answerStorePage(const std::shared_ptr<StorePage> &got, int ret, const StorePageKey &key,
                                    const ListDone &done) {
   ListPage page;
   if (ret < 0) return done(ret, page);
@@ -214,7 +207,7 @@ void SegmentCache::answerStorePage(const std::shared_ptr<StorePage> &got, int re
   page.end = got->end;
   if (!got->end) {
     page.next = STORE_PHASE + got->next;
-    readStorePageAhead(withPosition(key, got->next));
+    readStorePageAhead(key.at(got->next));
   }
   for (const StoredObject &o : got->objects) {
     page.entries.emplace_back();
@@ -223,13 +216,13 @@ void SegmentCache::answerStorePage(const std::shared_ptr<StorePage> &got, int re
   done(0, page);
 }
 
-void SegmentCache::readStorePageAhead(const std::string &key) {
+void SegmentCache::readStorePageAhead(const StorePageKey &key) {
   auto ahead = std::make_shared<StorePageAhead>();
   ahead->key = key;
   ahead->page = std::make_shared<StorePage>();
   listAhead_.push_back(ahead);
   if (listAhead_.size() > LIST_AHEAD_MAX) listAhead_.pop_front();  // still read; nobody waits for it
-  worker_.submit(readStorePage(store_, key, ahead->page), [this, ahead](int ret) {
+  worker_.submit(readStorePage(key, ahead->page), [this, ahead](int ret) {
     ahead->ret = ret;
     ahead->ready = true;
     ahead->readAt = std::chrono::steady_clock::now();
