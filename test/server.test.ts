@@ -153,7 +153,8 @@ describe('server + TypeScript client', function () {
           const c = await IocClient.connect('127.0.0.1', ${server.port});
           await c.registerRange(32, 1, 0, 4096, true);
           process.stdout.write('registered\\n');
-          setInterval(() => {}, 1000);
+          // The client stays reachable: a collected client closes, and its range is released.
+          setInterval(() => { void c; }, 1000);
         })().catch((e) => { console.error(e); process.exit(1); });`;
       const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
       await new Promise<void>((resolve, reject) => {

@@ -305,7 +305,8 @@ export class IocClient {
   /**
    * Register a mapping range; resolves with its id (>= 1). Rejects with code EBUSY on conflict:
    * a write range overlapping any other range of the object (unless the server runs with
-   * --no-consistency-check).
+   * --no-consistency-check). The range lives as long as this client: close() (or the client
+   * being garbage collected, which closes it) ends its connections and the server releases it.
    * @throws {@link IocError} `EBUSY` on conflict, naming the object, the range and the server.
    */
   async registerRange(high: ObjectIdPart, low: ObjectIdPart, offset: I64, size: I64, write: boolean): Promise<number> {
