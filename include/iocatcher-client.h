@@ -40,6 +40,19 @@ void ioc_client_fini(ioc_client_t * client);
 ssize_t ioc_client_obj_read(ioc_client_t * client, int64_t high, int64_t low, void * buffer, size_t size, size_t offset);
 ssize_t ioc_client_obj_write(ioc_client_t * client, int64_t high, int64_t low, const void * buffer, size_t size, size_t offset);
 
+/* Extension: several writes of one object at once, e.g. a checkpoint's scattered dirty pages.
+ * To a server of ours, pieces of at most 32 KiB travel together, up to 32 KiB of data and 256
+ * pieces per message, each applied as its own write would be (larger pieces go as ordinary
+ * writes); to another server, one write each. Returns the bytes written (the sum of the sizes)
+ * or a negative errno-style value (-EINVAL: a NULL buffer or an overflowing range). After a
+ * failure any of the pieces may or may not have landed: write them again. */
+typedef struct ioc_write_piece_s {
+  const void * buffer;
+  size_t size;
+  size_t offset;
+} ioc_write_piece_t;
+ssize_t ioc_client_obj_write_pieces(ioc_client_t * client, int64_t high, int64_t low, const ioc_write_piece_t * pieces, size_t count);
+
 /* Write back the dirty cached segments overlapping [offset, offset+size) to the backing store;
  * size 0 means the whole object. 0 or a negative errno-style value. */
 int ioc_client_obj_flush(ioc_client_t * client, int64_t high, int64_t low, uint64_t offset, uint64_t size);

@@ -67,9 +67,10 @@ describe('integrity: server write path', function () {
     }
   });
 
-  it('a hung store stalls only the requests that need it: cached reads, pings, new clients and new objects are served; the flush completes once the store answers', async () => {
+  it('a hung store stalls only the requests that need it: cached reads, pings, new clients and new objects are served; the flush completes once the store answers; the log names the slow job', async () => {
     const gate = path.join(tmpDir('ioc-gate-'), 'hang');
-    const server = await startServer({ args: ['--segment-size', '1MB'], env: failpoints({ 'store.data_io': `pause(${gate})` }) });
+    const server = await startServer({ args: ['--segment-size', '1MB', '--slow-store-warning', '1'],
+      env: failpoints({ 'store.data_io': `pause(${gate})` }) });
     const a = await IocClient.connect(server.host, server.port);
     const data = pattern(2 * MiB, 21);
     try {
@@ -83,8 +84,11 @@ describe('integrity: server write path', function () {
       const fresh = pattern(64 * 1024, 22);
       await withBound(b.write(122, 1, 0, fresh), 10000, 'a write to a new object');
       assert.ok((await withBound(b.read(122, 1, 0, fresh.length), 10000, 'its read')).equals(fresh));
+      // The held job is in the log while it waits (the gate stays until the line is there), then its end.
+      await waitForLog(server, /cache\] a (flush|write-behind drain) of object 0+79-0+1 \(121:1\) has run for \d+ s: the store is slow/, 20000);
       fs.unlinkSync(gate);
       await withBound(flushed, 20000, 'the flush once the store answers');
+      await waitForLog(server, /cache\] the slow (flush|write-behind drain) of object 0+79-0+1 \(121:1\) ended after [\d.]+ s \(done\)/, 20000);
       const stored = fs.readFileSync(path.join(server.store, `${hex16(121)}-${hex16(1)}`));
       assert.ok(stored.equals(data));
       b.close();

@@ -41,6 +41,17 @@ describe('RADOS backing store on a real Ceph cluster', function () {
   after(async () => {
     await cluster?.stop();
   });
+  // A failed test also prints what the cluster said (its health, its fullness, the OSD's log
+  // tail): a stall in Ceph shows there, not in our servers' logs.
+  afterEach(async function () {
+    if (this.currentTest?.state !== 'failed' || !cluster) return;
+    const say = async (what: string, p: Promise<string>) => process.stderr.write(`--- ${what}\n${await p.catch((e: Error) => e.message)}\n`);
+    await say('ceph health detail', cluster.ceph(['health', 'detail'], 10000));
+    await say('ceph df', cluster.ceph(['df'], 10000));
+    const log = path.join(cluster.dir, 'log', 'osd.0.log');
+    const lines = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trimEnd().split('\n').slice(-40).join('\n') : '(none)';
+    process.stderr.write(`--- osd.0.log, last 40 lines\n${lines}\n`);
+  });
 
   const rados = (): StoreFixture => ({
     newStore: () => ({ store: `rados://${cluster!.pool}`, args: ['--ceph-conf', cluster!.conf] }),

@@ -174,6 +174,60 @@ IOC_API ssize_t ioc_client_obj_write(ioc_client_t *client, int64_t high, int64_t
   return readWrite(client, high, low, const_cast<void *>(buffer), size, offset, true);
 }
 
+// One OBJ_WRITE_PIECES message of n small pieces (to a server without the extension, one
+// OBJ_WRITE each, on the same connection).
+static int writePiecesMessage(ioc_client_t *client, int64_t high, int64_t low, const ioc_write_piece_t *pieces,
+                              size_t n) {
+  WritePieces m;
+  m.objectId = oid(high, low);
+  for (size_t i = 0; i < n; i++)
+    if (pieces[i].size) m.pieces.push_back({pieces[i].offset, (uint32_t)pieces[i].size, (const char *)pieces[i].buffer});
+  if (m.pieces.empty()) return 0;
+  return (int)routed(client, high, low, false, true, [&](Lease &conn) -> int64_t {
+    if (conn->features() & FEATURE_WRITE_PIECES)
+      return conn->call(OBJ_WRITE_PIECES, [&](Writer &w) { m.encode(w); }, READ_WRITE_ACK, statusOnly);
+    for (const WritePieces::Piece &p : m.pieces) {
+      ReadWriteCall rw(high, low, const_cast<char *>(p.data), p.size, p.offset, true);
+      int ret = conn->call(OBJ_WRITE, [&](Writer &w) { rw.encode(w); }, READ_WRITE_ACK,
+                           [&](uint64_t, Reader &r) { return rw.onReply(r); });
+      if (ret < 0) return ret;
+    }
+    return 0;
+  });
+}
+
+IOC_API ssize_t ioc_client_obj_write_pieces(ioc_client_t *client, int64_t high, int64_t low,
+                                            const ioc_write_piece_t *pieces, size_t count) {
+  if (!client || (!pieces && count)) return -EINVAL;
+  CallReasonScope reason(client->serial);
+  uint64_t total = 0;
+  for (size_t i = 0; i < count; i++) {
+    if ((!pieces[i].buffer && pieces[i].size) || pieces[i].offset + pieces[i].size < pieces[i].offset) return -EINVAL;
+    total += pieces[i].size;
+  }
+  // Runs of small pieces, up to EAGER_MAX bytes and MAX_PIECES pieces per message; a larger
+  // piece goes alone as an ordinary write (RMA).
+  for (size_t i = 0; i < count;) {
+    if (pieces[i].size > EAGER_MAX) {
+      ssize_t ret = readWrite(client, high, low, const_cast<void *>(pieces[i].buffer), pieces[i].size, pieces[i].offset,
+                              true);
+      if (ret < 0) return ret;
+      i++;
+      continue;
+    }
+    size_t j = i, bytes = 0, n = 0;
+    while (j < count && n < WritePieces::MAX_PIECES && bytes + pieces[j].size <= EAGER_MAX) {
+      bytes += pieces[j].size;
+      n += pieces[j].size ? 1 : 0;
+      j++;
+    }
+    int ret = writePiecesMessage(client, high, low, pieces + i, j - i);
+    if (ret < 0) return ret;
+    i = j;
+  }
+  return (ssize_t)total;
+}
+
 // A request about object (high, low) answered by a status only.
 template <class Payload>
 static int simpleCall(ioc_client_t *client, int64_t high, int64_t low, bool failover, bool idempotent, uint64_t type,

@@ -64,7 +64,7 @@ int Connection::begin(uint64_t msgType, const std::function<void(Writer &)> &enc
   // which a call without reply fails with ETIMEDOUT): the lower bound of the clock difference,
   // minus fenceGuard() and 500 ppm of drift since the bound was taken (the most NTP slews a
   // clock). Only to a server that said it takes deadlines.
-  bool fenced = fencing_ && msgType == OBJ_WRITE && sendTrailer_ && opts_.timeoutMs;
+  bool fenced = fencing_ && (msgType == OBJ_WRITE || msgType == OBJ_WRITE_PIECES) && sendTrailer_ && opts_.timeoutMs;
   if (fenced) {
     RequestDeadline d;
     int64_t ourNs = std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -31,6 +31,7 @@ const char *msgTypeName(uint64_t type) {
     case OBJ_LIST_ACK: return "OBJ_LIST_ACK";
     case OBJ_DELETE: return "OBJ_DELETE";
     case OBJ_DELETE_ACK: return "OBJ_DELETE_ACK";
+    case OBJ_WRITE_PIECES: return "OBJ_WRITE_PIECES";
     default: return "UNKNOWN";
   }
 }
@@ -116,6 +117,7 @@ static bool payloadEndsAt(uint64_t type, const char *msg, size_t len) {
     case OBJ_STAT:
     case OBJ_DELETE: { ObjectRequest p; return decodePayload(r, p); }
     case OBJ_LIST: { ListRequest p; return decodePayload(r, p); }
+    case OBJ_WRITE_PIECES: { WritePieces p; return decodePayload(r, p); }
     default: return false;
   }
 }
@@ -180,6 +182,35 @@ bool ReadWrite::decode(Reader &r) {
     return false;
   data = nullptr;
   if (msgHasData) return size <= EAGER_MAX && r.view(data, size);
+  return true;
+}
+
+uint64_t WritePieces::totalBytes() const {
+  uint64_t n = 0;
+  for (const Piece &p : pieces) n += p.size;
+  return n;
+}
+void WritePieces::encode(Writer &w) const {
+  objectId.encode(w);
+  w.put((uint32_t)pieces.size());
+  for (const Piece &p : pieces) {
+    w.put(p.offset);
+    w.put(p.size);
+  }
+  for (const Piece &p : pieces) w.putBytes(p.data, p.size);
+}
+bool WritePieces::decode(Reader &r) {
+  uint32_t n = 0;
+  if (!(objectId.decode(r) && r.get(n)) || n == 0 || n > MAX_PIECES) return false;
+  pieces.assign(n, Piece{});
+  uint64_t total = 0;
+  for (Piece &p : pieces) {
+    if (!(r.get(p.offset) && r.get(p.size)) || p.size == 0 || p.offset + p.size < p.offset) return false;
+    total += p.size;
+  }
+  if (total > EAGER_MAX) return false;
+  for (Piece &p : pieces)
+    if (!r.view(p.data, p.size)) return false;
   return true;
 }
 

@@ -180,7 +180,7 @@ void FabricServer::replyData(const ReplyTo &to, const void *data, size_t len) {
 }
 
 void FabricServer::run(const std::atomic<bool> &stop) {
-  auto lastStats = std::chrono::steady_clock::now(), lastCacheStats = lastStats;
+  auto lastStats = std::chrono::steady_clock::now(), lastCacheStats = lastStats, lastSlowCheck = lastStats;
   auto spinUntil = std::chrono::steady_clock::now();
   while (!stop.load()) {
     drainClientGone();
@@ -210,6 +210,10 @@ void FabricServer::run(const std::atomic<bool> &stop) {
     mailbox_.serve([this](const std::string &command) { return controlAnswer(command); });
     auto now = std::chrono::steady_clock::now();
     if (!inflight_.empty()) expireRequests();
+    if (now - lastSlowCheck >= std::chrono::seconds(1)) {
+      lastSlowCheck = now;
+      cache_.reportSlowJobs(now);
+    }
     if (opts_.verbose && now - lastStats >= std::chrono::seconds(1)) {
       lastStats = now;
       printStats();
@@ -287,7 +291,7 @@ void FabricServer::retryParked() {
 static uint64_t ackTypeOf(uint64_t type) {
   switch (type) {
     case PING: return PONG;
-    case OBJ_READ: case OBJ_WRITE: return READ_WRITE_ACK;
+    case OBJ_READ: case OBJ_WRITE: case OBJ_WRITE_PIECES: return READ_WRITE_ACK;
     case FLUSH: return FLUSH_ACK;
     case CREATE: return CREATE_ACK;
     case RANGE_REGISTER: return RANGE_REGISTER_ACK;
@@ -342,6 +346,7 @@ void FabricServer::handleMessage(Incoming &in, const char *buf, size_t len) {
     case PING: return handlePing(in, r);
     case OBJ_READ: return handleReadWrite(in, r, false);
     case OBJ_WRITE: return handleReadWrite(in, r, true);
+    case OBJ_WRITE_PIECES: return handleWritePieces(in, r);
     case FLUSH: return handleFlush(in, r);
     case CREATE: return handleCreate(in, r);
     case RANGE_REGISTER: return handleRegister(in, r);

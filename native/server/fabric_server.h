@@ -158,6 +158,8 @@ class FabricServer {
   // taken (answered when the store has it).
   bool writeThrough(Incoming &in, const proto::ReadWrite &m, int64_t fenceNs);
   void handlePing(Incoming &in, proto::Reader &r);
+  // Several small writes of one object in one message (fabric_server_write_pieces.cc).
+  void handleWritePieces(Incoming &in, proto::Reader &r);
   void handleFlush(Incoming &in, proto::Reader &r);
   void handleCreate(Incoming &in, proto::Reader &r);
   void handleRegister(Incoming &in, proto::Reader &r);

@@ -80,7 +80,7 @@ void FabricServer::handleConnect(const Header &h, Reader &r) {
   // and so deadlines on our clock that are never later than its own (RequestDeadline).
   fh.fencing = fh.hasServerInfo && !IOC_FAILPOINT(server_no_fencing);
   fh.serverClockNs = monoNs();
-  fh.features = FEATURE_NAMESPACE | FEATURE_ERROR_REASON;
+  fh.features = FEATURE_NAMESPACE | FEATURE_ERROR_REASON | FEATURE_WRITE_PIECES;
   sends_.post(op, encodeMessage(op->buf, MSG_BUFFER_SIZE, out, fh), addr);
   log(LOG_DEBUG, "server", "client %llu connected (tcp client %llu)", (unsigned long long)id,
       (unsigned long long)h.tcpClientId);

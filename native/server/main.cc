@@ -174,6 +174,7 @@ int main(int argc, char **argv) {
       memory.reset(new PmemSegmentMemory(transport, opts.nvdimm, opts.segmentSize, slots, opts.prefault));
     CacheLimits limits{opts.cacheSize, opts.highWater / 100.0, opts.lowWater / 100.0};
     limits.writeBehind = opts.writeBehind;
+    limits.slowStoreWarn = std::chrono::seconds(opts.slowStoreWarningSec);
     std::atomic<FabricServer *> serverPtr{nullptr};  // read by the store and TCP threads
     // Store jobs finish on store threads: they wake the fabric loop to run their completions.
     SegmentCache cache(*store, *memory, limits, [&serverPtr] {

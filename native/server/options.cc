@@ -147,6 +147,7 @@ void apply(Id id, const Value &v, ServerOptions &o) {
     case kLowWater: o.lowWater = (int)v.number; break;
     case kMaxClients: o.maxClients = (size_t)v.number; break;
     case kStatsInterval: o.statsInterval = (int)v.number; break;
+    case kSlowStoreWarning: o.slowStoreWarningSec = (int)v.number; break;
     case kHelp:
       fputs(kUsage, stdout);
       exit(0);

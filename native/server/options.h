@@ -30,6 +30,7 @@ struct ServerOptions {
   uint64_t maxTransfer = optiontable::kDefaultMaxTransfer;      // largest single read/write
   uint64_t maxMessage = optiontable::kDefaultMaxMessage;        // largest request message (eager data + header)
   uint64_t maxObjectSize = optiontable::kDefaultMaxObjectSize;  // no byte at or beyond this offset
+  int slowStoreWarningSec = optiontable::kDefaultSlowStoreWarning;  // a store job running this long is logged (0: never)
   int rmaTimeoutSec = optiontable::kDefaultRmaTimeout;  // an RMA not completed by then fails the request (-ETIMEDOUT)
   int shutdownTimeoutSec = optiontable::kDefaultShutdownTimeout;  // SIGTERM: give up writing dirty data after this
   bool writeBehind = std::string_view(optiontable::kDefaultWriteBehind) == "on";  // drain dirty segments in the background

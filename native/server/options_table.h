@@ -11,7 +11,7 @@ namespace optiontable {
 enum class Kind { Flag, Int, Size, Enum, String, List, Store, Categories };
 
 // The daemon's options, in the table's order.
-enum Id : int { kPort, kStore, kCephConf, kCephClient, kNvdimm, kNoConsistencyCheck, kNoAuth, kActivePolling, kVerbose, kProvider, kSegmentSize, kMaxTransfer, kMaxMessage, kMaxObjectSize, kRmaTimeout, kShutdownTimeout, kWriteBehind, kCacheSize, kPrefault, kHighWater, kLowWater, kMaxClients, kStatsInterval, kHelp, kVersion, kOptionCount };
+enum Id : int { kPort, kStore, kCephConf, kCephClient, kNvdimm, kNoConsistencyCheck, kNoAuth, kActivePolling, kVerbose, kProvider, kSegmentSize, kMaxTransfer, kMaxMessage, kMaxObjectSize, kRmaTimeout, kSlowStoreWarning, kShutdownTimeout, kWriteBehind, kCacheSize, kPrefault, kHighWater, kLowWater, kMaxClients, kStatsInterval, kHelp, kVersion, kOptionCount };
 
 struct Spec {
   const char *name;
@@ -43,6 +43,7 @@ inline constexpr Spec kSpecs[kOptionCount] = {
     {"max-message", Kind::Size, 64ll, 36864ll, 0ull, false, nullptr, -1, 0ll, "at least 64B, at most 36KB"},
     {"max-object-size", Kind::Size, 1ll, 0ll, 0ull, false, nullptr, -1, 0ll, ""},
     {"rma-timeout", Kind::Int, 1ll, 86400ll, 0ull, false, nullptr, -1, 30ll, "seconds, 1-86400"},
+    {"slow-store-warning", Kind::Int, 0ll, 86400ll, 0ull, false, nullptr, -1, 10ll, "seconds, 0-86400"},
     {"shutdown-timeout", Kind::Int, 1ll, 86400ll, 0ull, false, nullptr, -1, 60ll, "seconds, 1-86400"},
     {"write-behind", Kind::Enum, 0ll, 0ll, 0ull, false, kWriteBehindValues, -1, 0ll, "on or off"},
     {"cache-size", Kind::Size, 1ll, 0ll, 0ull, false, nullptr, -1, 0ll, ""},
@@ -73,6 +74,7 @@ inline constexpr option kLongOptions[] = {
     {"max-message", required_argument, nullptr, 256 + kMaxMessage},
     {"max-object-size", required_argument, nullptr, 256 + kMaxObjectSize},
     {"rma-timeout", required_argument, nullptr, 256 + kRmaTimeout},
+    {"slow-store-warning", required_argument, nullptr, 256 + kSlowStoreWarning},
     {"shutdown-timeout", required_argument, nullptr, 256 + kShutdownTimeout},
     {"write-behind", required_argument, nullptr, 256 + kWriteBehind},
     {"cache-size", required_argument, nullptr, 256 + kCacheSize},
@@ -98,6 +100,7 @@ inline constexpr unsigned long long kDefaultMaxTransfer = 4294967296ull;  // 4GB
 inline constexpr unsigned long long kDefaultMaxMessage = 36864ull;  // 36KB
 inline constexpr unsigned long long kDefaultMaxObjectSize = 1099511627776ull;  // 1TB
 inline constexpr long long kDefaultRmaTimeout = 30;
+inline constexpr long long kDefaultSlowStoreWarning = 10;
 inline constexpr long long kDefaultShutdownTimeout = 60;
 inline constexpr const char *kDefaultWriteBehind = "on";
 inline constexpr long long kDefaultHighWater = 90;
@@ -139,6 +142,10 @@ inline constexpr char kUsage[] =
     "                              with EFBIG (default 1TB)\n"
     "  --rma-timeout SECONDS       an RMA transfer with a client that has not completed by then fails\n"
     "                              its request with ETIMEDOUT (seconds, 1-86400; default 30)\n"
+    "  --slow-store-warning SECONDS\n"
+    "                              log a warning, naming the object, when a store operation (load,\n"
+    "                              write-back, lookup, delete...) has run this long, and again when it\n"
+    "                              ends; 0: never (seconds, 0-86400; default 10)\n"
     "  --shutdown-timeout SECONDS  at SIGINT/SIGTERM, wait at most this long for the store to take the\n"
     "                              dirty data; then exit 1, logging every object whose dirty bytes stay\n"
     "                              in the --nvdimm pool or are lost (seconds, 1-86400; default 60)\n"

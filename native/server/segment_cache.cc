@@ -20,6 +20,7 @@ SegmentCache::SegmentCache(BackingStore &store, SegmentMemory &memory, const Cac
       limit_(limits.cacheSize),
       highWater_((uint64_t)(limits.cacheSize * limits.highWater)),
       lowWater_((uint64_t)(limits.cacheSize * limits.lowWater)),
+      slowStoreWarn_(limits.slowStoreWarn),
       writeBehind_(limits.writeBehind),
       maxDrains_(std::max<size_t>(1, limits.storeThreads / 2)),
       worker_(limits.storeThreads, std::move(wake)) {

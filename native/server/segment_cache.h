@@ -18,6 +18,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "server/backing_store.h"
@@ -54,6 +55,7 @@ struct CacheLimits {
   double highWater = 0.9, lowWater = 0.7;  // fractions of cacheSize
   size_t storeThreads = 2;                 // concurrent store jobs (on different objects)
   bool writeBehind = true;                 // dirty segments start for the store as they land
+  std::chrono::seconds slowStoreWarn{10};  // a store job running this long is logged (0: never)
 };
 
 class SegmentCache {
@@ -127,6 +129,10 @@ class SegmentCache {
   bool drainsWaiting() const { return !deferredDrains_.empty() || (drainsHeld_ && !drainQueue_.empty()); }
   // Changes whenever something a kBusy caller waits for may have happened.
   uint64_t progressCount() const { return progress_; }
+  // Logs each store job that has run longer than the slowStoreWarn limit, once (and its end,
+  // when it ends): a store that is slow or does not answer shows in the log, naming the object,
+  // while the requests that wait for it are still waiting. Call now and then (owner thread).
+  void reportSlowJobs(std::chrono::steady_clock::time_point now);
   // A store job or an in-place write is queued or running on the object.
   bool objectBusy(const ObjectId &id) const;
   // Create the object in the store (on a store thread); done(0 or -errno) as for startFlush.
@@ -334,6 +340,8 @@ class SegmentCache {
   size_t segmentSize_;
   uint64_t limit_, highWater_, lowWater_;
   uint64_t progress_ = 0;
+  std::chrono::seconds slowStoreWarn_;
+  std::unordered_map<StoreJob *, Object *> runningJobs_;  // for reportSlowJobs
   uint64_t spillingBytes_ = 0;  // segments held by spill jobs
   int spillError_ = 0;          // the last spill failed (0: spills succeed): an episode
   std::chrono::steady_clock::time_point spillRetryAt_;

@@ -5,6 +5,7 @@
 // the owner's thread and lists the segments to unpin; `done`, if set, is the reply.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -20,7 +21,11 @@ struct SegmentCache::StoreJob {
   virtual void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) = 0;
   virtual bool lookupOnly() const { return false; }  // leaves the entry as it found it
   virtual bool isDrain() const { return false; }
+  virtual const char *kind() const = 0;  // for the log
   std::function<void(int)> done;
+  // Running since (set by startNextJob); whether a slow-store warning was logged for it.
+  std::chrono::steady_clock::time_point startedAt;
+  bool reportedSlow = false;
 };
 
 // Reload the bytes of a segment that are not dirty (they must equal the store's): at start
@@ -41,6 +46,7 @@ struct SegmentCache::StoreWrite {
 struct SegmentCache::LookupJob : StoreJob {
   StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
   void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
+  const char *kind() const override { return "store lookup"; }
   bool lookupOnly() const override { return true; }
   bool exists = false;
   int64_t size = 0;
@@ -49,6 +55,7 @@ struct SegmentCache::LookupJob : StoreJob {
 struct SegmentCache::CreateJob : StoreJob {
   StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
   void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
+  const char *kind() const override { return "create"; }
 };
 
 // Fill a missing segment (pinned) with the stored bytes.
@@ -56,6 +63,7 @@ struct SegmentCache::LoadJob : StoreJob {
   LoadJob(Segment *s, uint64_t n) : seg(s), size(n) {}
   StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
   void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
+  const char *kind() const override { return "segment load"; }
   Segment *seg;
   uint64_t size;  // bytes to read (the stored part of the segment)
 };
@@ -65,6 +73,7 @@ struct SegmentCache::RestoreJob : StoreJob {
   RestoreJob(Segment *s, uint32_t b, uint32_t e) : seg(s), begin(b), end(e) {}
   StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
   void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
+  const char *kind() const override { return "segment restore"; }
   Segment *seg;
   uint32_t begin, end;
 };
@@ -79,6 +88,9 @@ struct SegmentCache::WriteBackJob : StoreJob {
   StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
   void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
   bool isDrain() const override { return why == Why::Drain; }
+  const char *kind() const override {
+    return why == Why::Spill ? "spill" : why == Why::Flush ? "flush" : "write-behind drain";
+  }
   Why why;
   std::vector<Segment *> segs;    // one pin each
   uint64_t offset = 0, size = 0;  // Flush: the range (size 0: whole object)
@@ -91,6 +103,7 @@ struct SegmentCache::WriteBackJob : StoreJob {
 struct SegmentCache::CowJob : StoreJob {
   StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
   void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
+  const char *kind() const override { return "copy-on-write"; }
   ObjectId src;
   bool whole = false;     // the whole object (else offset/size)
   uint64_t srcSize = 0;   // the source's logical size when the job started
@@ -103,6 +116,7 @@ struct SegmentCache::CowJob : StoreJob {
 struct SegmentCache::StatJob : StoreJob {
   StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
   void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
+  const char *kind() const override { return "stat"; }
   StatDone reply;
   int found = 0;
   int64_t size = 0;
@@ -113,6 +127,7 @@ struct SegmentCache::StatJob : StoreJob {
 struct SegmentCache::DeleteJob : StoreJob {
   StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
   void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
+  const char *kind() const override { return "delete"; }
   int tombstone = -1;
   std::vector<Segment *> held;
 };
@@ -122,6 +137,7 @@ struct SegmentCache::DeleteJob : StoreJob {
 struct SegmentCache::WriteThroughJob : StoreJob {
   StoreWorker::Work start(SegmentCache &cache, Object &obj) override;
   void finish(SegmentCache &cache, Object &obj, int ret, std::vector<Segment *> &unpin) override;
+  const char *kind() const override { return "write-through"; }
   struct Write {
     uint64_t offset;
     std::vector<char> bytes;

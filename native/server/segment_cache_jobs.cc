@@ -24,6 +24,8 @@ void SegmentCache::startNextJob(Object &obj) {
   obj.jobRunning = true;
   StoreJob *job = obj.jobs.front().get();
   StoreWorker::Work work = job->start(*this, obj);
+  job->startedAt = std::chrono::steady_clock::now();
+  runningJobs_[job] = &obj;
   Object *o = &obj;
   worker_.submit(std::move(work), [this, o, job](int ret) { jobDone(*o, *job, ret); });
 }
@@ -31,6 +33,11 @@ void SegmentCache::startNextJob(Object &obj) {
 void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
   std::unique_ptr<StoreJob> owned = std::move(obj.jobs.front());
   obj.jobs.pop_front();
+  runningJobs_.erase(&job);
+  if (job.reportedSlow)
+    log(LOG_WARN, "cache", "the slow %s of object %s ended after %.1f s (%s)", job.kind(), objectLabel(obj.id).c_str(),
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - job.startedAt).count(),
+        ret < 0 ? strerror(-ret) : "done");
   obj.jobRunning = false;
   stats_.storeJobs--;
   progress_++;
@@ -47,6 +54,17 @@ void SegmentCache::jobDone(Object &obj, StoreJob &job, int ret) {
   release(pieces);
   if (job.isDrain()) startDrains();
   if (done) done(ret);
+}
+
+void SegmentCache::reportSlowJobs(std::chrono::steady_clock::time_point now) {
+  if (slowStoreWarn_.count() <= 0) return;
+  for (auto &[job, obj] : runningJobs_) {
+    if (job->reportedSlow || now - job->startedAt < slowStoreWarn_) continue;
+    job->reportedSlow = true;
+    log(LOG_WARN, "cache", "a %s of object %s has run for %.0f s: the store is slow or does not answer "
+        "(%zu more jobs of the object wait behind it)", job->kind(), objectLabel(obj->id).c_str(),
+        std::chrono::duration<double>(now - job->startedAt).count(), obj->jobs.size() - 1);
+  }
 }
 
 // --- lookup, create ---

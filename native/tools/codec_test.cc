@@ -15,6 +15,7 @@ int main() {
   messageCases();
   requestTrailerCases();
   namespaceCases();
+  writePiecesCases();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

@@ -118,5 +118,6 @@ std::vector<char> withTrailer(uint64_t type, const P &p, uint64_t sequence) {
 void messageCases();
 void requestTrailerCases();
 void namespaceCases();
+void writePiecesCases();
 
 }  // namespace codec_test

@@ -90,6 +90,12 @@ void limits(const uint8_t *data, size_t len) {
     ListRequest m;
     if (decodePayload(c, m) && m.cursor.size() > ListRequest::CURSOR_MAX) fail("list cursor limit");
   }
+  {
+    Reader c = r;
+    WritePieces m;
+    if (decodePayload(c, m) && (m.pieces.empty() || m.pieces.size() > WritePieces::MAX_PIECES || m.totalBytes() > EAGER_MAX))
+      fail("write pieces limits");
+  }
 }
 
 // Reply data (no header): a list page never holds more than MAX_ENTRIES entries nor a cursor
@@ -119,6 +125,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len) {
   check<Ping>(data, len, "Ping round trip");
   check<ObjectRequest>(data, len, "ObjectRequest round trip");
   check<ListRequest>(data, len, "ListRequest round trip");
+  check<WritePieces>(data, len, "WritePieces round trip");
   checkRaw<TcpHandshake>(data, len, "TcpHandshake round trip");
   checkRaw<ObjectStat>(data, len, "ObjectStat round trip");
   checkRaw<ListPage>(data, len, "ListPage round trip");
@@ -207,6 +214,10 @@ std::vector<std::vector<uint8_t>> seeds() {
   lr.high = 10;
   lr.maxEntries = 100;
   add(OBJ_LIST, lr);
+  WritePieces wp;
+  wp.objectId = orq.objectId;
+  wp.pieces = {{0, 8, bytes}, {4096, 16, bytes}};
+  add(OBJ_WRITE_PIECES, wp);
   auto raw = [&](auto &&payload) {
     std::vector<uint8_t> b(MSG_BUFFER_SIZE);
     Writer pw(b.data(), b.size());

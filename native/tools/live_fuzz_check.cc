@@ -74,6 +74,10 @@ bool checkServer(const std::string &ip, const std::string &port, std::string &wh
   if (!decodeResponse(rr, resp) || resp.status != 0 || !resp.msgHasData || resp.msgDataSize != small.size() ||
       memcmp(resp.data, small.data(), small.size()) != 0)
     return why = "eager read returned other bytes", false;
+  WritePieces wp;
+  wp.objectId = id;
+  wp.pieces = {{0, (uint32_t)small.size(), (const char *)small.data()}, {1 << 20, (uint32_t)small.size(), (const char *)small.data()}};
+  if (!expect(messageBytes(c.header(OBJ_WRITE_PIECES), wp), READ_WRITE_ACK, 0, "write pieces")) return false;
   Flush f;
   f.objectId = id;
   if (!expect(messageBytes(c.header(FLUSH), f), FLUSH_ACK, 0, "flush")) return false;

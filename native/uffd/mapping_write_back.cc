@@ -95,19 +95,50 @@ int Mapping::writeBackRound(size_t offset, size_t length, uint64_t epoch) {
 }
 
 void Mapping::writePieces(const std::vector<WritePiece>& pieces, unsigned parallelism, const std::function<void(size_t, int)>& done) {
+  StorageDriver& driver = *driver_;  // turns keep switchDriver away meanwhile
+  // Groups of pieces still to write, each one driver call: small pieces (scattered dirty pages)
+  // together, up to the driver's gatherBytes(); a larger piece alone.
+  const size_t gather = driver.gatherBytes();
+  std::vector<std::pair<size_t, size_t>> groups;  // [first, last] indices into todo
   std::vector<size_t> todo;
   for (size_t i = 0; i < pieces.size(); i++)
     if (pieces[i].result != 0) todo.push_back(i);
+  for (size_t k = 0, bytes = 0; k < todo.size(); k++) {
+    size_t len = pieces[todo[k]].length;
+    bool joins = !groups.empty() && len <= gather && bytes + len <= gather;
+    if (joins) {
+      groups.back().second = k;
+      bytes += len;
+    } else {
+      groups.push_back({k, k});
+      bytes = len;
+    }
+  }
+  // Gathered groups are small messages: more of them in flight (unless one at a time was asked
+  // for, or the parallelism was set by the user).
+  bool gathered = std::any_of(groups.begin(), groups.end(), [](const std::pair<size_t, size_t>& g) { return g.second > g.first; });
+  if (gathered && parallelism > 1 && !options_.tunables.writeParallelism)
+    parallelism = std::max(parallelism, driver.gatherParallelism());
   std::atomic<bool> failed{false};
-  StorageDriver& driver = *driver_;  // turns keep switchDriver away meanwhile
-  runInParallel(todo.size(), parallelism, [&](size_t k) {
-    const WritePiece& piece = pieces[todo[k]];
+  runInParallel(groups.size(), parallelism, [&](size_t g) {
     if (failed.load()) return;  // stays 1: not written
-    size_t n = std::min(piece.length, options_.size - piece.offset);
-    ssize_t w = driver.write(piece.source, n, options_.storageOffset + piece.offset);
-    int result = w == static_cast<ssize_t>(n) ? 0 : w < 0 ? static_cast<int>(w) : -EIO;
+    auto [first, last] = groups[g];
+    int result;
+    if (first == last) {
+      const WritePiece& piece = pieces[todo[first]];
+      size_t n = std::min(piece.length, options_.size - piece.offset);
+      ssize_t w = driver.write(piece.source, n, options_.storageOffset + piece.offset);
+      result = w == static_cast<ssize_t>(n) ? 0 : w < 0 ? static_cast<int>(w) : -EIO;
+    } else {
+      std::vector<StorageDriver::Piece> batch;
+      for (size_t k = first; k <= last; k++) {
+        const WritePiece& piece = pieces[todo[k]];
+        batch.push_back({piece.source, std::min(piece.length, options_.size - piece.offset), options_.storageOffset + piece.offset});
+      }
+      result = driver.writeGathered(batch.data(), batch.size());
+    }
     if (result < 0) failed = true;
-    done(todo[k], result);
+    for (size_t k = first; k <= last; k++) done(todo[k], result);
   });
 }
 

@@ -25,6 +25,24 @@ class StorageDriver {
   virtual ssize_t read(void* buf, size_t size, uint64_t offset) = 0;
   // Write size bytes at offset. Returns size or a negative errno.
   virtual ssize_t write(const void* buf, size_t size, uint64_t offset) = 0;
+  // Several small writes at once (a write-back's scattered dirty pages): 0 when all landed, else
+  // a negative errno (any of them may have landed). Called with pieces of at most
+  // gatherBytes() in all; drivers that can send them together override both.
+  struct Piece {
+    const void* buf;
+    size_t size;
+    uint64_t offset;
+  };
+  virtual int writeGathered(const Piece* pieces, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+      ssize_t w = write(pieces[i].buf, pieces[i].size, pieces[i].offset);
+      if (w != static_cast<ssize_t>(pieces[i].size)) return w < 0 ? static_cast<int>(w) : -EIO;
+    }
+    return 0;
+  }
+  virtual size_t gatherBytes() const { return 0; }  // 0: pieces go one by one
+  // Gathered calls in flight at once (small messages: more of them hide each one's round trip).
+  virtual unsigned gatherParallelism() const { return writeParallelism(); }
   // Make what was written durable (server flush, fdatasync). 0 or a negative errno.
   virtual int sync(uint64_t offset, size_t size) { return 0; }
   // Nonzero while acknowledged writes live only in the memory of a server that may restart

@@ -108,6 +108,11 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     help: 'an RMA transfer with a client that has not completed by then fails its request with ETIMEDOUT',
   },
   {
+    name: 'slow-store-warning', kind: 'int', arg: 'SECONDS', default: 10, min: 0, max: 86400, unit: 'seconds',
+    help: 'log a warning, naming the object, when a store operation (load, write-back, lookup, delete...) has run this ' +
+      'long, and again when it ends; 0: never',
+  },
+  {
     name: 'shutdown-timeout', kind: 'int', arg: 'SECONDS', default: 60, min: 1, max: 86400, unit: 'seconds',
     help: 'at SIGINT/SIGTERM, wait at most this long for the store to take the dirty data; then exit 1, logging every ' +
       'object whose dirty bytes stay in the --nvdimm pool or are lost',

@@ -38,6 +38,7 @@ export interface ServerOptions {
   maxMessage: string;
   maxObjectSize: string;
   rmaTimeout: number;
+  slowStoreWarning: number;
   shutdownTimeout: number;
   writeBehind: 'on' | 'off';
   cacheSize?: string;
