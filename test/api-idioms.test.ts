@@ -84,40 +84,6 @@ describe('api: Node idioms', function () {
     await rejectsWithCode(client.write(32, 1, 0, [1, 2, 3] as unknown as Uint8Array), 'EINVAL');
   });
 
-  it('readToFile: the bytes land in the file at fileOffset, the rest untouched, a short file grows; unaligned or non-regular is EINVAL', async () => {
-    const data = pattern(3 * MiB + 123, 33);
-    await client.write(33, 1, 0, data);
-    const file = path.join(tmpDir('ioc-readtofile-'), 'out');
-    fs.writeFileSync(file, Buffer.alloc(8192 + data.length + 100, 0xee));
-    const fh = await fs.promises.open(file, 'r+');
-    try {
-      assert.equal(await client.readToFile(33, 1, 0, data.length, fh.fd, 8192), data.length);
-      const back = fs.readFileSync(file);
-      assert.ok(back.subarray(8192, 8192 + data.length).equals(data), 'the bytes at fileOffset');
-      assert.ok(back.subarray(0, 8192).every((b) => b === 0xee) && back.subarray(8192 + data.length).every((b) => b === 0xee),
-        'the rest untouched');
-      // Past the file's end: the file grows.
-      assert.equal(await client.readToFile(33, 1, 0, data.length, fh.fd, 3 * 4096), data.length);
-      assert.ok(fs.readFileSync(file).subarray(3 * 4096).equals(data), 'the grown file ends with the bytes');
-      await rejectsWithCode(client.readToFile(33, 1, 0, 100, fh.fd, 100), 'EINVAL');  // unaligned
-      await rejectsWithCode(client.readToFile(33, 1, 0, 100, -1, 0), 'EINVAL');
-    } finally {
-      await fh.close();
-    }
-    const ro = await fs.promises.open(file, 'r');
-    try {
-      await rejectsWithCode(client.readToFile(33, 1, 0, 100, ro.fd, 0), 'EBADF');  // not open for writing
-    } finally {
-      await ro.close();
-    }
-    const dev = await fs.promises.open('/dev/null', 'r+');
-    try {
-      await rejectsWithCode(client.readToFile(33, 1, 0, 100, dev.fd, 0), 'EINVAL');  // not a regular file
-    } finally {
-      await dev.close();
-    }
-  });
-
   it('takes the ids ummap takes (decimal and 0x strings) and reports the port of host:port', async () => {
     const data = pattern(8192, 5);
     await client.write('0x21', '-1', 0, data);

@@ -5,10 +5,6 @@
 // errno error (util/errors.h) whose .reason is the server's explanation when it gave one.
 #include <errno.h>
 #include <napi.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -27,10 +23,6 @@
 namespace ioc {
 namespace addon {
 namespace {
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23  // Linux 5.14; older kernels say EINVAL, and the transfer faults the pages in
-#endif
 
 constexpr napi_type_tag kClientTag = {0x696f632d636c6965ULL, 0x6e74000000000001ULL};
 constexpr napi_type_tag kListTag = {0x696f632d6c697374ULL, 0x696e670000000001ULL};
@@ -86,7 +78,6 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
     return DefineClass(env, "NativeClientHandle",
                        {
                            InstanceMethod("read", &ClientHandle::Read),
-                           InstanceMethod("readToFile", &ClientHandle::ReadToFile),
                            InstanceMethod("write", &ClientHandle::Write),
                            InstanceMethod("flush", &ClientHandle::Flush),
                            InstanceMethod("create", &ClientHandle::Create),
@@ -139,34 +130,6 @@ class ClientHandle : public Napi::ObjectWrap<ClientHandle> {
       if (!fast.IsEmpty()) return fast;
     }
     return startCall(info.Env(), state_, std::move(viaPool));
-  }
-  // readToFile(high, low, offset, size, fd, fileOffset): the bytes straight into the file's pages
-  // through a shared mapping of [fileOffset, fileOffset + size) (fileOffset page-aligned): no
-  // buffer in between and no write() copying out of it. The range's blocks are reserved first
-  // (the file grows when shorter): a store into a mapped page the file system cannot back would
-  // be SIGBUS, an ENOSPC here instead. The mapping is populated writable in one pass rather than
-  // by a fault per page under the transfer.
-  Napi::Value ReadToFile(const Napi::CallbackInfo &info) {
-    int64_t high = arg::int64(info, 0, "high"), low = arg::int64(info, 1, "low");
-    uint64_t offset = arg::uint64(info, 2, "offset"), size = arg::uint64(info, 3, "size");
-    int32_t fd = arg::int32(info, 4, "fd");
-    uint64_t fileOffset = arg::uint64(info, 5, "fileOffset");
-    if (fd < 0) arg::throwRange(info.Env(), "fd", ">= 0", std::to_string(fd));
-    if (fileOffset % (uint64_t)sysconf(_SC_PAGESIZE))
-      arg::throwRange(info.Env(), "fileOffset", "a multiple of the page size", std::to_string(fileOffset));
-    return run(info, "read to file", [=](ioc_client_t *c) -> int64_t {
-      if (size == 0) return 0;
-      struct stat st;
-      if (fstat(fd, &st) < 0) return -errno;
-      if (!S_ISREG(st.st_mode)) return -EINVAL;
-      if (int err = posix_fallocate(fd, (off_t)fileOffset, (off_t)size)) return -err;
-      void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)fileOffset);
-      if (p == MAP_FAILED) return -errno;
-      (void)madvise(p, size, MADV_POPULATE_WRITE);  // best effort: the transfer faults pages in otherwise
-      int64_t ret = ioc_client_obj_read(c, high, low, p, size, offset);
-      munmap(p, size);
-      return ret;
-    });
   }
   Napi::Value Write(const Napi::CallbackInfo &info) {
     int64_t high = arg::int64(info, 0, "high"), low = arg::int64(info, 1, "low");

@@ -25,26 +25,18 @@ export async function getObject(client: IocClient, id: ObjectRef, dest: string):
   const st = await client.stat(id.high, id.low);
   const size = st.size;
   const toStdout = dest === '-';
-  // Read and write: a regular file is then written through a mapping of it (readToFile); a file
-  // we may only write is written as a stream.
-  let readable = true;
-  const file = toStdout ? undefined : await fs.promises.open(dest, 'w+').catch(() => {
-    readable = false;
-    return fs.promises.open(dest, 'w');
-  }).catch((e: NodeJS.ErrnoException) => {
+  const file = toStdout ? undefined : await fs.promises.open(dest, 'w').catch((e: NodeJS.ErrnoException) => {
     throw new IocError(e.code === 'ENOENT' || e.code === 'EACCES' ? e.code : 'EIO', `cannot write ${dest}: ${e.message}`);
   });
   // A regular file's blocks reserved first: writes into them skip the allocation (a file system
   // that cannot, or a device, is written as it is). ENOSPC says so before anything moves.
-  const regular = !!file && (await file.stat()).isFile();
-  if (file && regular && size > 0) {
+  if (file && size > 0 && (await file.stat()).isFile()) {
     const noRoom = await addon().fileAllocate(file.fd, size).then(() => false, (e: NodeJS.ErrnoException) => e.code === 'ENOSPC');
     if (noRoom) {
       await file.close();
       throw new IocError('ENOSPC', `cannot write ${dest}: no room for the object's ${size} bytes`);
     }
   }
-  if (file && regular && readable) return getIntoFile(client, id, file, dest, size);
   const writeOut = async (chunk: Buffer) => {
     try {
       if (file) {
@@ -79,39 +71,6 @@ export async function getObject(client: IocClient, id: ObjectRef, dest: string):
     }
   } finally {
     await file?.close();
-  }
-  progress.finish();
-  return size;
-}
-
-/** Reads on the wire at once into a regular file: one landing while the next ones start. */
-const FILE_READS_IN_FLIGHT = 3;
-
-/**
- * Into a regular file: each chunk lands in the file's pages directly (IocClient.readToFile), no
- * buffer and no write() copy in between; a few chunks in flight.
- */
-async function getIntoFile(client: IocClient, id: ObjectRef, file: fs.promises.FileHandle, dest: string, size: number): Promise<number> {
-  const progress = new Progress(`get ${id.high}:${id.low}`, size);
-  try {
-    const inflight: Promise<number>[] = [];
-    let done = 0;
-    for (let offset = 0; offset < size || inflight.length > 0;) {
-      while (offset < size && inflight.length < FILE_READS_IN_FLIGHT) {
-        const p = client.readToFile(id.high, id.low, offset, Math.min(CHUNK, size - offset), file.fd, offset);
-        p.catch(() => undefined);  // awaited in its turn: a failure while others are in flight is no crash
-        inflight.push(p);
-        offset += CHUNK;
-      }
-      done += await inflight.shift()!;
-      progress.update(Math.min(done, size));
-    }
-  } catch (err) {
-    if (err instanceof IocError) throw err;
-    const e = err as NodeJS.ErrnoException;
-    throw new IocError(e.code === 'ENOSPC' ? 'ENOSPC' : 'EIO', `writing ${dest}: ${e.message}`);
-  } finally {
-    await file.close();
   }
   progress.finish();
   return size;

@@ -149,30 +149,6 @@ export class IocClient {
   }
 
   /**
-   * Read `size` bytes at offset straight into an open file's bytes [fileOffset, fileOffset + size)
-   * (through a shared mapping of them: no buffer in between, no write copying out of one).
-   * `fd` is a regular file open for reading and writing; its blocks for the range are reserved
-   * first (the file grows when shorter; ENOSPC when there is no room). fileOffset is a multiple
-   * of the page size (4096). Resolves with the byte count. `iocatcher get` writes files this way.
-   * @throws {@link IocError} `EINVAL` when fd is not a regular file or fileOffset is not
-   * page-aligned; `ENOSPC`; `EBADF` (a file not open for writing); else as
-   * {@link IocClient.read}.
-   */
-  async readToFile(high: ObjectIdPart, low: ObjectIdPart, offset: I64, size: I64, fd: number, fileOffset: I64 = 0): Promise<number> {
-    const n = this.native;
-    const [h, l, o, s, fo] = [idPart(high, 'high'), idPart(low, 'low'), u64(offset, 'offset'), u64(size, 'size'), u64(fileOffset, 'fileOffset')];
-    if (!Number.isInteger(fd) || fd < 0) throw new IocError('EINVAL', `invalid file descriptor ${fd}`);
-    if (fo % 4096n !== 0n) throw new IocError('EINVAL', `fileOffset ${fo} is not a multiple of the page size (4096)`);
-    try {
-      return await n.readToFile(h, l, o, s, fd, fo);
-    } catch (e) {
-      const f = failureOf(e);
-      const hint = errnoName(f.ret) === 'EINVAL' ? `descriptor ${fd} is not a regular file` : '';
-      throw this.opError(f, `read of ${subject(h, l, o, s, false)} into a file`, h, l, hint);
-    }
-  }
-
-  /**
    * Read target.byteLength bytes at offset into target (a Buffer, any TypedArray or a DataView);
    * resolves with the byte count.
    *

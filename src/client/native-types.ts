@@ -25,7 +25,6 @@ export type NativeListHandle = { readonly __brand: 'iocatcher.list' };
 export interface NativeClientHandle {
   /** Bytes read. */
   read(high: I64, low: I64, offset: I64, target: Uint8Array): Promise<number>;
-  readToFile(high: I64, low: I64, offset: I64, size: I64, fd: number, fileOffset: I64): Promise<number>;
   /** Bytes written. */
   write(high: I64, low: I64, offset: I64, data: Uint8Array): Promise<number>;
   flush(high: I64, low: I64, offset: I64, size: I64): Promise<number>;
