@@ -70,6 +70,18 @@ describe('object namespace: the iocatcher command', function () {
     const empty = JSON.parse(cli(['stat', '50:2', '--json', '--server', s.address]).stdout);
     assert.deepEqual([empty.size, empty.stored], [0, true]);
     assert.equal((await sh(`${node} ${q(admin)} get 50:2 - --server ${s.address} | wc -c`)).stdout.trim(), '0');
+    // Files over an existing object: a larger file overwrites it whole (the object is kept), an
+    // equal one too, a shorter one replaces it; each time the object is exactly the file.
+    const dir = tmpDir('ioc-cli-put-');
+    for (const [name, bytes] of [['new', pattern(MiB, 20)], ['larger', pattern(3 * MiB + 7, 21)], ['equal', pattern(3 * MiB + 7, 22)], ['shorter', pattern(MiB, 23)]] as Array<[string, Buffer]>) {
+      const f = path.join(dir, name);
+      fs.writeFileSync(f, bytes);
+      await sh(`${node} ${q(admin)} put ${q(f)} 50:3 --server ${s.address}`);
+      const got = await sh(`${node} ${q(admin)} get 50:3 - --server ${s.address} | cmp - ${q(f)}`);
+      assert.equal(got.stderr, '', `${name}: the object is the file`);
+      const stf = JSON.parse(cli(['stat', '50:3', '--json', '--server', s.address]).stdout);
+      assert.deepEqual([stf.size, stf.storedBytes, stf.dirtyBytes], [bytes.length, bytes.length, 0], `${name}: its size, stored`);
+    }
   });
 
   it('ls lists stored objects after a server restart, rm removes them; stat, --high, --json', async () => {

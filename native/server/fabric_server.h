@@ -157,6 +157,10 @@ class FabricServer {
   // An eager write the cache sends straight to its store (SegmentCache::writeThrough): true when
   // taken (answered when the store has it).
   bool writeThrough(Incoming &in, const proto::ReadWrite &m, int64_t fenceNs);
+  // An eager write's bytes into the cache (committed: durable with --nvdimm): 0, kBusy (nothing
+  // written: wait for the cache), or a negative errno; cacheWriteReason says why in words.
+  int copyIntoCache(const proto::ObjectId &id, uint64_t offset, const char *data, size_t size);
+  std::string cacheWriteReason(int ret) const;
   void handlePing(Incoming &in, proto::Reader &r);
   // Several small writes of one object in one message (fabric_server_write_pieces.cc).
   void handleWritePieces(Incoming &in, proto::Reader &r);

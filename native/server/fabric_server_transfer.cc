@@ -41,25 +41,19 @@ void FabricServer::handleReadWrite(Incoming &in, Reader &r, bool write) {
   if (fenced(fenceNs, m.msgHasData ? "arrived" : "arrived (RMA not started)", h.lfClientId, m.objectId.high,
              m.objectId.low, m.offset, m.size))
     return reply(in.to, -ETIMEDOUT, "the write arrived after its deadline");
-  if (write && m.msgHasData && writeThrough(in, m, fenceNs)) return;
+  if (write && m.msgHasData) {
+    if (writeThrough(in, m, fenceNs)) return;
+    int ret = copyIntoCache(m.objectId, m.offset, m.data, m.size);
+    if (ret == SegmentCache::kBusy) return park(in);
+    if (ret < 0) return reply(in.to, ret, cacheWriteReason(ret));
+    bytesWritten_ += m.size;
+    metrics_.transfer(true, false, m.size);
+    return ackWrite(in.to, 0, m.size);
+  }
   std::vector<Piece> pieces;  // pinned in the cache until released
   int ret = cache_.access(m.objectId, m.offset, m.size, write, pieces);
   if (ret == SegmentCache::kBusy) return park(in);
-  if (ret < 0) return reply(in.to, ret, ret == -ENOSPC ? "the cache is full of data the store refuses" : storeReason(ret));
-  if (write && m.msgHasData) {
-    const char *src = m.data;
-    for (const Piece &p : pieces) {
-      memcpy(p.ptr, src, p.len);
-      src += p.len;
-    }
-    ret = cache_.commit(pieces);  // durable (with --nvdimm) before the ack
-    cache_.release(pieces);
-    if (ret == 0) {
-      bytesWritten_ += m.size;
-      metrics_.transfer(true, false, m.size);
-    }
-    return ackWrite(in.to, ret, ret < 0 ? 0 : m.size);
-  }
+  if (ret < 0) return reply(in.to, ret, cacheWriteReason(ret));
   if (!write && eager) {
     bytesRead_ += m.size;
     metrics_.transfer(false, false, m.size);
@@ -115,6 +109,23 @@ void FabricServer::handleReadWrite(Incoming &in, Reader &r, bool write) {
     at += p.len;
   }
   startRma(in, std::move(req), staged, m.iov, write);
+}
+
+int FabricServer::copyIntoCache(const ObjectId &id, uint64_t offset, const char *data, size_t size) {
+  std::vector<Piece> pieces;  // pinned in the cache until released
+  int ret = cache_.access(id, offset, size, true, pieces);
+  if (ret < 0) return ret;  // kBusy included
+  for (const Piece &p : pieces) {
+    memcpy(p.ptr, data, p.len);
+    data += p.len;
+  }
+  ret = cache_.commit(pieces);  // durable (with --nvdimm) before the ack
+  cache_.release(pieces);
+  return ret;
+}
+
+std::string FabricServer::cacheWriteReason(int ret) const {
+  return ret == -ENOSPC ? "the cache is full of data the store refuses" : storeReason(ret);
 }
 
 bool FabricServer::writeThrough(Incoming &in, const ReadWrite &m, int64_t fenceNs) {

@@ -3,7 +3,6 @@
 // segment is only there, else into the cache), and one acknowledgement once all are applied.
 #include <errno.h>
 
-#include <cstring>
 #include <memory>
 
 #include "server/fabric_server.h"
@@ -75,23 +74,11 @@ void FabricServer::handleWritePieces(Incoming &in, Reader &r) {
       state->pending++;
       continue;
     }
-    std::vector<Piece> pieces;
-    int ret = cache_.access(id, p.offset, p.size, true, pieces);
-    if (ret == SegmentCache::kBusy || ret < 0) {
+    int ret = copyIntoCache(id, p.offset, p.data, p.size);
+    if (ret < 0) {
       state->dropped = true;  // what went to the store meanwhile answers nobody
       if (ret == SegmentCache::kBusy) return park(in);
-      return reply(in.to, ret, ret == -ENOSPC ? "the cache is full of data the store refuses" : storeReason(ret));
-    }
-    const char *src = p.data;
-    for (const Piece &c : pieces) {
-      memcpy(c.ptr, src, c.len);
-      src += c.len;
-    }
-    ret = cache_.commit(pieces);  // durable (with --nvdimm) before the ack
-    cache_.release(pieces);
-    if (ret < 0) {
-      state->dropped = true;
-      return reply(in.to, ret, storeReason(ret));
+      return reply(in.to, ret, cacheWriteReason(ret));
     }
     cachedBytes += p.size;
   }

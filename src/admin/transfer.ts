@@ -93,11 +93,22 @@ export async function putObject(client: IocClient, src: string, id: ObjectRef): 
       const st = await file.stat();
       total = st.isFile() ? st.size : undefined;
     }
-    // Replace: the old object's bytes past the new end must not stay.
-    await client.delete(id.high, id.low).catch((e: IocError) => {
+    // Replace: the old object's bytes past the new end must not stay. An object no larger than
+    // the file is overwritten whole, so it is kept (deleting and recreating a large stored object
+    // costs its store file); a larger one, or any when the size is not known (a pipe), goes first.
+    const old = await client.stat(id.high, id.low).catch((e: IocError) => {
       if (e.code !== 'ENOENT') throw e;
+      return undefined;
     });
-    await client.create(id.high, id.low);
+    const overwritten = old !== undefined && total !== undefined && Math.max(old.size, old.storedBytes) <= total;
+    if (!overwritten) {
+      if (old) {
+        await client.delete(id.high, id.low).catch((e: IocError) => {
+          if (e.code !== 'ENOENT') throw e;
+        });
+      }
+      await client.create(id.high, id.low);
+    }
     const progress = new Progress(`put ${id.high}:${id.low}`, total);
     // Two buffers: one on the wire, the other filling.
     const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
