@@ -35,7 +35,7 @@ IOC_FAILPOINT_DEF(server_before_write_rma, "server.before_write_rma", FIRE,
                   "evaluated once a write above 32 KiB is accepted, before its RMA is posted")
 IOC_FAILPOINT_DEF(server_rma_posted, "server.rma_posted", FIRE, "evaluated per RMA operation posted")
 IOC_FAILPOINT_DEF(server_write_committed, "server.write_committed", FIRE,
-                  "evaluated per committed client write, before its acknowledgement")
+                  "evaluated per committed client write (each piece of an OBJ_WRITE_PIECES), before its acknowledgement")
 IOC_FAILPOINT_DEF(store_data_io, "store.data_io", FIRE | ERROR,
                   "evaluated before each store read, write, copy, sync, remove and listing (lookups pass)")
 IOC_FAILPOINT_DEF(store_copy_kill_at_bytes, "store.copy_kill_at_bytes", VALUE,

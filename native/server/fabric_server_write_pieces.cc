@@ -4,6 +4,7 @@
 #include <errno.h>
 
 #include <memory>
+#include <vector>
 
 #include "server/fabric_server.h"
 #include "server/log.h"
@@ -46,12 +47,15 @@ void FabricServer::handleWritePieces(Incoming &in, Reader &r) {
   auto state = std::make_shared<PiecesInFlight>();
   ReplyTo to = in.to;
   auto started = in.started;
-  auto answer = [this, to, started](int ret, uint64_t bytes) {
+  // Each piece counts as the write it stands for (metrics, and failpoint server.write_committed).
+  std::vector<uint32_t> sizes;
+  for (const WritePieces::Piece &p : m.pieces) sizes.push_back(p.size);
+  auto answer = [this, to, started, sizes](int ret, uint64_t bytes) {
     metrics_.latency(OBJ_WRITE_PIECES, std::chrono::steady_clock::now() - started);
     if (ret == -ETIMEDOUT) return reply(to, ret, "the write reached the store after its deadline");
     if (ret < 0) return reply(to, ret, storeReason(ret));
     bytesWritten_ += bytes;
-    metrics_.transfer(true, false, bytes);
+    for (uint32_t size : sizes) metrics_.transfer(true, false, size);
     ackWrite(to, 0, bytes);
   };
   uint64_t cachedBytes = 0;
