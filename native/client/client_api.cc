@@ -77,18 +77,27 @@ IOC_API ioc_client_t *ioc_client_init(const char *ip, const char *port) {
     pool->opts.ip = a.host;
     pool->opts.port = a.port;
     pool->opts.timeoutMs = c->timeoutMs;
-    try {
-      ConnectOptions o = pool->opts;
-      o.deadline = connectDeadline(o);  // the side channel and the handshake share the timeout
-      std::unique_ptr<Connection> first(new Connection(o, pool->sideChannel(o)));
-      pool->noteHandshake(*first);
-      if (c->providerName.empty()) c->providerName = first->providerName();
-      pool->idle.push_back(std::move(first));
-      pool->total = 1;
-    } catch (const ConnectError &e) {
-      if (clientDebug()) fprintf(stderr, "iocatcher-client: %s: %s\n", a.key.c_str(), e.what());
-      if (!firstError) firstError = e.errnum;
-      pool->downUntilMs = nowMs() + DOWN_BACKOFF_MS;
+    // A handshake the server's side reset is no answer (as for a call): one more try, on a
+    // fresh connection.
+    for (int attempt = 0;; attempt++) {
+      try {
+        ConnectOptions o = pool->opts;
+        o.deadline = connectDeadline(o);  // the side channel and the handshake share the timeout
+        std::unique_ptr<Connection> first(new Connection(o, pool->sideChannel(o)));
+        pool->noteHandshake(*first);
+        if (c->providerName.empty()) c->providerName = first->providerName();
+        pool->idle.push_back(std::move(first));
+        pool->total = 1;
+      } catch (const ConnectError &e) {
+        if (clientDebug()) fprintf(stderr, "iocatcher-client: %s: %s\n", a.key.c_str(), e.what());
+        if (e.errnum == ECONNRESET && attempt == 0) {
+          if (clientDebug()) fprintf(stderr, "iocatcher-client: %s: handshake reset, trying once more\n", a.key.c_str());
+          continue;
+        }
+        if (!firstError) firstError = e.errnum;
+        pool->downUntilMs = nowMs() + DOWN_BACKOFF_MS;
+      }
+      break;
     }
     c->pools.push_back(std::move(pool));
   }
