@@ -4,12 +4,12 @@
 // exactly, also after a flush and a restart. A server without the extension gets one OBJ_WRITE
 // per page, nothing it does not know. The C API call itself: test/c/write_pieces.c.
 import { strict as assert } from 'assert';
-import { IocClient, ummap } from '../src';
+import { ummap } from '../src';
 import { compileCTest, startAgain } from './helpers/faults';
 import { failpoints } from './helpers/failpoints';
 import { delta, freePort, scrape } from './helpers/ops';
 import { run } from './helpers/run';
-import { pattern, ServerHandle, startServer } from './helpers/server';
+import { pattern, ServerHandle, startServer, tracked } from './helpers/server';
 
 const MiB = 1 << 20;
 const PAGE = 4096;
@@ -18,22 +18,12 @@ const GATHERED = 'ioc_requests_total{type="OBJ_WRITE_PIECES"}';
 
 describe('gathered writes of scattered pages (OBJ_WRITE_PIECES)', function () {
   this.timeout(180000);
-  const servers: ServerHandle[] = [];
-  const clients: IocClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.close();
-    for (const s of servers.splice(0)) await s.stop();
-  });
+  const { servers, connect, stopped } = tracked();
   async function server(env: NodeJS.ProcessEnv = {}): Promise<{ s: ServerHandle; metrics: string }> {
     const metrics = `127.0.0.1:${await freePort()}`;
     const s = await startServer({ args: ['--write-behind', 'off', '--metrics', metrics, '--stats-interval', '0'], env });
     servers.push(s);
     return { s, metrics };
-  }
-  async function connect(s: ServerHandle): Promise<IocClient> {
-    const c = await IocClient.connect(s.address);
-    clients.push(c);
-    return c;
   }
 
   // 100 pages, none next to another (each its own dirty run), one byte changed in each, through a
@@ -71,10 +61,7 @@ describe('gathered writes of scattered pages (OBJ_WRITE_PIECES)', function () {
     await c.readInto(80, 2, 0, back);
     assert.ok(back.equals(expected), 'read back at once');
     await c.flush(80, 2);
-    for (const x of clients.splice(0)) x.close();
-    await s.stop();
-    servers.splice(servers.indexOf(s), 1);
-    const again = await startAgain(s, { env });
+    const again = await startAgain(await stopped(s), { env });
     servers.push(again);
     const c2 = await connect(again);
     back.fill(0);

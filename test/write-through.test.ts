@@ -8,24 +8,14 @@ import { strict as assert } from 'assert';
 import * as path from 'path';
 import { IocClient } from '../src';
 import { startAgain } from './helpers/faults';
-import { pattern, ServerHandle, startServer, tmpDir } from './helpers/server';
+import { pattern, startServer, tmpDir, tracked } from './helpers/server';
 
 const MiB = 1 << 20;
 const SEG = 8 * MiB;
 
 describe('write-through of small writes into store-only segments', function () {
   this.timeout(180000);
-  const servers: ServerHandle[] = [];
-  const clients: IocClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.close();
-    for (const s of servers.splice(0)) await s.stop();
-  });
-  async function connect(s: ServerHandle): Promise<IocClient> {
-    const c = await IocClient.connect(s.address);
-    clients.push(c);
-    return c;
-  }
+  const { servers, clients, connect, stopped } = tracked();
   async function readAll(c: IocClient, high: number, low: number, size: number): Promise<Buffer> {
     const out = Buffer.alloc(size);
     for (let off = 0; off < size; off += SEG) await c.readInto(high, low, off, out.subarray(off, Math.min(size, off + SEG)));
@@ -89,11 +79,4 @@ describe('write-through of small writes into store-only segments', function () {
     await c.write(71, 2, 4096, pattern(4096, 2));
     assert.equal((await c.stat(71, 2)).cachedBytes, SEG, 'the segment was loaded and holds the write');
   });
-
-  async function stopped(s: ServerHandle): Promise<ServerHandle> {
-    for (const c of clients.splice(0)) c.close();
-    await s.stop();
-    servers.splice(servers.indexOf(s), 1);
-    return s;
-  }
 });

@@ -145,22 +145,49 @@ export function pattern(size: number, seed: number): Buffer {
   return b;
 }
 
+/** The servers and clients a describe block's tests start, closed and stopped after each test. */
+export interface Tracked {
+  servers: ServerHandle[];
+  clients: IocClient[];
+  /** A client of s, closed after the test. */
+  connect(s: ServerHandle): Promise<IocClient>;
+  /** Close every client and stop s (no longer tracked), e.g. before starting it again. */
+  stopped(s: ServerHandle): Promise<ServerHandle>;
+}
+
+/** For a describe block: tracks what its tests start (pushed to servers/clients) and ends it after each test. */
+export function tracked(): Tracked {
+  const t: Tracked = {
+    servers: [],
+    clients: [],
+    async connect(s) {
+      const c = await IocClient.connect(s.host, s.port);
+      t.clients.push(c);
+      return c;
+    },
+    async stopped(s) {
+      for (const c of t.clients.splice(0)) c.close();
+      await s.stop();
+      t.servers.splice(t.servers.indexOf(s), 1);
+      return s;
+    },
+  };
+  afterEach(async () => {
+    for (const c of t.clients.splice(0)) c.close();
+    for (const s of t.servers.splice(0)) await s.stop();
+  });
+  return t;
+}
+
 /**
  * For a describe block: start(opts) starts a server plus a client connected to it; both are
  * stopped after each test.
  */
 export function serversWithClients(): (opts?: StartOptions) => Promise<{ server: ServerHandle; client: IocClient }> {
-  const servers: ServerHandle[] = [];
-  const clients: IocClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.close();
-    for (const s of servers.splice(0)) await s.stop();
-  });
+  const t = tracked();
   return async (opts: StartOptions = {}) => {
     const server = await startServer(opts);
-    servers.push(server);
-    const client = await IocClient.connect(server.host, server.port);
-    clients.push(client);
-    return { server, client };
+    t.servers.push(server);
+    return { server, client: await t.connect(server) };
   };
 }
